@@ -1,0 +1,149 @@
+package phoneauth
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// Config configures an Authenticator. Store, Sender, Secret and Tokens.Keys
+// are required; every other field has a working default, listed with it.
+type Config struct {
+	// Store keeps challenges and sessions. Required.
+	Store Store
+	// Users resolves phones to user accounts. Default: Store, if it
+	// implements Users.
+	Users Users
+	// Sender delivers codes. Required.
+	Sender Sender
+
+	// Secret keys the HMAC under which codes are stored: at least 32 random
+	// bytes, the same on every replica. Required.
+	Secret []byte
+	// PreviousSecrets still verify codes issued under them, so that Secret
+	// can be rotated without failing codes in flight.
+	PreviousSecrets [][]byte
+
+	// Tokens configures access and refresh tokens.
+	Tokens TokenConfig
+
+	// Clock tells the time. Default: the system clock.
+	Clock Clock
+	// Limiter counts requests for the limits. Default: an in-memory
+	// limiter (one per Authenticator; use a shared one with replicas).
+	Limiter Limiter
+	// Logger receives the library's logs. Codes are never logged and phone
+	// numbers are masked. Default: logs are discarded.
+	Logger *slog.Logger
+	// Events, if set, is called synchronously for every event (see Event):
+	// for metrics and audit logs. It must be quick and safe for concurrent
+	// use.
+	Events func(context.Context, Event)
+	// Captcha, if set, must accept a request's captcha token before a code
+	// is sent.
+	Captcha CaptchaVerifier
+
+	// Development returns codes in results (and so in HTTP responses). Never
+	// in production: New logs a warning when it is on.
+	Development bool
+
+	// CodeLength is the number of digits of a code. Default 6; 4 to 10.
+	CodeLength int
+	// CodeTTL is how long a code is valid. Default 5 minutes.
+	CodeTTL time.Duration
+	// MaxAttempts is how many verification attempts one code allows.
+	// Default 5.
+	MaxAttempts int
+	// Limits are the abuse limits; see Limits for their defaults.
+	Limits Limits
+	// Phones is the number type and country policy.
+	Phones PhonePolicy
+	// TestNumbers maps E.164 numbers to fixed codes (app-store review). No
+	// message is sent to them; each entry stops working at its Expires.
+	TestNumbers map[string]TestNumber
+	// Signup decides whether verifying an unknown phone creates a user.
+	// Default SignupAllowed.
+	Signup SignupPolicy
+
+	// DefaultChannel is used when a request names none. Default SMS.
+	DefaultChannel Channel
+	// Templates render message text per locale (see Templates). Default:
+	// DefaultTemplate for every locale.
+	Templates Templates
+	// AppName is shown in messages. Default "phoneauth".
+	AppName string
+	// WebOTPDomain, if set, appends the WebOTP line "@domain #code" to
+	// messages so browsers can fill the code in.
+	WebOTPDomain string
+}
+
+// Limits are the abuse limits on sending and verifying codes. A zero Limit
+// takes its default; Unlimited turns a limit off.
+type Limits struct {
+	// PerPhone limits codes sent to one phone. Default 3 per 5 minutes.
+	PerPhone Limit
+	// PerIP limits code requests from one client IP (IPv6 per /64).
+	// Default 10 per 10 minutes.
+	PerIP Limit
+	// PerDevice limits code requests from one device id. Default 5 per 10
+	// minutes.
+	PerDevice Limit
+	// Global caps all codes sent, a ceiling on the SMS bill. Default off.
+	Global Limit
+	// ResendCooldown is the minimum time between two codes to one phone.
+	// Default 30 seconds; a negative value turns it off.
+	ResendCooldown time.Duration
+	// FailedVerifies is the budget of consecutive failed verifications of
+	// one phone, across codes and resends. A success resets it. Default 10
+	// per hour.
+	FailedVerifies Limit
+}
+
+// TestNumber is a phone number with a fixed code, for app-store review and
+// automated tests.
+type TestNumber struct {
+	// Code is the fixed code (CodeLength digits).
+	Code string
+	// Expires is when the entry stops working. Required.
+	Expires time.Time
+}
+
+// SignupPolicy decides what verifying the phone of no existing user does.
+// Whatever the policy, requesting a code answers the same for known and
+// unknown phones, so the request step is no account-enumeration oracle.
+type SignupPolicy int
+
+const (
+	// SignupAllowed creates a user on first verification.
+	SignupAllowed SignupPolicy = iota
+	// SignupWithCreateUser creates a user only if the code was requested
+	// with CreateUser set.
+	SignupWithCreateUser
+	// SignupDisabled never creates users: only existing users sign in.
+	SignupDisabled
+)
+
+// A CaptchaVerifier checks a captcha token. It returns nil for a valid token,
+// an error matching ErrCaptchaFailed for a missing or rejected one, and
+// another error (normally matching ErrCaptchaUnavailable) when the provider
+// could not answer.
+type CaptchaVerifier interface {
+	VerifyCaptcha(ctx context.Context, token, remoteIP string) error
+}
+
+// Defaults of Config and Limits.
+const (
+	DefaultCodeLength     = 6
+	DefaultCodeTTL        = 5 * time.Minute
+	DefaultMaxAttempts    = 5
+	DefaultResendCooldown = 30 * time.Second
+	DefaultAppName        = "phoneauth"
+)
+
+// Default limits (documented on the Limits fields).
+var (
+	defaultPerPhone       = Limit{Events: 3, Per: 5 * time.Minute}
+	defaultPerIP          = Limit{Events: 10, Per: 10 * time.Minute}
+	defaultPerDevice      = Limit{Events: 5, Per: 10 * time.Minute}
+	defaultFailedVerifies = Limit{Events: 10, Per: time.Hour}
+)

@@ -1,0 +1,53 @@
+package phoneauth
+
+import (
+	"context"
+	"time"
+)
+
+// An EventKind names what happened.
+type EventKind string
+
+// The events an Authenticator reports to Config.Events.
+const (
+	EventCodeRequested  EventKind = "code_requested"  // a code was issued and stored
+	EventCodeSent       EventKind = "code_sent"       // the Sender accepted it
+	EventSendFailed     EventKind = "send_failed"     // the Sender failed; the code is dead
+	EventVerified       EventKind = "verified"        // a code was verified
+	EventVerifyFailed   EventKind = "verify_failed"   // a wrong code, or nothing to verify
+	EventRateLimited    EventKind = "rate_limited"    // a limit refused a request
+	EventSignedIn       EventKind = "signed_in"       // a session was created
+	EventTokenRefreshed EventKind = "token_refreshed" // a refresh token was rotated
+	EventTokenReused    EventKind = "token_reused"    // a rotated refresh token came back; session revoked
+	EventSignedOut      EventKind = "signed_out"      // a session was ended by logout or revocation
+	EventPhoneVerified  EventKind = "phone_verified"  // a signed-in user verified a phone
+)
+
+// An Event is one thing that happened, for metrics and audit logs. It never
+// contains a code. Phone is the full E.164 number: mask it (MaskPhone)
+// before writing it anywhere public.
+type Event struct {
+	Kind        EventKind
+	Time        time.Time
+	Phone       string
+	ChallengeID string
+	UserID      string
+	SessionID   string
+	DeviceID    string
+	IP          string
+	Channel     Channel
+	MessageID   string
+	// Scope is the limit that refused, for EventRateLimited.
+	Scope string
+	// Err is the failure, for the failure events.
+	Err error
+}
+
+// emit reports e to Config.Events, stamped with the current time.
+func (a *Authenticator) emit(ctx context.Context, e Event) {
+	if a.cfg.Events == nil {
+		return
+	}
+	e.Time = a.clock.Now()
+	a.cfg.Events(ctx, e)
+}

@@ -1,0 +1,7 @@
+module github.com/phoneauth/phoneauth/examples
+
+go 1.24
+
+require github.com/phoneauth/phoneauth v0.0.0
+
+replace github.com/phoneauth/phoneauth => ../
