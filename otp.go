@@ -108,3 +108,56 @@ func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (RequestRes
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, error) {
 	panic("not written yet")
 }
+
+// PhoneVerificationParams are the inputs of StartPhoneVerification and
+// ResendPhoneVerification: a signed-in user proving they own a phone.
+type PhoneVerificationParams struct {
+	// UserID is the signed-in user (from their access token).
+	UserID string
+	// Phone, Country, DeviceID, IP, Channel and Locale as in RequestParams.
+	Phone    string
+	Country  string
+	DeviceID string
+	IP       string
+	Channel  Channel
+	Locale   string
+}
+
+// PhoneVerification describes a phone-verification code that was sent.
+// RequestID is the authCode the client returns with the code.
+type PhoneVerification struct {
+	RequestResult
+	// IsNewUser reports that the phone belongs to no user yet.
+	IsNewUser bool
+}
+
+// ConfirmPhoneParams are the inputs of ConfirmPhone.
+type ConfirmPhoneParams struct {
+	UserID   string
+	Phone    string
+	Country  string
+	AuthCode string
+	Code     string
+	IP       string
+}
+
+// StartPhoneVerification sends a code to a phone that a signed-in user
+// wants to add to their account.
+func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
+	panic("not written yet")
+}
+
+// ResendPhoneVerification sends a new code for a pending phone
+// verification.
+func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
+	panic("not written yet")
+}
+
+// ConfirmPhone checks a phone-verification code and records the phone as
+// the user's verified phone.
+func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) error {
+	panic("not written yet")
+}
+
+// Development reports whether the Authenticator returns codes in results.
+func (a *Authenticator) Development() bool { return a.cfg.Development }
