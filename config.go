@@ -2,7 +2,9 @@ package phoneauth
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -147,3 +149,103 @@ var (
 	defaultPerDevice      = Limit{Events: 5, Per: 10 * time.Minute}
 	defaultFailedVerifies = Limit{Events: 10, Per: time.Hour}
 )
+
+// applyDefaults fills in the defaults of a Config and validates it.
+func (c *Config) applyDefaults() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if c.Store == nil {
+		return bad("Store is required")
+	}
+	if c.Sender == nil {
+		return bad("Sender is required")
+	}
+	if len(c.Secret) < 32 {
+		return bad("Secret must be at least 32 bytes, got %d", len(c.Secret))
+	}
+	for i, s := range c.PreviousSecrets {
+		if len(s) < 32 {
+			return bad("PreviousSecrets[%d] must be at least 32 bytes", i)
+		}
+	}
+	if c.Users == nil {
+		u, ok := c.Store.(Users)
+		if !ok {
+			return bad("Users is required when the Store does not implement Users")
+		}
+		c.Users = u
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Limiter == nil {
+		c.Limiter = NewMemoryLimiter(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+
+	if c.CodeLength == 0 {
+		c.CodeLength = DefaultCodeLength
+	}
+	if c.CodeLength < 4 || c.CodeLength > 10 {
+		return bad("CodeLength must be 4 to 10, got %d", c.CodeLength)
+	}
+	if c.CodeTTL == 0 {
+		c.CodeTTL = DefaultCodeTTL
+	}
+	if c.CodeTTL < time.Second {
+		return bad("CodeTTL must be at least a second, got %s", c.CodeTTL)
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.MaxAttempts < 1 {
+		return bad("MaxAttempts must be positive, got %d", c.MaxAttempts)
+	}
+
+	l := &c.Limits
+	l.PerPhone = l.PerPhone.or(defaultPerPhone)
+	l.PerIP = l.PerIP.or(defaultPerIP)
+	l.PerDevice = l.PerDevice.or(defaultPerDevice)
+	l.Global = l.Global.or(Unlimited)
+	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
+	if l.ResendCooldown == 0 {
+		l.ResendCooldown = DefaultResendCooldown
+	}
+	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies} {
+		if lim.Events == 0 || (lim.Events > 0 && lim.Per <= 0) {
+			return bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", name)
+		}
+	}
+
+	if err := c.Phones.validate(); err != nil {
+		return err
+	}
+	for number, tn := range c.TestNumbers {
+		ph, err := ParsePhone(number, "")
+		if err != nil || ph.E164 != number {
+			return bad("TestNumbers key %q is not an E.164 number", number)
+		}
+		if _, ok := normalizeCode(tn.Code, c.CodeLength); !ok || tn.Code != strings.TrimSpace(tn.Code) {
+			return bad("TestNumbers[%q].Code must be %d digits", number, c.CodeLength)
+		}
+		if tn.Expires.IsZero() {
+			return bad("TestNumbers[%q].Expires is required", number)
+		}
+	}
+	if c.Signup < SignupAllowed || c.Signup > SignupDisabled {
+		return bad("unknown Signup policy %d", c.Signup)
+	}
+	if c.DefaultChannel == "" {
+		c.DefaultChannel = SMS
+	}
+	if c.DefaultChannel != SMS && c.DefaultChannel != WhatsApp {
+		return bad("unknown DefaultChannel %q", c.DefaultChannel)
+	}
+	if c.AppName == "" {
+		c.AppName = DefaultAppName
+	}
+	return nil
+}

@@ -12,6 +12,10 @@ var (
 	// ErrInvalidConfig reports a Config that New cannot run with.
 	ErrInvalidConfig = errors.New("phoneauth: invalid config")
 
+	// ErrInvalidRequest reports a malformed input other than the phone or
+	// the code: an unknown channel, a missing user id.
+	ErrInvalidRequest = errors.New("phoneauth: invalid request")
+
 	// ErrInvalidPhone reports a phone number that cannot be parsed or is not
 	// a valid number, or an unknown country.
 	ErrInvalidPhone = errors.New("phoneauth: invalid phone number")

@@ -2,7 +2,15 @@ package phoneauth
 
 import (
 	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
 	"time"
+	"unicode/utf16"
 )
 
 // A Channel is how a code reaches a phone.
@@ -20,7 +28,7 @@ type Message struct {
 	To string
 	// Channel is SMS or WhatsApp.
 	Channel Channel
-	// Text is the rendered message (see Config.Template).
+	// Text is the rendered message (see Config.Templates).
 	Text string
 	// Code is the one-time code itself, for senders that fill a provider's
 	// template (WhatsApp authentication templates) or a caller's own
@@ -46,10 +54,320 @@ type SenderFunc func(ctx context.Context, m Message) (string, error)
 // Send calls f(ctx, m).
 func (f SenderFunc) Send(ctx context.Context, m Message) (string, error) { return f(ctx, m) }
 
-// STUB (sender.go is being written): Templates, TemplateData, DefaultTemplate,
-// messageRenderer, LogSender.
+// DefaultTemplate is the message template used for every locale that
+// Config.Templates does not cover.
+const DefaultTemplate = "Your {{.AppName}} code is {{.Code}}. It expires in {{.Minutes}} minutes."
 
-// Templates maps locales to message templates.
+// Templates maps BCP 47 locales ("pt-BR", "pt", "en") to text/template
+// sources that render the message text; the key "" is the default, used
+// when no locale matches (DefaultTemplate if absent). Templates are executed
+// with a TemplateData and must print {{.Code}}.
+//
+// A locale is looked up case-insensitively and then by dropping subtags from
+// the end, so a client asking for "pt-BR" gets "pt-BR", else "pt", else "".
+// An underscore is read as a hyphen ("pt_BR"). New checks every template
+// once, and logs a warning for a template whose message does not fit one
+// SMS segment (see SMSSegments).
+//
+//	cfg.Templates = phoneauth.Templates{
+//		"":   "{{.Code}} is your {{.AppName}} code. Valid {{.Minutes}} min.",
+//		"pt": "{{.Code}} é o seu código {{.AppName}}. Válido por {{.Minutes}} min.",
+//	}
 type Templates map[string]string
 
-type messageRenderer struct{}
+// TemplateData is what a message template is executed with.
+type TemplateData struct {
+	// AppName is Config.AppName.
+	AppName string
+	// Code is the one-time code.
+	Code string
+	// Minutes is the code's validity in whole minutes, rounded up.
+	Minutes int
+}
+
+// messageRenderer renders message text per locale from templates that were
+// parsed and checked once. It is safe for concurrent use.
+type messageRenderer struct {
+	templates    map[string]*template.Template // by normalised locale
+	appName      string
+	webOTPDomain string
+}
+
+// sampleMinutes is the validity the templates are checked with: two digits,
+// as a plausible worst case for the message length.
+const sampleMinutes = 10
+
+// newMessageRenderer parses t (DefaultTemplate where t has no "" entry) and
+// checks each template by rendering a sample message: a template that fails
+// to parse or execute, or does not print the code, is an error matching
+// ErrInvalidConfig. A sample that needs more than one SMS segment is logged
+// as a warning (without the text). webOTPDomain, if set, must be a host name.
+func newMessageRenderer(t Templates, appName, webOTPDomain string, codeLength int, log *slog.Logger) (*messageRenderer, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if codeLength <= 0 {
+		codeLength = DefaultCodeLength
+	}
+	if webOTPDomain != "" && !validWebOTPDomain(webOTPDomain) {
+		return nil, fmt.Errorf("%w: WebOTPDomain %q is not a host name", ErrInvalidConfig, webOTPDomain)
+	}
+	r := &messageRenderer{
+		templates:    make(map[string]*template.Template, len(t)+1),
+		appName:      appName,
+		webOTPDomain: webOTPDomain,
+	}
+	sources := map[string]string{"": DefaultTemplate}
+	seen := make(map[string]string, len(t)) // normalised locale → key of t
+	for _, locale := range slices.Sorted(maps.Keys(t)) {
+		key := normalizeLocale(locale)
+		if !validLocale(key) || key == "" && locale != "" {
+			return nil, fmt.Errorf("%w: template locale %q is not a BCP 47 tag", ErrInvalidConfig, locale)
+		}
+		if other, dup := seen[key]; dup {
+			return nil, fmt.Errorf("%w: templates %q and %q name the same locale", ErrInvalidConfig, other, locale)
+		}
+		seen[key] = locale
+		sources[key] = t[locale]
+	}
+	// Two fixed sample codes: a template prints the code only if the output
+	// of each contains its own code.
+	samples := [2]string{strings.Repeat("0", codeLength), strings.Repeat("9", codeLength)}
+	for _, key := range slices.Sorted(maps.Keys(sources)) {
+		tmpl, err := template.New(key).Parse(sources[key])
+		if err != nil {
+			return nil, fmt.Errorf("%w: template %q: %w", ErrInvalidConfig, key, err)
+		}
+		r.templates[key] = tmpl
+		var text string
+		for _, code := range samples {
+			out, err := r.execute(tmpl, code, sampleMinutes)
+			if err != nil {
+				return nil, fmt.Errorf("%w: template %q: %w", ErrInvalidConfig, key, err)
+			}
+			if !strings.Contains(out, code) {
+				return nil, fmt.Errorf("%w: template %q does not print {{.Code}}", ErrInvalidConfig, key)
+			}
+			text = out
+		}
+		if segments, encoding := SMSSegments(text); segments > 1 {
+			log.Warn("phoneauth: message template does not fit one SMS segment",
+				slog.String("locale", key),
+				slog.String("encoding", encoding),
+				slog.Int("segments", segments),
+				slog.Int("limit", singleSegmentLimit(encoding)))
+		}
+	}
+	return r, nil
+}
+
+// render returns the message text carrying code, valid for ttl, in the
+// template of locale (with fallback, see Templates).
+func (r *messageRenderer) render(locale, code string, ttl time.Duration) (string, error) {
+	tmpl := r.lookup(locale)
+	minutes := 0
+	if ttl > 0 {
+		minutes = int((ttl + time.Minute - 1) / time.Minute)
+	}
+	text, err := r.execute(tmpl, code, minutes)
+	if err != nil {
+		return "", fmt.Errorf("phoneauth: rendering message template %q: %w", tmpl.Name(), err)
+	}
+	return text, nil
+}
+
+// lookup returns the template for locale: the exact tag, then the tag with
+// subtags dropped from the end, then the default.
+func (r *messageRenderer) lookup(locale string) *template.Template {
+	// Tolerate an Accept-Language value: only its first tag counts.
+	if i := strings.IndexAny(locale, ",;"); i >= 0 {
+		locale = locale[:i]
+	}
+	key := normalizeLocale(locale)
+	for key != "" {
+		if t, ok := r.templates[key]; ok {
+			return t
+		}
+		i := strings.LastIndexByte(key, '-')
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return r.templates[""]
+}
+
+// execute runs tmpl and appends the WebOTP line if configured.
+func (r *messageRenderer) execute(tmpl *template.Template, code string, minutes int) (string, error) {
+	var b strings.Builder
+	if err := tmpl.Execute(&b, TemplateData{AppName: r.appName, Code: code, Minutes: minutes}); err != nil {
+		return "", err
+	}
+	if r.webOTPDomain == "" {
+		return b.String(), nil
+	}
+	// WebOTP (origin-bound one-time codes): the last line is "@domain #code".
+	text := strings.TrimRight(b.String(), " \t\r\n")
+	return text + "\n\n@" + r.webOTPDomain + " #" + code, nil
+}
+
+// normalizeLocale lower-cases a locale, reads "_" as "-" and trims spaces.
+func normalizeLocale(locale string) string {
+	return strings.ToLower(strings.ReplaceAll(strings.TrimSpace(locale), "_", "-"))
+}
+
+// validLocale reports whether a normalised locale is empty or made of
+// hyphen-separated subtags of 1 to 8 ASCII letters and digits.
+func validLocale(key string) bool {
+	if key == "" {
+		return true
+	}
+	for tag := range strings.SplitSeq(key, "-") {
+		if tag == "" || len(tag) > 8 {
+			return false
+		}
+		for _, c := range []byte(tag) {
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// validWebOTPDomain reports whether d looks like a host name: dot-separated
+// labels of ASCII letters, digits and hyphens.
+func validWebOTPDomain(d string) bool {
+	if len(d) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// SMS encodings reported by SMSSegments.
+const (
+	// EncodingGSM7 is the GSM 03.38 7-bit default alphabet: 160 characters
+	// in one segment, 153 per segment of a longer message; the characters
+	// of the extension table (€ [ ] { } \ ^ ~ | and form feed) count twice.
+	EncodingGSM7 = "GSM-7"
+	// EncodingUCS2 is used as soon as one character is outside GSM-7: 70
+	// UTF-16 code units in one segment, 67 per segment of a longer message
+	// (characters outside the Basic Multilingual Plane, such as most emoji,
+	// count twice).
+	EncodingUCS2 = "UCS-2"
+)
+
+// SMSSegments returns how many SMS segments text needs and the encoding a
+// carrier would use for it (EncodingGSM7 or EncodingUCS2). A segment of a
+// multi-part message never splits an escaped GSM-7 character or a UTF-16
+// surrogate pair. The empty text needs 0 segments.
+func SMSSegments(text string) (segments int, encoding string) {
+	units := make([]int, 0, len(text)) // size of each character, in septets or UTF-16 units
+	gsm := true
+	for _, r := range text {
+		switch {
+		case isGSM7Basic(r):
+			units = append(units, 1)
+		case isGSM7Extension(r):
+			units = append(units, 2)
+		default:
+			gsm = false
+			units = append(units, 0) // sized below
+		}
+	}
+	single, multi := 160, 153
+	encoding = EncodingGSM7
+	if !gsm {
+		single, multi = 70, 67
+		encoding = EncodingUCS2
+		i := 0
+		for _, r := range text {
+			units[i] = utf16.RuneLen(r)
+			if units[i] < 0 { // invalid UTF-8 becomes U+FFFD, one unit
+				units[i] = 1
+			}
+			i++
+		}
+	}
+	total := 0
+	for _, u := range units {
+		total += u
+	}
+	switch {
+	case total == 0:
+		return 0, encoding
+	case total <= single:
+		return 1, encoding
+	}
+	segments, used := 1, 0
+	for _, u := range units {
+		if used+u > multi {
+			segments++
+			used = 0
+		}
+		used += u
+	}
+	return segments, encoding
+}
+
+// singleSegmentLimit is the capacity of a one-segment message.
+func singleSegmentLimit(encoding string) int {
+	if encoding == EncodingGSM7 {
+		return 160
+	}
+	return 70
+}
+
+// isGSM7Basic reports whether r is in the GSM 03.38 default alphabet.
+func isGSM7Basic(r rune) bool {
+	switch {
+	case 'A' <= r && r <= 'Z', 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+		return true
+	case r < 0x80:
+		return strings.ContainsRune("\n\r !\"#$%&'()*+,-./:;<=>?@_", r)
+	}
+	return strings.ContainsRune("£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà", r)
+}
+
+// isGSM7Extension reports whether r is in the GSM 03.38 extension table
+// (sent as an escape and the character: two septets).
+func isGSM7Extension(r rune) bool {
+	return strings.ContainsRune("\f^{}\\[~]|€", r)
+}
+
+// LogSender is a Sender for development: instead of delivering a message it
+// logs it, code and text included, at Warn level. It is the only part of
+// phoneauth that ever writes a code to a log: never use it in production.
+// The zero value logs to slog.Default().
+type LogSender struct {
+	// Logger receives the messages. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Send logs m (phone masked, code in clear) and returns a random message id
+// of the form "log-…". It never fails.
+func (s LogSender) Send(ctx context.Context, m Message) (string, error) {
+	log := s.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	id := "log-" + rand.Text()
+	log.LogAttrs(ctx, slog.LevelWarn, "phoneauth: DEVELOPMENT ONLY: message logged instead of sent",
+		slog.String("to", MaskPhone(m.To)),
+		slog.String("channel", string(m.Channel)),
+		slog.String("code", m.Code),
+		slog.String("text", m.Text),
+		slog.String("challenge_id", m.ChallengeID),
+		slog.String("message_id", id))
+	return id, nil
+}

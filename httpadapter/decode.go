@@ -1,0 +1,239 @@
+package httpadapter
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+)
+
+// decode reads r's JSON body into dst, a pointer to a struct. It returns a
+// 4xx problem for a Content-Type other than JSON (415), a body over the
+// limit (413), malformed JSON (400, with the line and column) and a field
+// of the wrong type (400, naming it). Unknown fields are ignored; an empty
+// body leaves dst as it is, like {}. A request without a Content-Type is
+// accepted only with an empty body.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) *problem {
+	ct := r.Header.Get("Content-Type")
+	if ct != "" && !isJSONMediaType(ct) {
+		return &problem{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
+			detail: fmt.Sprintf("Content-Type must be application/json, not %q", truncate(ct, 80))}
+	}
+	tooLarge := &problem{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
+		detail: fmt.Sprintf("Request body too large: the limit is %d bytes", h.maxBody)}
+	if r.ContentLength > h.maxBody {
+		return tooLarge
+	}
+	var body []byte
+	if r.Body != nil {
+		var err error
+		body, err = readAll(http.MaxBytesReader(w, r.Body, h.maxBody), r.ContentLength)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge
+		}
+		if err != nil {
+			return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest, detail: "Could not read the request body"}
+		}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if ct == "" {
+		return &problem{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType}
+	}
+	if err := json.Unmarshal(body, dst); err != nil {
+		return jsonProblem(body, err)
+	}
+	return nil
+}
+
+// readAll reads r to the end, starting with a buffer of the announced size.
+func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
+	n := 512
+	if sizeHint > 0 && sizeHint < 1<<20 {
+		n = int(sizeHint) + 1 // room to read EOF without growing
+	}
+	b := make([]byte, 0, n)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		m, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// isJSONMediaType accepts application/json and application/*+json, with
+// any parameters.
+func isJSONMediaType(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	mt = strings.TrimSpace(mt)
+	if strings.EqualFold(mt, "application/json") {
+		return true
+	}
+	typ, sub, ok := strings.Cut(mt, "/")
+	return ok && strings.EqualFold(typ, "application") &&
+		len(sub) > len("+json") && strings.EqualFold(sub[len(sub)-len("+json"):], "+json")
+}
+
+// jsonProblem describes a json.Unmarshal error as a 400.
+func jsonProblem(body []byte, err error) *problem {
+	p := &problem{status: http.StatusBadRequest, code: CodeInvalidRequest}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &se) {
+		line, col := position(body, se.Offset)
+		p.detail = fmt.Sprintf("Malformed JSON at line %d, column %d: %s", line, col, se.Error())
+		return p
+	}
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			p.detail = "Request body must be a JSON object, not " + describeValue(te.Value)
+		} else {
+			p.detail = fmt.Sprintf("%s must be %s, not %s", te.Field, describeType(te.Type), describeValue(te.Value))
+		}
+		return p
+	}
+	p.detail = "Malformed JSON: " + err.Error()
+	return p
+}
+
+// position returns the 1-based line and column of the byte before offset
+// (the byte at which a json.SyntaxError was found).
+func position(body []byte, offset int64) (line, col int) {
+	i := int(min(max(offset-1, 0), int64(len(body))))
+	before := body[:i]
+	line = 1 + bytes.Count(before, []byte{'\n'})
+	col = i - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// describeValue names a JSON value kind as json.UnmarshalTypeError reports
+// it.
+func describeValue(v string) string {
+	switch v {
+	case "bool":
+		return "a boolean"
+	case "object":
+		return "an object"
+	case "array":
+		return "an array"
+	case "string":
+		return "a string"
+	case "number":
+		return "a number"
+	}
+	if lit, ok := strings.CutPrefix(v, "number "); ok {
+		return "the number " + truncate(lit, 40)
+	}
+	return v
+}
+
+// describeType names what a Go field type accepts.
+func describeType(t reflect.Type) string {
+	if t == reflect.TypeFor[stringOrNumber]() {
+		return "a string or a whole number"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return t.String()
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !isRuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// stringOrNumber is a JSON field that is a string or a whole non-negative
+// number, such as a code sent as 5678. It keeps the text. null leaves it
+// empty.
+type stringOrNumber struct {
+	text   string
+	number bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		v.number = false
+		return json.Unmarshal(b, &v.text)
+	case string(b) == "null":
+		return nil
+	case len(b) > 0 && allDigits(b):
+		v.text, v.number = string(b), true
+		return nil
+	}
+	kind := "number " + string(b)
+	switch b[0] {
+	case 't', 'f':
+		kind = "bool"
+	case '{':
+		kind = "object"
+	case '[':
+		kind = "array"
+	}
+	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[stringOrNumber]()}
+}
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// String returns the text, trimmed of spaces.
+func (v stringOrNumber) String() string { return strings.TrimSpace(v.text) }
+
+// code returns a code as the Authenticator wants it: a number is
+// zero-padded to the code length (a client that sent 12345 for the code
+// 012345 means it), a string is taken as typed.
+func (h *Handler) code(v stringOrNumber) string {
+	if v.number && len(v.text) < h.codeLength {
+		return strings.Repeat("0", h.codeLength-len(v.text)) + v.text
+	}
+	return v.String()
+}
+
+// required is the problem of a missing field.
+func required(field string) *problem {
+	return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest, detail: field + " is required"}
+}
+
+// requiredCountry checks that a phone without a leading "+" comes with a
+// country, and names the country field if not.
+func requiredCountry(phone, country, field string) *problem {
+	if country == "" && !strings.HasPrefix(phone, "+") {
+		return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest,
+			detail: field + " is required when the phone number does not start with +"}
+	}
+	return nil
+}

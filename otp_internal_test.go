@@ -1,0 +1,87 @@
+package phoneauth
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestGenerateCodeIsUniform(t *testing.T) {
+	var counts [10]int
+	const n = 20000
+	for i := 0; i < n/10; i++ {
+		code := generateCode(10)
+		if len(code) != 10 {
+			t.Fatalf("code %q", code)
+		}
+		for _, c := range code {
+			if c < '0' || c > '9' {
+				t.Fatalf("code %q", code)
+			}
+			counts[c-'0']++
+		}
+	}
+	// Each digit is expected n/10 = 2000 times, standard deviation about 42;
+	// a biased generator (e.g. byte % 10 without rejection favours 0–5 by
+	// 26/25) drifts by about 80 per digit and sums to a chi-square far
+	// above the 99.9 % bound of 27.9 (9 degrees of freedom).
+	chi2 := 0.0
+	for _, c := range counts {
+		d := float64(c) - n/10
+		chi2 += d * d / (n / 10)
+	}
+	if chi2 > 27.9 {
+		t.Fatalf("digit counts %v, chi-square %.1f", counts, chi2)
+	}
+}
+
+func TestCodeMACBindsIDPhoneAndSecret(t *testing.T) {
+	s1, s2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	base := codeMAC(s1, "id", "+1", "123456")
+	for name, other := range map[string][]byte{
+		"id":     codeMAC(s1, "id2", "+1", "123456"),
+		"phone":  codeMAC(s1, "id", "+2", "123456"),
+		"code":   codeMAC(s1, "id", "+1", "123457"),
+		"secret": codeMAC(s2, "id", "+1", "123456"),
+		"shift":  codeMAC(s1, "id+", "1", "123456"),
+	} {
+		if bytes.Equal(base, other) {
+			t.Errorf("changing the %s keeps the MAC", name)
+		}
+	}
+}
+
+func TestIPKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                       "",
+		"192.0.2.1":              "ip:192.0.2.1",
+		"::ffff:192.0.2.1":       "ip:192.0.2.1",
+		"2001:db8::1":            "ip:2001:db8::/64",
+		"2001:db8::2%eth0":       "ip:2001:db8::/64",
+		"2001:db8:0:1::1":        "ip:2001:db8:0:1::/64",
+		"not-an-ip":              "ip:?not-an-ip",
+		strings.Repeat("x", 100): "ip:?" + boundedKey(strings.Repeat("x", 100)),
+	} {
+		if got := ipKey(in); got != want {
+			t.Errorf("ipKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if len(deviceKey(strings.Repeat("d", 10000))) > 80 {
+		t.Error("device keys are not bounded")
+	}
+}
+
+func FuzzNormalizeCode(f *testing.F) {
+	for _, s := range []string{"123456", " 123456 ", "12345", "1234567", "12a456", "١٢٣٤٥٦", "", "\t000000\n", "+12345"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		code, ok := normalizeCode(s, 6)
+		if !ok {
+			return
+		}
+		if len(code) != 6 || strings.Trim(code, "0123456789") != "" || !strings.Contains(s, code) {
+			t.Fatalf("normalizeCode(%q) = %q", s, code)
+		}
+	})
+}

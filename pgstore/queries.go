@@ -1,0 +1,179 @@
+package pgstore
+
+import "strings"
+
+// queries are the statements of a Store, with its schema filled in.
+type queries struct {
+	putChallenge, getChallenge, attemptChallenge, deleteChallenge       string
+	createSession, getSession, rotateRefresh, deleteSession, listSessions string
+	userByPhone, createUser, setPhone                                     string
+	allow, reset                                                          string
+	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
+}
+
+// newQueries returns the queries for the tables in schema, a quoted
+// identifier.
+func newQueries(schema string) queries {
+	r := strings.NewReplacer("{schema}", schema)
+	return queries{
+		putChallenge:      r.Replace(putChallengeSQL),
+		getChallenge:      r.Replace(getChallengeSQL),
+		attemptChallenge:  r.Replace(attemptChallengeSQL),
+		deleteChallenge:   r.Replace(deleteChallengeSQL),
+		createSession:     r.Replace(createSessionSQL),
+		getSession:        r.Replace(getSessionSQL),
+		rotateRefresh:     r.Replace(rotateRefreshSQL),
+		deleteSession:     r.Replace(deleteSessionSQL),
+		listSessions:      r.Replace(listSessionsSQL),
+		userByPhone:       r.Replace(userByPhoneSQL),
+		createUser:        r.Replace(createUserSQL),
+		setPhone:          r.Replace(setPhoneSQL),
+		allow:             r.Replace(allowSQL),
+		reset:             r.Replace(resetSQL),
+		cleanupChallenges: r.Replace(cleanupChallengesSQL),
+		cleanupSessions:   r.Replace(cleanupSessionsSQL),
+		cleanupBuckets:    r.Replace(cleanupBucketsSQL),
+	}
+}
+
+const challengeColumns = `key, id, phone, user_id, channel, code_hash, attempts, max_attempts,
+	create_user, metadata, created_at, expires_at`
+
+const (
+	// A new challenge replaces the key's previous one, whatever its state.
+	putChallengeSQL = `INSERT INTO {schema}.challenges (` + challengeColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (key) DO UPDATE SET
+	id = EXCLUDED.id, phone = EXCLUDED.phone, user_id = EXCLUDED.user_id,
+	channel = EXCLUDED.channel, code_hash = EXCLUDED.code_hash,
+	attempts = EXCLUDED.attempts, max_attempts = EXCLUDED.max_attempts,
+	create_user = EXCLUDED.create_user, metadata = EXCLUDED.metadata,
+	created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at`
+
+	getChallengeSQL = `SELECT ` + challengeColumns + `
+FROM {schema}.challenges WHERE key = $1 AND expires_at > $2`
+
+	// Concurrent updates of one row queue on its lock, and each re-checks
+	// the WHERE clause against the row the previous one left (READ
+	// COMMITTED): no increment is lost and at most max_attempts succeed.
+	attemptChallengeSQL = `UPDATE {schema}.challenges SET attempts = attempts + 1
+WHERE key = $1 AND ($2 = '' OR id = $2) AND expires_at > $3 AND attempts < max_attempts
+RETURNING ` + challengeColumns
+
+	// Of concurrent deletes of one row, the first deletes it; the others
+	// find it gone when they get its lock.
+	deleteChallengeSQL = `DELETE FROM {schema}.challenges WHERE key = $1 AND id = $2`
+)
+
+const sessionColumns = `id, user_id, phone, device_id, device_type, device_name, platform_version,
+	push_token, created_at, expires_at, refresh_hash, refreshed_at, refresh_expires_at`
+
+const (
+	createSessionSQL = `INSERT INTO {schema}.sessions (` + sessionColumns + `)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+
+	getSessionSQL = `SELECT ` + sessionColumns + `
+FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
+
+	// rotateRefreshSQL is RotateRefresh in one statement. Parameters: $1
+	// session id, $2 now, $3 presented (old) hash, $4 new hash, $5 new
+	// expiry, $6 grace cutoff (now - grace; NULL when there is no grace).
+	//
+	// cur locks the session row. Of concurrent rotations, the first gets
+	// the lock; the others wait and then read the row as the first left it
+	// (READ COMMITTED re-reads a locked row): they find the presented token
+	// in prev_hash, rotated at that very moment, and so see a reuse (or a
+	// grace retry), exactly as if they had come one after another. Older
+	// past tokens are in refresh_tokens, rotated before this statement
+	// started. The outcome is decided once, in verdict, and the three
+	// data-modifying CTEs act on it: at most one of rotated/revoked
+	// changes the session.
+	rotateRefreshSQL = `WITH cur AS (
+	SELECT ` + sessionColumns + `, prev_hash, prev_rotated_at
+	FROM {schema}.sessions
+	WHERE id = $1 AND expires_at > $2
+	FOR UPDATE
+), past AS (
+	SELECT max(rotated_at) AS rotated_at
+	FROM {schema}.refresh_tokens
+	WHERE session_id = $1 AND hash = $3
+), verdict AS (
+	SELECT CASE
+		WHEN cur.refresh_hash = $3 AND cur.refresh_expires_at > $2 THEN 'rotate'
+		WHEN cur.prev_hash = $3 AND cur.prev_rotated_at > $6 THEN 'grace'
+		WHEN past.rotated_at > $6 THEN 'grace'
+		WHEN cur.prev_hash = $3 OR past.rotated_at IS NOT NULL THEN 'reuse'
+		ELSE 'none'
+	END AS outcome
+	FROM cur CROSS JOIN past
+), rotated AS (
+	UPDATE {schema}.sessions s
+	SET refresh_hash = $4, refresh_expires_at = $5, refreshed_at = $2,
+		prev_hash = cur.refresh_hash, prev_rotated_at = $2
+	FROM cur, verdict
+	WHERE s.id = cur.id AND verdict.outcome IN ('rotate', 'grace')
+), remembered AS (
+	INSERT INTO {schema}.refresh_tokens (session_id, hash, rotated_at)
+	SELECT cur.id, cur.refresh_hash, $2
+	FROM cur, verdict
+	WHERE verdict.outcome IN ('rotate', 'grace')
+	ON CONFLICT (session_id, hash) DO NOTHING
+), revoked AS (
+	DELETE FROM {schema}.sessions s
+	USING cur, verdict
+	WHERE s.id = cur.id AND verdict.outcome = 'reuse'
+)
+SELECT verdict.outcome, ` + sessionColumns + `
+FROM verdict CROSS JOIN cur`
+
+	// Token hashes go with the session (ON DELETE CASCADE).
+	deleteSessionSQL = `DELETE FROM {schema}.sessions WHERE id = $1`
+
+	listSessionsSQL = `SELECT ` + sessionColumns + `
+FROM {schema}.sessions WHERE user_id = $1 AND expires_at > $2
+ORDER BY created_at, id`
+)
+
+const (
+	userByPhoneSQL = `SELECT id, phone, created_at FROM {schema}.users WHERE phone = $1`
+
+	// On a concurrent signup the conflicting row is locked and returned
+	// (DO UPDATE, unlike DO NOTHING, always returns the row); the caller
+	// tells the two cases apart by the id.
+	createUserSQL = `INSERT INTO {schema}.users (id, phone, metadata, created_at)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (phone) DO UPDATE SET phone = EXCLUDED.phone
+RETURNING id, phone, created_at`
+
+	setPhoneSQL = `UPDATE {schema}.users SET phone = $2 WHERE id = $1`
+)
+
+const (
+	// allowSQL is GCRA in one upsert. Parameters: $1 key, $2 now, $3 the
+	// emission interval (per/events), $4 the period, all in nanoseconds. An
+	// event is allowed when the bucket's theoretical arrival time (tat),
+	// pushed one interval on, is at most one period ahead of now; then tat
+	// moves on, otherwise it stays. A new key's first event is always
+	// allowed. The row lock serialises concurrent events of one key.
+	allowSQL = `INSERT INTO {schema}.limiter_buckets AS b (key, tat, allowed)
+VALUES ($1, $2::bigint + $3::bigint, true)
+ON CONFLICT (key) DO UPDATE SET
+	tat = CASE WHEN greatest(b.tat, $2) + $3 - $4 <= $2 THEN greatest(b.tat, $2) + $3 ELSE b.tat END,
+	allowed = greatest(b.tat, $2) + $3 - $4 <= $2
+RETURNING tat, allowed`
+
+	resetSQL = `DELETE FROM {schema}.limiter_buckets WHERE key = $1`
+)
+
+// Cleanup deletes in batches ($2 rows at most) and skips rows that running
+// operations hold.
+const (
+	cleanupChallengesSQL = `DELETE FROM {schema}.challenges WHERE key IN (
+	SELECT key FROM {schema}.challenges WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+
+	cleanupSessionsSQL = `DELETE FROM {schema}.sessions WHERE id IN (
+	SELECT id FROM {schema}.sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+
+	cleanupBucketsSQL = `DELETE FROM {schema}.limiter_buckets WHERE key IN (
+	SELECT key FROM {schema}.limiter_buckets WHERE tat <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+)

@@ -1,0 +1,182 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts behind the operations that must be atomic. Each touches
+// only the keys it is given, and all of them share one hash slot, so every
+// script runs on Redis Cluster and Valkey as on a single server.
+//
+// Times are unix microseconds (exact in Lua's doubles until the year 2255)
+// and "now" always comes from the caller, never from Redis's TIME, so every
+// replica and every test clock is judged alike. Redis is Lua 5.1: a missing
+// key or hash field reads as false.
+
+// attemptChallenge counts one verification attempt.
+//
+//	KEYS[1] challenge hash
+//	ARGV[1] challenge id ('' matches any), ARGV[2] now
+//
+// It returns the challenge's fields after the increment (HGETALL), or nil
+// when there is nothing to attempt.
+var attemptChallenge = redis.NewScript(`
+local c = redis.call('HMGET', KEYS[1], 'id', 'expires_at', 'attempts', 'max_attempts')
+if not c[1] then return false end
+if ARGV[1] ~= '' and c[1] ~= ARGV[1] then return false end
+if (tonumber(c[2]) or 0) <= tonumber(ARGV[2]) then return false end
+if (tonumber(c[3]) or 0) >= (tonumber(c[4]) or 0) then return false end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return redis.call('HGETALL', KEYS[1])
+`)
+
+// deleteChallenge consumes a challenge if it is still the one with the given
+// id.
+//
+//	KEYS[1] challenge hash
+//	ARGV[1] challenge id
+//
+// It returns 1 when it deleted the challenge, 0 otherwise.
+var deleteChallenge = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// createSession stores a new session unless its id is taken.
+//
+//	KEYS[1] session hash, KEYS[2] the session's past-token hash
+//	ARGV[1] TTL in ms, ARGV[2...] field, value, field, value...
+//
+// It returns 1, or 0 for a duplicate id.
+var createSession = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// indexSession adds a session to its user's index, a sorted set of session
+// ids scored by their expiry, drops the ids that have expired, and keeps the
+// index alive as long as its longest-lived session.
+//
+//	KEYS[1] user's session index
+//	ARGV[1] session id, ARGV[2] its expiry, ARGV[3] now, ARGV[4] TTL in ms
+var indexSession = redis.NewScript(`
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+return 1
+`)
+
+// rotateRefresh replaces a session's refresh token (see
+// phoneauth.SessionStore.RotateRefresh for the rules). Past tokens live in
+// a hash of token hash → rotation time; a token that stops being current
+// goes there, stamped with now.
+//
+//	KEYS[1] session hash, KEYS[2] the session's past-token hash
+//	ARGV[1] presented hash, ARGV[2] new hash, ARGV[3] new token's expiry,
+//	ARGV[4] now, ARGV[5] grace in µs
+//
+// It returns the session's fields after the rotation (HGETALL), 0 when
+// there is nothing to rotate, or 1 when it detected a reused token and
+// deleted the session.
+var rotateRefresh = redis.NewScript(`
+local now = tonumber(ARGV[4])
+local s = redis.call('HMGET', KEYS[1], 'expires_at', 'refresh_hash', 'refresh_expires_at')
+if not s[1] or (tonumber(s[1]) or 0) <= now then return 0 end
+local function rotate()
+  redis.call('HSET', KEYS[2], s[2] or '', ARGV[4])
+  redis.call('HSET', KEYS[1], 'refresh_hash', ARGV[2], 'refreshed_at', ARGV[4], 'refresh_expires_at', ARGV[3])
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+  return redis.call('HGETALL', KEYS[1])
+end
+if s[2] == ARGV[1] then
+  if (tonumber(s[3]) or 0) <= now then return 0 end
+  return rotate()
+end
+local at = redis.call('HGET', KEYS[2], ARGV[1])
+if not at then return 0 end
+local grace = tonumber(ARGV[5])
+if grace > 0 and now - tonumber(at) < grace then return rotate() end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`)
+
+// userByPhone looks a user up by phone.
+//
+//	KEYS[1] phone → user id, KEYS[2] user id → creation time
+//	ARGV[1] phone
+//
+// It returns {id, created}, or nil.
+var userByPhone = redis.NewScript(`
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if not id then return false end
+return {id, redis.call('HGET', KEYS[2], id) or ''}
+`)
+
+// createUser creates a user unless the phone has one already.
+//
+//	KEYS[1] phone → user id, KEYS[2] user id → phone,
+//	KEYS[3] user id → creation time, KEYS[4] user id → metadata
+//	ARGV[1] phone, ARGV[2] new user id, ARGV[3] creation time,
+//	ARGV[4] metadata JSON ('' for none)
+//
+// It returns {1, id, created} for a new user or {0, id, created} for the
+// phone's existing one.
+var createUser = redis.NewScript(`
+local id = redis.call('HGET', KEYS[1], ARGV[1])
+if id then return {0, id, redis.call('HGET', KEYS[3], id) or ''} end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[4]) end
+return {1, ARGV[2], ARGV[3]}
+`)
+
+// setPhone moves a user to a new verified phone.
+//
+//	KEYS[1] phone → user id, KEYS[2] user id → phone
+//	ARGV[1] user id, ARGV[2] phone
+//
+// It returns 1 when done, 0 for an unknown user, -1 for a phone that
+// belongs to another user.
+var setPhone = redis.NewScript(`
+local old = redis.call('HGET', KEYS[2], ARGV[1])
+if not old then return 0 end
+local owner = redis.call('HGET', KEYS[1], ARGV[2])
+if owner and owner ~= ARGV[1] then return -1 end
+if old ~= ARGV[2] then
+  if redis.call('HGET', KEYS[1], old) == ARGV[1] then redis.call('HDEL', KEYS[1], old) end
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+end
+return 1
+`)
+
+// allow is GCRA (the generic cell rate algorithm): the key holds the
+// theoretical arrival time (TAT) of the next event. An event at now is
+// allowed when TAT + interval - burst <= now, where interval = Per/Events
+// and burst = interval × Events = Per: a burst of Events, then one event per
+// interval, exactly a token bucket of Events tokens refilled over Per.
+//
+//	KEYS[1] limiter key
+//	ARGV[1] now, ARGV[2] emission interval, ARGV[3] burst (all µs),
+//	ARGV[4] extra TTL in ms
+//
+// It returns {1, 0} for an allowed event (and records it) or {0, µs to
+// wait} for a refused one (and records nothing).
+var allow = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
+if tat < now then tat = now end
+local new = tat + tonumber(ARGV[2])
+local allowAt = new - tonumber(ARGV[3])
+if allowAt > now then return {0, allowAt - now} end
+redis.call('SET', KEYS[1], string.format('%d', new), 'PX',
+  string.format('%d', math.ceil((new - now) / 1000) + tonumber(ARGV[4])))
+return {1, 0}
+`)

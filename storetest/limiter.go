@@ -1,0 +1,239 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+)
+
+// LimiterOptions describe the Limiter that RunLimiterWith checks.
+type LimiterOptions struct {
+	// OwnClock declares a limiter that ignores Allow's now argument and
+	// counts time by its own clock, such as a database server's. The suite
+	// then passes the real time as now, uses a period of a few hundred
+	// milliseconds where time must pass, and waits for it in real time
+	// (about two seconds in all). Without OwnClock the suite never sleeps:
+	// it moves now forward, and the limiter must count time by it alone.
+	OwnClock bool
+}
+
+// RunLimiter checks a Limiter against the contract of phoneauth.Limiter:
+// a burst of Events allowed, then refusals with a retryAfter in (0, Per],
+// refilling as time passes, independent keys, Reset, and exactly Events
+// allowed among concurrent calls. The limiter must count time by Allow's
+// now argument, which the suite moves forward instead of sleeping (use
+// RunLimiterWith otherwise). newLimiter is called for every subtest and may
+// return a shared limiter: every subtest uses its own random keys.
+func RunLimiter(t *testing.T, newLimiter func(t *testing.T) phoneauth.Limiter) {
+	t.Helper()
+	RunLimiterWith(t, newLimiter, LimiterOptions{})
+}
+
+// RunLimiterWith is RunLimiter for a limiter described by opts.
+func RunLimiterWith(t *testing.T, newLimiter func(t *testing.T) phoneauth.Limiter, opts LimiterOptions) {
+	t.Helper()
+	for _, tc := range limiterTests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fn(t, &limiterCheck{Limiter: newLimiter(t), own: opts.OwnClock, now: start, key: "storetest:" + randomString(16)})
+		})
+	}
+}
+
+// limiterTests are the clauses of phoneauth.Limiter.
+var limiterTests = []struct {
+	name string
+	fn   func(t *testing.T, c *limiterCheck)
+}{
+	{"BurstThenRefused", testBurst},
+	{"Refill", testRefill},
+	{"RefusedNotRecorded", testRefusedNotRecorded},
+	{"KeysIndependent", testKeysIndependent},
+	{"Reset", testReset},
+	{"ResetUnknownKey", testResetUnknown},
+	{"ConcurrentAllow", testConcurrentAllow},
+}
+
+// A limiterCheck is a limiter under test with the time the suite gives it.
+type limiterCheck struct {
+	phoneauth.Limiter
+	own bool      // the limiter keeps its own time: pass the real time, sleep
+	now time.Time // the caller's time, when !own
+	key string    // a key of this subtest
+}
+
+// time returns the now argument of the next call.
+func (c *limiterCheck) time() time.Time {
+	if c.own {
+		return time.Now()
+	}
+	return c.now
+}
+
+// advance lets d pass.
+func (c *limiterCheck) advance(d time.Duration) {
+	if c.own {
+		time.Sleep(d)
+		return
+	}
+	c.now = c.now.Add(d)
+}
+
+// slack is added to a retryAfter before checking that an event is allowed
+// again: a millisecond for backends that round times to milliseconds, more
+// for a limiter on its own clock, which runs on while the suite checks.
+func (c *limiterCheck) slack() time.Duration {
+	if c.own {
+		return 50 * time.Millisecond
+	}
+	return time.Millisecond
+}
+
+// refillPeriod is the Per of limits whose refill the suite waits for.
+func (c *limiterCheck) refillPeriod() time.Duration {
+	if c.own {
+		return 600 * time.Millisecond
+	}
+	return time.Minute
+}
+
+// allow calls Allow for key and fails t on an error.
+func (c *limiterCheck) allow(t *testing.T, key string, l phoneauth.Limit) (bool, time.Duration) {
+	t.Helper()
+	ok, retryAfter, err := c.Allow(ctx, key, l, c.time())
+	noErr(t, "Allow", err)
+	return ok, retryAfter
+}
+
+// burst checks that key allows n events now.
+func (c *limiterCheck) burst(t *testing.T, what, key string, l phoneauth.Limit, n int) {
+	t.Helper()
+	for i := 1; i <= n; i++ {
+		if ok, _ := c.allow(t, key, l); !ok {
+			t.Fatalf("%s: event %d of a burst of %d (limit %d per %s) refused", what, i, n, l.Events, l.Per)
+		}
+	}
+}
+
+// refused checks that key refuses an event now, with a retryAfter in
+// (0, l.Per], and returns it.
+func (c *limiterCheck) refused(t *testing.T, what, key string, l phoneauth.Limit) time.Duration {
+	t.Helper()
+	ok, retryAfter := c.allow(t, key, l)
+	if ok {
+		t.Fatalf("%s: allowed, want refused (limit %d per %s)", what, l.Events, l.Per)
+	}
+	if retryAfter <= 0 || retryAfter > l.Per {
+		t.Fatalf("%s: retryAfter = %s, want within (0, %s]", what, retryAfter, l.Per)
+	}
+	return retryAfter
+}
+
+// Events events pass at once, the next is refused with a retryAfter within
+// the period.
+func testBurst(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 3, Per: time.Hour}
+	c.burst(t, "a new key", c.key, l, 3)
+	ra := c.refused(t, "the event after the burst", c.key, l)
+	if !c.own && ra < l.Per/time.Duration(l.Events)-time.Second {
+		t.Fatalf("retryAfter = %s after a burst of 3 per hour, want about %s (one event's share of the period)", ra, l.Per/3)
+	}
+	c.refused(t, "another event after the burst", c.key, l)
+
+	one := phoneauth.Limit{Events: 1, Per: 10 * time.Minute}
+	key := c.key + ":one"
+	c.burst(t, "a limit of one", key, one, 1)
+	c.refused(t, "the second event under a limit of one", key, one)
+}
+
+// After retryAfter one more event passes; after a whole period, a whole
+// burst.
+func testRefill(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 3, Per: c.refillPeriod()}
+	c.burst(t, "a new key", c.key, l, 3)
+	ra := c.refused(t, "the event after the burst", c.key, l)
+	if !c.own && ra > 2*time.Millisecond {
+		c.advance(ra / 2)
+		c.refused(t, "an event halfway through retryAfter", c.key, l)
+		c.advance(ra - ra/2 + c.slack())
+	} else {
+		c.advance(ra + c.slack())
+	}
+	if ok, _ := c.allow(t, c.key, l); !ok {
+		t.Fatalf("an event once retryAfter (%s) has passed: refused, want allowed", ra)
+	}
+	c.refused(t, "the second event after retryAfter", c.key, l)
+
+	c.advance(l.Per + c.slack())
+	c.burst(t, "a whole period later", c.key, l, 3)
+	c.refused(t, "the event after the refilled burst", c.key, l)
+}
+
+// A refused event is not counted: refusals do not push the next allowed
+// event further away.
+func testRefusedNotRecorded(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 2, Per: c.refillPeriod()}
+	c.burst(t, "a new key", c.key, l, 2)
+	ra := c.refused(t, "the event after the burst", c.key, l)
+	for range 5 {
+		c.refused(t, "repeated refused events", c.key, l)
+	}
+	c.advance(ra + c.slack())
+	if ok, _ := c.allow(t, c.key, l); !ok {
+		t.Fatalf("an event once the first retryAfter (%s) has passed, after refused ones: refused; refusals were counted", ra)
+	}
+}
+
+// Keys have their own counts.
+func testKeysIndependent(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 2, Per: time.Hour}
+	other := c.key + ":other"
+	c.burst(t, "the first key", c.key, l, 2)
+	c.refused(t, "the first key after its burst", c.key, l)
+	c.burst(t, "another key while the first is exhausted", other, l, 2)
+	c.refused(t, "the other key after its burst", other, l)
+	c.refused(t, "the first key again", c.key, l)
+}
+
+// Reset forgets a key's events.
+func testReset(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 2, Per: time.Hour}
+	other := c.key + ":other"
+	c.burst(t, "a new key", c.key, l, 2)
+	c.burst(t, "another key", other, l, 2)
+	c.refused(t, "the event after the burst", c.key, l)
+	noErr(t, "Reset", c.Reset(ctx, c.key))
+	c.burst(t, "a key after Reset", c.key, l, 2)
+	c.refused(t, "the event after the burst after Reset", c.key, l)
+	c.refused(t, "another key, not reset", other, l)
+}
+
+func testResetUnknown(t *testing.T, c *limiterCheck) {
+	noErr(t, "Reset of a key never seen", c.Reset(ctx, c.key+":unknown"))
+}
+
+// Of 50 concurrent events on one key exactly Events pass.
+func testConcurrentAllow(t *testing.T, c *limiterCheck) {
+	const n = 50
+	l := phoneauth.Limit{Events: 10, Per: time.Hour}
+	now := c.time()
+	oks := make([]bool, n)
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		at := now
+		if c.own {
+			at = time.Now()
+		}
+		oks[i], _, errs[i] = c.Allow(ctx, c.key, l, at)
+	})
+	allowed := 0
+	for i := range n {
+		noErr(t, "concurrent Allow", errs[i])
+		if oks[i] {
+			allowed++
+		}
+	}
+	if allowed != l.Events {
+		t.Fatalf("%d concurrent Allow on one key with a limit of %d per hour: %d allowed, want exactly %d", n, l.Events, allowed, l.Events)
+	}
+}

@@ -1,0 +1,416 @@
+package storetest
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+)
+
+// sessionTests are the clauses of phoneauth.SessionStore.
+var sessionTests = []struct {
+	name string
+	fn   func(t *testing.T, s phoneauth.SessionStore)
+}{
+	{"CreateGet", testCreateGet},
+	{"GetMissing", testGetSessionMissing},
+	{"ExpiredAtExpiresAt", testSessionExpiry},
+	{"NoAliasing", testSessionNoAliasing},
+	{"Rotate", testRotate},
+	{"RotateMissing", testRotateMissing},
+	{"ReuseRevokesFamily", testReuseRevokes},
+	{"ReuseOfOlderToken", testReuseOlderToken},
+	{"ReuseGrace", testReuseGrace},
+	{"ReuseAfterGrace", testReuseAfterGrace},
+	{"UnknownTokenChangesNothing", testUnknownToken},
+	{"OtherSessionsToken", testOtherSessionsToken},
+	{"RefreshExpired", testRefreshExpired},
+	{"Delete", testDeleteSession},
+	{"ListOldestFirst", testListSessions},
+	{"ListEmpty", testListEmpty},
+	{"ConcurrentRotate", testConcurrentRotate},
+}
+
+// create stores s or fails t.
+func create(t *testing.T, st phoneauth.SessionStore, s phoneauth.Session) {
+	t.Helper()
+	noErr(t, "CreateSession", st.CreateSession(ctx, s))
+}
+
+// rotation returns a rotation of s's token old to a new random token at now,
+// valid for 30 days, without grace.
+func rotation(s phoneauth.Session, old []byte, now time.Time) phoneauth.Rotation {
+	return phoneauth.Rotation{
+		SessionID:    s.ID,
+		OldHash:      old,
+		NewHash:      randomHash(),
+		NewExpiresAt: now.Add(30 * 24 * time.Hour),
+		Now:          now,
+	}
+}
+
+// rotated returns s as a rotation r should have left it.
+func rotated(s phoneauth.Session, r phoneauth.Rotation) phoneauth.Session {
+	s.RefreshHash = r.NewHash
+	s.RefreshedAt = r.Now
+	s.RefreshExpiresAt = r.NewExpiresAt
+	return s
+}
+
+// mustRotate performs r, which must succeed, and checks the result.
+func mustRotate(t *testing.T, st phoneauth.SessionStore, s phoneauth.Session, r phoneauth.Rotation) phoneauth.Session {
+	t.Helper()
+	got, err := st.RotateRefresh(ctx, r)
+	noErr(t, "RotateRefresh", err)
+	want := rotated(s, r)
+	checkSession(t, "session returned by RotateRefresh", got, want)
+	stored, err := st.GetSession(ctx, s.ID, r.Now)
+	noErr(t, "GetSession after RotateRefresh", err)
+	checkSession(t, "GetSession after RotateRefresh", stored, want)
+	return want
+}
+
+// wantGone fails t unless the session with id is absent at now.
+func wantGone(t *testing.T, st phoneauth.SessionStore, what, id string, now time.Time) {
+	t.Helper()
+	_, err := st.GetSession(ctx, id, now)
+	wantErr(t, what, err, phoneauth.ErrNotFound)
+}
+
+// wantUnchanged fails t unless the stored session equals s at now.
+func wantUnchanged(t *testing.T, st phoneauth.SessionStore, what string, s phoneauth.Session, now time.Time) {
+	t.Helper()
+	got, err := st.GetSession(ctx, s.ID, now)
+	noErr(t, what, err)
+	checkSession(t, what, got, s)
+}
+
+func testCreateGet(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	create(t, st, s)
+	wantUnchanged(t, st, "GetSession after CreateSession", s, start.Add(time.Minute))
+
+	bare := newSession(start)
+	bare.Device = phoneauth.Device{ID: "device-" + randomString(8)} // only the required device field
+	create(t, st, bare)
+	wantUnchanged(t, st, "GetSession of a session with a bare device", bare, start)
+}
+
+func testGetSessionMissing(t *testing.T, st phoneauth.SessionStore) {
+	wantGone(t, st, "GetSession of an id never created", randomString(26), start)
+}
+
+// A session is there until just before ExpiresAt and absent from it on, for
+// every method that takes a time.
+func testSessionExpiry(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	s.ExpiresAt = start.Add(time.Hour) // before its refresh token's expiry
+	create(t, st, s)
+	justBefore := s.ExpiresAt.Add(-time.Millisecond)
+	wantUnchanged(t, st, "GetSession 1ms before ExpiresAt", s, justBefore)
+	if list, err := st.ListSessions(ctx, s.UserID, justBefore); err != nil || len(list) != 1 {
+		t.Fatalf("ListSessions 1ms before ExpiresAt: %d sessions, error %v; want 1", len(list), err)
+	}
+
+	wantGone(t, st, "GetSession at exactly ExpiresAt", s.ID, s.ExpiresAt)
+	list, err := st.ListSessions(ctx, s.UserID, s.ExpiresAt)
+	noErr(t, "ListSessions at ExpiresAt", err)
+	if len(list) != 0 {
+		t.Fatalf("ListSessions at exactly ExpiresAt: got %d sessions, want 0", len(list))
+	}
+	_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt))
+	wantErr(t, "RotateRefresh of the current token at the session's ExpiresAt", err, phoneauth.ErrNotFound)
+}
+
+// Changing what was passed in, or what was returned, does not change the
+// store.
+func testSessionNoAliasing(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	in := s
+	in.RefreshHash = bytes.Clone(s.RefreshHash)
+	create(t, st, in)
+	in.RefreshHash[0] ^= 0xff
+	got, err := st.GetSession(ctx, s.ID, start)
+	noErr(t, "GetSession", err)
+	checkSession(t, "after changing the created session's RefreshHash", got, s)
+	got.RefreshHash[0] ^= 0xff
+	wantUnchanged(t, st, "after changing a returned session's RefreshHash", s, start)
+
+	r := rotation(s, bytes.Clone(s.RefreshHash), start.Add(time.Minute))
+	want := rotated(s, r)
+	r.NewHash = bytes.Clone(want.RefreshHash)
+	got, err = st.RotateRefresh(ctx, r)
+	noErr(t, "RotateRefresh", err)
+	r.NewHash[0] ^= 0xff
+	got.RefreshHash[1] ^= 0xff
+	wantUnchanged(t, st, "after changing a rotation's NewHash and the returned session", want, r.Now)
+	list, err := st.ListSessions(ctx, s.UserID, r.Now)
+	noErr(t, "ListSessions", err)
+	if len(list) != 1 {
+		t.Fatalf("ListSessions: %d sessions, want 1", len(list))
+	}
+	list[0].RefreshHash[0] ^= 0xff
+	wantUnchanged(t, st, "after changing a listed session's RefreshHash", want, r.Now)
+}
+
+// The current token rotates: the new one becomes current, RefreshedAt moves,
+// and the new one rotates in turn.
+func testRotate(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	create(t, st, s)
+	for i := 1; i <= 3; i++ {
+		s = mustRotate(t, st, s, rotation(s, s.RefreshHash, start.Add(time.Duration(i)*time.Hour)))
+	}
+}
+
+// Rotating in a missing or expired session finds nothing.
+func testRotateMissing(t *testing.T, st phoneauth.SessionStore) {
+	ghost := newSession(start)
+	_, err := st.RotateRefresh(ctx, rotation(ghost, ghost.RefreshHash, start))
+	wantErr(t, "RotateRefresh in a session never created", err, phoneauth.ErrNotFound)
+
+	s := newSession(start)
+	create(t, st, s)
+	_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt.Add(time.Hour)))
+	wantErr(t, "RotateRefresh in an expired session", err, phoneauth.ErrNotFound)
+}
+
+// Presenting a rotated token again (no grace) deletes the session: neither
+// it nor its current token works any more.
+func testReuseRevokes(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	create(t, st, s)
+	first := s.RefreshHash
+	now := start.Add(time.Hour)
+	s = mustRotate(t, st, s, rotation(s, first, now))
+
+	// Even at the very instant of the rotation: grace is zero.
+	_, err := st.RotateRefresh(ctx, rotation(s, first, now))
+	wantErr(t, "RotateRefresh of a rotated token", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after a reused token", s.ID, now)
+	_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, now))
+	wantErr(t, "RotateRefresh of the current token of a revoked session", err, phoneauth.ErrNotFound)
+	_, err = st.RotateRefresh(ctx, rotation(s, first, now))
+	wantErr(t, "RotateRefresh of the reused token again", err, phoneauth.ErrNotFound)
+	list, err := st.ListSessions(ctx, s.UserID, now)
+	noErr(t, "ListSessions", err)
+	if len(list) != 0 {
+		t.Fatalf("ListSessions after a reused token: %d sessions, want 0", len(list))
+	}
+}
+
+// Any past token of the session, not only the last one, is reuse.
+func testReuseOlderToken(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	create(t, st, s)
+	first := s.RefreshHash
+	for i := 1; i <= 3; i++ {
+		s = mustRotate(t, st, s, rotation(s, s.RefreshHash, start.Add(time.Duration(i)*time.Minute)))
+	}
+	now := start.Add(time.Hour)
+	_, err := st.RotateRefresh(ctx, rotation(s, first, now))
+	wantErr(t, "RotateRefresh of the first of three rotated tokens", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after a reused token", s.ID, now)
+}
+
+// Within Grace of its rotation a past token rotates once more; the token it
+// had been rotated to does not rotate later.
+func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
+	const grace = 10 * time.Second
+	s := newSession(start)
+	create(t, st, s)
+	first := s.RefreshHash
+	t0 := start.Add(time.Hour)
+	r := rotation(s, first, t0)
+	r.Grace = grace
+	s = mustRotate(t, st, s, r)
+	lost := s.RefreshHash // the client never received it
+
+	r = rotation(s, first, t0.Add(grace-time.Millisecond))
+	r.Grace = grace
+	s = mustRotate(t, st, s, r) // checks that the new token is current
+
+	r = rotation(s, s.RefreshHash, t0.Add(grace))
+	r.Grace = grace
+	s = mustRotate(t, st, s, r) // the grace rotation's token rotates as usual
+
+	_, err := st.RotateRefresh(ctx, rotation(s, lost, t0.Add(time.Hour)))
+	if err == nil {
+		t.Fatal("RotateRefresh of the token a grace rotation replaced succeeded an hour later; want ErrTokenReused or ErrNotFound")
+	}
+	if !errors.Is(err, phoneauth.ErrTokenReused) && !errors.Is(err, phoneauth.ErrNotFound) {
+		t.Fatalf("RotateRefresh of the token a grace rotation replaced: %v, want ErrTokenReused or ErrNotFound", err)
+	}
+}
+
+// At Grace after its rotation, and later, a past token is reuse.
+func testReuseAfterGrace(t *testing.T, st phoneauth.SessionStore) {
+	const grace = 10 * time.Second
+	s := newSession(start)
+	create(t, st, s)
+	first := s.RefreshHash
+	t0 := start.Add(time.Hour)
+	r := rotation(s, first, t0)
+	r.Grace = grace
+	s = mustRotate(t, st, s, r)
+
+	r = rotation(s, first, t0.Add(grace))
+	r.Grace = grace
+	_, err := st.RotateRefresh(ctx, r)
+	wantErr(t, "RotateRefresh of a past token exactly Grace after its rotation", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after reuse past the grace interval", s.ID, r.Now)
+}
+
+// A token that is no token of the session is not found and changes nothing.
+func testUnknownToken(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	create(t, st, s)
+	s = mustRotate(t, st, s, rotation(s, s.RefreshHash, start.Add(time.Minute)))
+	now := start.Add(time.Hour)
+	_, err := st.RotateRefresh(ctx, rotation(s, randomHash(), now))
+	wantErr(t, "RotateRefresh of an unknown token", err, phoneauth.ErrNotFound)
+	r := rotation(s, randomHash(), now)
+	r.Grace = time.Hour
+	_, err = st.RotateRefresh(ctx, r)
+	wantErr(t, "RotateRefresh of an unknown token with grace", err, phoneauth.ErrNotFound)
+	wantUnchanged(t, st, "session after unknown tokens", s, now)
+	mustRotate(t, st, s, rotation(s, s.RefreshHash, now))
+}
+
+// A session's tokens mean nothing in another session, current or past.
+func testOtherSessionsToken(t *testing.T, st phoneauth.SessionStore) {
+	a, b := newSession(start), newSession(start)
+	b.UserID = a.UserID
+	create(t, st, a)
+	create(t, st, b)
+	aFirst := a.RefreshHash
+	a = mustRotate(t, st, a, rotation(a, aFirst, start.Add(time.Minute)))
+	now := start.Add(time.Hour)
+	for _, h := range [][]byte{a.RefreshHash, aFirst} {
+		_, err := st.RotateRefresh(ctx, rotation(b, h, now))
+		wantErr(t, "RotateRefresh in session b of a token of session a", err, phoneauth.ErrNotFound)
+	}
+	wantUnchanged(t, st, "session a after its tokens were presented to b", a, now)
+	wantUnchanged(t, st, "session b after a's tokens were presented to it", b, now)
+}
+
+// The current token stops rotating at its RefreshExpiresAt; the session
+// stays.
+func testRefreshExpired(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	s.RefreshExpiresAt = start.Add(time.Hour)
+	create(t, st, s)
+	_, err := st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.RefreshExpiresAt))
+	wantErr(t, "RotateRefresh at exactly RefreshExpiresAt", err, phoneauth.ErrNotFound)
+	wantUnchanged(t, st, "session after an expired refresh token", s, s.RefreshExpiresAt)
+	mustRotate(t, st, s, rotation(s, s.RefreshHash, s.RefreshExpiresAt.Add(-time.Millisecond)))
+}
+
+func testDeleteSession(t *testing.T, st phoneauth.SessionStore) {
+	s := newSession(start)
+	other := newSession(start)
+	other.UserID = s.UserID
+	create(t, st, s)
+	create(t, st, other)
+	noErr(t, "DeleteSession", st.DeleteSession(ctx, s.ID))
+	wantGone(t, st, "GetSession after DeleteSession", s.ID, start)
+	wantErr(t, "second DeleteSession", st.DeleteSession(ctx, s.ID), phoneauth.ErrNotFound)
+	wantErr(t, "DeleteSession of an id never created", st.DeleteSession(ctx, randomString(26)), phoneauth.ErrNotFound)
+	_, err := st.RotateRefresh(ctx, rotation(s, s.RefreshHash, start))
+	wantErr(t, "RotateRefresh in a deleted session", err, phoneauth.ErrNotFound)
+	wantUnchanged(t, st, "the user's other session after DeleteSession", other, start)
+}
+
+// ListSessions returns the user's live sessions, oldest first whatever the
+// order of creation and rotation: not expired, deleted or revoked ones, nor
+// other users'.
+func testListSessions(t *testing.T, st phoneauth.SessionStore) {
+	user := "user-" + randomString(20)
+	mk := func(created time.Time) phoneauth.Session {
+		s := newSession(created)
+		s.UserID = user
+		return s
+	}
+	now := start.Add(24 * time.Hour)
+	oldest, middle, newest := mk(start), mk(start.Add(time.Second)), mk(start.Add(time.Hour))
+	expired := mk(start.Add(time.Minute))
+	expired.ExpiresAt = now
+	deleted, revoked := mk(start.Add(2*time.Second)), mk(start.Add(3*time.Second))
+	stranger := newSession(start.Add(time.Millisecond))
+	for _, s := range []phoneauth.Session{newest, expired, oldest, deleted, stranger, middle, revoked} {
+		create(t, st, s)
+	}
+	noErr(t, "DeleteSession", st.DeleteSession(ctx, deleted.ID))
+	mustRotate(t, st, revoked, rotation(revoked, revoked.RefreshHash, start.Add(time.Hour)))
+	_, err := st.RotateRefresh(ctx, rotation(revoked, revoked.RefreshHash, start.Add(time.Hour)))
+	wantErr(t, "RotateRefresh of a rotated token", err, phoneauth.ErrTokenReused)
+	middle = mustRotate(t, st, middle, rotation(middle, middle.RefreshHash, start.Add(2*time.Hour)))
+
+	list, err := st.ListSessions(ctx, user, now)
+	noErr(t, "ListSessions", err)
+	want := []phoneauth.Session{oldest, middle, newest}
+	if len(list) != len(want) {
+		t.Fatalf("ListSessions: got %d sessions %v, want %d %v", len(list), ids(list), len(want), ids(want))
+	}
+	for i := range want {
+		checkSession(t, "ListSessions entry", list[i], want[i])
+	}
+
+	got, err := st.ListSessions(ctx, stranger.UserID, now)
+	noErr(t, "ListSessions of another user", err)
+	if len(got) != 1 || got[0].ID != stranger.ID {
+		t.Fatalf("ListSessions of another user: got %v, want [%s]", ids(got), stranger.ID)
+	}
+}
+
+// ids lists the ids of sessions, for messages.
+func ids(list []phoneauth.Session) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.ID
+	}
+	return out
+}
+
+// A user without sessions gets an empty list and no error.
+func testListEmpty(t *testing.T, st phoneauth.SessionStore) {
+	list, err := st.ListSessions(ctx, "user-"+randomString(20), start)
+	noErr(t, "ListSessions of a user without sessions", err)
+	if len(list) != 0 {
+		t.Fatalf("ListSessions of a user without sessions: %d sessions, want 0", len(list))
+	}
+}
+
+// 20 concurrent rotations of one token (no grace): exactly one wins. The
+// others present a token that has become a past one: at least one of them
+// sees ErrTokenReused and the session is revoked.
+func testConcurrentRotate(t *testing.T, st phoneauth.SessionStore) {
+	const n = 20
+	s := newSession(start)
+	create(t, st, s)
+	now := start.Add(time.Hour)
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		_, errs[i] = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, now))
+	})
+	wins, reused := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, phoneauth.ErrTokenReused):
+			reused++
+		case !errors.Is(err, phoneauth.ErrNotFound):
+			t.Errorf("concurrent RotateRefresh: unexpected error %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d concurrent RotateRefresh of one token: %d succeeded, want exactly 1", n, wins)
+	}
+	if reused == 0 {
+		t.Fatalf("%d concurrent RotateRefresh of one token: none of the %d losers saw ErrTokenReused", n, n-1)
+	}
+	wantGone(t, st, "GetSession after concurrent rotations detected reuse", s.ID, now)
+}
