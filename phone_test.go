@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 )
 
 func TestParsePhoneAccepts(t *testing.T) {
@@ -139,6 +141,32 @@ func TestNumberTypeString(t *testing.T) {
 		if got := typ.String(); got != want {
 			t.Errorf("NumberType(%d).String() = %q, want %q", int(typ), got, want)
 		}
+	}
+}
+
+func TestNumberTypeMapping(t *testing.T) {
+	seen := map[NumberType]bool{}
+	for pt, want := range map[phonenumbers.PhoneNumberType]NumberType{
+		phonenumbers.MOBILE:               NumberMobile,
+		phonenumbers.FIXED_LINE:           NumberFixedLine,
+		phonenumbers.FIXED_LINE_OR_MOBILE: NumberFixedLineOrMobile,
+		phonenumbers.TOLL_FREE:            NumberTollFree,
+		phonenumbers.PREMIUM_RATE:         NumberPremiumRate,
+		phonenumbers.SHARED_COST:          NumberSharedCost,
+		phonenumbers.VOIP:                 NumberVoIP,
+		phonenumbers.PERSONAL_NUMBER:      NumberPersonal,
+		phonenumbers.PAGER:                NumberPager,
+		phonenumbers.UAN:                  NumberUAN,
+		phonenumbers.VOICEMAIL:            NumberVoicemail,
+		phonenumbers.UNKNOWN:              NumberUnknown,
+	} {
+		if got := numberType(pt); got != want {
+			t.Errorf("numberType(%v) = %v, want %v", pt, got, want)
+		}
+		seen[want] = true
+	}
+	if len(seen) != len(numberTypeNames) {
+		t.Errorf("%d types mapped, %d declared", len(seen), len(numberTypeNames))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"hash/maphash"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -69,28 +70,33 @@ const limiterSweepEvery = time.Minute
 // Time is the now passed to Allow, never the wall clock, so a ManualClock
 // drives it.
 //
-// Memory: a key is idle once its buckets are full again (no event for Per);
-// idle keys are dropped by a sweep that some Allow call runs at most once a
-// minute (of the callers' clock), so there is no goroutine. The number of
-// keys is also capped: when a new key finds its shard full, the shard is
-// swept first (at most once per half a shard's worth of new keys, so the
-// cost stays amortised O(1)) and, if that freed nothing, one key is evicted:
-// of four sampled keys, the one whose bucket is fullest, that is, the one
-// least likely to be limiting anything. Evicting a key that is still
-// limiting resets its limit, so an attacker who can create keys faster than
-// they go idle (many IPs, many device ids) can wear down others' limits:
-// keep the cap above the number of keys a busy period creates within the
-// longest Per. About 200 bytes per key: the default 100,000 keys take about
-// 20 MB at most.
+// Memory: a key is idle once Per has passed since its last allowed event:
+// its bucket is full again and forgetting it changes nothing. Once a
+// minute (of the callers' clock) a sweep drops idle keys; it runs one shard
+// (a 32nd of the keys) per Allow call, so there is no goroutine and no
+// caller pays for a whole sweep. The number of keys is also capped: when a
+// new key finds its shard full, the shard is swept first (at most once per
+// half a shard's worth of new keys, so the cost stays amortised O(1)) and,
+// if that freed nothing, one key is evicted: of four sampled keys, the one
+// whose bucket is fullest, that is, the one least likely to be limiting
+// anything. Evicting a key that is still limiting resets its limit, so an
+// attacker who can create keys faster than they go idle (many IPs, many
+// device ids) can wear down others' limits: keep the cap above the number
+// of keys a busy period creates within the longest Per. A key takes about
+// 200 bytes: the default 100,000 keys, about 20 MB.
 type MemoryLimiter struct {
+	maxKeys int
+	once    sync.Once // sets up the fields below, so that the zero value works
+
 	seed     maphash.Seed
 	shards   []limiterShard
 	perShard int // keys per shard
 
-	// Sweeps are timed on the callers' clock, as offsets from the first
-	// now seen, so that the hot path only reads two atomics.
+	// Time on the callers' clock, as nanoseconds since the first now seen
+	// (saturating), so that it fits in atomics and buckets.
 	epoch     atomic.Pointer[time.Time]
-	nextSweep atomic.Int64 // offset from epoch, in nanoseconds
+	nextSweep atomic.Int64 // when the next sweep is due
+	unswept   atomic.Int32 // shards left to sweep in this sweep
 }
 
 type limiterShard struct {
@@ -103,14 +109,23 @@ type limiterShard struct {
 // bucket is the token bucket of a key under one Limit; the buckets of a key
 // used under several limits are chained.
 type bucket struct {
-	limit Limit
-	lim   *rate.Limiter
-	next  *bucket
+	limit  Limit
+	lim    *rate.Limiter
+	idleAt int64 // when Per will have passed since the last allowed event
+	next   *bucket
 }
 
 // NewMemoryLimiter returns a MemoryLimiter holding at most maxKeys keys
 // (maxKeys <= 0 means 100,000; see MemoryLimiter for what happens beyond).
+// The zero MemoryLimiter is one with the default cap.
 func NewMemoryLimiter(maxKeys int) *MemoryLimiter {
+	m := &MemoryLimiter{maxKeys: maxKeys}
+	m.once.Do(m.init)
+	return m
+}
+
+func (m *MemoryLimiter) init() {
+	maxKeys := m.maxKeys
 	if maxKeys <= 0 {
 		maxKeys = defaultLimiterKeys
 	}
@@ -120,11 +135,12 @@ func NewMemoryLimiter(maxKeys int) *MemoryLimiter {
 	for n < 32 && maxKeys/(2*n) >= 256 {
 		n *= 2
 	}
-	m := &MemoryLimiter{seed: maphash.MakeSeed(), shards: make([]limiterShard, n), perShard: maxKeys / n}
+	m.seed = maphash.MakeSeed()
+	m.shards = make([]limiterShard, n)
+	m.perShard = maxKeys / n
 	for i := range m.shards {
 		m.shards[i].keys = make(map[string]*bucket)
 	}
-	return m
 }
 
 var errZeroLimit = errors.New("phoneauth: MemoryLimiter: zero Limit (no events, no period)")
@@ -147,17 +163,22 @@ func (m *MemoryLimiter) Allow(ctx context.Context, key string, l Limit, now time
 	case l.Events == 0:
 		return false, 0, errZeroLimit
 	}
+	m.once.Do(m.init)
+	at := m.since(now)
 
 	s := m.shard(key)
 	s.mu.Lock()
 	b := s.find(key, l)
 	if b == nil {
-		b = m.add(s, key, l, now)
+		b = m.add(s, key, l, now, at)
 	}
 	ok, retryAfter = b.take(now)
+	if ok {
+		b.idleAt = max(b.idleAt, addSat(at, int64(l.Per)))
+	}
 	s.mu.Unlock()
 
-	m.maybeSweep(now)
+	m.sweepSome(at)
 	return ok, retryAfter, nil
 }
 
@@ -166,11 +187,32 @@ func (m *MemoryLimiter) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	m.once.Do(m.init)
 	s := m.shard(key)
 	s.mu.Lock()
 	delete(s.keys, key)
 	s.mu.Unlock()
 	return nil
+}
+
+// since returns now as nanoseconds since the limiter's epoch, the first now
+// it saw.
+func (m *MemoryLimiter) since(now time.Time) int64 {
+	epoch := m.epoch.Load()
+	if epoch == nil {
+		first := now // a copy, so that now itself does not escape
+		m.epoch.CompareAndSwap(nil, &first)
+		epoch = m.epoch.Load()
+	}
+	return int64(now.Sub(*epoch))
+}
+
+// addSat returns a+b, or the largest int64 if that overflows (b >= 0).
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 func (m *MemoryLimiter) shard(key string) *limiterShard {
@@ -192,16 +234,17 @@ func (s *limiterShard) find(key string, l Limit) *bucket {
 
 // add creates key's bucket for l, full, making room for a new key first if
 // the shard is full. s.mu must be held.
-func (m *MemoryLimiter) add(s *limiterShard, key string, l Limit, now time.Time) *bucket {
+func (m *MemoryLimiter) add(s *limiterShard, key string, l Limit, now time.Time, at int64) *bucket {
 	b := &bucket{
-		limit: l,
-		lim:   rate.NewLimiter(rate.Limit(float64(l.Events)/l.Per.Seconds()), l.Events),
+		limit:  l,
+		lim:    rate.NewLimiter(rate.Limit(float64(l.Events)/l.Per.Seconds()), l.Events),
+		idleAt: math.MinInt64, // no event yet
 	}
 	if head, ok := s.keys[key]; ok {
 		b.next = head // a known key under another limit: no new key
 	} else {
 		if len(s.keys) >= m.perShard {
-			s.makeRoom(now, m.perShard)
+			s.makeRoom(now, at, m.perShard)
 		}
 		// Clone: the caller's key may share memory with a whole request.
 		key = strings.Clone(key)
@@ -214,9 +257,9 @@ func (m *MemoryLimiter) add(s *limiterShard, key string, l Limit, now time.Time)
 // makeRoom gets the shard below perShard keys: by a sweep of idle keys if
 // enough keys were added since the last one, else by evicting one key.
 // s.mu must be held.
-func (s *limiterShard) makeRoom(now time.Time, perShard int) {
+func (s *limiterShard) makeRoom(now time.Time, at int64, perShard int) {
 	if s.inserted >= perShard/2 {
-		s.sweep(now)
+		s.sweep(at)
 	}
 	for len(s.keys) >= perShard {
 		s.evictOne(now)
@@ -235,7 +278,7 @@ func (s *limiterShard) evictOne(now time.Time) {
 	for k, head := range s.keys {
 		f := 1.0
 		for b := head; b != nil; b = b.next {
-			f = min(f, b.fill(now))
+			f = min(f, b.lim.TokensAt(now)/float64(b.limit.Events))
 		}
 		if f > best {
 			victim, best = k, f
@@ -247,13 +290,13 @@ func (s *limiterShard) evictOne(now time.Time) {
 	delete(s.keys, victim)
 }
 
-// sweep drops the buckets that are full again, and keys left with none.
-// s.mu must be held.
-func (s *limiterShard) sweep(now time.Time) {
+// sweep drops the buckets idle at at, and keys left with none. s.mu must
+// be held.
+func (s *limiterShard) sweep(at int64) {
 	for k, head := range s.keys {
 		keep := head
 		for p := &keep; *p != nil; {
-			if (*p).idle(now) {
+			if (*p).idleAt <= at {
 				*p = (*p).next
 			} else {
 				p = &(*p).next
@@ -269,29 +312,21 @@ func (s *limiterShard) sweep(now time.Time) {
 	s.inserted = 0
 }
 
-// maybeSweep sweeps every shard if limiterSweepEvery has passed since the
-// last sweep (or now went back by more than that). One caller does it; the
-// others go on.
-func (m *MemoryLimiter) maybeSweep(now time.Time) {
-	epoch := m.epoch.Load()
-	if epoch == nil {
-		if m.epoch.CompareAndSwap(nil, &now) {
-			m.nextSweep.Store(int64(limiterSweepEvery))
-		}
+// sweepSome starts a sweep if limiterSweepEvery has passed since the last
+// one (or the clock went back by more than that), and sweeps one shard if
+// a sweep is under way.
+func (m *MemoryLimiter) sweepSome(at int64) {
+	const every = int64(limiterSweepEvery)
+	if next := m.nextSweep.Load(); (at >= next || at < next-2*every) && m.nextSweep.CompareAndSwap(next, at+every) {
+		m.unswept.Store(int32(len(m.shards)))
+	}
+	if m.unswept.Load() <= 0 {
 		return
 	}
-	at := int64(now.Sub(*epoch))
-	next := m.nextSweep.Load()
-	if at < next && at > next-2*int64(limiterSweepEvery) {
-		return
-	}
-	if !m.nextSweep.CompareAndSwap(next, at+int64(limiterSweepEvery)) {
-		return // another caller sweeps
-	}
-	for i := range m.shards {
+	if i := m.unswept.Add(-1); i >= 0 {
 		s := &m.shards[i]
 		s.mu.Lock()
-		s.sweep(now)
+		s.sweep(at)
 		s.mu.Unlock()
 	}
 }
@@ -334,19 +369,9 @@ func (b *bucket) wait(t time.Time) time.Duration {
 	return time.Duration(missing / float64(b.lim.Limit()) * float64(time.Second))
 }
 
-// fill is how full the bucket is at now, 0 to 1.
-func (b *bucket) fill(now time.Time) float64 {
-	return b.lim.TokensAt(now) / float64(b.limit.Events)
-}
-
-// idle reports whether the bucket is full again: forgetting it changes
-// nothing.
-func (b *bucket) idle(now time.Time) bool {
-	return b.lim.TokensAt(now) >= float64(b.limit.Events)
-}
-
 // len returns the number of keys held.
 func (m *MemoryLimiter) len() int {
+	m.once.Do(m.init)
 	n := 0
 	for i := range m.shards {
 		s := &m.shards[i]

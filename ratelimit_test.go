@@ -176,6 +176,23 @@ func TestMemoryLimiterReset(t *testing.T) {
 	}
 }
 
+func TestMemoryLimiterZeroValue(t *testing.T) {
+	var m MemoryLimiter
+	if err := m.Reset(context.Background(), "k"); err != nil {
+		t.Fatal(err)
+	}
+	lim := Limit{1, time.Hour}
+	if ok, _ := allow(t, &m, "k", lim, limiterEpoch); !ok {
+		t.Fatal("first event refused")
+	}
+	if ok, retry := allow(t, &m, "k", lim, limiterEpoch); ok || retry != time.Hour {
+		t.Fatalf("second event: ok=%v retry=%v, want refused, 1h", ok, retry)
+	}
+	if got := len(m.shards) * m.perShard; got != defaultLimiterKeys {
+		t.Errorf("zero value holds %d keys, want the default %d", got, defaultLimiterKeys)
+	}
+}
+
 func TestMemoryLimiterKeysIndependent(t *testing.T) {
 	m := NewMemoryLimiter(0)
 	lim := Limit{2, time.Minute}
@@ -224,32 +241,49 @@ func TestMemoryLimiterConcurrent(t *testing.T) {
 func TestMemoryLimiterEvictsIdleKeys(t *testing.T) {
 	m := NewMemoryLimiter(0)
 	clock := NewManualClock(limiterEpoch)
-	lim := Limit{Events: 3, Per: 5 * time.Minute} // idle 5 min after the last event at worst
+	// sweep makes enough calls to sweep every shard (one per call) if a
+	// sweep is due, through a probe key that stays.
+	probe := Limit{Events: 1 << 20, Per: time.Hour}
+	sweep := func() {
+		for range m.shards {
+			allow(t, m, "probe", probe, clock.Now())
+		}
+	}
+	lim := Limit{Events: 3, Per: 5 * time.Minute}
 	for i := range 1000 {
 		for range 3 {
 			allow(t, m, fmt.Sprintf("k%d", i), lim, clock.Now())
 		}
 	}
-	allow(t, m, "light", lim, clock.Now()) // one event: idle after 100 s
+	allow(t, m, "light", lim, clock.Advance(2*time.Minute))
 	if n := m.len(); n != 1001 {
 		t.Fatalf("%d keys, want 1001", n)
 	}
 
-	// 4 minutes on: the sweep runs, but only "light" is full again.
-	allow(t, m, "late", lim, clock.Advance(4*time.Minute))
-	if n := m.len(); n != 1001 {
-		t.Fatalf("after 4 min: %d keys, want 1001 (1000 not yet idle + late)", n)
+	clock.Advance(2*time.Minute + 59*time.Second)
+	sweep()
+	if n := m.len(); n != 1002 {
+		t.Fatalf("1 s before the keys are idle: %d keys, want 1002 (none idle, and the probe)", n)
 	}
-	if m.has("light") {
-		t.Error("after 4 min: the idle key is still there")
+	clock.Advance(59 * time.Second)
+	sweep()
+	if n := m.len(); n != 1002 {
+		t.Fatalf("59 s after the last sweep: %d keys, want 1002 (no sweep due)", n)
 	}
-	// 5 minutes on: the burst keys are full again; "late" is not.
-	allow(t, m, "later", lim, clock.Advance(time.Minute))
-	if n := m.len(); n != 2 {
-		t.Errorf("after 5 min: %d keys, want 2 (late, later)", n)
+	clock.Advance(time.Second)
+	sweep()
+	if n := m.len(); n != 2 || !m.has("light") || !m.has("probe") {
+		t.Fatalf("a minute after the last sweep: %d keys, want light and the probe", n)
 	}
-	if !m.has("late") || !m.has("later") {
-		t.Error("a key in use was dropped")
+	clock.Advance(time.Minute) // 6:59, light idle at 7:00
+	sweep()
+	if !m.has("light") {
+		t.Fatal("light dropped before it was idle")
+	}
+	clock.Advance(time.Minute)
+	sweep()
+	if n := m.len(); n != 1 || m.has("light") {
+		t.Fatalf("5 min after light's event: %d keys, want only the probe", n)
 	}
 	// A dropped key starts again with a full bucket, as it would have.
 	for i := range 3 {
@@ -260,10 +294,16 @@ func TestMemoryLimiterEvictsIdleKeys(t *testing.T) {
 }
 
 func TestMemoryLimiterSweepsOncePerInterval(t *testing.T) {
-	m := NewMemoryLimiter(0)
+	m := NewMemoryLimiter(100) // one shard: one call sweeps it all
+	if len(m.shards) != 1 {
+		t.Fatalf("%d shards, want 1", len(m.shards))
+	}
 	clock := NewManualClock(limiterEpoch)
 	lim := Limit{Events: 1, Per: time.Second}
-	allow(t, m, "first", lim, clock.Now())               // sets the sweep schedule
+	hour := Limit{Events: 1, Per: time.Hour}
+	allow(t, m, "first", lim, clock.Now()) // starts the sweep schedule
+	allow(t, m, "multi", hour, clock.Now())
+	allow(t, m, "multi", lim, clock.Now()) // the head of multi's chain
 	allow(t, m, "a", lim, clock.Advance(30*time.Second)) // "first" idle, no sweep yet
 	if !m.has("first") {
 		t.Fatal("swept before a minute passed")
@@ -272,12 +312,30 @@ func TestMemoryLimiterSweepsOncePerInterval(t *testing.T) {
 	if m.has("first") || m.has("a") || !m.has("b") {
 		t.Fatal("the sweep a minute on did not drop exactly the idle keys")
 	}
+	if n := m.buckets("multi"); n != 1 {
+		t.Fatalf("a key under a busy and an idle limit has %d buckets, want 1", n)
+	}
+	if ok, _ := allow(t, m, "multi", hour, clock.Now()); ok {
+		t.Fatal("the busy limit of a key was forgotten with its idle one")
+	}
 	// The clock jumping back does not stop sweeps for good.
 	allow(t, m, "c", lim, clock.Advance(-time.Hour))
 	allow(t, m, "d", lim, clock.Advance(time.Minute))
 	if m.has("c") || !m.has("d") {
 		t.Error("no sweep after the clock went back")
 	}
+}
+
+// buckets returns the number of limits key has a bucket for.
+func (m *MemoryLimiter) buckets(key string) int {
+	s := m.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for b := s.keys[key]; b != nil; b = b.next {
+		n++
+	}
+	return n
 }
 
 // has reports whether key has a bucket.
@@ -292,7 +350,10 @@ func TestMemoryLimiterCap(t *testing.T) {
 	for _, maxKeys := range []int{1, 1000, 20_000} {
 		t.Run(fmt.Sprint(maxKeys), func(t *testing.T) {
 			keys := 100_000
-			if maxKeys == 1000 && !testing.Short() && !raceEnabled() {
+			switch {
+			case testing.Short() || raceEnabled():
+				keys = max(20_000, 3*maxKeys)
+			case maxKeys == 1000:
 				keys = 1_000_000
 			}
 			m := NewMemoryLimiter(maxKeys)

@@ -147,12 +147,20 @@ type SessionStore interface {
 	//     updated session is returned. Of concurrent calls presenting the
 	//     same current token exactly one succeeds this way.
 	//   - If r.OldHash is a past token rotated less than r.Grace before
-	//     r.Now, it is treated like the current token once more: r.NewHash
-	//     replaces the current token, and the session is returned.
+	//     r.Now, it is treated like the current token again (within the
+	//     grace interval, as often as it comes): r.NewHash replaces the
+	//     current token, which becomes a past token in its turn, and the
+	//     session is returned.
 	//   - If r.OldHash is any other past token of the session, the session
 	//     is deleted with all its tokens and ErrTokenReused is returned.
 	//   - If r.OldHash is no token of the session (or the current one has
 	//     expired), it returns ErrNotFound and changes nothing.
+	//
+	// A backend must remember a past token at least until the expiry it was
+	// issued with (after which presenting it may return ErrNotFound instead
+	// of ErrTokenReused), and may forget it then. Concurrent rotations of
+	// one token with Grace 0 therefore revoke the session: one wins, and the
+	// others present a past token.
 	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
 
 	// DeleteSession deletes a session and its token hashes. Deleting a
@@ -222,12 +230,15 @@ var errDuplicateSession = errors.New("phoneauth: memory store: duplicate session
 // first use.
 //
 // Expired challenges and sessions are treated as absent at once and are
-// removed without a background goroutine: a write sweeps out what has
-// expired when at least a minute (challenges) or an hour (sessions) of the
-// callers' time has passed since the last sweep, so memory is bounded by
-// what is live (plus one interval). Values passed in and returned are
+// removed without a background goroutine: a write sweeps the expired
+// entries out of its part of the store (challenges are split in sixteen by
+// key) when at least a minute (challenges) or an hour (sessions) of the
+// callers' time has passed since that part's last sweep. Memory is thus
+// bounded by what is live plus one interval's worth, and tables that
+// emptied after a burst are rebuilt smaller. A pending login challenge
+// takes about 350 bytes. Values passed in and returned are
 // copies: changing a returned slice or map never changes the store.
-// Challenge metadata is copied shallowly.
+// Challenge metadata is copied shallowly, and empty metadata comes back nil.
 //
 // For each session it remembers the hashes of rotated refresh tokens, to
 // detect their reuse, until the time each of them would have expired;
@@ -349,10 +360,15 @@ func (sh *challengeShard) sweep(now time.Time) {
 	sh.m = shrink(sh.m, &sh.peak)
 }
 
-// clone returns c with its own copies of CodeHash and Metadata.
+// clone returns c with its own copies of CodeHash and Metadata (nil if
+// empty: most challenges carry none, and an empty map still costs memory).
 func (c Challenge) clone() Challenge {
 	c.CodeHash = bytes.Clone(c.CodeHash)
-	c.Metadata = maps.Clone(c.Metadata)
+	if len(c.Metadata) == 0 {
+		c.Metadata = nil
+	} else {
+		c.Metadata = maps.Clone(c.Metadata)
+	}
 	return c
 }
 
@@ -587,7 +603,7 @@ func (m *MemoryStore) ListSessions(_ context.Context, userID string, now time.Ti
 	ids := m.userSessions[userID]
 	list := make([]Session, 0, len(ids))
 	for _, id := range ids {
-		if s := m.sessions[id]; now.Before(s.ExpiresAt) {
+		if s := m.sessions[id]; s != nil && now.Before(s.ExpiresAt) {
 			list = append(list, s.clone())
 		}
 	}

@@ -133,6 +133,46 @@ func TestMemoryStoreBoundedChallenges(t *testing.T) {
 	}
 }
 
+// After a burst has expired and been swept, the store gives its memory
+// back: Go maps never shrink, so the swept tables must be rebuilt.
+func TestMemoryStoreShrinksAfterBurst(t *testing.T) {
+	if testing.Short() {
+		t.Skip("puts 100,000 challenges")
+	}
+	ctx := context.Background()
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	base := heap()
+	s := phoneauth.NewMemoryStore()
+	const burst = 100_000
+	for i := range burst {
+		if err := s.PutChallenge(ctx, challenge(i, t0, 5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	full := heap()
+	later := t0.Add(time.Hour)
+	for i := range 200 { // a write to every shard
+		if err := s.PutChallenge(ctx, challenge(burst+i, later, 5*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := heap()
+	if got := s.Stats().Challenges; got != 200 {
+		t.Fatalf("%d challenges after the sweep, want 200", got)
+	}
+	// The burst's map tables alone take some 4 MB.
+	if after > base && after-base > 1<<20 {
+		t.Fatalf("heap: %d KB before the burst, %d KB with it, %d KB once it was swept; want the tables rebuilt small",
+			base>>10, full>>10, after>>10)
+	}
+	runtime.KeepAlive(s)
+}
+
 // Expired sessions, and the rotated tokens of live ones that would have
 // expired, go away with a write a sweep interval later.
 func TestMemoryStoreSweepsSessions(t *testing.T) {
@@ -259,13 +299,13 @@ func BenchmarkMemoryStoreAttempt(b *testing.B) {
 func BenchmarkMemoryStoreRotate(b *testing.B) {
 	ctx := context.Background()
 	s := phoneauth.NewMemoryStore()
-	sess := session(1, "u", t0, 90*24*time.Hour)
+	sess := session(1, "u", t0, 100*365*24*time.Hour)
 	if err := s.CreateSession(ctx, sess); err != nil {
 		b.Fatal(err)
 	}
-	// Two hashes taking turns; a refresh every minute, so that rotated
-	// tokens are forgotten (after their hour) at the steady rate of a real
-	// session.
+	// A refresh a minute with tokens valid for ten: the session remembers
+	// about ten rotated tokens, forgetting one per rotation as a real
+	// session does.
 	hashes := [2][]byte{sess.RefreshHash, []byte("hash-1-1")}
 	now := t0
 	i := 0
@@ -276,7 +316,7 @@ func BenchmarkMemoryStoreRotate(b *testing.B) {
 			SessionID:    sess.ID,
 			OldHash:      hashes[i%2],
 			NewHash:      hashes[(i+1)%2],
-			NewExpiresAt: now.Add(time.Hour),
+			NewExpiresAt: now.Add(10 * time.Minute),
 			Now:          now,
 		}); err != nil {
 			b.Fatal(err)
@@ -333,4 +373,32 @@ func TestMemoryLimiterConformanceOwnClock(t *testing.T) {
 	}
 	storetest.RunLimiterWith(t, func(t *testing.T) phoneauth.Limiter { return phoneauth.NewMemoryLimiter(0) },
 		storetest.LimiterOptions{OwnClock: true})
+}
+
+// A session ID in use is refused; once that session has expired it can be
+// used again.
+func TestMemoryStoreDuplicateSession(t *testing.T) {
+	ctx := context.Background()
+	s := phoneauth.NewMemoryStore()
+	first := session(1, "u1", t0, time.Hour)
+	if err := s.CreateSession(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	dup := session(1, "u2", t0.Add(time.Minute), time.Hour)
+	if err := s.CreateSession(ctx, dup); err == nil {
+		t.Fatal("CreateSession with the ID of a live session: nil error")
+	}
+	if got, err := s.GetSession(ctx, first.ID, t0); err != nil || got.UserID != "u1" {
+		t.Fatalf("the first session after a refused duplicate: %+v, %v", got, err)
+	}
+	again := session(1, "u3", t0.Add(time.Hour), time.Hour)
+	if err := s.CreateSession(ctx, again); err != nil {
+		t.Fatalf("CreateSession with the ID of an expired session: %v", err)
+	}
+	if list, _ := s.ListSessions(ctx, "u1", t0); len(list) != 0 {
+		t.Fatalf("the expired session is still listed for its user: %d sessions", len(list))
+	}
+	if list, _ := s.ListSessions(ctx, "u3", again.CreatedAt); len(list) != 1 {
+		t.Fatalf("the new session is not listed: %d sessions", len(list))
+	}
 }

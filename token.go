@@ -49,7 +49,8 @@ type TokenConfig struct {
 	Issuer string
 	// Audience is the aud claim. Default: Issuer.
 	Audience string
-	// AccessTTL is the lifetime of an access token. Default 15 minutes.
+	// AccessTTL is the lifetime of an access token: at least a second, as
+	// token times have second precision. Default 15 minutes.
 	AccessTTL time.Duration
 	// RefreshTTL is the lifetime of one refresh token; every refresh issues
 	// a new one. Default 30 days.
@@ -58,7 +59,9 @@ type TokenConfig struct {
 	// refreshes. Default 90 days.
 	SessionTTL time.Duration
 	// ReuseGrace is how long a rotated refresh token is still accepted once
-	// more, for a client that lost the response. Default 0 (never).
+	// more, for a client that lost the response. Default 0 (never): any
+	// reuse revokes the session. A grace weakens reuse detection (a thief
+	// racing the user within it goes unnoticed), so keep it to seconds.
 	ReuseGrace time.Duration
 	// Leeway tolerates clock skew when validating access tokens. Default 30
 	// seconds.
@@ -404,9 +407,12 @@ func (ts *tokenService) keyFor(t *jwt.Token) (any, error) {
 // isAccessTokenType reports whether a "typ" header names an access token:
 // "at+jwt", or "application/at+jwt", compared without case (RFC 7515 4.1.9).
 func isAccessTokenType(typ string) bool {
-	typ = strings.TrimPrefix(strings.ToLower(typ), "application/")
-	return typ == AccessTokenType
+	return strings.EqualFold(typ, AccessTokenType) || strings.EqualFold(typ, "application/"+AccessTokenType)
 }
+
+// maxAccessTokenLen bounds the work an oversized token can cause. Ours are
+// well under a kilobyte (RS256 about 700 bytes).
+const maxAccessTokenLen = 8 << 10
 
 // validate parses and validates an access token.
 func (ts *tokenService) validate(token string) (*Claims, error) {
@@ -414,6 +420,9 @@ func (ts *tokenService) validate(token string) (*Claims, error) {
 	// a single spelling (as with WithStrictDecoding for the padding bits).
 	if strings.ContainsAny(token, "\r\n") {
 		return nil, fmt.Errorf("%w: line break in token", ErrInvalidToken)
+	}
+	if len(token) > maxAccessTokenLen {
+		return nil, fmt.Errorf("%w: token longer than %d bytes", ErrInvalidToken, maxAccessTokenLen)
 	}
 	claims := new(Claims)
 	if _, err := ts.parser.ParseWithClaims(token, claims, ts.keyFor); err != nil {
@@ -581,7 +590,8 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 //   - The presented token stops working; the new one expires after
 //     TokenConfig.RefreshTTL, and never after the session's absolute end
 //     (SessionTTL from sign-in).
-//   - Of concurrent refreshes with one token exactly one succeeds.
+//   - Of concurrent refreshes with one token exactly one succeeds (with a
+//     ReuseGrace, the others may then succeed as grace uses).
 //   - A token that was already rotated means that two parties hold the
 //     token family, a thief and the user: the whole session is revoked
 //     (every refresh token of it, the newest included) and the error
@@ -681,6 +691,8 @@ func (a *Authenticator) Logout(ctx context.Context, refreshToken string) error {
 //   - the signature;
 //   - the "typ" header is "at+jwt" (RFC 9068), so other JWTs signed by the
 //     same key are refused;
+//   - the token has one spelling: no line breaks, no non-zero base64
+//     padding bits, at most 8 KiB;
 //   - iss and aud are TokenConfig.Issuer and Audience; exp is present and
 //     not past, iat and nbf not in the future, each give or take
 //     TokenConfig.Leeway; sub and sid are present.

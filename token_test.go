@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -122,17 +121,18 @@ func newTokenEnvStore(t testing.TB, cfg TokenConfig, store Store) *tokenEnv {
 		cfg.Keys = mustKeySet(t, mustKey(t, "ed", testEdKey()))
 	}
 	clock := NewManualClock(t0)
-	ts, err := newTokenService(cfg, store, clock)
-	if err != nil {
-		t.Fatalf("newTokenService: %v", err)
-	}
 	rec := new(recorder)
-	a := &Authenticator{
-		cfg:    Config{Store: store, Clock: clock, Tokens: ts.cfg, Events: rec.record},
-		store:  store,
-		clock:  clock,
-		log:    slog.New(slog.DiscardHandler),
-		tokens: ts,
+	a, err := New(Config{
+		Store:  store,
+		Users:  NewMemoryStore(),
+		Sender: SenderFunc(func(context.Context, Message) (string, error) { return "id", nil }),
+		Secret: []byte("a test secret of at least 32 bytes"),
+		Tokens: cfg,
+		Clock:  clock,
+		Events: rec.record,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
 	}
 	return &tokenEnv{a: a, clock: clock, store: store, events: rec}
 }
@@ -497,6 +497,7 @@ func TestValidateAccessTokenRejects(t *testing.T) {
 		"non-canonical signature":  malleate(good),
 		"CR in the signature":      good[:len(good)-5] + "\r" + good[len(good)-5:],
 		"LF at the end":            good + "\n",
+		"oversized":                forge(t, jwt.SigningMethodEdDSA, ed, edHdr, with(func(c *Claims) { c.Phone = strings.Repeat("9", 9000) })),
 		"empty":                    "",
 		"garbage":                  "not.a.jwt",
 		"two segments":             "eyJhbGciOiJFZERTQSJ9.e30",
@@ -1087,13 +1088,19 @@ func BenchmarkJWTParseBaseline(b *testing.B) {
 	}
 }
 
+// BenchmarkRefresh refreshes one session every access-token lifetime, as a
+// client does. The store remembers each rotated token until it would have
+// expired (RefreshTTL, 30 days), so after 2880 refreshes it reaches the
+// steady state of a session in constant use. The session is given a long
+// life so that it outlasts the benchmark.
 func BenchmarkRefresh(b *testing.B) {
-	e := newTokenEnv(b, TokenConfig{})
+	e := newTokenEnv(b, TokenConfig{SessionTTL: 10 * 365 * 24 * time.Hour})
 	_, toks := e.signIn(b, alice, phone)
 	ctx := context.Background()
 	token := toks.RefreshToken
 	b.ReportAllocs()
 	for b.Loop() {
+		e.clock.Advance(DefaultAccessTTL)
 		in, err := e.a.Refresh(ctx, token)
 		if err != nil {
 			b.Fatal(err)

@@ -127,8 +127,14 @@ func problemFor(err error) *problem {
 				p.retryAfter = rl.RetryAfter
 			}
 		case CodeInvalidRequest:
-			// The core's detail says which input was wrong.
-			p.detail = strings.TrimPrefix(err.Error(), "phoneauth: ")
+			// The core's detail after the sentinel says which input was
+			// wrong ("invalid request: unknown channel …"); whatever
+			// context wraps it is not for clients.
+			msg := err.Error()
+			if i := strings.Index(msg, row.err.Error()); i >= 0 {
+				msg = msg[i:]
+			}
+			p.detail = strings.TrimPrefix(msg, "phoneauth: ")
 		}
 		return p
 	}

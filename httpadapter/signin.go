@@ -43,8 +43,13 @@ type codeData struct {
 // sendFunc is Authenticator.Request or Resend.
 type sendFunc func(context.Context, phoneauth.RequestParams) (phoneauth.RequestResult, error)
 
-func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) { h.serveSend(w, r, h.auth.Request) }
-func (h *Handler) serveResend(w http.ResponseWriter, r *http.Request)  { h.serveSend(w, r, h.auth.Resend) }
+func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) {
+	h.serveSend(w, r, h.auth.Request)
+}
+
+func (h *Handler) serveResend(w http.ResponseWriter, r *http.Request) {
+	h.serveSend(w, r, h.auth.Resend)
+}
 
 // serveSend serves /otp/request and /otp/resend.
 func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFunc) {
@@ -197,8 +202,8 @@ func newSignInData(in phoneauth.SignIn) signInData {
 				DeviceType:      s.Device.Type,
 				DeviceName:      s.Device.Name,
 				PlatformVersion: s.Device.PlatformVersion,
-				CreatedAt:       s.CreatedAt.UTC(),
-				ExpiresAt:       s.ExpiresAt.UTC(),
+				CreatedAt:       s.CreatedAt.UTC().Truncate(time.Millisecond),
+				ExpiresAt:       s.ExpiresAt.UTC().Truncate(time.Millisecond),
 			},
 		},
 		User:             userData{ID: in.User.ID, Phone: in.User.Phone, IsNewUser: in.IsNewUser},

@@ -48,7 +48,7 @@ func openPool(t testing.TB, tracer pgx.QueryTracer) *pgxpool.Pool {
 	}
 	pool, err := connect(url, tracer)
 	if err != nil {
-		needServer(t, "PostgreSQL at %s is unreachable: %v", url, err)
+		needServer(t, "the PostgreSQL server of %s is unreachable: %v", urlEnv, err)
 	}
 	t.Cleanup(pool.Close)
 	return pool
@@ -133,8 +133,10 @@ func TestMain(m *testing.M) {
 }
 
 // statementCounter is a pgx.QueryTracer that counts the statements sent to
-// the server (Exec, Query and QueryRow calls).
-type statementCounter struct{ n atomic.Int64 }
+// the server (Exec, Query and QueryRow calls), and a pgx.PrepareTracer that
+// counts the statements pgx prepares (once per connection and SQL text, an
+// extra round trip before the first execution).
+type statementCounter struct{ n, prepared atomic.Int64 }
 
 // TraceQueryStart implements pgx.QueryTracer.
 func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
@@ -144,6 +146,15 @@ func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ p
 
 // TraceQueryEnd implements pgx.QueryTracer.
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TracePrepareStart implements pgx.PrepareTracer.
+func (c *statementCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	c.prepared.Add(1)
+	return ctx
+}
+
+// TracePrepareEnd implements pgx.PrepareTracer.
+func (c *statementCounter) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 // count returns how many statements fn sends.
 func (c *statementCounter) count(fn func()) int64 {

@@ -4,7 +4,7 @@ import "strings"
 
 // queries are the statements of a Store, with its schema filled in.
 type queries struct {
-	putChallenge, getChallenge, attemptChallenge, deleteChallenge       string
+	putChallenge, getChallenge, attemptChallenge, deleteChallenge         string
 	createSession, getSession, rotateRefresh, deleteSession, listSessions string
 	userByPhone, createUser, setPhone                                     string
 	allow, reset                                                          string
@@ -84,15 +84,22 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 	// (READ COMMITTED re-reads a locked row): they find the presented token
 	// in prev_hash, rotated at that very moment, and so see a reuse (or a
 	// grace retry), exactly as if they had come one after another. Older
-	// past tokens are in refresh_tokens, rotated before this statement
-	// started. The outcome is decided once, in verdict, and the three
-	// data-modifying CTEs act on it: at most one of rotated/revoked
-	// changes the session.
+	// past tokens are in refresh_tokens, read as of the start of the
+	// statement (past). A token rotated after that start by a concurrent
+	// statement and already replaced again (only possible with grace) is
+	// in neither: the session row then differs from the one the statement
+	// started with (seen), and the outcome is 'retry', which changes
+	// nothing; the caller runs the statement again.
+	//
+	// The outcome is decided once, in verdict, and the three
+	// data-modifying CTEs act on it: at most one of them changes anything.
 	rotateRefreshSQL = `WITH cur AS (
 	SELECT ` + sessionColumns + `, prev_hash, prev_rotated_at
 	FROM {schema}.sessions
 	WHERE id = $1 AND expires_at > $2
 	FOR UPDATE
+), seen AS (
+	SELECT refresh_hash FROM {schema}.sessions WHERE id = $1
 ), past AS (
 	SELECT max(rotated_at) AS rotated_at
 	FROM {schema}.refresh_tokens
@@ -103,9 +110,10 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 		WHEN cur.prev_hash = $3 AND cur.prev_rotated_at > $6 THEN 'grace'
 		WHEN past.rotated_at > $6 THEN 'grace'
 		WHEN cur.prev_hash = $3 OR past.rotated_at IS NOT NULL THEN 'reuse'
+		WHEN seen.refresh_hash IS DISTINCT FROM cur.refresh_hash THEN 'retry'
 		ELSE 'none'
 	END AS outcome
-	FROM cur CROSS JOIN past
+	FROM cur CROSS JOIN past LEFT JOIN seen ON true
 ), rotated AS (
 	UPDATE {schema}.sessions s
 	SET refresh_hash = $4, refresh_expires_at = $5, refreshed_at = $2,

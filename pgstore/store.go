@@ -92,33 +92,47 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (phone
 
 // RotateRefresh replaces a session's refresh token, detects the reuse of a
 // rotated one (deleting the session) and honours the grace interval, all in
-// one statement; see phoneauth.SessionStore.RotateRefresh.
+// one statement; see phoneauth.SessionStore.RotateRefresh. Only when another
+// rotation of the same session commits while the statement runs, and the
+// presented token is neither the current one nor a past one known when it
+// started, does it run the statement again (a few times at most).
 func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
 	var graceCutoff *time.Time // NULL: no past token is within grace
 	if r.Grace > 0 {
 		t := r.Now.Add(-r.Grace)
 		graceCutoff = &t
 	}
-	var outcome string
-	var sess phoneauth.Session
-	err := s.pool.QueryRow(ctx, s.q.rotateRefresh,
-		r.SessionID, r.Now, r.OldHash, r.NewHash, r.NewExpiresAt, graceCutoff,
-	).Scan(append([]any{&outcome}, sessionFields(&sess)...)...)
-	if err != nil {
-		return phoneauth.Session{}, notFoundOr("rotate refresh token", err)
+	for range maxRotateTries {
+		var outcome string
+		var sess phoneauth.Session
+		err := s.pool.QueryRow(ctx, s.q.rotateRefresh,
+			r.SessionID, r.Now, r.OldHash, r.NewHash, r.NewExpiresAt, graceCutoff,
+		).Scan(append([]any{&outcome}, sessionFields(&sess)...)...)
+		if err != nil {
+			return phoneauth.Session{}, notFoundOr("rotate refresh token", err)
+		}
+		switch outcome {
+		case "rotate", "grace":
+			sess.RefreshHash = r.NewHash
+			sess.RefreshedAt = r.Now
+			sess.RefreshExpiresAt = r.NewExpiresAt
+			return sess, nil
+		case "reuse":
+			return phoneauth.Session{}, phoneauth.ErrTokenReused
+		case "retry":
+			continue // a concurrent rotation: look again
+		default:
+			return phoneauth.Session{}, phoneauth.ErrNotFound
+		}
 	}
-	switch outcome {
-	case "rotate", "grace":
-		sess.RefreshHash = r.NewHash
-		sess.RefreshedAt = r.Now
-		sess.RefreshExpiresAt = r.NewExpiresAt
-		return sess, nil
-	case "reuse":
-		return phoneauth.Session{}, phoneauth.ErrTokenReused
-	default:
-		return phoneauth.Session{}, phoneauth.ErrNotFound
-	}
+	// Outrun by other rotations of the session every time: the presented
+	// token is not current, and whether it is a past one is not known.
+	return phoneauth.Session{}, phoneauth.ErrNotFound
 }
+
+// maxRotateTries bounds the statements of a RotateRefresh that concurrent
+// rotations of the same session keep outrunning.
+const maxRotateTries = 5
 
 // DeleteSession deletes a session and its token hashes, or returns
 // phoneauth.ErrNotFound if there is no such session. It implements

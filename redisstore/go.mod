@@ -1,6 +1,6 @@
 module github.com/phoneauth/phoneauth/redisstore
 
-go 1.26.0
+go 1.24.0
 
 require (
 	github.com/phoneauth/phoneauth v0.0.0
@@ -14,7 +14,7 @@ require (
 	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/sys v0.30.0 // indirect
 	golang.org/x/text v0.23.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
+	golang.org/x/time v0.14.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )
 

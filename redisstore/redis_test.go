@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
 
 // The tests need a real Redis. They find it through PHONEAUTH_TEST_REDIS_URL:
@@ -17,6 +20,11 @@ import (
 //	export PHONEAUTH_TEST_REDIS_URL=$(../scripts/redis-test-server.sh start ../.tmp/redis)
 //	go test -race ./...
 const urlEnv = "PHONEAUTH_TEST_REDIS_URL"
+
+func TestMain(m *testing.M) {
+	logging.Disable() // TestRedisDown would flood the output with refused dials
+	os.Exit(m.Run())
+}
 
 // skipOrFail skips the test with msg, or fails it when CI=true: in CI the
 // Redis tests must run.
@@ -28,28 +36,38 @@ func skipOrFail(tb testing.TB, msg string) {
 	tb.Skip(msg)
 }
 
+// testServer finds the test server once per test binary.
+var testServer = sync.OnceValues(func() (*redis.Options, string) {
+	url := os.Getenv(urlEnv)
+	if url == "" {
+		return nil, "redisstore: no Redis to test against: " + urlEnv + " is not set; " +
+			"start one with: export " + urlEnv + "=$(scripts/redis-test-server.sh start .tmp/redis)"
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Sprintf("redisstore: %s=%q: %v", urlEnv, url, err)
+	}
+	opts.DisableIdentity = true // no CLIENT SETINFO on each new connection
+	probe := redis.NewClient(opts)
+	defer probe.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := probe.Ping(ctx).Err(); err != nil {
+		return nil, "redisstore: no Redis to test against: " + urlEnv + "=" + url + " does not answer: " + err.Error()
+	}
+	return opts, ""
+})
+
 // testOptions returns the client options of the test server, or skips (or
 // fails, in CI) when there is none or it does not answer.
 func testOptions(tb testing.TB) *redis.Options {
 	tb.Helper()
-	url := os.Getenv(urlEnv)
-	if url == "" {
-		skipOrFail(tb, "redisstore: no Redis to test against: "+urlEnv+" is not set; "+
-			"start one with: export "+urlEnv+"=$(scripts/redis-test-server.sh start .tmp/redis)")
+	opts, msg := testServer()
+	if opts == nil {
+		skipOrFail(tb, msg)
 	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		tb.Fatalf("redisstore: %s=%q: %v", urlEnv, url, err)
-	}
-	opts.DisableIdentity = true // no CLIENT SETINFO on each new connection
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	probe := redis.NewClient(opts)
-	defer probe.Close()
-	if err := probe.Ping(ctx).Err(); err != nil {
-		skipOrFail(tb, "redisstore: no Redis to test against: "+urlEnv+"="+url+" does not answer: "+err.Error())
-	}
-	return opts
+	o := *opts
+	return &o
 }
 
 // testClient returns a client of the test server, closed at the end of the

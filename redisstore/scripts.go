@@ -80,6 +80,12 @@ return 1
 //	ARGV[1] presented hash, ARGV[2] new hash, ARGV[3] new token's expiry,
 //	ARGV[4] now, ARGV[5] grace in µs
 //
+// A past token presented with the new hash that is already current is this
+// very rotation arriving twice (go-redis re-sends a command whose reply was
+// lost to a timeout or a broken connection): it is answered like the first
+// time, not mistaken for reuse. New hashes are random, so no client can
+// produce this case on purpose.
+//
 // It returns the session's fields after the rotation (HGETALL), 0 when
 // there is nothing to rotate, or 1 when it detected a reused token and
 // deleted the session.
@@ -100,6 +106,7 @@ if s[2] == ARGV[1] then
 end
 local at = redis.call('HGET', KEYS[2], ARGV[1])
 if not at then return 0 end
+if s[2] == ARGV[2] then return redis.call('HGETALL', KEYS[1]) end
 local grace = tonumber(ARGV[5])
 if grace > 0 and now - tonumber(at) < grace then return rotate() end
 redis.call('DEL', KEYS[1], KEYS[2])

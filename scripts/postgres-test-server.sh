@@ -41,7 +41,12 @@ usage() {
 
 [[ $# -eq 2 ]] || usage
 cmd=$1
-mkdir -p -- "$2" 2>/dev/null || die "cannot create $2"
+case $cmd in
+start) mkdir -p -- "$2" 2>/dev/null || die "cannot create $2" ;;
+stop | destroy) [[ -d $2 ]] || exit 0 ;;
+url) [[ -d $2 ]] || die "no server in $2" ;;
+*) usage ;;
+esac
 dir=$(cd -- "$2" && pwd -P)
 data=$dir/pgdata
 log=$dir/postgres.log

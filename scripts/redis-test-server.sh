@@ -52,7 +52,7 @@ install() {
 	fi
 	{
 		$sudo apt-get update &&
-			DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends redis-server
+			$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server
 	} >>"$dir/apt.log" 2>&1 || die "apt-get install redis-server failed, see $dir/apt.log"
 	command -v redis-server >/dev/null || die "redis-server still not on the PATH after installing it"
 }
@@ -61,9 +61,12 @@ ping() {
 	[[ $(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
 }
 
-# alive reports whether pid $1 is a live redis-server (not a recycled pid).
+# alive reports whether pid $1 is a live redis-server (not a recycled pid,
+# not a zombie).
 alive() {
-	[[ $(ps -o comm= -p "$1" 2>/dev/null) == redis-server* ]]
+	local stat comm
+	read -r stat comm < <(ps -o stat=,comm= -p "$1" 2>/dev/null) || return 1
+	[[ $stat != Z* && $comm == redis-server* ]]
 }
 
 # running reports whether the server of DIR is alive and answering.

@@ -328,29 +328,30 @@ func testDeleteSession(t *testing.T, st phoneauth.SessionStore) {
 // other users'.
 func testListSessions(t *testing.T, st phoneauth.SessionStore) {
 	user := "user-" + randomString(20)
-	mk := func(created time.Time) phoneauth.Session {
-		s := newSession(created)
+	mk := func(created time.Duration) phoneauth.Session {
+		s := newSession(start.Add(created))
 		s.UserID = user
 		return s
 	}
 	now := start.Add(24 * time.Hour)
-	oldest, middle, newest := mk(start), mk(start.Add(time.Second)), mk(start.Add(time.Hour))
-	expired := mk(start.Add(time.Minute))
+	// Live sessions, created in scrambled order (want lists them sorted).
+	live := []phoneauth.Session{mk(time.Hour), mk(0), mk(3 * time.Second), mk(time.Second), mk(2 * time.Hour), mk(4 * time.Second)}
+	want := []phoneauth.Session{live[1], live[3], live[2], live[5], live[0], live[4]}
+	expired := mk(time.Minute)
 	expired.ExpiresAt = now
-	deleted, revoked := mk(start.Add(2*time.Second)), mk(start.Add(3*time.Second))
+	deleted, revoked := mk(2*time.Second), mk(5*time.Second)
 	stranger := newSession(start.Add(time.Millisecond))
-	for _, s := range []phoneauth.Session{newest, expired, oldest, deleted, stranger, middle, revoked} {
+	for _, s := range append(live[:3:3], expired, deleted, stranger, revoked, live[3], live[4], live[5]) {
 		create(t, st, s)
 	}
 	noErr(t, "DeleteSession", st.DeleteSession(ctx, deleted.ID))
 	mustRotate(t, st, revoked, rotation(revoked, revoked.RefreshHash, start.Add(time.Hour)))
 	_, err := st.RotateRefresh(ctx, rotation(revoked, revoked.RefreshHash, start.Add(time.Hour)))
 	wantErr(t, "RotateRefresh of a rotated token", err, phoneauth.ErrTokenReused)
-	middle = mustRotate(t, st, middle, rotation(middle, middle.RefreshHash, start.Add(2*time.Hour)))
+	want[0] = mustRotate(t, st, want[0], rotation(want[0], want[0].RefreshHash, start.Add(3*time.Hour)))
 
 	list, err := st.ListSessions(ctx, user, now)
 	noErr(t, "ListSessions", err)
-	want := []phoneauth.Session{oldest, middle, newest}
 	if len(list) != len(want) {
 		t.Fatalf("ListSessions: got %d sessions %v, want %d %v", len(list), ids(list), len(want), ids(want))
 	}

@@ -27,17 +27,23 @@
 // also implements phoneauth.Users, Run checks that too (RunUsers checks a
 // Users on its own).
 //
-// Time: the suite never sleeps and never reads the clock. It passes explicit
-// times, starting from a fixed instant in 2030 and moving forward in whole
-// milliseconds, so a backend must compare the times it is given (now,
-// ExpiresAt…) and never its own clock. Native expiry (Redis TTLs, a cleanup
-// job) may remove entries later but must not be the only check. A limiter
-// that uses its own clock instead of Allow's now argument is checked with
-// RunLimiterWith and LimiterOptions.OwnClock.
+// Phone numbers are random E.164 numbers under +999 (a calling code no
+// country has), "+999" and 11 digits: a Users backend that validates
+// numbers must accept them.
 //
-// Failures name the clause that was broken, as in
-// "Challenges/AttemptExhausted: 4th attempt with MaxAttempts 3: got nil
-// error, want ErrNotFound".
+// Time: Run and RunUsers never sleep and never read the clock. They pass
+// explicit times, starting from a fixed instant in 2030 and moving forward
+// in whole milliseconds, so a backend must compare the times it is given
+// (now, ExpiresAt…), never its own clock; a backend that stores
+// milliseconds (Redis) or microseconds (Postgres) round-trips them exactly.
+// Native expiry (Redis TTLs, a cleanup job) may remove entries later but
+// must not be the only check. A limiter that uses its own clock instead of
+// Allow's now argument is checked with RunLimiterWith and
+// LimiterOptions.OwnClock.
+//
+// Each failure is reported in the subtest named after the clause it breaks
+// (Challenges/AttemptExhausted, Sessions/ReuseGrace, Users/SetPhoneTaken,
+// Limiter clauses such as Refill…), saying which call returned what.
 package storetest
 
 import (
@@ -46,7 +52,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"reflect"
 	"sync"
 	"testing"
@@ -95,36 +100,34 @@ func RunUsers(t *testing.T, newUsers func(t *testing.T) phoneauth.Users) {
 // ctx is the context of every call: the suite cancels nothing.
 var ctx = context.Background()
 
+// randomBytes returns n bytes from crypto/rand, which never fails.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
 // randomString returns n random characters from a lower-case alphabet.
 func randomString(n int) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail
-	}
+	b := randomBytes(n)
 	for i := range b {
 		b[i] = alphabet[b[i]%32]
 	}
 	return string(b)
 }
 
-// randomHash returns 32 random bytes, like a SHA-256 or HMAC.
-func randomHash() []byte {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	return b
-}
+// randomHash returns 32 random bytes, like a SHA-256 or an HMAC.
+func randomHash() []byte { return randomBytes(32) }
 
 // randomPhone returns a random E.164 number under +999 (a calling code no
 // country has), so that numbers never collide between subtests or runs.
 func randomPhone() string {
-	n, err := rand.Int(rand.Reader, big.NewInt(1e11))
-	if err != nil {
-		panic(err)
+	b := randomBytes(11)
+	for i := range b {
+		b[i] = '0' + b[i]%10
 	}
-	return fmt.Sprintf("+999%011d", n)
+	return "+999" + string(b)
 }
 
 // newChallenge returns a login challenge, issued at now and valid for five

@@ -1,0 +1,115 @@
+package phoneauth_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/phoneauth/phoneauth"
+)
+
+// The whole sign-in: request a code, verify it, refresh the tokens.
+func Example() {
+	ctx := context.Background()
+
+	// The Sender delivers codes; here it keeps the last one so the example
+	// can type it in.
+	var lastCode string
+	sender := phoneauth.SenderFunc(func(_ context.Context, m phoneauth.Message) (string, error) {
+		lastCode = m.Code
+		return "msg-1", nil
+	})
+	key, err := phoneauth.GenerateEd25519Key("2026-11")
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys, err := phoneauth.NewKeySet(key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	secret := make([]byte, 32) // in production: the same secret on every replica
+	rand.Read(secret)
+
+	auth, err := phoneauth.New(phoneauth.Config{
+		Store:  phoneauth.NewMemoryStore(),
+		Sender: sender,
+		Secret: secret,
+		Tokens: phoneauth.TokenConfig{Keys: keys, Issuer: "https://auth.example.com"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// 1. Request a code.
+	req, err := auth.Request(ctx, phoneauth.RequestParams{Phone: "03012345678", Country: "PK", DeviceID: "device-1", IP: "203.0.113.7"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("code sent to", req.MaskedPhone, "valid for", req.ExpiresIn)
+
+	// 2. Verify it.
+	in, err := auth.Verify(ctx, phoneauth.VerifyParams{
+		Phone: "+923012345678", RequestID: req.RequestID, Code: lastCode,
+		Device: phoneauth.Device{ID: "device-1", Type: "android"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("signed in, new user:", in.IsNewUser)
+
+	claims, err := auth.ValidateAccessToken(ctx, in.Tokens.AccessToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("access token for the user:", claims.Subject == in.User.ID)
+
+	// 3. Refresh: the refresh token rotates.
+	next, err := auth.Refresh(ctx, in.Tokens.RefreshToken)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("refreshed, same session:", next.Session.ID == in.Session.ID)
+
+	// Presenting the old refresh token again is reuse: the session ends.
+	_, err = auth.Refresh(ctx, in.Tokens.RefreshToken)
+	fmt.Println("reuse detected:", errors.Is(err, phoneauth.ErrTokenReused))
+	_, err = auth.Refresh(ctx, next.Tokens.RefreshToken)
+	fmt.Println("session revoked:", errors.Is(err, phoneauth.ErrInvalidToken))
+
+	// Output:
+	// code sent to +92******5678 valid for 5m0s
+	// signed in, new user: true
+	// access token for the user: true
+	// refreshed, same session: true
+	// reuse detected: true
+	// session revoked: true
+}
+
+// Errors are sentinels; a rate limit says how long to wait.
+func ExampleRateLimitError() {
+	ctx := context.Background()
+	key, _ := phoneauth.GenerateEd25519Key("k")
+	keys, _ := phoneauth.NewKeySet(key)
+	auth, err := phoneauth.New(phoneauth.Config{
+		Store:  phoneauth.NewMemoryStore(),
+		Sender: phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "id", nil }),
+		Secret: []byte("0123456789abcdef0123456789abcdef"),
+		Tokens: phoneauth.TokenConfig{Keys: keys},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"})
+	_, err = auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"})
+
+	var rl *phoneauth.RateLimitError
+	if errors.As(err, &rl) {
+		fmt.Println(rl.Scope, "limit: retry after", rl.RetryAfter.Round(10e9))
+	}
+	fmt.Println(errors.Is(err, phoneauth.ErrRateLimited))
+	// Output:
+	// cooldown limit: retry after 30s
+	// true
+}

@@ -1,0 +1,146 @@
+// Command server is a complete phoneauth server for development: the
+// sign-in and phone-verification routes, JWKS and the OpenAPI document on
+// 127.0.0.1:8080, with an in-memory store, a sender that logs codes instead
+// of sending them, and development mode on (codes in responses).
+//
+//	go run ./examples/server                  # from the repository root
+//	go run ./examples/server -addr :9000 -dev=false -key signing.pem
+//
+// Flags:
+//
+//	-addr              listen address (default 127.0.0.1:8080)
+//	-dev               development mode: codes in responses and logs (default true)
+//	-store             memory (redis://… and postgres://… come with their modules)
+//	-trusted-proxies   comma-separated CIDRs or addresses whose X-Forwarded-For is believed
+//	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
+//	                   default: an Ed25519 key generated at start
+//
+// The code secret comes from PHONEAUTH_SECRET (at least 32 bytes, hex or
+// base64); without it a random one is generated, and pending codes die with
+// the process. SIGINT or SIGTERM shut the server down gracefully.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/httpadapter"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(ctx, os.Args[1:], log); err != nil {
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// run configures and serves until ctx is done.
+func run(ctx context.Context, args []string, log *slog.Logger) error {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	dev := fs.Bool("dev", true, "development mode: codes in responses and logs")
+	store := fs.String("store", "memory", "store: memory (redis://… and postgres://… come with their modules)")
+	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of trusted proxies")
+	keyFile := fs.String("key", "", "PEM file with a PKCS#8 signing key (default: generate an Ed25519 key)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+
+	b, err := openBackend(ctx, *store)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	keys, err := loadKeys(*keyFile, log)
+	if err != nil {
+		return err
+	}
+	secret, err := loadSecret(os.Getenv("PHONEAUTH_SECRET"), log)
+	if err != nil {
+		return err
+	}
+	if *dev {
+		warnDevelopment()
+	}
+	auth, err := phoneauth.New(phoneauth.Config{
+		Store:       b.store,
+		Users:       b.users,
+		Limiter:     b.limiter,
+		Sender:      phoneauth.LogSender{Logger: log},
+		Secret:      secret,
+		Tokens:      phoneauth.TokenConfig{Keys: keys},
+		Logger:      log,
+		Development: *dev,
+	})
+	if err != nil {
+		return err
+	}
+	h, err := httpadapter.New(auth,
+		httpadapter.WithTrustedProxies(splitList(*proxies)...),
+		httpadapter.WithLogger(log),
+		httpadapter.WithOpenAPI("/openapi.json"),
+	)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, *addr, routes(h), log)
+}
+
+// routes mounts the API on a new mux.
+func routes(h *httpadapter.Handler) *http.ServeMux {
+	mux := http.NewServeMux()
+	h.Register(mux)
+	// The sign-in page (issue 6) mounts at the root here:
+	//	mux.Handle("GET /{$}", page)
+	return mux
+}
+
+// serve serves handler on addr until ctx is done, then shuts down,
+// letting requests in flight finish for up to 10 seconds.
+func serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("phoneauth server listening", "addr", "http://"+ln.Addr().String(), "openapi", "/openapi.json")
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package httpadapter_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/httpadapter"
+)
+
+// captchaFunc adapts a function to phoneauth.CaptchaVerifier.
+type captchaFunc func(ctx context.Context, token, ip string) error
+
+func (f captchaFunc) VerifyCaptcha(ctx context.Context, token, ip string) error {
+	return f(ctx, token, ip)
+}
+
+// downStore is a Store whose challenge writes fail, as a database that is
+// down.
+type downStore struct{ *phoneauth.MemoryStore }
+
+func (downStore) PutChallenge(context.Context, phoneauth.Challenge) error {
+	return errors.New("connection refused")
+}
+
+// TestErrorRowsOverHTTP provokes each error of the table that a client can
+// provoke and checks the response's status, code and message. (The table
+// itself, every row, is walked by TestErrorTable.)
+func TestErrorRowsOverHTTP(t *testing.T) {
+	phone := "+923012345678"
+	cases := []struct {
+		name      string
+		configure func(*phoneauth.Config)
+		run       func(f *fixture) (bare bool, w *httptest.ResponseRecorder)
+		status    int
+		code      string
+		message   string
+		logged    string // a substring of the Handler's log, for 5xx
+	}{
+		{name: "invalid phone", status: 400, code: httpadapter.CodeInvalidPhone, message: "Invalid phone number",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", requestBody("+92123", "d"))
+			}},
+		{name: "unknown country", status: 400, code: httpadapter.CodeInvalidPhone, message: "Invalid phone number",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", `{"phone": "3012345678", "country": "XX", "deviceId": "d"}`)
+			}},
+		{name: "phone not allowed", status: 422, code: httpadapter.CodePhoneNotAllowed, message: "Phone number not allowed",
+			configure: func(c *phoneauth.Config) { c.Phones.DenyCountries = []string{"PK"} },
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
+			}},
+		{name: "rate limited", status: 429, code: httpadapter.CodeRateLimited, message: "Too many requests",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				f.requestCode(phone)
+				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
+			}},
+		{name: "invalid otp", status: 400, code: httpadapter.CodeInvalidOTP, message: "Invalid OTP",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				c := f.requestCode(phone)
+				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, wrongCode(c.OTP), "d"))
+			}},
+		{name: "verification failed", status: 401, code: httpadapter.CodeVerificationFailed, message: "OTP verification failed",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, "123456", "d"))
+			}},
+		{name: "expired code", status: 401, code: httpadapter.CodeVerificationFailed, message: "OTP verification failed",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				c := f.requestCode(phone)
+				f.clock.Advance(5 * time.Minute)
+				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, c.OTP, "d"))
+			}},
+		{name: "no pending code", status: 409, code: httpadapter.CodeNoPendingCode, message: "No pending code; request a new one",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/resend", requestBody(phone, "d"))
+			}},
+		{name: "signup not allowed", status: 403, code: httpadapter.CodeSignupNotAllowed, message: "Sign-up is not allowed",
+			configure: func(c *phoneauth.Config) { c.Signup = phoneauth.SignupDisabled },
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				c := f.requestCode(phone)
+				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, c.OTP, "d"))
+			}},
+		{name: "captcha failed", status: 403, code: httpadapter.CodeCaptchaFailed, message: "Captcha verification failed",
+			configure: func(c *phoneauth.Config) {
+				c.Captcha = captchaFunc(func(_ context.Context, tok, _ string) error {
+					if tok != "good" {
+						return phoneauth.ErrCaptchaFailed
+					}
+					return nil
+				})
+			},
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", `{"phone": "`+phone+`", "deviceId": "d", "captchaToken": "bad"}`)
+			}},
+		{name: "captcha unavailable", status: 503, code: httpadapter.CodeCaptchaUnavailable, logged: "captcha down",
+			configure: func(c *phoneauth.Config) {
+				c.Captcha = captchaFunc(func(context.Context, string, string) error { return errors.New("captcha down") })
+			},
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
+			}},
+		{name: "send failed", status: 502, code: httpadapter.CodeSendFailed, message: "Could not send the code; try again later", logged: "provider said no",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				f.failSends(errors.New("provider said no"))
+				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
+			}},
+		{name: "store unavailable", status: 503, code: httpadapter.CodeStoreUnavailable, message: "Service temporarily unavailable; try again later", logged: "connection refused",
+			configure: func(c *phoneauth.Config) { c.Store = downStore{phoneauth.NewMemoryStore()} },
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
+			}},
+		{name: "invalid token", status: 401, code: httpadapter.CodeInvalidToken, message: "Invalid or expired token",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/token/refresh", `{"refreshToken": "not-a-token"}`)
+			}},
+		{name: "token reused", status: 401, code: httpadapter.CodeTokenReused,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				rt := f.signIn(phone).Token.RefreshToken
+				f.do("POST", "/auth/token/refresh", `{"refreshToken": "`+rt+`"}`)
+				return false, f.do("POST", "/auth/token/refresh", `{"refreshToken": "`+rt+`"}`)
+			}},
+		{name: "phone verification: rate limited", status: 429, code: httpadapter.CodeRateLimited, message: "Too many requests",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				tok := f.signIn(phone).Token.AccessToken
+				f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "+919876543219"}`, "user-jwt-token", tok)
+				return true, f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "+919876543219"}`, "user-jwt-token", tok)
+			}},
+		{name: "phone verification: send failed", status: 502, code: httpadapter.CodeSendFailed, logged: "provider said no",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				tok := f.signIn(phone).Token.AccessToken
+				f.failSends(errors.New("provider said no"))
+				return true, f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "+919876543219"}`, "user-jwt-token", tok)
+			}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.configure)
+			bare, w := tc.run(f)
+			status, code, msg := errorOf(t, w, bare)
+			if status != tc.status || code != tc.code || (tc.message != "" && msg != tc.message) {
+				t.Errorf("%d %s %q, want %d %s %q", status, code, msg, tc.status, tc.code, tc.message)
+			}
+			if status == 429 && w.Header().Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			logs := f.logs.String()
+			if tc.logged != "" && !strings.Contains(logs, tc.logged) {
+				t.Errorf("cause %q not logged: %s", tc.logged, logs)
+			}
+			if tc.logged == "" && logs != "" {
+				t.Errorf("a %d was logged: %s", status, logs)
+			}
+		})
+	}
+}
+
+// wrongCode returns a code that is not code.
+func wrongCode(code string) string {
+	if code == "000000" {
+		return "111111"
+	}
+	return "000000"
+}

@@ -1,0 +1,218 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os/exec"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+	"github.com/redis/go-redis/v9"
+)
+
+// A privateServer is a redis-server of one test, which the test may stop
+// and start again on the same port.
+type privateServer struct {
+	t    *testing.T
+	bin  string
+	port string
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func newPrivateServer(t *testing.T) *privateServer {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		skipOrFail(t, "redisstore: fault test needs redis-server on the PATH (apt-get install -y redis-server)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	s := &privateServer{t: t, bin: bin, port: port, dir: t.TempDir()}
+	t.Cleanup(s.stop)
+	s.start()
+	return s
+}
+
+func (s *privateServer) addr() string { return "127.0.0.1:" + s.port }
+
+func (s *privateServer) start() {
+	s.t.Helper()
+	s.cmd = exec.Command(s.bin, "--bind", "127.0.0.1", "--port", s.port,
+		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")
+	if err := s.cmd.Start(); err != nil {
+		s.t.Fatal(err)
+	}
+	probe := redis.NewClient(&redis.Options{Addr: s.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+	defer probe.Close()
+	for range 100 {
+		if probe.Ping(context.Background()).Err() == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // a real server starting: no clock to advance
+	}
+	s.t.Fatalf("redis-server on port %s did not start", s.port)
+}
+
+// stop kills the server, as a crash would.
+func (s *privateServer) stop() {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// TestRedisDown stops Redis in the middle of a run: every call fails with
+// ErrStoreUnavailable (none panics, none half-succeeds), and when Redis is
+// back the same Store and Limiter work again on their own.
+func TestRedisDown(t *testing.T) {
+	srv := newPrivateServer(t)
+	rdb := redis.NewClient(&redis.Options{
+		Addr:        srv.addr(),
+		DialTimeout: 200 * time.Millisecond,
+		ReadTimeout: 200 * time.Millisecond,
+		MaxRetries:  -1,
+	})
+	defer rdb.Close()
+	s := New(rdb, Options{Clock: phoneauth.NewManualClock(t0)})
+	lim := NewLimiter(rdb, Options{})
+	ctx := context.Background()
+	limit := phoneauth.Limit{Events: 1 << 30, Per: time.Second}
+
+	c := testChallenge("login:+15550000006")
+	c.MaxAttempts = 1 << 30
+	sess := testSession("user-1", t0)
+	if err := s.PutChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+
+	// Load in the background while the server goes away and comes back.
+	var ok, failed atomic.Int64
+	stopLoad := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stopLoad:
+					return
+				default:
+				}
+				_, err := s.AttemptChallenge(ctx, c.Key, "", t0)
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, phoneauth.ErrStoreUnavailable), errors.Is(err, phoneauth.ErrNotFound):
+					failed.Add(1)
+					time.Sleep(time.Millisecond) // no busy loop while Redis is down
+				default:
+					t.Errorf("under load: unexpected error %v", err)
+				}
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond)
+	srv.stop()
+
+	rot := phoneauth.Rotation{SessionID: sess.ID, OldHash: sess.RefreshHash, NewHash: []byte("n"),
+		NewExpiresAt: t0.Add(time.Hour), Now: t0}
+	calls := map[string]func() error{
+		"PutChallenge":     func() error { return s.PutChallenge(ctx, c) },
+		"GetChallenge":     func() error { _, err := s.GetChallenge(ctx, c.Key, t0); return err },
+		"AttemptChallenge": func() error { _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); return err },
+		"DeleteChallenge":  func() error { return s.DeleteChallenge(ctx, c.Key, c.ID) },
+		"CreateSession":    func() error { return s.CreateSession(ctx, testSession("user-1", t0)) },
+		"GetSession":       func() error { _, err := s.GetSession(ctx, sess.ID, t0); return err },
+		"RotateRefresh":    func() error { _, err := s.RotateRefresh(ctx, rot); return err },
+		"DeleteSession":    func() error { return s.DeleteSession(ctx, sess.ID) },
+		"ListSessions":     func() error { _, err := s.ListSessions(ctx, "user-1", t0); return err },
+		"UserByPhone":      func() error { _, err := s.UserByPhone(ctx, "+15550000001"); return err },
+		"CreateUser":       func() error { _, _, err := s.CreateUser(ctx, "+15550000001", nil); return err },
+		"SetPhone":         func() error { return s.SetPhone(ctx, "u", "+15550000001") },
+		"Limiter.Allow":    func() error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err },
+		"Limiter.Reset":    func() error { return lim.Reset(ctx, "k") },
+	}
+	for name, call := range calls {
+		if err := call(); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Errorf("%s with Redis down: err = %v, want ErrStoreUnavailable", name, err)
+		}
+	}
+	failedWhileDown := failed.Load()
+
+	srv.start()
+	// go-redis notices by itself: after failed dials its pool probes the
+	// server once a second.
+	restarted := time.Now()
+	for lim.Reset(ctx, "probe") != nil {
+		if time.Since(restarted) > 10*time.Second {
+			t.Fatal("no recovery 10 s after Redis came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("recovered %v after Redis came back", time.Since(restarted).Round(time.Millisecond))
+	// The restarted server has no data (no persistence) and no scripts:
+	// what was pending is gone, which fails closed, and the scripts load
+	// again on their own (EVALSHA → NOSCRIPT → EVAL).
+	if _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); !errors.Is(err, phoneauth.ErrNotFound) {
+		t.Errorf("AttemptChallenge of a lost challenge: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetSession(ctx, sess.ID, t0); !errors.Is(err, phoneauth.ErrNotFound) {
+		t.Errorf("session after a restart without persistence: err = %v, want ErrNotFound", err)
+	}
+	fresh := testChallenge("login:+15550000007")
+	if err := s.PutChallenge(ctx, fresh); err != nil {
+		t.Fatalf("PutChallenge after restart: %v", err)
+	}
+	if _, err := s.AttemptChallenge(ctx, fresh.Key, fresh.ID, t0); err != nil {
+		t.Errorf("AttemptChallenge after restart: %v", err)
+	}
+	if err := s.DeleteChallenge(ctx, fresh.Key, fresh.ID); err != nil {
+		t.Errorf("DeleteChallenge after restart: %v", err)
+	}
+	sess = testSession("user-1", t0)
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatalf("CreateSession after restart: %v", err)
+	}
+	rot.SessionID = sess.ID
+	if _, err := s.RotateRefresh(ctx, rot); err != nil {
+		t.Errorf("RotateRefresh after restart: %v", err)
+	}
+	if allowed, _, err := lim.Allow(ctx, "k", limit, t0); !allowed || err != nil {
+		t.Errorf("Limiter.Allow after restart: %v, %v", allowed, err)
+	}
+
+	// The background load recovers too.
+	if err := s.PutChallenge(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	okBefore := ok.Load()
+	deadline := time.Now().Add(5 * time.Second)
+	for ok.Load() == okBefore && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stopLoad)
+	wg.Wait()
+	if ok.Load() == okBefore {
+		t.Error("background load did not recover after the restart")
+	}
+	if failedWhileDown == 0 {
+		t.Error("background load saw no failure while Redis was down")
+	}
+	t.Logf("background load: %d calls succeeded, %d failed closed", ok.Load(), failed.Load())
+}
