@@ -303,7 +303,7 @@ func TestMemoryLimiterSweepsOncePerInterval(t *testing.T) {
 	hour := Limit{Events: 1, Per: time.Hour}
 	allow(t, m, "first", lim, clock.Now()) // starts the sweep schedule
 	allow(t, m, "multi", hour, clock.Now())
-	allow(t, m, "multi", lim, clock.Now()) // the head of multi's chain
+	allow(t, m, "multi", lim, clock.Now())               // the head of multi's chain
 	allow(t, m, "a", lim, clock.Advance(30*time.Second)) // "first" idle, no sweep yet
 	if !m.has("first") {
 		t.Fatal("swept before a minute passed")

@@ -272,36 +272,19 @@ const (
 // multi-part message never splits an escaped GSM-7 character or a UTF-16
 // surrogate pair. The empty text needs 0 segments.
 func SMSSegments(text string) (segments int, encoding string) {
-	units := make([]int, 0, len(text)) // size of each character, in septets or UTF-16 units
 	gsm := true
+	septets, units := 0, 0
 	for _, r := range text {
-		switch {
-		case isGSM7Basic(r):
-			units = append(units, 1)
-		case isGSM7Extension(r):
-			units = append(units, 2)
-		default:
-			gsm = false
-			units = append(units, 0) // sized below
-		}
+		n := gsm7Size(r)
+		septets += n
+		units += utf16Size(r)
+		gsm = gsm && n > 0
 	}
-	single, multi := 160, 153
-	encoding = EncodingGSM7
-	if !gsm {
-		single, multi = 70, 67
-		encoding = EncodingUCS2
-		i := 0
-		for _, r := range text {
-			units[i] = utf16.RuneLen(r)
-			if units[i] < 0 { // invalid UTF-8 becomes U+FFFD, one unit
-				units[i] = 1
-			}
-			i++
-		}
-	}
-	total := 0
-	for _, u := range units {
-		total += u
+	size, total, single, multi := utf16Size, units, 70, 67
+	encoding = EncodingUCS2
+	if gsm {
+		size, total, single, multi = gsm7Size, septets, 160, 153
+		encoding = EncodingGSM7
 	}
 	switch {
 	case total == 0:
@@ -310,14 +293,37 @@ func SMSSegments(text string) (segments int, encoding string) {
 		return 1, encoding
 	}
 	segments, used := 1, 0
-	for _, u := range units {
-		if used+u > multi {
+	for _, r := range text {
+		n := size(r)
+		if used+n > multi {
 			segments++
 			used = 0
 		}
-		used += u
+		used += n
 	}
 	return segments, encoding
+}
+
+// gsm7Size is the number of septets r takes in GSM-7: 1 for the default
+// alphabet, 2 for the extension table (an escape and the character), 0 if
+// GSM-7 cannot encode r.
+func gsm7Size(r rune) int {
+	switch {
+	case isGSM7Basic(r):
+		return 1
+	case isGSM7Extension(r):
+		return 2
+	}
+	return 0
+}
+
+// utf16Size is the number of UTF-16 code units of r (invalid UTF-8 is
+// decoded as U+FFFD, one unit).
+func utf16Size(r rune) int {
+	if n := utf16.RuneLen(r); n > 0 {
+		return n
+	}
+	return 1
 }
 
 // singleSegmentLimit is the capacity of a one-segment message.
@@ -328,13 +334,27 @@ func singleSegmentLimit(encoding string) int {
 	return 70
 }
 
+// ASCII characters of the GSM 03.38 default alphabet and extension table,
+// as bit sets of code points 0-63 (lo) and 64-127 (hi).
+const (
+	gsm7BasicLo uint64 = 0xffffffff00002400 // \n \r space to ?
+	gsm7BasicHi uint64 = 0x07fffffe87ffffff // @ A-Z _ a-z
+	gsm7ExtLo   uint64 = 0x0000000000001000 // \f
+	gsm7ExtHi   uint64 = 0x7800000078000000 // [ \ ] ^ { | } ~
+)
+
+// inASCIISet reports whether the ASCII rune r is in the set (lo, hi).
+func inASCIISet(lo, hi uint64, r rune) bool {
+	if r < 64 {
+		return lo>>r&1 == 1
+	}
+	return hi>>(r-64)&1 == 1
+}
+
 // isGSM7Basic reports whether r is in the GSM 03.38 default alphabet.
 func isGSM7Basic(r rune) bool {
-	switch {
-	case 'A' <= r && r <= 'Z', 'a' <= r && r <= 'z', '0' <= r && r <= '9':
-		return true
-	case r < 0x80:
-		return strings.ContainsRune("\n\r !\"#$%&'()*+,-./:;<=>?@_", r)
+	if 0 <= r && r < 0x80 {
+		return inASCIISet(gsm7BasicLo, gsm7BasicHi, r)
 	}
 	return strings.ContainsRune("£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà", r)
 }
@@ -342,7 +362,10 @@ func isGSM7Basic(r rune) bool {
 // isGSM7Extension reports whether r is in the GSM 03.38 extension table
 // (sent as an escape and the character: two septets).
 func isGSM7Extension(r rune) bool {
-	return strings.ContainsRune("\f^{}\\[~]|€", r)
+	if 0 <= r && r < 0x80 {
+		return inASCIISet(gsm7ExtLo, gsm7ExtHi, r)
+	}
+	return r == '€'
 }
 
 // LogSender is a Sender for development: instead of delivering a message it

@@ -342,3 +342,21 @@ func BenchmarkSMSSegments(b *testing.B) {
 		SMSSegments(text)
 	}
 }
+
+// TestGSM7ASCII checks the bit sets against the GSM 03.38 tables written
+// out by hand.
+func TestGSM7ASCII(t *testing.T) {
+	const basic = "\n\r !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+	const extension = "\f^{}\\[~]|"
+	for r := rune(0); r < 0x80; r++ {
+		if got, want := isGSM7Basic(r), strings.ContainsRune(basic, r); got != want {
+			t.Errorf("isGSM7Basic(%q) = %v", r, got)
+		}
+		if got, want := isGSM7Extension(r), strings.ContainsRune(extension, r); got != want {
+			t.Errorf("isGSM7Extension(%q) = %v", r, got)
+		}
+	}
+	if !isGSM7Extension('€') || isGSM7Basic('€') || isGSM7Basic(-1) || isGSM7Extension(-1) || isGSM7Basic('ç') {
+		t.Error("non-ASCII membership wrong")
+	}
+}

@@ -739,6 +739,9 @@ func TestRefreshRotates(t *testing.T) {
 	if !errors.Is(err, ErrTokenReused) || !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("reused token: %v, want ErrTokenReused", err)
 	}
+	if !strings.Contains(err.Error(), "reused") || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("error text %q", err)
+	}
 	if ev, ok := e.events.last(EventTokenReused); !ok || ev.SessionID != s.ID {
 		t.Errorf("token_reused event = %+v, %v", ev, ok)
 	}

@@ -224,6 +224,10 @@ func (a *Async) deliver(j job) {
 			a.report(j.ctx, phoneauth.EventCodeSent, m, id, nil)
 			return
 		}
+		if a.stop.Err() != nil { // cut short by Close giving up
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+			break
+		}
 		if attempt >= a.opts.MaxAttempts || !IsTemporary(err) {
 			break
 		}

@@ -2,12 +2,12 @@ module github.com/phoneauth/phoneauth/examples
 
 go 1.25
 
-require github.com/phoneauth/phoneauth v0.0.0
-
 require (
-	github.com/chromedp/cdproto v0.159.0 // indirect
-	github.com/chromedp/chromedp v0.23.0 // indirect
-	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
+	github.com/phoneauth/phoneauth v0.0.0
 )
+
+require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 
 replace github.com/phoneauth/phoneauth => ../

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -23,23 +22,27 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) *probl
 		return &problem{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType,
 			detail: fmt.Sprintf("Content-Type must be application/json, not %q", truncate(ct, 80))}
 	}
-	tooLarge := &problem{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
-		detail: fmt.Sprintf("Request body too large: the limit is %d bytes", h.maxBody)}
 	if r.ContentLength > h.maxBody {
-		return tooLarge
+		return h.tooLarge()
 	}
-	var body []byte
+	buf := h.buffer()
+	defer h.release(buf)
 	if r.Body != nil {
-		var err error
-		body, err = readAll(http.MaxBytesReader(w, r.Body, h.maxBody), r.ContentLength)
+		if r.ContentLength > 0 {
+			// Trust the announced length only so far: reading grows the
+			// buffer if the body really is longer.
+			buf.Grow(int(min(r.ContentLength, 64<<10)) + bytes.MinRead)
+		}
+		_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge
+			return h.tooLarge()
 		}
 		if err != nil {
 			return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest, detail: "Could not read the request body"}
 		}
 	}
+	body := buf.Bytes()
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
@@ -52,26 +55,10 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) *probl
 	return nil
 }
 
-// readAll reads r to the end, starting with a buffer of the announced size.
-func readAll(r io.Reader, sizeHint int64) ([]byte, error) {
-	n := 512
-	if sizeHint > 0 && sizeHint < 1<<20 {
-		n = int(sizeHint) + 1 // room to read EOF without growing
-	}
-	b := make([]byte, 0, n)
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		m, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+m]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-	}
+// tooLarge is the problem of a body over the limit.
+func (h *Handler) tooLarge() *problem {
+	return &problem{status: http.StatusRequestEntityTooLarge, code: CodeBodyTooLarge,
+		detail: fmt.Sprintf("Request body too large: the limit is %d bytes", h.maxBody)}
 }
 
 // isJSONMediaType accepts application/json and application/*+json, with

@@ -1,6 +1,7 @@
 package httpadapter
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"math"
@@ -228,20 +229,39 @@ func (h *Handler) timestamp() string {
 // writeJSON writes v as the JSON body of a response that no cache may keep
 // (it may hold tokens or codes).
 func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
+	buf := h.buffer()
+	defer h.release(buf)
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
 		// Only our own types are encoded: this is a bug.
 		h.log.ErrorContext(r.Context(), "httpadapter: encoding a response", "err", err)
-		status, b = http.StatusInternalServerError, []byte(`{"success":false,"message":"Internal server error","code":"internal_error"}`)
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"success":false,"message":"Internal server error","code":"internal_error"}` + "\n")
 	}
+	// Direct assignment of canonical keys: Header.Set would canonicalize.
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("Cache-Control", "no-store")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("Content-Length", strconv.Itoa(len(b)+1))
+	hdr["Content-Type"] = []string{"application/json"}
+	hdr["Cache-Control"] = []string{"no-store"}
+	hdr["X-Content-Type-Options"] = []string{"nosniff"}
+	hdr["Content-Length"] = []string{strconv.Itoa(buf.Len())}
 	w.WriteHeader(status)
-	b = append(b, '\n')
-	if _, err := w.Write(b); err != nil {
+	if _, err := w.Write(buf.Bytes()); err != nil {
 		h.log.DebugContext(r.Context(), "httpadapter: writing a response", "err", err)
+	}
+}
+
+// buffer returns an empty buffer from the Handler's pool.
+func (h *Handler) buffer() *bytes.Buffer {
+	if b, ok := h.buffers.Get().(*bytes.Buffer); ok {
+		b.Reset()
+		return b
+	}
+	return new(bytes.Buffer)
+}
+
+// release returns a buffer to the pool, unless it grew large.
+func (h *Handler) release(b *bytes.Buffer) {
+	if b.Cap() <= 64<<10 {
+		h.buffers.Put(b)
 	}
 }

@@ -77,11 +77,11 @@ package httpadapter
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/phoneauth/phoneauth"
 )
@@ -110,6 +110,7 @@ const (
 	// JWKSRoute is the JSON Web Key Set (WithJWKSPath).
 	JWKSRoute
 
+	// AllRoutes is every route set.
 	AllRoutes = SignInRoutes | PhoneVerificationRoutes | JWKSRoute
 )
 
@@ -130,7 +131,8 @@ type options struct {
 	codeLength  int
 }
 
-// WithPrefix sets the path prefix of the sign-in routes. Default "/auth".
+// WithPrefix sets the path prefix of the sign-in routes. Default "/auth";
+// "" mounts them at the root ("/otp/request"…).
 func WithPrefix(prefix string) Option { return func(o *options) { o.prefix = prefix } }
 
 // WithPhoneVerificationPrefix sets the path prefix of the phone-verification
@@ -204,7 +206,8 @@ type Handler struct {
 	codeLength int
 	jwks       []byte
 	jwksETag   string
-	openAPI    []byte // with the configured paths
+	openAPI    []byte    // with the configured paths
+	buffers    sync.Pool // of *bytes.Buffer, for bodies read and written
 }
 
 // A route is one mounted endpoint.
@@ -249,7 +252,7 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		codeLength: o.codeLength,
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		h.log = slog.New(slog.DiscardHandler)
 	}
 	if h.clock == nil {
 		h.clock = phoneauth.SystemClock{}

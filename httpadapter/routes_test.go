@@ -277,6 +277,11 @@ func TestPhoneVerification(t *testing.T) {
 	if m := wantBare(t, f.do("POST", "/fe/users/auth/otp/verify", wrong, "user-jwt-token", token), 400); m["message"] != "Invalid OTP" {
 		t.Errorf("wrong code: %v", m)
 	}
+	// An authCode may be a JSON number, as in the seed; this one is wrong.
+	numeric := `{"phone_number": "9876543219", "countryCode": "+91", "authCode": 1234, "otp": "` + otp + `"}`
+	if m := wantBare(t, f.do("POST", "/fe/users/auth/otp/verify", numeric, "user-jwt-token", token), 401); m["code"] != "verification_failed" {
+		t.Errorf("numeric authCode: %v", m)
+	}
 	// The otp as a JSON number, with ISO country this time.
 	ok := `{"phone_number": "9876543219", "countryCode": "IN", "authCode": "` + authCode + `", "otp": ` + strings.TrimLeft(otp, "0") + `}`
 	m = wantBare(t, f.do("POST", "/fe/users/auth/otp/verify", ok, "user-jwt-token", "Bearer "+token), 200)

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +20,9 @@ type Limiter struct {
 	q    *queries
 }
 
+// errZeroLimit is Allow's error for the zero Limit.
+var errZeroLimit = errors.New("pgstore: limiter: the zero Limit{} has no events and no period")
+
 // Allow records one event for key under l at now and reports whether it
 // was allowed; when it was not, nothing is recorded and retryAfter says
 // when the next event will be. A Limit that is off (see phoneauth.Limit.Off)
@@ -29,8 +33,10 @@ func (lim *Limiter) Allow(ctx context.Context, key string, l phoneauth.Limit, no
 	switch {
 	case l.Off():
 		return true, 0, nil
+	case l.Events == 0 && l.Per > 0:
+		return false, l.Per, nil
 	case l.Events == 0:
-		return false, max(l.Per, 0), nil
+		return false, 0, errZeroLimit
 	}
 	per := l.Per
 	if limit := 100 * 365 * 24 * time.Hour; per > limit { // keeps tat within int64

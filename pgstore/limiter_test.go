@@ -66,6 +66,9 @@ func TestLimiterEdgeLimits(t *testing.T) {
 			}
 		})
 	}
+	if ok, _, err := lim.Allow(ctx, key, phoneauth.Limit{}, t0); err == nil || ok {
+		t.Fatalf("Allow with the zero Limit: %v, %v; want an error", ok, err)
+	}
 	// A period of centuries is capped at 100 years: the second event waits.
 	ok, retry, err := lim.Allow(ctx, key+"a period of centuries", phoneauth.Limit{Events: 1, Per: 250 * 365 * 24 * time.Hour}, t0)
 	if err != nil || ok || retry < 99*365*24*time.Hour {

@@ -3,8 +3,9 @@
 //
 // A Store implements phoneauth.Store and phoneauth.Users; its Limiter
 // implements phoneauth.Limiter. Every operation is a single SQL statement
-// (one round trip), atomic on its own, and compares times with the time the
-// caller passes, never the database's clock:
+// (one round trip; see RotateRefresh for its one exception), atomic on its
+// own, and compares times with the time the caller passes, never the
+// database's clock:
 //
 //	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 //	if err != nil { … }

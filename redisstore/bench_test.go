@@ -22,9 +22,9 @@ func benchStore(b *testing.B) *Store {
 	return New(rdb, Options{Prefix: prefix})
 }
 
-// run runs op serially and in parallel; op gets a number unique to the
+// benchOp runs op serially and in parallel; op gets a number unique to the
 // call.
-func run(b *testing.B, op func(ctx context.Context, i int64) error) {
+func benchOp(b *testing.B, op func(ctx context.Context, i int64) error) {
 	ctx := context.Background()
 	b.Run("serial", func(b *testing.B) {
 		b.ReportAllocs()
@@ -52,7 +52,7 @@ func run(b *testing.B, op func(ctx context.Context, i int64) error) {
 func BenchmarkPutChallenge(b *testing.B) {
 	s := benchStore(b)
 	c := testChallenge("")
-	run(b, func(ctx context.Context, i int64) error {
+	benchOp(b, func(ctx context.Context, i int64) error {
 		c := c
 		c.Key = "login:+1555" + strconv.FormatInt(i%10000, 10)
 		return s.PutChallenge(ctx, c)
@@ -66,7 +66,7 @@ func BenchmarkAttemptChallenge(b *testing.B) {
 	if err := s.PutChallenge(context.Background(), c); err != nil {
 		b.Fatal(err)
 	}
-	run(b, func(ctx context.Context, _ int64) error {
+	benchOp(b, func(ctx context.Context, _ int64) error {
 		_, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0)
 		return err
 	})
@@ -134,7 +134,7 @@ func BenchmarkRotateRefresh(b *testing.B) {
 		}
 		chains[i] = &chain{id: sess.ID, last: sess.RefreshHash, ch: make(chan struct{}, 1)}
 	}
-	run(b, func(ctx context.Context, i int64) error {
+	benchOp(b, func(ctx context.Context, i int64) error {
 		c := chains[i%sessions]
 		c.ch <- struct{}{}
 		defer func() { <-c.ch }()
@@ -151,7 +151,7 @@ func BenchmarkLimiterAllow(b *testing.B) {
 	rdb, prefix := testClient(b)
 	l := NewLimiter(rdb, Options{Prefix: prefix})
 	limit := phoneauth.Limit{Events: 1 << 30, Per: time.Second}
-	run(b, func(ctx context.Context, i int64) error {
+	benchOp(b, func(ctx context.Context, i int64) error {
 		ok, _, err := l.Allow(ctx, "ip:"+strconv.FormatInt(i%1000, 10), limit, t0)
 		if err == nil && !ok {
 			b.Error("refused")

@@ -200,7 +200,9 @@ func (s *Sender) Send(ctx context.Context, m phoneauth.Message) (string, error) 
 		return "", transportError(err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return "", s.apiError(resp, body)
+		e := s.apiError(resp, body)
+		e.Message = maskPhone(e.Message, m.To) // errors end up in logs
+		return "", e
 	}
 	var created struct {
 		SID string `json:"sid"`
@@ -292,6 +294,17 @@ func (s *Sender) apiError(resp *http.Response, body []byte) *Error {
 		e.RetryAfter = delivery.ParseRetryAfter(resp.Header.Get("Retry-After"), s.clock.Now())
 	}
 	return e
+}
+
+// maskPhone replaces the phone number e164 in text, with or without its
+// "+", by its masked form.
+func maskPhone(text, e164 string) string {
+	if len(e164) < 2 {
+		return text
+	}
+	masked := phoneauth.MaskPhone(e164)
+	text = strings.ReplaceAll(text, e164, masked)
+	return strings.ReplaceAll(text, e164[1:], masked)
 }
 
 // transportError wraps a failure to get a response. Only a failure to

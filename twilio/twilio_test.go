@@ -254,7 +254,8 @@ func TestErrorMapping(t *testing.T) {
 		notAllowed    bool
 		messageSubstr string
 	}{
-		{name: "invalid To", status: 400, body: twilioError(21211, 400, "The 'To' number +92 is not a valid phone number."), code: 21211, invalidPhone: true, messageSubstr: "not a valid phone number"},
+		{name: "invalid To", status: 400, body: twilioError(21211, 400, "The 'To' number +923012345678 is not a valid phone number."), code: 21211, invalidPhone: true, messageSubstr: "The 'To' number " + phoneauth.MaskPhone("+923012345678") + " is not a valid phone number."},
+		{name: "number without plus masked", status: 400, body: twilioError(21614, 400, "923012345678 is not a mobile number"), code: 21614, notAllowed: true, messageSubstr: phoneauth.MaskPhone("+923012345678") + " is not"},
 		{name: "unsubscribed", status: 400, body: twilioError(21610, 400, "Attempt to send to unsubscribed recipient"), code: 21610},
 		{name: "unreachable", status: 400, body: twilioError(21612, 400, "not currently reachable"), code: 21612},
 		{name: "not mobile", status: 400, body: twilioError(21614, 400, "not a valid mobile number"), code: 21614, notAllowed: true},
@@ -295,6 +296,9 @@ func TestErrorMapping(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.messageSubstr) {
 				t.Errorf("message %q lacks %q", err, tt.messageSubstr)
 			}
+			if strings.Contains(err.Error(), "3012345678") {
+				t.Errorf("message %q reveals the phone number", err)
+			}
 		})
 	}
 }
@@ -311,11 +315,17 @@ func TestSuccessWithoutSID(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	var reached atomic.Bool
+	stop := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body) // so the server notices the client leaving
 		reached.Store(true)
-		<-r.Context().Done() // never answers
+		select { // never answers
+		case <-r.Context().Done():
+		case <-stop:
+		}
 	}))
 	defer srv.Close()
+	defer close(stop)
 	s, err := New(Config{AccountSID: accountSID, AuthToken: authToken, From: "+15550100", BaseURL: srv.URL, HTTPClient: &http.Client{Timeout: 50 * time.Millisecond}, Clock: phoneauth.NewManualClock(now)})
 	if err != nil {
 		t.Fatal(err)

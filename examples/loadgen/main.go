@@ -40,7 +40,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
 	}
@@ -56,7 +56,8 @@ type config struct {
 	flowsPerAddr int
 }
 
-func run(ctx context.Context, args []string) error {
+// run parses args, runs the load and writes the report to out.
+func run(ctx context.Context, args []string, out io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "server base URL (loopback)")
@@ -88,7 +89,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	return report(os.Stdout, c, results, elapsed, g.addrs.Load(), g.fatal.Load())
+	return report(out, c, results, elapsed, g.addrs.Load(), g.fatal.Load())
 }
 
 // generator hands out flows, phone numbers and source addresses.

@@ -15,6 +15,11 @@
 //	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
 //	                   default: an Ed25519 key generated at start
 //
+// In development mode the seeds' phone number +923012345678 is a test
+// number with the seeds' code 249364, so that the API documents' cURL
+// examples work as written: request a code, then verify "249364" (no
+// message is logged for a test number).
+//
 // The code secret comes from PHONEAUTH_SECRET (at least 32 bytes, hex or
 // base64); without it a random one is generated, and pending codes die with
 // the process. SIGINT or SIGTERM shut the server down gracefully.
@@ -75,7 +80,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if *dev {
 		warnDevelopment()
 	}
-	auth, err := phoneauth.New(phoneauth.Config{
+	cfg := phoneauth.Config{
 		Store:       b.store,
 		Users:       b.users,
 		Limiter:     b.limiter,
@@ -84,7 +89,11 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		Tokens:      phoneauth.TokenConfig{Keys: keys},
 		Logger:      log,
 		Development: *dev,
-	})
+	}
+	if *dev {
+		cfg.TestNumbers = seedTestNumbers(time.Now())
+	}
+	auth, err := phoneauth.New(cfg)
 	if err != nil {
 		return err
 	}

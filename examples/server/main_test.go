@@ -87,15 +87,31 @@ func post(t *testing.T, url, body string, headers ...string) (int, map[string]an
 }
 
 // TestServer runs the example server as `go run ./examples/server` would,
-// signs in with the seed's body, and shuts it down.
+// follows the seeds' cURL examples as written, and shuts it down.
 func TestServer(t *testing.T) {
 	base, stop, logs := start(t)
-	status, m := post(t, base+"/auth/otp/request", `{"phone": "+923012345678", "country": "PK", "deviceId": "android.unique.device.id"}`)
-	if status != 200 {
+	status, m := post(t, base+"/auth/otp/request", `{
+    "phone": "+923012345678",
+    "country": "PK",
+    "deviceId": "android.unique.device.id"
+  }`)
+	if status != 200 || m["data"].(map[string]any)["otp"] != "249364" {
 		t.Fatalf("request: %d %v", status, m)
 	}
-	otp := m["data"].(map[string]any)["otp"].(string)
-	status, m = post(t, base+"/auth/otp/verify", `{"otpInfo": {"phone": "923012345678", "otp": "`+otp+`", "country": "PK"}, "deviceInfo": {"deviceId": "android.unique.device.id"}}`)
+	status, m = post(t, base+"/auth/otp/verify", `{
+    "otpInfo": {
+      "phone": "923012345678",
+      "otp": "249364",
+      "country": "PK"
+    },
+    "deviceInfo": {
+      "deviceId": "android.unique.device.id",
+      "deviceType": "android",
+      "deviceName": "pixel9",
+      "platformVersion": "0.9.0",
+      "fcmToken": "ksjfjdsfkljiowuerio2u39048"
+    }
+  }`)
 	if status != 200 {
 		t.Fatalf("verify: %d %v", status, m)
 	}
@@ -104,6 +120,7 @@ func TestServer(t *testing.T) {
 	if status != 200 || m["authCode"] == "" {
 		t.Fatalf("register: %d %v", status, m)
 	}
+	otp, _ := m["otp"].(string)
 	for _, path := range []string{"/.well-known/jwks.json", "/openapi.json"} {
 		resp, err := http.Get(base + path)
 		if err != nil || resp.StatusCode != 200 {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/phoneauth/phoneauth"
 )
@@ -137,6 +138,14 @@ func loadSecret(env string, log *slog.Logger) ([]byte, error) {
 		}
 	}
 	return nil, errors.New("PHONEAUTH_SECRET: neither hex nor base64 (try openssl rand -hex 32)")
+}
+
+// seedTestNumbers makes the phone number of the API documents' examples a
+// test number with their code, for a month from now.
+func seedTestNumbers(now time.Time) map[string]phoneauth.TestNumber {
+	return map[string]phoneauth.TestNumber{
+		"+923012345678": {Code: "249364", Expires: now.AddDate(0, 1, 0)},
+	}
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

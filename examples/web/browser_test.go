@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -84,7 +85,7 @@ func TestBrowser(t *testing.T) {
 		if sent := srv.lastCode(phoneE164); code != sent || len(code) != 6 {
 			t.Fatalf("development note shows %q; the sender got %q", code, sent)
 		}
-		if got := p.text("resend"); !regexp.MustCompile(`^Resend code in 0:(30|29)$`).MatchString(got) {
+		if got := p.text("resend"); !regexp.MustCompile(`^Resend in 0:(30|29)$`).MatchString(got) {
 			t.Errorf("resend button says %q, want a 30-second countdown", got)
 		}
 		if !p.jsBool(`document.getElementById("resend").disabled`) {
@@ -188,11 +189,11 @@ func TestBrowser(t *testing.T) {
 		p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
 		p.waitVisible("step-code")
 		oldCode := p.text("dev-code")
-		first := p.waitCountdown("resend", `^Resend code in 0:(\d\d)$`)
+		first := p.waitCountdown("resend", `^Resend in 0:(\d\d)$`)
 		if first != 3 && first != 2 {
 			t.Errorf("resend countdown starts at %d, want 3", first)
 		}
-		p.waitJS("the countdown to tick", `document.getElementById("resend").textContent === "Resend code in 0:01" && document.getElementById("resend").disabled`)
+		p.waitJS("the countdown to tick", `document.getElementById("resend").textContent === "Resend in 0:01" && document.getElementById("resend").disabled`)
 		p.waitJS("resend enabled", `document.getElementById("resend").textContent === "Resend code" && !document.getElementById("resend").disabled`)
 		p.do("resend", chromedp.Click(chromedp.ID("resend")))
 		p.waitJS("a second code sent", `document.getElementById("resend").disabled`)
@@ -209,6 +210,42 @@ func TestBrowser(t *testing.T) {
 		}
 		p.do("type the new code", chromedp.SendKeys(chromedp.ID("digit-1"), newCode))
 		p.waitVisible("step-done")
+		p.checkClean()
+	})
+
+	t.Run("keyboard-dark", func(t *testing.T) {
+		// Keyboard alone, in the dark colour scheme: Tab from the number to
+		// the channel, an arrow key to WhatsApp, Tab to the button, Enter.
+		srv := newServer(t, nil)
+		p := openPage(t, browser, srv.URL, shots, 480, 760)
+		_, err := chromedp.Call(p.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bg := p.js(`getComputedStyle(document.documentElement).backgroundColor`); bg != "rgb(17, 19, 26)" {
+			t.Errorf("dark background = %s, want rgb(17, 19, 26)", bg)
+		}
+		p.do("type the number, Tab", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Tab))
+		p.waitJS("focus on SMS", `document.activeElement.value === "sms"`)
+		p.do("choose WhatsApp", chromedp.KeyEvent(kb.ArrowRight))
+		p.waitJS("WhatsApp chosen", `document.activeElement.value === "whatsapp" && document.activeElement.checked`)
+		p.do("Tab to the button", chromedp.KeyEvent(kb.Tab))
+		p.waitJS("focus on Send code", `document.activeElement.id === "send"`)
+		p.screenshot("phone")
+		p.do("press Enter", chromedp.KeyEvent(kb.Enter))
+		p.waitVisible("step-code")
+		if got := p.text("sent-by"); got != "on WhatsApp" {
+			t.Errorf("sent %q, want on WhatsApp", got)
+		}
+		srv.mu.Lock()
+		ch := srv.sent[len(srv.sent)-1].Channel
+		srv.mu.Unlock()
+		if ch != phoneauth.WhatsApp {
+			t.Errorf("server sent by %q, want WhatsApp", ch)
+		}
+		p.screenshot("code")
 		p.checkClean()
 	})
 
@@ -233,15 +270,23 @@ func TestBrowser(t *testing.T) {
 		p.checkFits("step 3")
 		p.screenshot("narrow-signed-in")
 		sessionID := p.text("session-id")
-		p.waitJS("an automatic refresh", `document.getElementById("refreshes").textContent.includes("refreshed 1 time")`)
+		p.waitJS("an automatic refresh", `document.getElementById("refreshes").textContent.includes("Refreshed 1 time,")`)
 		if got := p.text("session-id"); got != sessionID {
 			t.Errorf("session after refresh %q, want the same %q", got, sessionID)
 		}
 		if got := p.text("token-left"); got != "in 0:05" && got != "in 0:04" {
 			t.Errorf("token expiry after refresh %q, want a new 5 s", got)
 		}
-		p.do("refresh now", chromedp.Click(chromedp.ID("refresh")))
-		p.waitJS("a manual refresh", `document.getElementById("refreshes").textContent.includes("refreshed 2 times")`)
+		// A double click refreshes once: a second refresh with the rotated
+		// token would count as reuse and end the session.
+		p.js(`(() => { const b = document.getElementById("refresh"); b.click(); b.click(); return ""; })()`)
+		p.waitJS("a manual refresh", `document.getElementById("refreshes").textContent.includes("Refreshed 2 times,")`)
+		if s := srv.sessions(t, p.text("user-id")); len(s) != 1 {
+			t.Errorf("after a double click on Refresh the server has sessions %+v, want the one", s)
+		}
+		if p.jsBool(`document.getElementById("step-done").hidden`) {
+			t.Error("signed out by a double click on Refresh")
+		}
 		p.checkClean()
 	})
 }
@@ -573,10 +618,20 @@ func (p *tab) checkFits(step string) {
 // PHONEAUTH_UPDATE_SCREENSHOTS=1.
 func (p *tab) screenshot(name string) {
 	p.t.Helper()
-	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	// The page down to the card's bottom margin, at twice the resolution
+	// for sharp pictures on high-density screens.
+	box, err := chromedp.Run(p.ctx, chromedp.Evaluate[struct{ Width, Height float64 }](
+		`({width: document.documentElement.clientWidth, height: Math.ceil(document.querySelector("main").getBoundingClientRect().bottom) + 24})`))
 	if err != nil {
 		p.t.Fatalf("screenshot %s: %v", name, err)
 	}
+	shot, err := chromedp.Call(p.ctx, page.CaptureScreenshot, page.CaptureScreenshotParams{
+		Clip: &page.Viewport{Width: box.Width, Height: box.Height, Scale: 2},
+	})
+	if err != nil {
+		p.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	png := shot.Data
 	sub := strings.TrimPrefix(p.t.Name(), "TestBrowser/")
 	file := filepath.Join(p.shots, strings.ReplaceAll(sub, "/", "-")+"-"+name+".png")
 	if err := os.WriteFile(file, png, 0o644); err != nil {

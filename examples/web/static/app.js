@@ -51,7 +51,7 @@ const boxes = Array.from({ length: CODE_LENGTH }, (_, i) => $(`digit-${i + 1}`))
 
 // What the page knows: the phone being signed in and, once signed in, the
 // tokens. Tokens live in memory only: a reload signs out of this page.
-const state = { phone: "", country: "", requestId: "", attemptsLeft: MAX_ATTEMPTS, busy: false, session: null };
+const state = { phone: "", country: "", requestId: "", attemptsLeft: MAX_ATTEMPTS, busy: false, refreshing: false, session: null };
 const timers = {};
 
 // ---- helpers ---------------------------------------------------------------
@@ -67,7 +67,7 @@ async function api(path, body) {
       body: JSON.stringify(body),
     });
   } catch {
-    return { ok: false, status: 0, code: "network", message: "Can't reach the server. Check your connection and try again.", data: {} };
+    return { ok: false, status: 0, code: "network", message: "Can't reach the server. Check your connection and try again.", data: {}, retryAfter: 0 };
   }
   let env = {};
   try { env = await res.json(); } catch { /* not JSON: use the status */ }
@@ -266,7 +266,7 @@ function codeSent(data) {
   const resend = $("resend");
   countdown("resend", data.resendAfter ?? 30, (left) => {
     resend.disabled = left > 0;
-    resend.textContent = left ? `Resend code in ${clock(left)}` : "Resend code";
+    resend.textContent = left ? `Resend in ${clock(left)}` : "Resend code";
   });
   countdown("expiry", data.expiresIn ?? 300, (left) => {
     $("code-expiry").textContent = left ? `The code expires in ${clock(left)}.` : "";
@@ -322,7 +322,7 @@ async function verify() {
   if (state.busy) return;
   const otp = boxes.map((b) => b.value).join("");
   if (otp.length !== CODE_LENGTH) {
-    boxes[otp.length].focus();
+    boxes.find((b) => !b.value).focus();
     return setError("code-error", `Enter all ${CODE_LENGTH} digits.`);
   }
   state.busy = true;
@@ -376,7 +376,7 @@ async function resend() {
     setError("code-error", "Please wait before asking for another code.");
     return countdown("resend", r.retryAfter || 1, (left) => {
       button.disabled = left > 0;
-      button.textContent = left ? `Resend code in ${clock(left)}` : "Resend code";
+      button.textContent = left ? `Resend in ${clock(left)}` : "Resend code";
     });
   }
   button.disabled = false;
@@ -403,13 +403,14 @@ function signedIn(data, refreshed) {
   $("user-id").textContent = user.id || c.sub || "";
   $("session-id").textContent = (token.currentDevice && token.currentDevice.id) || c.sid || "";
   $("done-lead").textContent = user.isNewUser ? "Welcome! Your account was just created." : "Welcome back.";
-  $("token-at").textContent = c.exp ? `(at ${new Date(c.exp * 1000).toLocaleTimeString()})` : "";
+  $("token-at").textContent = c.exp ? `at ${new Date(c.exp * 1000).toLocaleTimeString()}` : "";
   $("claims").textContent = JSON.stringify(c, null, 2);
-  const n = state.session.refreshes;
-  $("refreshes").textContent = `Automatic, shortly before expiry · ${n ? `refreshed ${plural(n, "time")}` : "not refreshed yet"}`;
   countdown("token", Math.round(ttl), (left) => { $("token-left").textContent = left ? `in ${clock(left)}` : "now"; });
   // Refresh a fifth of the lifetime before expiry, at most a minute early.
   const early = Math.min(60, ttl / 5);
+  const when = `automatically ${early >= 60 ? "a minute" : plural(Math.round(early), "second")} before expiry`;
+  const n = state.session.refreshes;
+  $("refreshes").textContent = n ? `Refreshed ${plural(n, "time")}, ${when}` : when[0].toUpperCase() + when.slice(1);
   stop("refresh");
   timers.refresh = setTimeout(refresh, Math.max(1, ttl - early) * 1000);
   if (!refreshed) {
@@ -420,9 +421,15 @@ function signedIn(data, refreshed) {
 }
 
 async function refresh() {
-  if (!state.session) return;
+  // One refresh at a time: a second one with the same, by then rotated,
+  // refresh token would look like token theft and end the session.
+  if (!state.session || state.refreshing) return;
   stop("refresh");
+  state.refreshing = true;
+  $("refresh").disabled = true;
   const r = await api("/auth/token/refresh", { refreshToken: state.session.refreshToken });
+  state.refreshing = false;
+  $("refresh").disabled = false;
   if (!state.session) return; // signed out meanwhile
   if (r.ok) return signedIn(r.data, true);
   if (r.status === 0 || r.status === 429 || r.status >= 500) {
