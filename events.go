@@ -21,6 +21,12 @@ const (
 	EventTokenReused    EventKind = "token_reused"    // a rotated refresh token came back; session revoked
 	EventSignedOut      EventKind = "signed_out"      // a session was ended by logout or revocation
 	EventPhoneVerified  EventKind = "phone_verified"  // a signed-in user verified a phone
+
+	// Reported by background senders (delivery.Async) once the provider
+	// has answered, after the Authenticator's EventCodeSent for the queued
+	// message.
+	EventDelivered      EventKind = "delivered"       // the provider accepted a queued message
+	EventDeliveryFailed EventKind = "delivery_failed" // a queued message finally failed
 )
 
 // An Event is one thing that happened, for metrics and audit logs. It never

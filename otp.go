@@ -653,3 +653,6 @@ func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) 
 
 // Development reports whether the Authenticator returns codes in results.
 func (a *Authenticator) Development() bool { return a.cfg.Development }
+
+// CodeLength reports the number of digits of a code.
+func (a *Authenticator) CodeLength() int { return a.cfg.CodeLength }

@@ -53,8 +53,8 @@ type AsyncOptions struct {
 	// AttemptTimeout bounds one call of the wrapped Sender. Default 30 s.
 	AttemptTimeout time.Duration
 	// Events, if set, receives the outcome of every message accepted by
-	// Send, exactly once: phoneauth.EventCodeSent with the provider's
-	// MessageID, or phoneauth.EventSendFailed with Err. Both carry Phone,
+	// Send, exactly once: phoneauth.EventDelivered with the provider's
+	// MessageID, or phoneauth.EventDeliveryFailed with Err. Both carry Phone,
 	// Channel and ChallengeID (the request id the Authenticator returned).
 	// It is called from the worker goroutines, so it must be safe for
 	// concurrent use.
@@ -78,10 +78,10 @@ type AsyncOptions struct {
 // nor sent again after a send that succeeded. Create one with NewAsync and
 // stop it with Close.
 //
-// Note that the Authenticator reports phoneauth.EventCodeSent when Send
-// queues the message, and Async reports the real outcome later: an observer
-// given both sees two events for one code, the queued one with the
-// "async-…" message id.
+// The Authenticator reports phoneauth.EventCodeSent when Send queues the
+// message (with the "async-…" message id); Async reports the real outcome
+// later as phoneauth.EventDelivered or phoneauth.EventDeliveryFailed, with
+// the same ChallengeID.
 type Async struct {
 	next  phoneauth.Sender
 	opts  AsyncOptions
@@ -221,7 +221,7 @@ func (a *Async) deliver(j job) {
 		var id string
 		id, err = a.attempt(j)
 		if err == nil {
-			a.report(j.ctx, phoneauth.EventCodeSent, m, id, nil)
+			a.report(j.ctx, phoneauth.EventDelivered, m, id, nil)
 			return
 		}
 		if a.stop.Err() != nil { // cut short by Close giving up
@@ -254,7 +254,7 @@ func (a *Async) deliver(j job) {
 		slog.String("to", phoneauth.MaskPhone(m.To)),
 		slog.String("challenge_id", m.ChallengeID),
 		slog.Any("error", err))
-	a.report(j.ctx, phoneauth.EventSendFailed, m, "", err)
+	a.report(j.ctx, phoneauth.EventDeliveryFailed, m, "", err)
 }
 
 // attempt makes one call of the wrapped Sender, bounded by AttemptTimeout

@@ -113,7 +113,7 @@ func TestAsyncSendsAndReports(t *testing.T) {
 		t.Fatalf("events %+v, delays %v", events, delays)
 	}
 	e := events[0]
-	if e.Kind != phoneauth.EventCodeSent || e.MessageID != "SM1" || e.ChallengeID != "ch1" || e.Phone != m.To || e.Channel != phoneauth.WhatsApp || e.Err != nil || e.Time.IsZero() {
+	if e.Kind != phoneauth.EventDelivered || e.MessageID != "SM1" || e.ChallengeID != "ch1" || e.Phone != m.To || e.Channel != phoneauth.WhatsApp || e.Err != nil || e.Time.IsZero() {
 		t.Errorf("event = %+v", e)
 	}
 }
@@ -135,7 +135,7 @@ func TestAsyncRetriesTemporaryFailuresUpToMaxAttempts(t *testing.T) {
 	if want := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second}; fmt.Sprint(delays) != fmt.Sprint(want) {
 		t.Errorf("delays %v, want %v", delays, want)
 	}
-	if len(events) != 1 || events[0].Kind != phoneauth.EventSendFailed || !errors.Is(events[0].Err, phoneauth.ErrSendFailed) || !errors.Is(events[0].Err, errTemporary) {
+	if len(events) != 1 || events[0].Kind != phoneauth.EventDeliveryFailed || !errors.Is(events[0].Err, phoneauth.ErrSendFailed) || !errors.Is(events[0].Err, errTemporary) {
 		t.Errorf("events %+v", events)
 	}
 }
@@ -156,7 +156,7 @@ func TestAsyncRetriesThenSucceeds(t *testing.T) {
 		t.Errorf("attempts %d, delivered %d; want 3, 1", attempts, delivered)
 	}
 	events, _ := rec.snapshot()
-	if len(events) != 1 || events[0].Kind != phoneauth.EventCodeSent || events[0].MessageID != "SM3" {
+	if len(events) != 1 || events[0].Kind != phoneauth.EventDelivered || events[0].MessageID != "SM3" {
 		t.Errorf("events %+v", events)
 	}
 }
@@ -231,7 +231,7 @@ func TestAsyncStopsRetryingWhenTheCodeExpires(t *testing.T) {
 		t.Errorf("attempts %d, want 1", attempts)
 	}
 	events, delays := rec.snapshot()
-	if len(delays) != 0 || len(events) != 1 || events[0].Kind != phoneauth.EventSendFailed || !strings.Contains(events[0].Err.Error(), "expires") {
+	if len(delays) != 0 || len(events) != 1 || events[0].Kind != phoneauth.EventDeliveryFailed || !strings.Contains(events[0].Err.Error(), "expires") {
 		t.Errorf("delays %v, events %+v", delays, events)
 	}
 	if !events[0].Time.Equal(clock.Now()) {
@@ -358,12 +358,12 @@ func TestAsyncDrainsUnderLoad(t *testing.T) {
 		var i int
 		fmt.Sscanf(e.ChallengeID, "ch%d", &i)
 		attempts, delivered := s.counts(e.ChallengeID)
-		wantKind, wantAttempts, wantDelivered := phoneauth.EventCodeSent, 1, 1
+		wantKind, wantAttempts, wantDelivered := phoneauth.EventDelivered, 1, 1
 		switch i % 4 {
 		case 1:
 			wantAttempts = 2
 		case 2:
-			wantKind, wantDelivered = phoneauth.EventSendFailed, 0
+			wantKind, wantDelivered = phoneauth.EventDeliveryFailed, 0
 		}
 		if e.Kind != wantKind || attempts != wantAttempts || delivered != wantDelivered {
 			t.Errorf("%s: %s after %d attempts, delivered %d; want %s, %d, %d", e.ChallengeID, e.Kind, attempts, delivered, wantKind, wantAttempts, wantDelivered)
@@ -449,7 +449,7 @@ func TestAsyncCloseGivesUpWhenContextEnds(t *testing.T) {
 		t.Fatalf("%d events, want 3", len(events))
 	}
 	for _, e := range events {
-		if e.Kind != phoneauth.EventSendFailed || !errors.Is(e.Err, phoneauth.ErrSendFailed) {
+		if e.Kind != phoneauth.EventDeliveryFailed || !errors.Is(e.Err, phoneauth.ErrSendFailed) {
 			t.Errorf("event %+v", e)
 		}
 		if !errors.Is(e.Err, ErrClosed) {

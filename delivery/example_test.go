@@ -38,7 +38,7 @@ func ExampleRetryable() {
 	}
 	<-done
 	_ = async.Close(context.Background())
-	// Output: code_sent msg-42 after 2 attempts
+	// Output: delivered msg-42 after 2 attempts
 }
 
 // WhatsApp first, SMS when WhatsApp fails.

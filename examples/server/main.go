@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/examples/web"
 	"github.com/phoneauth/phoneauth/httpadapter"
 )
 
@@ -112,8 +113,8 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 func routes(h *httpadapter.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	h.Register(mux)
-	// The sign-in page (issue 6) mounts at the root here:
-	//	mux.Handle("GET /{$}", page)
+	// The sign-in page and its assets; the API's more specific patterns win.
+	mux.Handle("/", web.Handler())
 	return mux
 }
 

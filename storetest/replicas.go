@@ -1,0 +1,385 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+)
+
+// RunReplicas checks that a backend makes several replicas of a server
+// behave as one: it runs two Authenticators, A and B, made with
+// phoneauth.New on the same Store, Users and Limiter (and the same Secret,
+// KeySet and clock), as two processes behind a load balancer would be, and
+// checks end to end that
+//
+//   - a code requested through one replica verifies through the other, and
+//     the user it creates is the user both replicas find;
+//   - of 20 concurrent verifications of one code, split across A and B,
+//     exactly one succeeds;
+//   - the resend cooldown and the per-phone limit hit on A refuse on B;
+//   - the failed-verify budget of a phone is shared: failures through A and
+//     B add up;
+//   - a refresh token rotated on A and presented again on B is detected as
+//     reused (ErrTokenReused), and the session is then gone on both;
+//   - of concurrent refreshes of one token on A and B exactly one succeeds;
+//   - a logout on B ends a session signed in on A.
+//
+// It is part of the conformance suite, next to Run and RunLimiter, and
+// checks what those check clause by clause once more through the
+// Authenticator, the way a deployment uses them. newBackend is called once
+// per subtest and both replicas use what it returns; it may return a new,
+// empty backend or a shared one, as with Run (every subtest uses its own
+// random phone numbers, device ids and IP addresses). If the store implements
+// phoneauth.Users, the replicas use it for users; otherwise they share one
+// in-memory Users.
+//
+// The Limiter must count time by Allow's now argument: the replicas share a
+// phoneauth.ManualClock that starts at a fixed instant in 2030 and that the
+// suite moves forward instead of sleeping. The limits are set explicitly to
+// phoneauth's defaults (3 codes per phone per 5 minutes, a 30-second
+// cooldown, 10 failed verifications per phone per hour, 5 attempts per
+// code), so the checks do not depend on a change of defaults.
+func RunReplicas(t *testing.T, newBackend func(t *testing.T) (phoneauth.Store, phoneauth.Limiter)) {
+	t.Helper()
+	for _, tc := range replicaTests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newReplicas(t, newBackend)) })
+	}
+}
+
+// replicaTests are the checks of RunReplicas.
+var replicaTests = []struct {
+	name string
+	fn   func(t *testing.T, r *replicas)
+}{
+	{"VerifyOnOther", testVerifyOnOther},
+	{"ConcurrentVerifyOnce", testConcurrentVerifyOnce},
+	{"CooldownShared", testCooldownShared},
+	{"PhoneLimitShared", testPhoneLimitShared},
+	{"FailedVerifyBudgetShared", testFailedVerifyBudgetShared},
+	{"RefreshReuseDetected", testRefreshReuseDetected},
+	{"ConcurrentRefreshOnce", testConcurrentRefreshOnce},
+	{"LogoutOnOther", testLogoutOnOther},
+}
+
+// replicaLimits are phoneauth's default limits, spelled out.
+var replicaLimits = phoneauth.Limits{
+	PerPhone:       phoneauth.Limit{Events: 3, Per: 5 * time.Minute},
+	PerIP:          phoneauth.Limit{Events: 10, Per: 10 * time.Minute},
+	PerDevice:      phoneauth.Limit{Events: 5, Per: 10 * time.Minute},
+	Global:         phoneauth.Unlimited,
+	ResendCooldown: 30 * time.Second,
+	FailedVerifies: phoneauth.Limit{Events: 10, Per: time.Hour},
+}
+
+// replicas are two Authenticators on one backend, with their shared clock.
+type replicas struct {
+	a, b  *phoneauth.Authenticator
+	clock *phoneauth.ManualClock
+	// ip and device are this subtest's client: random, so that limits
+	// kept by a shared backend never carry over between subtests or runs.
+	ip, device string
+}
+
+// newReplicas builds the two replicas on what newBackend returns.
+func newReplicas(t *testing.T, newBackend func(t *testing.T) (phoneauth.Store, phoneauth.Limiter)) *replicas {
+	t.Helper()
+	store, limiter := newBackend(t)
+	if store == nil || limiter == nil {
+		t.Fatal("newBackend returned a nil Store or Limiter")
+	}
+	users, ok := store.(phoneauth.Users)
+	if !ok {
+		users = phoneauth.NewMemoryStore()
+	}
+	key, err := phoneauth.GenerateEd25519Key("replicas")
+	noErr(t, "GenerateEd25519Key", err)
+	keys, err := phoneauth.NewKeySet(key)
+	noErr(t, "NewKeySet", err)
+	r := &replicas{
+		clock:  phoneauth.NewManualClock(start),
+		ip:     fmt.Sprintf("10.%d.%d.%d", randomBytes(1)[0], randomBytes(1)[0], 1+randomBytes(1)[0]%254),
+		device: "device-" + randomString(12),
+	}
+	secret := randomBytes(32)
+	for _, auth := range []**phoneauth.Authenticator{&r.a, &r.b} {
+		*auth, err = phoneauth.New(phoneauth.Config{
+			Store:       store,
+			Users:       users,
+			Limiter:     limiter,
+			Sender:      phoneauth.SenderFunc(func(_ context.Context, m phoneauth.Message) (string, error) { return "msg-" + m.ChallengeID, nil }),
+			Secret:      secret,
+			Tokens:      phoneauth.TokenConfig{Keys: keys},
+			Clock:       r.clock,
+			Development: true, // the code comes back in the RequestResult
+			MaxAttempts: 5,
+			Limits:      replicaLimits,
+		})
+		noErr(t, "phoneauth.New", err)
+	}
+	return r
+}
+
+// mobilePhone returns a random valid mobile number, +92 30x xxxxxxx (a
+// Pakistani mobile range), as the Authenticator's number policy wants one.
+func mobilePhone() string {
+	b := randomBytes(8)
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	return "+9230" + string(b)
+}
+
+// request asks auth for a code for phone, from the subtest's client.
+func (r *replicas) request(auth *phoneauth.Authenticator, phone string) (phoneauth.RequestResult, error) {
+	return auth.Request(ctx, phoneauth.RequestParams{Phone: phone, DeviceID: r.device, IP: r.ip})
+}
+
+// mustRequest asks auth for a code for phone, failing t on an error.
+func (r *replicas) mustRequest(t *testing.T, auth *phoneauth.Authenticator, who, phone string) phoneauth.RequestResult {
+	t.Helper()
+	res, err := r.request(auth, phone)
+	noErr(t, "Request on "+who, err)
+	if res.Code == "" {
+		t.Fatalf("Request on %s: no code in the result of a development-mode Authenticator", who)
+	}
+	return res
+}
+
+// verify checks code for phone through auth.
+func (r *replicas) verify(auth *phoneauth.Authenticator, phone, code string) (phoneauth.SignIn, error) {
+	return auth.Verify(ctx, phoneauth.VerifyParams{
+		Phone:  phone,
+		Code:   code,
+		Device: phoneauth.Device{ID: r.device, Type: "android"},
+		IP:     r.ip,
+	})
+}
+
+// signIn requests a code through a new random phone on A and verifies it on
+// A, failing t on an error.
+func (r *replicas) signIn(t *testing.T) phoneauth.SignIn {
+	t.Helper()
+	phone := mobilePhone()
+	res := r.mustRequest(t, r.a, "A", phone)
+	in, err := r.verify(r.a, phone, res.Code)
+	noErr(t, "Verify on A", err)
+	return in
+}
+
+// wrongCode returns a code of the same length as code that is not code.
+func wrongCode(code string) string {
+	b := []byte(code)
+	b[0] = '0' + (b[0]-'0'+1)%10
+	return string(b)
+}
+
+// wantRateLimited fails t unless err is a *phoneauth.RateLimitError of
+// scope.
+func wantRateLimited(t *testing.T, what string, err error, scope string) {
+	t.Helper()
+	var rl *phoneauth.RateLimitError
+	if !errors.As(err, &rl) || rl.Scope != scope {
+		t.Fatalf("%s: got error %v, want a *phoneauth.RateLimitError of scope %q", what, err, scope)
+	}
+	if rl.RetryAfter <= 0 {
+		t.Fatalf("%s: RetryAfter = %v, want > 0", what, rl.RetryAfter)
+	}
+}
+
+// A code requested through A verifies through B, once: then neither
+// replica accepts it. The user created by the first sign-in is the one both
+// replicas find afterwards.
+func testVerifyOnOther(t *testing.T, r *replicas) {
+	phone := mobilePhone()
+	res := r.mustRequest(t, r.a, "A", phone)
+	in, err := r.verify(r.b, phone, res.Code)
+	noErr(t, "Verify on B of a code requested on A", err)
+	if !in.IsNewUser || in.User.ID == "" || in.User.Phone != phone {
+		t.Fatalf("Verify on B: user %+v, IsNewUser %v; want a new user with phone %s", in.User, in.IsNewUser, phone)
+	}
+	for _, x := range []struct {
+		who  string
+		auth *phoneauth.Authenticator
+	}{{"A", r.a}, {"B", r.b}} {
+		_, err := r.verify(x.auth, phone, res.Code)
+		wantErr(t, "Verify on "+x.who+" of a code already verified on B", err, phoneauth.ErrVerificationFailed)
+	}
+
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	res = r.mustRequest(t, r.b, "B", phone)
+	again, err := r.verify(r.a, phone, res.Code)
+	noErr(t, "Verify on A of a second code, requested on B", err)
+	if again.IsNewUser || again.User.ID != in.User.ID {
+		t.Fatalf("second sign-in on A: user %q (new: %v), want the user %q created on B", again.User.ID, again.IsNewUser, in.User.ID)
+	}
+}
+
+// Of 20 concurrent verifications of one code, ten on each replica, exactly
+// one succeeds. The others fail as "nothing to verify" (the code is used or
+// its attempts are spent) or, once the phone's failed-verify budget is
+// spent by the losers, as rate limited.
+func testConcurrentVerifyOnce(t *testing.T, r *replicas) {
+	const n = 20
+	phone := mobilePhone()
+	res := r.mustRequest(t, r.a, "A", phone)
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		auth := r.a
+		if i%2 == 1 {
+			auth = r.b
+		}
+		_, errs[i] = r.verify(auth, phone, res.Code)
+	})
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, phoneauth.ErrVerificationFailed), errors.Is(err, phoneauth.ErrRateLimited):
+		default:
+			t.Errorf("verification %d: unexpected error %v", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent verifications of one code on two replicas succeeded, want exactly 1", wins, n)
+	}
+}
+
+// A code requested on A starts the resend cooldown on B too; once it has
+// passed, B sends.
+func testCooldownShared(t *testing.T, r *replicas) {
+	phone := mobilePhone()
+	r.mustRequest(t, r.a, "A", phone)
+	r.clock.Advance(replicaLimits.ResendCooldown - time.Second)
+	_, err := r.request(r.b, phone)
+	wantRateLimited(t, "Request on B 29s after a request on A", err, "cooldown")
+	r.clock.Advance(time.Second)
+	r.mustRequest(t, r.b, "B", phone)
+}
+
+// Codes sent through A and B count against one per-phone limit: after two
+// on A and one on B, B refuses a fourth.
+func testPhoneLimitShared(t *testing.T, r *replicas) {
+	phone := mobilePhone()
+	for i, auth := range []*phoneauth.Authenticator{r.a, r.b, r.a} {
+		if i > 0 {
+			r.clock.Advance(replicaLimits.ResendCooldown)
+		}
+		who := "AB"[i%2 : i%2+1]
+		r.mustRequest(t, auth, who, phone)
+	}
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	_, err := r.request(r.b, phone)
+	wantRateLimited(t, "a fourth Request, on B, within 5 minutes (two on A, one on B before)", err, "phone")
+	// The refused request passed the cooldown, which B recorded: A sees it.
+	_, err = r.request(r.a, phone)
+	wantRateLimited(t, "a Request on A right after the refused one on B", err, "cooldown")
+}
+
+// Wrong codes tried through A and B add up in one failed-verify budget: after
+// ten, the right code of a new challenge is refused on both replicas, and
+// stays pending.
+func testFailedVerifyBudgetShared(t *testing.T, r *replicas) {
+	phone := mobilePhone()
+	budget := replicaLimits.FailedVerifies.Events
+	for failed := 0; failed < budget; {
+		if failed > 0 {
+			r.clock.Advance(replicaLimits.ResendCooldown)
+		}
+		res := r.mustRequest(t, r.a, "A", phone)
+		for range 5 { // the challenge's attempts
+			auth, who := r.a, "A"
+			if failed%2 == 1 {
+				auth, who = r.b, "B"
+			}
+			_, err := r.verify(auth, phone, wrongCode(res.Code))
+			wantErr(t, fmt.Sprintf("wrong code #%d, on %s", failed+1, who), err, phoneauth.ErrInvalidOTP)
+			failed++
+		}
+	}
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	res := r.mustRequest(t, r.a, "A", phone)
+	_, err := r.verify(r.b, phone, res.Code)
+	wantRateLimited(t, "Verify on B after 10 failures on A and B", err, "verify")
+	_, err = r.verify(r.a, phone, res.Code)
+	wantRateLimited(t, "Verify on A after 10 failures on A and B", err, "verify")
+}
+
+// A refresh token rotated on A and presented again on B revokes the
+// session: its newest token then fails on both replicas, and neither lists
+// the session.
+func testRefreshReuseDetected(t *testing.T, r *replicas) {
+	in := r.signIn(t)
+	r.clock.Advance(time.Minute)
+	next, err := r.a.Refresh(ctx, in.Tokens.RefreshToken)
+	noErr(t, "Refresh on A", err)
+	r.clock.Advance(time.Second)
+	_, err = r.b.Refresh(ctx, in.Tokens.RefreshToken)
+	wantErr(t, "Refresh on B with the token rotated on A", err, phoneauth.ErrTokenReused)
+	for _, x := range []struct {
+		who  string
+		auth *phoneauth.Authenticator
+	}{{"A", r.a}, {"B", r.b}} {
+		_, err := x.auth.Refresh(ctx, next.Tokens.RefreshToken)
+		if !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Fatalf("Refresh on %s with the newest token of a revoked session: got %v, want ErrInvalidToken", x.who, err)
+		}
+		sessions, err := x.auth.Sessions(ctx, in.User.ID)
+		noErr(t, "Sessions on "+x.who, err)
+		if len(sessions) != 0 {
+			t.Fatalf("Sessions on %s after token reuse: %d sessions, want none", x.who, len(sessions))
+		}
+	}
+}
+
+// Of concurrent refreshes with one token, half on each replica, exactly one
+// succeeds; without a grace interval the others present a rotated token
+// and so revoke the session (or find it gone).
+func testConcurrentRefreshOnce(t *testing.T, r *replicas) {
+	const n = 10
+	in := r.signIn(t)
+	r.clock.Advance(time.Minute)
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		auth := r.a
+		if i%2 == 1 {
+			auth = r.b
+		}
+		_, errs[i] = auth.Refresh(ctx, in.Tokens.RefreshToken)
+	})
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case errors.Is(err, phoneauth.ErrInvalidToken): // ErrTokenReused matches it too
+		default:
+			t.Errorf("refresh %d: unexpected error %v", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d of %d concurrent refreshes of one token on two replicas succeeded, want exactly 1", wins, n)
+	}
+}
+
+// A logout on B ends a session signed in on A: its token no longer
+// refreshes on A, and a second logout fails.
+func testLogoutOnOther(t *testing.T, r *replicas) {
+	in := r.signIn(t)
+	noErr(t, "Logout on B of a session signed in on A", r.b.Logout(ctx, in.Tokens.RefreshToken))
+	_, err := r.a.Refresh(ctx, in.Tokens.RefreshToken)
+	wantErr(t, "Refresh on A after logout on B", err, phoneauth.ErrInvalidToken)
+	if errors.Is(err, phoneauth.ErrTokenReused) {
+		t.Fatalf("Refresh on A after logout on B: %v; a logged-out token is unknown, not reused", err)
+	}
+	wantErr(t, "a second Logout, on A", r.a.Logout(ctx, in.Tokens.RefreshToken), phoneauth.ErrInvalidToken)
+	sessions, err := r.a.Sessions(ctx, in.User.ID)
+	noErr(t, "Sessions on A", err)
+	if len(sessions) != 0 {
+		t.Fatalf("Sessions on A after logout on B: %d sessions, want none", len(sessions))
+	}
+}
