@@ -27,6 +27,14 @@ func TestMemoryStoreZeroValueConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) phoneauth.Store { return new(phoneauth.MemoryStore) })
 }
 
+// Two Authenticators on one MemoryStore and one MemoryLimiter behave as
+// one, as replicas on a shared backend must.
+func TestMemoryStoreReplicas(t *testing.T) {
+	storetest.RunReplicas(t, func(t *testing.T) (phoneauth.Store, phoneauth.Limiter) {
+		return phoneauth.NewMemoryStore(), phoneauth.NewMemoryLimiter(0)
+	})
+}
+
 func TestMemoryLimiterConformance(t *testing.T) {
 	storetest.RunLimiter(t, func(t *testing.T) phoneauth.Limiter { return phoneauth.NewMemoryLimiter(0) })
 }

@@ -71,15 +71,14 @@ func (h *Handler) trusted(a netip.Addr) bool {
 // parseAddr parses "1.2.3.4", "1.2.3.4:5678", "2001:db8::1" or
 // "[2001:db8::1]:5678", unmapped and without zone.
 func parseAddr(s string) (netip.Addr, bool) {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
+	// With a port (as in every RemoteAddr) it is "[v6]:port" or
+	// "v4:port": trying that first spares ParseAddr's error.
+	if strings.HasPrefix(s, "[") || strings.Count(s, ":") == 1 {
 		ap, err := netip.ParseAddrPort(s)
-		if err != nil {
-			return netip.Addr{}, false
-		}
-		a = ap.Addr()
+		return ap.Addr().Unmap().WithZone(""), err == nil
 	}
-	return a.Unmap().WithZone(""), true
+	a, err := netip.ParseAddr(s)
+	return a.Unmap().WithZone(""), err == nil
 }
 
 // parsePrefix parses a CIDR prefix or a single address.

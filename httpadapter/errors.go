@@ -1,8 +1,6 @@
 package httpadapter
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
@@ -152,19 +150,17 @@ const (
 	styleBare
 )
 
-// envelope is the body of every sign-in route response.
-type envelope struct {
-	Success   bool   `json:"success"`
-	Message   string `json:"message"`
-	Code      string `json:"code,omitempty"`
-	Data      any    `json:"data,omitempty"`
-	Timestamp string `json:"timestamp"`
-}
-
 // bareError is the error body of the phone-verification routes.
 type bareError struct {
 	Message string `json:"message"`
 	Code    string `json:"code"`
+}
+
+func (e bareError) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.string("message", e.Message)
+	o.string("code", e.Code)
+	return o.end()
 }
 
 // message returns the message for a code or message key, with detail as the
@@ -198,70 +194,14 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, st style, p
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(p.retryAfter), 10))
 	}
 	if st == styleBare {
-		h.writeJSON(w, r, p.status, bareError{Message: msg, Code: p.code})
+		h.writeJSON(w, r, p.status, bareError{Message: msg, Code: p.code}.appendJSON)
 		return
 	}
-	h.writeJSON(w, r, p.status, envelope{Message: msg, Code: p.code, Timestamp: h.timestamp()})
+	h.writeEnvelope(w, r, p.status, msg, p.code, nil)
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least 1.
 func retryAfterSeconds(d time.Duration) int64 {
 	s := int64(math.Ceil(d.Seconds()))
 	return max(s, 1)
-}
-
-// writeData answers 200 with data in the envelope.
-func (h *Handler) writeData(w http.ResponseWriter, r *http.Request, data any) {
-	h.writeJSON(w, r, http.StatusOK, envelope{
-		Success:   true,
-		Message:   h.message(MessageSuccess, ""),
-		Data:      data,
-		Timestamp: h.timestamp(),
-	})
-}
-
-// timestamp is the envelope's time: RFC 3339 in UTC with milliseconds,
-// "2026-02-03T14:46:16.374Z".
-func (h *Handler) timestamp() string {
-	return h.clock.Now().UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
-// writeJSON writes v as the JSON body of a response that no cache may keep
-// (it may hold tokens or codes).
-func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
-	buf := h.buffer()
-	defer h.release(buf)
-	if err := json.NewEncoder(buf).Encode(v); err != nil {
-		// Only our own types are encoded: this is a bug.
-		h.log.ErrorContext(r.Context(), "httpadapter: encoding a response", "err", err)
-		status = http.StatusInternalServerError
-		buf.Reset()
-		buf.WriteString(`{"success":false,"message":"Internal server error","code":"internal_error"}` + "\n")
-	}
-	// Direct assignment of canonical keys: Header.Set would canonicalize.
-	hdr := w.Header()
-	hdr["Content-Type"] = []string{"application/json"}
-	hdr["Cache-Control"] = []string{"no-store"}
-	hdr["X-Content-Type-Options"] = []string{"nosniff"}
-	hdr["Content-Length"] = []string{strconv.Itoa(buf.Len())}
-	w.WriteHeader(status)
-	if _, err := w.Write(buf.Bytes()); err != nil {
-		h.log.DebugContext(r.Context(), "httpadapter: writing a response", "err", err)
-	}
-}
-
-// buffer returns an empty buffer from the Handler's pool.
-func (h *Handler) buffer() *bytes.Buffer {
-	if b, ok := h.buffers.Get().(*bytes.Buffer); ok {
-		b.Reset()
-		return b
-	}
-	return new(bytes.Buffer)
-}
-
-// release returns a buffer to the pool, unless it grew large.
-func (h *Handler) release(b *bytes.Buffer) {
-	if b.Cap() <= 64<<10 {
-		h.buffers.Put(b)
-	}
 }

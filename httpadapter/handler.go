@@ -197,7 +197,8 @@ func WithCodeLength(n int) Option { return func(o *options) { o.codeLength = n }
 type Handler struct {
 	auth       *phoneauth.Authenticator
 	routes     []route
-	mux        *http.ServeMux // the routes plus a JSON 404, for ServeHTTP
+	mux        *http.ServeMux   // the routes plus a JSON 404, for ServeHTTP
+	byPath     map[string]route // the routes by path, for ServeHTTP
 	proxies    []netip.Prefix
 	maxBody    int64
 	log        *slog.Logger
@@ -214,6 +215,7 @@ type Handler struct {
 type route struct {
 	method  string
 	path    string // as mounted
+	pattern string // method + " " + path
 	docPath string // the path in openapi.json (the default)
 	style   style  // of its errors
 	handler http.HandlerFunc
@@ -291,7 +293,8 @@ func (h *Handler) buildRoutes(o options) error {
 		if docPrefix == DefaultPhoneVerificationPrefix {
 			st = styleBare
 		}
-		h.routes = append(h.routes, route{method, prefix + suffix, docPrefix + suffix, st, fn})
+		path := prefix + suffix
+		h.routes = append(h.routes, route{method, path, method + " " + path, docPrefix + suffix, st, fn})
 	}
 	if o.routes&SignInRoutes != 0 {
 		if err := checkPath("prefix", o.prefix); err != nil {
@@ -342,6 +345,10 @@ func (h *Handler) buildRoutes(o options) error {
 		h.writeError(w, r, styleEnvelope, &problem{status: http.StatusNotFound, code: CodeNotFound, detail: "No route " + r.URL.Path})
 	})
 	h.mux = mux
+	h.byPath = make(map[string]route, len(h.routes))
+	for _, rt := range h.routes {
+		h.byPath[rt.path] = rt
+	}
 	return nil
 }
 
@@ -388,7 +395,7 @@ func (h *Handler) registerOn(mux *http.ServeMux) (err error) {
 		if rt.method == http.MethodGet {
 			allow[rt.path] = append(allow[rt.path], http.MethodHead)
 		}
-		mux.Handle(rt.method+" "+rt.path, rt.handler)
+		mux.Handle(rt.pattern, rt.handler)
 	}
 	for _, p := range paths {
 		mux.Handle(p, h.methodNotAllowed(strings.Join(allow[p], ", "), styles[p]))
@@ -399,6 +406,14 @@ func (h *Handler) registerOn(mux *http.ServeMux) (err error) {
 // ServeHTTP serves the Handler's routes, by the request's full URL path,
 // and a JSON 404 for other paths.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// A request on the exact path and method of a route, nearly every
+	// request, goes straight to it, as the mux would send it; the mux takes
+	// the rest (HEAD, other methods, unclean or escaped paths, 404s).
+	if rt, ok := h.byPath[r.URL.Path]; ok && r.Method == rt.method && r.URL.RawPath == "" {
+		r.Pattern = rt.pattern
+		rt.handler(w, r)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -407,7 +422,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) Routes() []string {
 	out := make([]string, len(h.routes))
 	for i, rt := range h.routes {
-		out[i] = rt.method + " " + rt.path
+		out[i] = rt.pattern
 	}
 	return out
 }

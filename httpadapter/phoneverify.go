@@ -24,6 +24,22 @@ type phoneBody struct {
 	OTP      stringOrNumber `json:"otp"`
 }
 
+func (b *phoneBody) decodeFast(l *jsonLexer) bool {
+	return l.object(func(key []byte) bool {
+		switch string(key) {
+		case "phone_number":
+			return l.string(&b.PhoneNumber)
+		case "countryCode":
+			return l.string(&b.CountryCode)
+		case "authCode":
+			return l.stringOrNumber(&b.AuthCode)
+		case "otp":
+			return l.stringOrNumber(&b.OTP)
+		}
+		return false
+	})
+}
+
 // authCodeData is the response of register and resend.
 type authCodeData struct {
 	AuthCode  string `json:"authCode"`
@@ -31,9 +47,23 @@ type authCodeData struct {
 	OTP       string `json:"otp,omitempty"` // development mode only
 }
 
+func (d authCodeData) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.string("authCode", d.AuthCode)
+	o.bool("isNewUser", d.IsNewUser)
+	o.stringOmitEmpty("otp", d.OTP)
+	return o.end()
+}
+
 // messageData is the response of verify.
 type messageData struct {
 	Message string `json:"message"`
+}
+
+func (d messageData) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.string("message", d.Message)
+	return o.end()
 }
 
 // phoneSendFunc is StartPhoneVerification or ResendPhoneVerification.
@@ -79,7 +109,7 @@ func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send ph
 		h.fail(w, r, styleBare, err)
 		return
 	}
-	h.writeJSON(w, r, http.StatusOK, authCodeData{AuthCode: v.RequestID, IsNewUser: v.IsNewUser, OTP: v.Code})
+	h.writeJSON(w, r, http.StatusOK, authCodeData{AuthCode: v.RequestID, IsNewUser: v.IsNewUser, OTP: v.Code}.appendJSON)
 }
 
 // servePhoneVerify serves verify.
@@ -114,7 +144,7 @@ func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, styleBare, err)
 		return
 	}
-	h.writeJSON(w, r, http.StatusOK, messageData{Message: h.message(MessagePhoneVerified, "")})
+	h.writeJSON(w, r, http.StatusOK, messageData{Message: h.message(MessagePhoneVerified, "")}.appendJSON)
 }
 
 // user returns the claims that requireUser put in the context, or answers

@@ -3,6 +3,7 @@ package httpadapter_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -388,6 +389,45 @@ func TestServeHTTPUnknownPath(t *testing.T) {
 	f := newFixture(t, nil)
 	wantError(t, f.do("GET", "/nope", ""), 404, httpadapter.CodeNotFound, "")
 	wantError(t, f.do("POST", "/auth/otp/request/", "{}"), 404, httpadapter.CodeNotFound, "")
+}
+
+// TestServeHTTPRoutesAsMux checks that ServeHTTP, which sends most
+// requests straight to their route, answers as the routes registered on a
+// ServeMux (with a catch-all 404) do, and sets the request's Pattern as the
+// mux does.
+func TestServeHTTPRoutesAsMux(t *testing.T) {
+	f := newFixture(t, generous)
+	mux := http.NewServeMux()
+	f.h.Register(mux)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(404) })
+	for _, tt := range []struct{ method, target string }{
+		{"POST", "/auth/otp/request"},
+		{"POST", "/fe/users/auth/otp/verify"},
+		{"GET", "/.well-known/jwks.json"},
+		{"HEAD", "/.well-known/jwks.json"},
+		{"GET", "/auth/otp/request"},
+		{"POST", "/auth/otp%2Frequest"},
+		{"POST", "/auth/%6Ftp/request"},
+		{"POST", "//auth/otp/request"},
+		{"POST", "/auth/./otp/request"},
+		{"POST", "/nope"},
+	} {
+		var codes [2]int
+		var patterns [2]string
+		for i, h := range []http.Handler{f.h, mux} {
+			r := httptest.NewRequest(tt.method, tt.target, strings.NewReader(requestBody(pkPhone(i), "d")))
+			r.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			codes[i], patterns[i] = w.Code, r.Pattern
+		}
+		if codes[0] != codes[1] || patterns[0] != patterns[1] {
+			t.Errorf("%s %s: ServeHTTP %d %q, mux %d %q", tt.method, tt.target, codes[0], patterns[0], codes[1], patterns[1])
+		}
+		if tt.method+" "+tt.target == "POST /auth/otp/request" && (codes[0] != 200 || patterns[0] != "POST /auth/otp/request") {
+			t.Errorf("%s %s: %d %q", tt.method, tt.target, codes[0], patterns[0])
+		}
+	}
 }
 
 func TestOptions(t *testing.T) {

@@ -29,6 +29,30 @@ type requestBody struct {
 	Locale string `json:"locale"`
 }
 
+func (b *requestBody) decodeFast(l *jsonLexer) bool {
+	return l.object(func(key []byte) bool {
+		switch string(key) {
+		case "phone":
+			return l.string(&b.Phone)
+		case "country":
+			return l.string(&b.Country)
+		case "deviceId":
+			return l.string(&b.DeviceID)
+		case "channel":
+			return l.string(&b.Channel)
+		case "createUser":
+			return l.bool(&b.CreateUser)
+		case "create_user":
+			return l.bool(&b.CreateUserSnake)
+		case "captchaToken":
+			return l.string(&b.CaptchaToken)
+		case "locale":
+			return l.string(&b.Locale)
+		}
+		return false // metadata, or a key json.Unmarshal matches in another case
+	})
+}
+
 // codeData is the data of a sent code.
 type codeData struct {
 	RequestID   string `json:"requestId"`
@@ -38,6 +62,18 @@ type codeData struct {
 	ResendAfter int64  `json:"resendAfter"` // seconds
 	MessageID   string `json:"messageId,omitempty"`
 	OTP         string `json:"otp,omitempty"` // development mode only
+}
+
+func (d codeData) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.string("requestId", d.RequestID)
+	o.string("maskedPhone", d.MaskedPhone)
+	o.string("channel", d.Channel)
+	o.int("expiresIn", d.ExpiresIn)
+	o.int("resendAfter", d.ResendAfter)
+	o.stringOmitEmpty("messageId", d.MessageID)
+	o.stringOmitEmpty("otp", d.OTP)
+	return o.end()
 }
 
 // sendFunc is Authenticator.Request or Resend.
@@ -91,7 +127,7 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 		ResendAfter: seconds(res.ResendAfter),
 		MessageID:   res.MessageID,
 		OTP:         res.Code,
-	})
+	}.appendJSON)
 }
 
 // verifyBody is the body of /otp/verify.
@@ -102,11 +138,67 @@ type verifyBody struct {
 	RequestID string `json:"requestId"`
 }
 
+func (b *verifyBody) decodeFast(l *jsonLexer) bool {
+	return l.object(func(key []byte) bool {
+		switch string(key) {
+		case "otpInfo":
+			if b.OTPInfo == nil {
+				b.OTPInfo = new(otpInfo)
+			}
+			return b.OTPInfo.decodeFast(l)
+		case "deviceInfo":
+			if b.DeviceInfo == nil {
+				b.DeviceInfo = new(phoneauth.Device)
+			}
+			return decodeDeviceFast(l, b.DeviceInfo)
+		case "requestId":
+			return l.string(&b.RequestID)
+		}
+		return false
+	})
+}
+
 type otpInfo struct {
 	Phone     string         `json:"phone"`
 	OTP       stringOrNumber `json:"otp"`
 	Country   string         `json:"country"`
 	RequestID string         `json:"requestId"`
+}
+
+func (o *otpInfo) decodeFast(l *jsonLexer) bool {
+	return l.object(func(key []byte) bool {
+		switch string(key) {
+		case "phone":
+			return l.string(&o.Phone)
+		case "otp":
+			return l.stringOrNumber(&o.OTP)
+		case "country":
+			return l.string(&o.Country)
+		case "requestId":
+			return l.string(&o.RequestID)
+		}
+		return false
+	})
+}
+
+// decodeDeviceFast is the fast path of decoding a phoneauth.Device, whose
+// json tags name its keys.
+func decodeDeviceFast(l *jsonLexer, d *phoneauth.Device) bool {
+	return l.object(func(key []byte) bool {
+		switch string(key) {
+		case "deviceId":
+			return l.string(&d.ID)
+		case "deviceType":
+			return l.string(&d.Type)
+		case "deviceName":
+			return l.string(&d.Name)
+		case "platformVersion":
+			return l.string(&d.PlatformVersion)
+		case "fcmToken":
+			return l.string(&d.PushToken)
+		}
+		return false
+	})
 }
 
 // serveVerify serves /otp/verify.
@@ -150,7 +242,7 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, styleEnvelope, err)
 		return
 	}
-	h.writeData(w, r, newSignInData(in))
+	h.writeData(w, r, newSignInData(in).appendJSON)
 }
 
 // signInData is the data of a verification or a refresh.
@@ -161,11 +253,29 @@ type signInData struct {
 	RefreshExpiresIn int64     `json:"refreshExpiresIn"` // of the refresh token, seconds
 }
 
+func (d signInData) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.value("token", d.Token.appendJSON)
+	o.value("user", d.User.appendJSON)
+	o.int("expiresIn", d.ExpiresIn)
+	o.int("refreshExpiresIn", d.RefreshExpiresIn)
+	return o.end()
+}
+
 type tokenData struct {
 	AccessToken   string     `json:"accessToken"`
 	RefreshToken  string     `json:"refreshToken"`
 	TokenType     string     `json:"tokenType"`
 	CurrentDevice deviceData `json:"currentDevice"`
+}
+
+func (t tokenData) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.string("accessToken", t.AccessToken)
+	o.string("refreshToken", t.RefreshToken)
+	o.string("tokenType", t.TokenType)
+	o.value("currentDevice", t.CurrentDevice.appendJSON)
+	return o.end()
 }
 
 // deviceData is a device session as its owner sees it.
@@ -179,10 +289,30 @@ type deviceData struct {
 	ExpiresAt       time.Time `json:"expiresAt"`
 }
 
+func (d deviceData) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.string("id", d.ID)
+	o.string("deviceId", d.DeviceID)
+	o.stringOmitEmpty("deviceType", d.DeviceType)
+	o.stringOmitEmpty("deviceName", d.DeviceName)
+	o.stringOmitEmpty("platformVersion", d.PlatformVersion)
+	o.time("createdAt", d.CreatedAt)
+	o.time("expiresAt", d.ExpiresAt)
+	return o.end()
+}
+
 type userData struct {
 	ID        string `json:"id"`
 	Phone     string `json:"phone"`
 	IsNewUser bool   `json:"isNewUser"`
+}
+
+func (u userData) appendJSON(b []byte) []byte {
+	o := beginObject(b)
+	o.string("id", u.ID)
+	o.string("phone", u.Phone)
+	o.bool("isNewUser", u.IsNewUser)
+	return o.end()
 }
 
 func newSignInData(in phoneauth.SignIn) signInData {
@@ -217,6 +347,15 @@ type refreshBody struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
+func (b *refreshBody) decodeFast(l *jsonLexer) bool {
+	return l.object(func(key []byte) bool {
+		if string(key) == "refreshToken" {
+			return l.string(&b.RefreshToken)
+		}
+		return false
+	})
+}
+
 // serveRefresh serves /token/refresh.
 func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	var b refreshBody
@@ -233,7 +372,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, styleEnvelope, err)
 		return
 	}
-	h.writeData(w, r, newSignInData(in))
+	h.writeData(w, r, newSignInData(in).appendJSON)
 }
 
 // serveLogout serves /logout: it ends the session of the refresh token in
@@ -266,7 +405,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, styleEnvelope, err)
 		return
 	}
-	h.writeData(w, r, struct{}{})
+	h.writeData(w, r, appendEmptyObject)
 }
 
 // serveJWKS serves the key set, cacheable for five minutes and with an
