@@ -128,7 +128,6 @@ type options struct {
 	maxBody     int64
 	logger      *slog.Logger
 	clock       phoneauth.Clock
-	codeLength  int
 }
 
 // WithPrefix sets the path prefix of the sign-in routes. Default "/auth";
@@ -187,11 +186,6 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // Authenticator's clock. Default: the system clock.
 func WithClock(c phoneauth.Clock) Option { return func(o *options) { o.clock = c } }
 
-// WithCodeLength sets the number of digits to which a code sent as a JSON
-// number is zero-padded: the Authenticator's Config.CodeLength. Default
-// phoneauth.DefaultCodeLength (6).
-func WithCodeLength(n int) Option { return func(o *options) { o.codeLength = n } }
-
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
 // concurrent use.
 type Handler struct {
@@ -235,12 +229,6 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		jwksPath:    DefaultJWKSPath,
 		routes:      AllRoutes,
 		maxBody:     DefaultMaxBodyBytes,
-		codeLength:  phoneauth.DefaultCodeLength,
-	}
-	// An Authenticator that tells its code length (a future
-	// Authenticator.CodeLength) saves the caller WithCodeLength.
-	if cl, ok := any(auth).(interface{ CodeLength() int }); ok {
-		o.codeLength = cl.CodeLength()
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -251,7 +239,7 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		log:        o.logger,
 		clock:      o.clock,
 		messages:   o.messages,
-		codeLength: o.codeLength,
+		codeLength: auth.CodeLength(), // codes sent as JSON numbers are zero-padded to it
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -264,9 +252,6 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 	}
 	if h.maxBody < 0 {
 		return nil, fmt.Errorf("httpadapter: negative body limit %d", h.maxBody)
-	}
-	if h.codeLength < 1 {
-		return nil, fmt.Errorf("httpadapter: code length %d", h.codeLength)
 	}
 	for k := range o.messages {
 		if !knownMessageKey(k) {

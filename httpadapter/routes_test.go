@@ -464,16 +464,15 @@ func TestNewErrors(t *testing.T) {
 		t.Error("nil Authenticator accepted")
 	}
 	for name, opt := range map[string]httpadapter.Option{
-		"relative prefix":  httpadapter.WithPrefix("auth"),
-		"trailing slash":   httpadapter.WithPhoneVerificationPrefix("/fe/"),
-		"empty JWKS path":  httpadapter.WithJWKSPath(""),
-		"pattern syntax":   httpadapter.WithPrefix("/{x}"),
-		"bad proxy":        httpadapter.WithTrustedProxies("10.0.0.0/33"),
-		"proxy name":       httpadapter.WithTrustedProxies("proxy.local"),
-		"unknown message":  httpadapter.WithMessages(map[string]string{"nope": "x"}),
-		"negative limit":   httpadapter.WithMaxBodyBytes(-1),
-		"zero code length": httpadapter.WithCodeLength(0),
-		"colliding paths":  httpadapter.WithPhoneVerificationPrefix("/auth"),
+		"relative prefix": httpadapter.WithPrefix("auth"),
+		"trailing slash":  httpadapter.WithPhoneVerificationPrefix("/fe/"),
+		"empty JWKS path": httpadapter.WithJWKSPath(""),
+		"pattern syntax":  httpadapter.WithPrefix("/{x}"),
+		"bad proxy":       httpadapter.WithTrustedProxies("10.0.0.0/33"),
+		"proxy name":      httpadapter.WithTrustedProxies("proxy.local"),
+		"unknown message": httpadapter.WithMessages(map[string]string{"nope": "x"}),
+		"negative limit":  httpadapter.WithMaxBodyBytes(-1),
+		"colliding paths": httpadapter.WithPhoneVerificationPrefix("/auth"),
 	} {
 		if _, err := httpadapter.New(f.auth, opt); err == nil {
 			t.Errorf("%s: no error", name)

@@ -9,6 +9,11 @@
 //	go build -o /tmp/server ./examples/server && /tmp/server 2>/dev/null &
 //	go run ./examples/loadgen -c 32 -duration 10s
 //
+// With -refresh N each flow then refreshes its tokens N times, each refresh
+// presenting the refresh token the previous step returned, and the report
+// adds refreshes per second. The rate counts the whole run's time, sign-ins
+// included: with a large N (20) it approaches the rate of refreshes alone.
+//
 // Fresh source addresses come from binding each connection to a different
 // 127.x.y.z address (Linux routes all of 127.0.0.0/8 to loopback), so the
 // server's per-IP limit (10 requests per 10 minutes) sees many clients. The
@@ -54,6 +59,7 @@ type config struct {
 	flows        int64
 	duration     time.Duration
 	flowsPerAddr int
+	refreshes    int
 }
 
 // run parses args, runs the load and writes the report to out.
@@ -66,11 +72,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Int64Var(&c.flows, "n", 0, "stop after this many flows (0: only -duration)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "stop after this long")
 	fs.IntVar(&c.flowsPerAddr, "flows-per-addr", 5, "flows per source address (keep under the per-IP limit of 10)")
+	fs.IntVar(&c.refreshes, "refresh", 0, "refreshes of the tokens after each verify, each with the newest refresh token")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if c.clients < 1 || c.flowsPerAddr < 1 || c.duration <= 0 {
-		return errors.New("-c, -flows-per-addr and -duration must be positive")
+	if c.clients < 1 || c.flowsPerAddr < 1 || c.duration <= 0 || c.refreshes < 0 {
+		return errors.New("-c, -flows-per-addr and -duration must be positive, -refresh not negative")
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, c.duration)
@@ -105,9 +112,10 @@ type generator struct {
 
 // workerResult is what one client measured.
 type workerResult struct {
-	ok       int
-	failures map[string]int // by route and status
-	latency  map[string][]time.Duration
+	ok        int
+	refreshes int            // successful refreshes
+	failures  map[string]int // by route and status
+	latency   map[string][]time.Duration
 }
 
 // phone returns the k-th phone number: +92 3xx xxxxxxx with xx in 00..29.
@@ -151,8 +159,9 @@ func (g *generator) work(ctx context.Context, stop context.CancelFunc, res *work
 }
 
 // flow signs one new phone in: request, then verify with the code from the
-// development-mode response. Failures by status are counted; an error (the
-// server unreachable, no code in the response) stops the run.
+// development-mode response, then -refresh refreshes. Failures by status
+// are counted; an error (the server unreachable, no code in the response)
+// stops the run.
 func (g *generator) flow(ctx context.Context, client *http.Client, k uint64, res *workerResult) error {
 	phone, device := g.phone(k), fmt.Sprintf("loadgen-%d", g.phoneBase+k)
 	var sent struct {
@@ -168,18 +177,43 @@ func (g *generator) flow(ctx context.Context, client *http.Client, k uint64, res
 		return errors.New("no otp in the response: is the server in development mode (-dev)?")
 	}
 	body := `{"otpInfo":{"phone":"` + phone + `","otp":"` + sent.Data.OTP + `"},"deviceInfo":{"deviceId":"` + device + `","deviceType":"loadgen"}}`
-	status, err = g.post(ctx, client, "verify", body, nil, res)
+	var signedIn struct {
+		Data struct {
+			Token struct {
+				RefreshToken string `json:"refreshToken"`
+			} `json:"token"`
+		} `json:"data"`
+	}
+	status, err = g.post(ctx, client, "verify", body, &signedIn, res)
 	if err != nil || status != http.StatusOK {
 		return err
 	}
 	res.ok++
+	for range g.cfg.refreshes {
+		token := signedIn.Data.Token.RefreshToken
+		if token == "" {
+			return errors.New("no refreshToken in the response")
+		}
+		status, err = g.post(ctx, client, "refresh", `{"refreshToken":"`+token+`"}`, &signedIn, res)
+		if err != nil || status != http.StatusOK {
+			return err
+		}
+		res.refreshes++
+	}
 	return nil
+}
+
+// paths are the routes' paths under the prefix.
+var paths = map[string]string{
+	"request": "/otp/request",
+	"verify":  "/otp/verify",
+	"refresh": "/token/refresh",
 }
 
 // post sends one request, records its latency, and decodes a 200's body
 // into v.
 func (g *generator) post(ctx context.Context, client *http.Client, route, body string, v any, res *workerResult) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, "POST", g.cfg.url+g.cfg.prefix+"/otp/"+route, bytes.NewReader([]byte(body)))
+	req, err := http.NewRequestWithContext(ctx, "POST", g.cfg.url+g.cfg.prefix+paths[route], bytes.NewReader([]byte(body)))
 	if err != nil {
 		return 0, err
 	}
@@ -209,11 +243,12 @@ func (g *generator) post(ctx context.Context, client *http.Client, route, body s
 
 // report prints the figures.
 func report(w io.Writer, c config, results []*workerResult, elapsed time.Duration, addrs uint32, fatal *error) error {
-	ok := 0
+	ok, refreshes := 0, 0
 	failures := map[string]int{}
 	latency := map[string][]time.Duration{}
 	for _, r := range results {
 		ok += r.ok
+		refreshes += r.refreshes
 		for k, n := range r.failures {
 			failures[k] += n
 		}
@@ -227,8 +262,13 @@ func report(w io.Writer, c config, results []*workerResult, elapsed time.Duratio
 	}
 	fmt.Fprintf(w, "%s: %d clients, %d source addresses\n", c.url, c.clients, addrs)
 	fmt.Fprintf(w, "flows: %d ok, %d failed in %.2fs: %.0f flows/s\n", ok, failed, elapsed.Seconds(), float64(ok)/elapsed.Seconds())
+	routes := []string{"request", "verify"}
+	if c.refreshes > 0 {
+		fmt.Fprintf(w, "refreshes: %d ok in %.2fs: %.0f refresh/s\n", refreshes, elapsed.Seconds(), float64(refreshes)/elapsed.Seconds())
+		routes = append(routes, "refresh")
+	}
 	fmt.Fprintf(w, "%-8s %8s %9s %9s %9s %9s\n", "route", "count", "p50", "p90", "p99", "max")
-	for _, route := range []string{"request", "verify"} {
+	for _, route := range routes {
 		ds := latency[route]
 		slices.Sort(ds)
 		fmt.Fprintf(w, "%-8s %8d %9s %9s %9s %9s\n", route, len(ds), pct(ds, 50), pct(ds, 90), pct(ds, 99), pct(ds, 100))

@@ -85,3 +85,21 @@ func TestPhonesAreValidAndDistinct(t *testing.T) {
 		addrs[a.String()] = true
 	}
 }
+
+// TestLoadgenRefresh refreshes each flow's tokens three times, each with the
+// newest token: a stale one would be refused as reused.
+func TestLoadgenRefresh(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"-url", server(t, true), "-c", "2", "-n", "10", "-refresh", "3"}, &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	for _, want := range []string{"flows: 10 ok, 0 failed", "refreshes: 30 ok"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !regexp.MustCompile(`refresh\s+30\s`).MatchString(out.String()) {
+		t.Errorf("report:\n%s", out.String())
+	}
+}

@@ -10,15 +10,23 @@
 //
 //	-addr              listen address (default 127.0.0.1:8080)
 //	-dev               development mode: codes in responses and logs (default true)
-//	-store             memory (redis://… and postgres://… come with their modules)
+//	-store             memory (default), redis://host:port/db[?prefix=P] or
+//	                   postgres://user:pass@host:port/db[?schema=S]: a store shared by replicas
 //	-trusted-proxies   comma-separated CIDRs or addresses whose X-Forwarded-For is believed
 //	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
 //	                   default: an Ed25519 key generated at start
+//	-cpuprofile        file to write a CPU profile of the whole run to, for go tool pprof
 //
 // In development mode the seeds' phone number +923012345678 is a test
 // number with the seeds' code 249364, so that the API documents' cURL
 // examples work as written: request a code, then verify "249364" (no
 // message is logged for a test number).
+//
+// Several replicas behind a load balancer share one -store (redis://… or
+// postgres://…: codes, sessions, users and limits live there) and must also
+// share PHONEAUTH_SECRET and the -key file:
+//
+//	PHONEAUTH_SECRET=$(openssl rand -hex 32) server -store redis://127.0.0.1:6379/0 -key signing.pem
 //
 // The code secret comes from PHONEAUTH_SECRET (at least 32 bytes, hex or
 // base64); without it a random one is generated, and pending codes die with
@@ -58,14 +66,22 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dev := fs.Bool("dev", true, "development mode: codes in responses and logs")
-	store := fs.String("store", "memory", "store: memory (redis://… and postgres://… come with their modules)")
+	store := fs.String("store", "memory", "store: memory, redis://host:port/db[?prefix=P] or postgres://user:pass@host:port/db[?schema=S] (shared by replicas: store, users and limits)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of trusted proxies")
 	keyFile := fs.String("key", "", "PEM file with a PKCS#8 signing key (default: generate an Ed25519 key)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
-	b, err := openBackend(ctx, *store)
+	b, err := openBackend(ctx, *store, log)
 	if err != nil {
 		return err
 	}

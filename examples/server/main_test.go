@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +23,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 )
 
 // syncBuffer collects logs written from the server's goroutines.
@@ -174,13 +181,16 @@ func TestServerProductionModeAndKeyFile(t *testing.T) {
 
 func TestRunRejects(t *testing.T) {
 	discard := slog.New(slog.DiscardHandler)
+	closed := closedAddr(t)
 	for _, tc := range []struct {
 		args []string
 		env  string
 		want string
 	}{
-		{[]string{"-store", "redis://user:hunter2@localhost:6379/0"}, "", "Redis store is not part of this build"},
-		{[]string{"-store", "postgres://localhost/phoneauth"}, "", "Postgres store is not part of this build"},
+		{[]string{"-store", "redis://user:hunter2@" + closed + "/0"}, "", "redis does not answer"},
+		{[]string{"-store", "redis://" + closed + "/zero"}, "", "invalid database number"},
+		{[]string{"-store", "postgres://user:hunter2@" + closed + "/phoneauth"}, "", "postgres does not answer"},
+		{[]string{"-store", "postgres://" + closed + "/phoneauth?schema=" + strings.Repeat("s", 64)}, "", "invalid schema name"},
 		{[]string{"-store", "mongodb://x"}, "", "unknown store"},
 		{[]string{"-trusted-proxies", "not-an-ip"}, "", "trusted proxy"},
 		{[]string{"-key", "/nonexistent.pem"}, "", "-key"},
@@ -216,5 +226,155 @@ func TestLoadSecret(t *testing.T) {
 	b, _ := loadSecret("", discard)
 	if len(a) != 32 || bytes.Equal(a, b) {
 		t.Errorf("generated secrets %x %x", a, b)
+	}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// testServerURL returns the URL of the test server in env (exported by
+// scripts/test.sh), or skips the test when there is none; with CI=true it
+// fails instead, as the backend modules' tests do.
+func testServerURL(t *testing.T, env, script string) string {
+	t.Helper()
+	url := os.Getenv(env)
+	if url == "" {
+		msg := env + " is not set; start a server with: export " + env + "=$(scripts/" + script + " start .tmp/" + strings.TrimSuffix(script, "-test-server.sh") + ")"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg + " (CI=true: a skip is a failure)")
+		}
+		t.Skip(msg)
+	}
+	return url
+}
+
+// withParam adds a query parameter to uri.
+func withParam(uri, name, value string) string {
+	sep := "?"
+	if strings.Contains(uri, "?") {
+		sep = "&"
+	}
+	return uri + sep + name + "=" + value
+}
+
+// randomMobile returns a random Pakistani mobile number, +92 30x xxxxxxx.
+func randomMobile() string {
+	return fmt.Sprintf("+9230%08d", mrand.IntN(100_000_000))
+}
+
+// TestServerRedis runs two servers on one Redis, as two replicas behind a
+// load balancer, under a key prefix of the test's own.
+func TestServerRedis(t *testing.T) {
+	url := testServerURL(t, "PHONEAUTH_TEST_REDIS_URL", "redis-test-server.sh")
+	prefix := "phoneauth-server-test-" + rand.Text()[:10]
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() {
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
+		for iter.Next(ctx) {
+			rdb.Unlink(ctx, iter.Val())
+		}
+	})
+	testReplicas(t, withParam(url, "prefix", prefix))
+	n, err := rdb.Keys(context.Background(), "{"+prefix+":*").Result()
+	if err != nil || len(n) == 0 {
+		t.Errorf("no keys under the prefix %q (err %v): did -store ?prefix= work?", prefix, err)
+	}
+}
+
+// TestServerPostgres runs two servers on one PostgreSQL database, as two
+// replicas behind a load balancer, in a schema of the test's own that the
+// first server creates at start and the test drops at the end.
+func TestServerPostgres(t *testing.T) {
+	url := testServerURL(t, "PHONEAUTH_TEST_POSTGRES_URL", "postgres-test-server.sh")
+	schema := "server_test_" + strings.ToLower(rand.Text()[:10])
+	t.Cleanup(func() {
+		ctx := context.Background()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", schema, err)
+		}
+	})
+	testReplicas(t, withParam(url, "schema", schema))
+}
+
+// testReplicas starts two servers on one -store, with one secret and one
+// signing key, and checks that they act as one: a code requested on one
+// verifies on the other, once; the cooldown is shared; a refresh token
+// rotated on one is reuse-detected on the other; the access token of one
+// is accepted by the other.
+func testReplicas(t *testing.T, store string) {
+	t.Setenv("PHONEAUTH_SECRET", strings.Repeat("cd", 32))
+	key := filepath.Join(t.TempDir(), "key.pem")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	one, stop1, _ := start(t, "-store", store, "-key", key)
+	two, stop2, _ := start(t, "-store", store, "-key", key)
+
+	phone := randomMobile()
+	status, m := post(t, one+"/auth/otp/request", `{"phone": "`+phone+`", "deviceId": "replica-test"}`)
+	if status != 200 {
+		t.Fatalf("request on server 1: %d %v", status, m)
+	}
+	otp := m["data"].(map[string]any)["otp"].(string)
+	status, m = post(t, two+"/auth/otp/request", `{"phone": "`+phone+`", "deviceId": "replica-test"}`)
+	if status != 429 || m["code"] != "rate_limited" {
+		t.Errorf("request on server 2 right after one on server 1: %d %v, want 429 (cooldown)", status, m)
+	}
+	verify := `{"otpInfo": {"phone": "` + phone + `", "otp": "` + otp + `"}, "deviceInfo": {"deviceId": "replica-test"}}`
+	status, m = post(t, two+"/auth/otp/verify", verify)
+	if status != 200 {
+		t.Fatalf("verify on server 2 of a code requested on server 1: %d %v", status, m)
+	}
+	tokens := m["data"].(map[string]any)["token"].(map[string]any)
+	if status, m := post(t, one+"/auth/otp/verify", verify); status != 401 {
+		t.Errorf("the same code again, on server 1: %d %v, want 401", status, m)
+	}
+
+	status, m = post(t, one+"/fe/users/auth/otp/register", `{"phone_number": "`+randomMobile()+`", "countryCode": "PK"}`,
+		"user-jwt-token", tokens["accessToken"].(string))
+	if status != 200 {
+		t.Errorf("register on server 1 with an access token of server 2: %d %v", status, m)
+	}
+
+	refresh := `{"refreshToken": "` + tokens["refreshToken"].(string) + `"}`
+	status, m = post(t, one+"/auth/token/refresh", refresh)
+	if status != 200 {
+		t.Fatalf("refresh on server 1: %d %v", status, m)
+	}
+	next := m["data"].(map[string]any)["token"].(map[string]any)["refreshToken"].(string)
+	if status, m := post(t, two+"/auth/token/refresh", refresh); status != 401 || m["code"] != "token_reused" {
+		t.Errorf("the rotated token on server 2: %d %v, want 401 token_reused", status, m)
+	}
+	if status, m := post(t, one+"/auth/token/refresh", `{"refreshToken": "`+next+`"}`); status != 401 || m["code"] != "invalid_token" {
+		t.Errorf("the newest token of the revoked session on server 1: %d %v, want 401 invalid_token", status, m)
+	}
+
+	for i, stop := range []func() error{stop1, stop2} {
+		if err := stop(); err != nil {
+			t.Errorf("shutdown of server %d: %v", i+1, err)
+		}
 	}
 }

@@ -13,16 +13,23 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/pgstore"
+	"github.com/phoneauth/phoneauth/redisstore"
 )
 
 // A backend is what a -store value opens: a store, and the users and
 // limiter that go with it (nil: the store's own users, an in-memory
-// limiter).
+// limiter), and what closes it all on shutdown.
 type backend struct {
 	store   phoneauth.Store
 	users   phoneauth.Users
@@ -30,20 +37,152 @@ type backend struct {
 	close   func()
 }
 
-// openBackend opens the store named by uri. Each backend is one case: the
-// Redis and Postgres modules add theirs here (and their requires to
-// examples/go.mod).
-func openBackend(ctx context.Context, uri string) (backend, error) {
+// connectTimeout bounds the first contact with a Redis or Postgres server:
+// a server that does not answer at start is a clear error, not a hang.
+const connectTimeout = 5 * time.Second
+
+// openBackend opens the store named by uri:
+//
+//	memory                                   in-memory store and limiter (one process)
+//	redis://[:password@]host:port/db         Redis: store, users and shared limiter
+//	rediss://…                               the same over TLS
+//	postgres://user:password@host:port/db    PostgreSQL: tables migrated at start,
+//	postgresql://…                           expired rows cleaned up every minute
+//
+// A Redis URI may carry ?prefix=P (default "phoneauth"), the key prefix; a
+// Postgres URI ?schema=S (default "phoneauth"), the schema of the tables, and
+// pgx's own pool parameters (pool_max_conns…). Either server is pinged at
+// start, with a timeout, and an unreachable one is an error.
+func openBackend(ctx context.Context, uri string, log *slog.Logger) (backend, error) {
 	scheme, _, _ := strings.Cut(uri, "://")
 	switch strings.ToLower(scheme) {
 	case "memory":
 		return backend{store: phoneauth.NewMemoryStore(), close: func() {}}, nil
 	case "redis", "rediss":
-		return backend{}, fmt.Errorf("-store %s: the Redis store is not part of this build yet (it arrives with the redisstore module); use -store memory", redact(uri))
+		b, err := openRedis(ctx, uri)
+		if err != nil {
+			return backend{}, fmt.Errorf("-store %s: %w", redact(uri), err)
+		}
+		return b, nil
 	case "postgres", "postgresql":
-		return backend{}, fmt.Errorf("-store %s: the Postgres store is not part of this build yet (it arrives with the pgstore module); use -store memory", redact(uri))
+		b, err := openPostgres(ctx, uri, log)
+		if err != nil {
+			return backend{}, fmt.Errorf("-store %s: %w", redact(uri), err)
+		}
+		return b, nil
 	}
 	return backend{}, fmt.Errorf("-store %q: unknown store; want memory, redis://… or postgres://…", redact(uri))
+}
+
+// openRedis connects to the Redis of uri and returns its store, which is
+// also the users, and its shared limiter.
+func openRedis(ctx context.Context, uri string) (backend, error) {
+	uri, prefix, err := cutParam(uri, "prefix")
+	if err != nil {
+		return backend{}, err
+	}
+	opts, err := redis.ParseURL(uri)
+	if err != nil {
+		return backend{}, err
+	}
+	rdb := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		rdb.Close()
+		return backend{}, fmt.Errorf("redis does not answer: %w", err)
+	}
+	o := redisstore.Options{Prefix: prefix}
+	store := redisstore.New(rdb, o)
+	return backend{
+		store:   store,
+		users:   store,
+		limiter: redisstore.NewLimiter(rdb, o),
+		close:   func() { rdb.Close() },
+	}, nil
+}
+
+// openPostgres connects to the database of uri, migrates the schema, and
+// returns its store, which is also the users, and its shared limiter.
+// Expired rows are cleaned up every minute until the backend is closed.
+func openPostgres(ctx context.Context, uri string, log *slog.Logger) (backend, error) {
+	uri, schema, err := cutParam(uri, "schema")
+	if err != nil {
+		return backend{}, err
+	}
+	cfg, err := pgxpool.ParseConfig(uri)
+	if err != nil {
+		return backend{}, err
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 || cfg.ConnConfig.ConnectTimeout > connectTimeout {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg) // connects lazily
+	if err != nil {
+		return backend{}, err
+	}
+	store, err := pgstore.New(pool, pgstore.Options{Schema: schema, Logger: log})
+	if err != nil {
+		pool.Close()
+		return backend{}, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := pool.Ping(startCtx); err != nil {
+		pool.Close()
+		return backend{}, fmt.Errorf("postgres does not answer: %w", err)
+	}
+	if err := store.Migrate(startCtx); err != nil {
+		pool.Close()
+		return backend{}, err
+	}
+	cleanupCtx, stopCleanup := context.WithCancel(ctx)
+	cleanupDone := make(chan struct{})
+	go func() {
+		defer close(cleanupDone)
+		store.RunCleanup(cleanupCtx, time.Minute)
+	}()
+	return backend{
+		store:   store,
+		users:   store,
+		limiter: store.Limiter(),
+		close: func() {
+			stopCleanup()
+			<-cleanupDone
+			pool.Close()
+		},
+	}, nil
+}
+
+// cutParam removes the query parameter name from uri and returns uri
+// without it and the parameter's value ("" if absent).
+func cutParam(uri, name string) (string, string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", "", errors.New("not a valid URI") // url's error would repeat the password
+	}
+	q := u.Query()
+	value := q.Get(name)
+	q.Del(name)
+	u.RawQuery = q.Encode()
+	return u.String(), value, nil
+}
+
+// startCPUProfile profiles the process into file until the returned
+// function is called.
+func startCPUProfile(file string) (stop func(), err error) {
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // redact hides the password of a store URI in messages.
