@@ -186,26 +186,24 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, err
 }
 
 // resolveUser finds the user of a verified login challenge's phone, or
-// creates one as the signup policy allows.
+// creates one as the signup policy allows. When it allows, one
+// Users.CreateUser does both (it returns an existing user as it is).
 func (a *Authenticator) resolveUser(ctx context.Context, c Challenge) (User, bool, error) {
-	u, err := a.users.UserByPhone(ctx, c.Phone)
-	if err == nil {
-		return u, false, nil
+	if a.cfg.Signup == SignupAllowed || (a.cfg.Signup == SignupWithCreateUser && c.CreateUser) {
+		u, created, err := a.users.CreateUser(ctx, c.Phone, c.Metadata)
+		if err != nil {
+			return User{}, false, storeErr("create user", err)
+		}
+		return u, created, nil
 	}
-	if !errors.Is(err, ErrNotFound) {
+	u, err := a.users.UserByPhone(ctx, c.Phone)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return User{}, false, ErrSignupNotAllowed
+	case err != nil:
 		return User{}, false, storeErr("find user", err)
 	}
-	switch {
-	case a.cfg.Signup == SignupAllowed:
-	case a.cfg.Signup == SignupWithCreateUser && c.CreateUser:
-	default:
-		return User{}, false, ErrSignupNotAllowed
-	}
-	u, created, err := a.users.CreateUser(ctx, c.Phone, c.Metadata)
-	if err != nil {
-		return User{}, false, storeErr("create user", err)
-	}
-	return u, created, nil
+	return u, false, nil
 }
 
 // issueParams are the inputs of issue: a request plus what the caller
@@ -328,42 +326,68 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 }
 
 // allowSend applies the sending limits in order: cooldown, IP, device,
-// phone, global. The cooldown comes first so that a double tap costs
-// nothing else; the global budget last so that only requests every other
-// limit accepted spend it.
+// phone, global. With a BatchLimiter they are decided in one call, all or
+// nothing; otherwise one by one, stopping at the first refusal (the earlier
+// ones keep their event): the cooldown comes first so that a double tap
+// costs nothing else, the global budget last so that only requests every
+// other limit accepted spend it.
 func (a *Authenticator) allowSend(ctx context.Context, phone, deviceID, ip string) error {
 	l := a.cfg.Limits
-	checks := [...]struct {
-		scope, key string
-		limit      Limit
+	all := [...]struct {
+		scope string
+		check LimitCheck
 	}{
-		{"cooldown", "cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}},
-		{"ip", ipKey(ip), l.PerIP},
-		{"device", deviceKey(deviceID), l.PerDevice},
-		{"phone", "phone:" + phone, l.PerPhone},
-		{"global", "global", l.Global},
+		{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}},
+		{"ip", LimitCheck{ipKey(ip), l.PerIP}},
+		{"device", LimitCheck{deviceKey(deviceID), l.PerDevice}},
+		{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
+		{"global", LimitCheck{"global", l.Global}},
 	}
-	for _, c := range checks {
-		if c.key == "" || c.limit.Off() || c.limit.Per <= 0 {
+	scopes := make([]string, 0, len(all))
+	checks := make([]LimitCheck, 0, len(all))
+	for _, c := range all {
+		if c.check.Key == "" || c.check.Limit.Off() || c.check.Limit.Per <= 0 {
 			continue
 		}
-		if err := a.allow(ctx, c.scope, c.key, c.limit, phone); err != nil {
+		c.check.Key = limiterPrefix + c.check.Key
+		scopes, checks = append(scopes, c.scope), append(checks, c.check)
+	}
+	if b, ok := a.limiter.(BatchLimiter); ok {
+		refused, retry, err := b.AllowAll(ctx, checks, a.clock.Now())
+		if err != nil {
+			return storeErr("limiter", err)
+		}
+		if refused >= 0 && refused < len(scopes) {
+			return a.refuse(ctx, scopes[refused], retry, phone)
+		}
+		return nil
+	}
+	for i, c := range checks {
+		if err := a.allow(ctx, scopes[i], c.Key, c.Limit, phone); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// allow asks the Limiter about one key and turns a refusal into a
-// *RateLimitError.
+// limiterPrefix starts every key phoneauth gives its Limiter.
+const limiterPrefix = "phoneauth:"
+
+// allow asks the Limiter about one (prefixed) key and turns a refusal into
+// a *RateLimitError.
 func (a *Authenticator) allow(ctx context.Context, scope, key string, l Limit, phone string) error {
-	ok, retry, err := a.limiter.Allow(ctx, "phoneauth:"+key, l, a.clock.Now())
+	ok, retry, err := a.limiter.Allow(ctx, key, l, a.clock.Now())
 	if err != nil {
 		return storeErr("limiter", err)
 	}
 	if ok {
 		return nil
 	}
+	return a.refuse(ctx, scope, retry, phone)
+}
+
+// refuse reports and returns the *RateLimitError of a limit's refusal.
+func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string) error {
 	rl := &RateLimitError{Scope: scope, RetryAfter: retry}
 	a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
 	a.log.InfoContext(ctx, "phoneauth: rate limited", "scope", scope, "phone", MaskPhone(phone), "retry_after", retry)
@@ -381,7 +405,7 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
 	}
 	budget := a.cfg.Limits.FailedVerifies
-	budgetKey := "verify:" + ph.E164
+	budgetKey := limiterPrefix + "verify:" + ph.E164
 	if !budget.Off() {
 		if err := a.allow(ctx, "verify", budgetKey, budget, ph.E164); err != nil {
 			return Challenge{}, err
@@ -409,7 +433,7 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		return Challenge{}, storeErr("delete challenge", err)
 	}
 	if !budget.Off() {
-		if err := a.limiter.Reset(ctx, "phoneauth:"+budgetKey); err != nil {
+		if err := a.limiter.Reset(ctx, budgetKey); err != nil {
 			a.log.WarnContext(ctx, "phoneauth: resetting the failed-verify budget failed", "phone", MaskPhone(ph.E164), "err", err)
 		}
 	}

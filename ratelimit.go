@@ -5,6 +5,7 @@ import (
 	"errors"
 	"hash/maphash"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,6 +53,26 @@ type Limiter interface {
 	// Reset forgets the events recorded for key, as if it had never been
 	// seen. Resetting an unknown key is not an error.
 	Reset(ctx context.Context, key string) error
+}
+
+// A LimitCheck is one limit on one key, for BatchLimiter.AllowAll.
+type LimitCheck struct {
+	Key   string
+	Limit Limit
+}
+
+// A BatchLimiter is a Limiter that decides several limits in one call, all
+// or nothing. A shared limiter implements it to spend one round trip on all
+// the limits of a request instead of one each; the Authenticator uses it
+// when its Limiter has it.
+type BatchLimiter interface {
+	Limiter
+	// AllowAll records one event for every check if every check allows
+	// it, and nothing at all otherwise. It returns the index of the first
+	// check that refused (-1 if none) and when that check will allow an
+	// event again. Checks whose Limit is Off always allow. now is as in
+	// Allow.
+	AllowAll(ctx context.Context, checks []LimitCheck, now time.Time) (refused int, retryAfter time.Duration, err error)
 }
 
 // defaultLimiterKeys is the capacity of a MemoryLimiter made with
@@ -182,6 +203,71 @@ func (m *MemoryLimiter) Allow(ctx context.Context, key string, l Limit, now time
 	return ok, retryAfter, nil
 }
 
+// AllowAll implements BatchLimiter: it records one event for every check
+// if all of them allow it, and nothing otherwise, holding the locks of all
+// the keys involved while it decides. Limits are handled as in Allow;
+// the checks should name distinct key and Limit pairs.
+func (m *MemoryLimiter) AllowAll(ctx context.Context, checks []LimitCheck, now time.Time) (refused int, retryAfter time.Duration, err error) {
+	if err := ctx.Err(); err != nil {
+		return -1, 0, err
+	}
+	for i, c := range checks {
+		switch {
+		case c.Limit.Off():
+		case c.Limit.Events == 0 && c.Limit.Per > 0:
+			return i, c.Limit.Per, nil
+		case c.Limit.Events == 0:
+			return -1, 0, errZeroLimit
+		}
+	}
+	m.once.Do(m.init)
+	at := m.since(now)
+
+	// Lock the shards in index order, each once, so that concurrent
+	// batches cannot deadlock.
+	locked := make([]int, 0, len(checks))
+	for _, c := range checks {
+		if !c.Limit.Off() {
+			locked = append(locked, m.shardIndex(c.Key))
+		}
+	}
+	slices.Sort(locked)
+	locked = slices.Compact(locked)
+	for _, i := range locked {
+		m.shards[i].mu.Lock()
+	}
+	buckets := make([]*bucket, len(checks))
+	refused = -1
+	for i, c := range checks {
+		if c.Limit.Off() {
+			continue
+		}
+		s := m.shard(c.Key)
+		b := s.find(c.Key, c.Limit)
+		if b == nil {
+			b = m.add(s, c.Key, c.Limit, now, at)
+		}
+		buckets[i] = b
+		if b.lim.TokensAt(now) < 1 {
+			_, retryAfter = b.take(now) // refuses, consuming nothing
+			refused = i
+			break
+		}
+	}
+	if refused < 0 {
+		for i, b := range buckets {
+			if b != nil && b.lim.AllowN(now, 1) {
+				b.idleAt = max(b.idleAt, addSat(at, int64(checks[i].Limit.Per)))
+			}
+		}
+	}
+	for _, i := range locked {
+		m.shards[i].mu.Unlock()
+	}
+	m.sweepSome(at)
+	return refused, retryAfter, nil
+}
+
 // Reset implements Limiter: it forgets key under every Limit.
 func (m *MemoryLimiter) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
@@ -215,11 +301,13 @@ func addSat(a, b int64) int64 {
 	return a + b
 }
 
-func (m *MemoryLimiter) shard(key string) *limiterShard {
+func (m *MemoryLimiter) shard(key string) *limiterShard { return &m.shards[m.shardIndex(key)] }
+
+func (m *MemoryLimiter) shardIndex(key string) int {
 	if len(m.shards) == 1 {
-		return &m.shards[0]
+		return 0
 	}
-	return &m.shards[maphash.String(m.seed, key)&uint64(len(m.shards)-1)]
+	return int(maphash.String(m.seed, key) & uint64(len(m.shards)-1))
 }
 
 // find returns key's bucket for l, or nil. s.mu must be held.

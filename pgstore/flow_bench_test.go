@@ -96,9 +96,9 @@ func (fl flow) verify(auth *phoneauth.Authenticator) (phoneauth.SignIn, error) {
 //
 //	Request                   5  cooldown, IP, device and phone limits (one upsert each;
 //	                             the global limit is off by default), PutChallenge
-//	Verify, new user          7  failed-verify budget, AttemptChallenge, DeleteChallenge,
-//	                             budget Reset, UserByPhone, CreateUser, CreateSession
-//	Verify, returning user    6  the same without CreateUser
+//	Verify, new user          6  failed-verify budget, AttemptChallenge, DeleteChallenge,
+//	                             budget Reset, CreateUser (finds or creates), CreateSession
+//	Verify, returning user    6  the same: CreateUser returns the existing user
 //	Refresh                   1  RotateRefresh
 //	Logout                    2  GetSession, DeleteSession
 func TestFlowStatements(t *testing.T) {
@@ -133,7 +133,7 @@ func TestFlowStatements(t *testing.T) {
 		fn    func() error
 	}{
 		{"Request", 5, nil, func() (err error) { fl, err = clients.request(auth); return err }},
-		{"Verify, new user", 7, nil, func() (err error) { in, err = fl.verify(auth); return err }},
+		{"Verify, new user", 6, nil, func() (err error) { in, err = fl.verify(auth); return err }},
 		{"Refresh", 1, nil, func() (err error) { in, err = auth.Refresh(ctx, in.Tokens.RefreshToken); return err }},
 		{"Logout", 2, nil, func() error { return auth.Logout(ctx, in.Tokens.RefreshToken) }},
 		{"Verify, returning user", 6, func() {

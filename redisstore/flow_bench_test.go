@@ -100,11 +100,11 @@ func (fl flow) verify(ctx context.Context, auth *phoneauth.Authenticator) (phone
 // fails if an operation costs more than these figures, which BENCHMARKS.md
 // explains:
 //
-//	Request                   5  cooldown, IP, device and phone limits (one script each;
-//	                             the global limit is off by default), PutChallenge
-//	Verify, new user          7  failed-verify budget, AttemptChallenge, DeleteChallenge,
-//	                             budget Reset, UserByPhone, CreateUser, CreateSession
-//	Verify, returning user    6  the same without CreateUser
+//	Request                   2  cooldown, IP, device and phone limits in one AllowAll
+//	                             script (the global limit is off by default), PutChallenge
+//	Verify, new user          6  failed-verify budget, AttemptChallenge, DeleteChallenge,
+//	                             budget Reset, CreateUser (finds or creates), CreateSession
+//	Verify, returning user    6  the same: CreateUser returns the existing user
 //	Refresh                   1  RotateRefresh
 //	Logout                    2  GetSession, DeleteSession
 func TestFlowRoundTrips(t *testing.T) {
@@ -134,8 +134,8 @@ func TestFlowRoundTrips(t *testing.T) {
 		setup func()
 		fn    func() error
 	}{
-		{"Request", 5, nil, func() (err error) { fl, err = clients.request(ctx, auth); return err }},
-		{"Verify, new user", 7, nil, func() (err error) { in, err = fl.verify(ctx, auth); return err }},
+		{"Request", 2, nil, func() (err error) { fl, err = clients.request(ctx, auth); return err }},
+		{"Verify, new user", 6, nil, func() (err error) { in, err = fl.verify(ctx, auth); return err }},
 		{"Refresh", 1, nil, func() (err error) { in, err = auth.Refresh(ctx, in.Tokens.RefreshToken); return err }},
 		{"Logout", 2, nil, func() error { return auth.Logout(ctx, in.Tokens.RefreshToken) }},
 		{"Verify, returning user", 6, func() {

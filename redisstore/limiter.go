@@ -17,13 +17,19 @@ import (
 // in unix microseconds of the caller's clock) that expires as soon as the
 // bucket would be full again. Create it with NewLimiter.
 //
-// Keys: {P:l:KEY}, with P the prefix; each key is its own hash slot.
+// Limiter is also a phoneauth.BatchLimiter: AllowAll decides all the
+// limits of a request in one script, one round trip.
+//
+// Keys: {P:l}:KEY, with P the prefix. All limiter keys share one hash slot,
+// so that AllowAll's script may touch several: on Redis Cluster the
+// limiter lives on one node (a few small scripts per code request), while
+// challenges and sessions spread over the cluster.
 type Limiter struct {
 	rdb  redis.UniversalClient
 	keys keys
 }
 
-var _ phoneauth.Limiter = (*Limiter)(nil)
+var _ phoneauth.BatchLimiter = (*Limiter)(nil)
 
 // NewLimiter returns a Limiter that keeps its counts through client. Only
 // opts.Prefix is used; a Store and a Limiter may share a prefix.
@@ -42,12 +48,9 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit phoneauth.Limit, 
 	if limit.Events <= 0 {
 		return false, max(limit.Per, 0), nil
 	}
-	interval := limit.Per.Microseconds() / int64(limit.Events)
-	if interval < 1 {
-		interval = 1
-	}
+	interval, burst := gcra(limit)
 	res, err := allow.Run(ctx, l.rdb, []string{l.keys.limit(key)},
-		now.UnixMicro(), interval, interval*int64(limit.Events), ttlMargin.Milliseconds(),
+		now.UnixMicro(), interval, burst, ttlMargin.Milliseconds(),
 	).Int64Slice()
 	if err != nil {
 		return false, 0, unavailable("limiter allow", err)
@@ -67,4 +70,45 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 		return unavailable("limiter reset", err)
 	}
 	return nil
+}
+
+// AllowAll implements phoneauth.BatchLimiter in one script: an event on
+// every key, or on none. Off limits are left out of the script; a limit of
+// no events refuses without asking Redis.
+func (l *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (int, time.Duration, error) {
+	keys := make([]string, 0, len(checks))
+	index := make([]int, 0, len(checks)) // of each key, in checks
+	args := make([]any, 2, 2+2*len(checks))
+	args[0], args[1] = now.UnixMicro(), ttlMargin.Milliseconds()
+	for i, c := range checks {
+		switch {
+		case c.Limit.Off():
+			continue
+		case c.Limit.Events <= 0:
+			return i, max(c.Limit.Per, 0), nil
+		}
+		interval, burst := gcra(c.Limit)
+		keys, index = append(keys, l.keys.limit(c.Key)), append(index, i)
+		args = append(args, interval, burst)
+	}
+	if len(keys) == 0 {
+		return -1, 0, nil
+	}
+	res, err := allowAll.Run(ctx, l.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return -1, 0, unavailable("limiter allow all", err)
+	}
+	if len(res) != 2 || res[0] < 0 || res[0] > int64(len(keys)) {
+		return -1, 0, unavailable("limiter allow all", fmt.Errorf("unexpected reply %v", res))
+	}
+	if res[0] == 0 {
+		return -1, 0, nil
+	}
+	return index[res[0]-1], time.Duration(res[1]) * time.Microsecond, nil
+}
+
+// gcra returns a limit's emission interval and burst in microseconds.
+func gcra(limit phoneauth.Limit) (interval, burst int64) {
+	interval = max(limit.Per.Microseconds()/int64(limit.Events), 1)
+	return interval, interval * int64(limit.Events)
 }

@@ -187,3 +187,30 @@ redis.call('SET', KEYS[1], string.format('%d', new), 'PX',
   string.format('%d', math.ceil((new - now) / 1000) + tonumber(ARGV[4])))
 return {1, 0}
 `)
+
+// allowAll is allow over several keys, all or nothing: it records an event
+// on every key if each allows one, and nothing otherwise.
+//
+//	KEYS[i]            limiter keys
+//	ARGV[1]            now (µs), ARGV[2] extra TTL in ms
+//	ARGV[2i+1], [2i+2] key i's emission interval and burst (µs)
+//
+// It returns {0, 0} when every key allowed, or {i, µs to wait} for the
+// first key i (from 1) that refused.
+var allowAll = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local news = {}
+for i = 1, #KEYS do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now) or now
+  if tat < now then tat = now end
+  local new = tat + tonumber(ARGV[2 * i + 1])
+  local allowAt = new - tonumber(ARGV[2 * i + 2])
+  if allowAt > now then return {i, allowAt - now} end
+  news[i] = new
+end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], string.format('%d', news[i]), 'PX',
+    string.format('%d', math.ceil((news[i] - now) / 1000) + tonumber(ARGV[2])))
+end
+return {0, 0}
+`)

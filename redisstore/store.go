@@ -122,7 +122,7 @@ func (k keys) session(id string) string      { return "{" + k.prefix + ":s:" + i
 func (k keys) tokens(id string) string       { return k.session(id) + ":t" }
 func (k keys) userSessions(id string) string { return "{" + k.prefix + ":us:" + id + "}" }
 func (k keys) users(table string) string     { return "{" + k.prefix + ":u}:" + table }
-func (k keys) limit(key string) string       { return "{" + k.prefix + ":l:" + key + "}" }
+func (k keys) limit(key string) string       { return "{" + k.prefix + ":l}:" + key }
 
 // unavailable wraps a Redis failure so that it matches
 // phoneauth.ErrStoreUnavailable.

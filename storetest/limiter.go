@@ -21,7 +21,10 @@ type LimiterOptions struct {
 // RunLimiter checks a Limiter against the contract of phoneauth.Limiter:
 // a burst of Events allowed, then refusals with a retryAfter in (0, Per],
 // refilling as time passes, independent keys, Reset, and exactly Events
-// allowed among concurrent calls. The limiter must count time by Allow's
+// allowed among concurrent calls. A limiter that is also a
+// phoneauth.BatchLimiter is held to AllowAll's contract too: all or
+// nothing, the first refusing check, and no lost or extra events under
+// concurrent batches. The limiter must count time by Allow's
 // now argument, which the suite moves forward instead of sleeping (use
 // RunLimiterWith otherwise). newLimiter is called for every subtest and may
 // return a shared limiter: every subtest uses its own random keys.
@@ -52,6 +55,8 @@ var limiterTests = []struct {
 	{"Reset", testReset},
 	{"ResetUnknownKey", testResetUnknown},
 	{"ConcurrentAllow", testConcurrentAllow},
+	{"BatchAllOrNothing", testBatchAllOrNothing},
+	{"BatchConcurrent", testBatchConcurrent},
 }
 
 // A limiterCheck is a limiter under test with the time the suite gives it.
@@ -235,5 +240,104 @@ func testConcurrentAllow(t *testing.T, c *limiterCheck) {
 	}
 	if allowed != l.Events {
 		t.Fatalf("%d concurrent Allow on one key with a limit of %d per hour: %d allowed, want exactly %d", n, l.Events, allowed, l.Events)
+	}
+}
+
+// batch returns c's limiter as a BatchLimiter, or skips the clause.
+func (c *limiterCheck) batch(t *testing.T) phoneauth.BatchLimiter {
+	t.Helper()
+	b, ok := c.Limiter.(phoneauth.BatchLimiter)
+	if !ok {
+		t.Skip("not a phoneauth.BatchLimiter")
+	}
+	return b
+}
+
+// AllowAll records an event on every key or on none, and names the first
+// check that refused.
+func testBatchAllOrNothing(t *testing.T, c *limiterCheck) {
+	b := c.batch(t)
+	one := phoneauth.Limit{Events: 1, Per: time.Hour}
+	two := phoneauth.Limit{Events: 2, Per: time.Hour}
+	k1, k2, k3 := c.key+":1", c.key+":2", c.key+":3"
+	checks := []phoneauth.LimitCheck{{Key: k1, Limit: two}, {Key: k2, Limit: one}, {Key: k3, Limit: phoneauth.Unlimited}}
+
+	refused, _, err := b.AllowAll(ctx, checks, c.time())
+	noErr(t, "AllowAll", err)
+	if refused != -1 {
+		t.Fatalf("first AllowAll: check %d refused, want none", refused)
+	}
+	// k2 is spent: the batch refuses at index 1 and records nothing on k1.
+	for round := 0; round < 3; round++ {
+		refused, retry, err := b.AllowAll(ctx, checks, c.time())
+		noErr(t, "AllowAll", err)
+		if refused != 1 {
+			t.Fatalf("AllowAll %d with k2 spent: refused = %d, want 1", round+2, refused)
+		}
+		if retry <= 0 || retry > time.Hour {
+			t.Fatalf("AllowAll refused with retryAfter %v, want in (0, 1h]", retry)
+		}
+	}
+	// k1 still has its second event: the refused batches recorded nothing.
+	ok, _, err := b.Allow(ctx, k1, two, c.time())
+	noErr(t, "Allow", err)
+	if !ok {
+		t.Fatal("refused batches recorded events on a key that allowed them")
+	}
+	refused, _, err = b.AllowAll(ctx, checks[:1], c.time())
+	noErr(t, "AllowAll", err)
+	if refused != 0 {
+		t.Fatalf("AllowAll on a spent k1: refused = %d, want 0", refused)
+	}
+	refused, _, err = b.AllowAll(ctx, nil, c.time())
+	noErr(t, "AllowAll with no checks", err)
+	if refused != -1 {
+		t.Fatalf("AllowAll with no checks refused %d", refused)
+	}
+}
+
+// Concurrent batches over two keys, one limited to 10 events and one to
+// 1000, allow exactly 10 batches, and the second key counts exactly 10
+// events: refused batches recorded none.
+func testBatchConcurrent(t *testing.T, c *limiterCheck) {
+	b := c.batch(t)
+	const n = 40
+	small := phoneauth.Limit{Events: 10, Per: time.Hour}
+	large := phoneauth.Limit{Events: 1000, Per: time.Hour}
+	checks := []phoneauth.LimitCheck{{Key: c.key + ":large", Limit: large}, {Key: c.key + ":small", Limit: small}}
+	now := c.time()
+	refused := make([]int, n)
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		at := now
+		if c.own {
+			at = time.Now()
+		}
+		refused[i], _, errs[i] = b.AllowAll(ctx, checks, at)
+	})
+	allowed := 0
+	for i := range n {
+		noErr(t, "concurrent AllowAll", errs[i])
+		if refused[i] == -1 {
+			allowed++
+		}
+	}
+	if allowed != small.Events {
+		t.Fatalf("%d concurrent batches with a limit of %d: %d allowed, want exactly %d", n, small.Events, allowed, small.Events)
+	}
+	// The large key has exactly large.Events-10 events left.
+	left := 0
+	for {
+		ok, _, err := b.Allow(ctx, c.key+":large", large, c.time())
+		noErr(t, "Allow", err)
+		if !ok {
+			break
+		}
+		if left++; left > large.Events {
+			t.Fatal("the large key never refuses")
+		}
+	}
+	if left != large.Events-small.Events {
+		t.Fatalf("after %d allowed batches the large key had %d events left, want %d: refused batches recorded events", allowed, left, large.Events-small.Events)
 	}
 }

@@ -77,8 +77,9 @@ var replicaLimits = phoneauth.Limits{
 
 // replicas are two Authenticators on one backend, with their shared clock.
 type replicas struct {
-	a, b  *phoneauth.Authenticator
-	clock *phoneauth.ManualClock
+	a, b    *phoneauth.Authenticator
+	clock   *phoneauth.ManualClock
+	limiter phoneauth.Limiter
 	// ip and device are this subtest's client: random, so that limits
 	// kept by a shared backend never carry over between subtests or runs.
 	ip, device string
@@ -100,9 +101,10 @@ func newReplicas(t *testing.T, newBackend func(t *testing.T) (phoneauth.Store, p
 	keys, err := phoneauth.NewKeySet(key)
 	noErr(t, "NewKeySet", err)
 	r := &replicas{
-		clock:  phoneauth.NewManualClock(start),
-		ip:     fmt.Sprintf("10.%d.%d.%d", randomBytes(1)[0], randomBytes(1)[0], 1+randomBytes(1)[0]%254),
-		device: "device-" + randomString(12),
+		clock:   phoneauth.NewManualClock(start),
+		limiter: limiter,
+		ip:      fmt.Sprintf("10.%d.%d.%d", randomBytes(1)[0], randomBytes(1)[0], 1+randomBytes(1)[0]%254),
+		device:  "device-" + randomString(12),
 	}
 	secret := randomBytes(32)
 	for _, auth := range []**phoneauth.Authenticator{&r.a, &r.b} {
@@ -275,9 +277,18 @@ func testPhoneLimitShared(t *testing.T, r *replicas) {
 	r.clock.Advance(replicaLimits.ResendCooldown)
 	_, err := r.request(r.b, phone)
 	wantRateLimited(t, "a fourth Request, on B, within 5 minutes (two on A, one on B before)", err, "phone")
-	// The refused request passed the cooldown, which B recorded: A sees it.
+	// A refuses too: by the phone limit if the refused request recorded
+	// nothing (a phoneauth.BatchLimiter decides all or nothing), or by the
+	// cooldown that a one-by-one Limiter recorded before the phone limit
+	// refused.
 	_, err = r.request(r.a, phone)
-	wantRateLimited(t, "a Request on A right after the refused one on B", err, "cooldown")
+	var rl *phoneauth.RateLimitError
+	if !errors.As(err, &rl) || (rl.Scope != "phone" && rl.Scope != "cooldown") {
+		t.Fatalf("a Request on A right after the refused one on B: got error %v, want a phone or cooldown *phoneauth.RateLimitError", err)
+	}
+	if _, batch := r.limiter.(phoneauth.BatchLimiter); batch && rl.Scope != "phone" {
+		t.Fatalf("a Request on A right after the refused one on B: scope %q, want \"phone\": a BatchLimiter records nothing for a refused request", rl.Scope)
+	}
 }
 
 // Wrong codes tried through A and B add up in one failed-verify budget: after
