@@ -19,6 +19,16 @@
 //		})
 //	}
 //
+//	func TestReplicas(t *testing.T) {
+//		storetest.RunReplicas(t, func(t *testing.T) (phoneauth.Store, phoneauth.Limiter) {
+//			return mystore.New(db), mystore.NewLimiter(db)
+//		})
+//	}
+//
+// RunLimiter also checks phoneauth.BatchLimiter's AllowAll when the limiter
+// has it. RunReplicas runs two Authenticators on one backend, as replicas
+// behind a load balancer, and checks end to end that they behave as one.
+//
 // Run calls newStore once per subtest, with that subtest's t (use
 // t.Cleanup to release what it opens). It may return a new, empty store
 // every time or the same shared one: every subtest uses its own random
