@@ -321,6 +321,22 @@ func TestRoundTrips(t *testing.T) {
 	var rt roundTrips
 	s, rdb := newTestStore(t, &rt)
 	lim := NewLimiter(rdb, Options{Prefix: s.keys.prefix})
+	checkRoundTrips(t, &rt, roundTripOps(s, lim, func(...string) int64 { return 1 }))
+}
+
+// A roundTripOp is an operation and the round trips it costs once the
+// connections are open and the server knows the scripts.
+type roundTripOp struct {
+	name string
+	want func() int64 // asked right after op
+	op   func() error
+}
+
+// roundTripOps returns the operations of s and lim that the round-trip
+// tests count. servers(keys...) says how many servers hold the given keys,
+// that is how many round trips (made concurrently) a pipeline over them
+// costs: always one on a single Redis.
+func roundTripOps(s *Store, lim *Limiter, servers func(keys ...string) int64) []roundTripOp {
 	ctx := context.Background()
 	c := testChallenge("login:+15550000005")
 	sess := testSession("user-rt", t0)
@@ -335,34 +351,45 @@ func TestRoundTrips(t *testing.T) {
 	}
 	limit := phoneauth.Limit{Events: 1000, Per: time.Second}
 	var uid string
-	ops := []struct {
-		name string
-		want int64
-		op   func() error
-	}{
-		{"PutChallenge", 1, func() error { return s.PutChallenge(ctx, c) }},
-		{"GetChallenge", 1, func() error { _, err := s.GetChallenge(ctx, c.Key, t0); return err }},
-		{"AttemptChallenge", 1, func() error { _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); return err }},
-		{"DeleteChallenge", 1, func() error { return s.DeleteChallenge(ctx, c.Key, c.ID) }},
-		{"CreateSession", 1, func() error { sess.ID = randomHex(8); next = 0; return s.CreateSession(ctx, sess) }},
-		{"GetSession", 1, func() error { _, err := s.GetSession(ctx, sess.ID, t0); return err }},
-		{"RotateRefresh", 1, rotate},
-		{"ListSessions", 2, func() error { _, err := s.ListSessions(ctx, sess.UserID, t0); return err }},
-		{"DeleteSession", 1, func() error { return s.DeleteSession(ctx, sess.ID) }},
-		{"ListSessions (prunes a deleted id)", 3, func() error { _, err := s.ListSessions(ctx, sess.UserID, t0); return err }},
-		{"CreateUser", 1, func() error {
+	one := func() int64 { return 1 }
+	// ListSessions reads the index, then the sessions it names: here the
+	// one session of sess.UserID, live or (after DeleteSession) stale.
+	list := func() int64 { return 1 + servers(s.keys.session(sess.ID)) }
+	return []roundTripOp{
+		{"PutChallenge", one, func() error { return s.PutChallenge(ctx, c) }},
+		{"GetChallenge", one, func() error { _, err := s.GetChallenge(ctx, c.Key, t0); return err }},
+		{"AttemptChallenge", one, func() error { _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); return err }},
+		{"DeleteChallenge", one, func() error { return s.DeleteChallenge(ctx, c.Key, c.ID) }},
+		{"CreateSession", func() int64 { return servers(s.keys.session(sess.ID), s.keys.userSessions(sess.UserID)) },
+			func() error { sess.ID = randomHex(8); next = 0; return s.CreateSession(ctx, sess) }},
+		{"GetSession", one, func() error { _, err := s.GetSession(ctx, sess.ID, t0); return err }},
+		{"RotateRefresh", one, rotate},
+		{"ListSessions", list, func() error { _, err := s.ListSessions(ctx, sess.UserID, t0); return err }},
+		{"DeleteSession", one, func() error { return s.DeleteSession(ctx, sess.ID) }},
+		{"ListSessions (prunes a deleted id)", func() int64 { return list() + 1 },
+			func() error { _, err := s.ListSessions(ctx, sess.UserID, t0); return err }},
+		{"CreateUser", one, func() error {
 			u, _, err := s.CreateUser(ctx, "+1555000"+randomHex(2), nil)
 			uid = u.ID
 			return err
 		}},
-		{"UserByPhone", 1, func() error { _, err := s.UserByPhone(ctx, "+15550000001"); return ignoreNotFound(err) }},
-		{"SetPhone", 1, func() error { return s.SetPhone(ctx, uid, "+1555111"+randomHex(2)) }},
-		{"Limiter.Allow", 1, func() error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err }},
-		{"Limiter.Reset", 1, func() error { return lim.Reset(ctx, "k") }},
+		{"UserByPhone", one, func() error { _, err := s.UserByPhone(ctx, "+15550000001"); return ignoreNotFound(err) }},
+		{"SetPhone", one, func() error { return s.SetPhone(ctx, uid, "+1555111"+randomHex(2)) }},
+		{"Limiter.Allow", one, func() error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err }},
+		{"Limiter.AllowAll", one, func() error {
+			_, _, err := lim.AllowAll(ctx, []phoneauth.LimitCheck{{Key: "k1", Limit: limit}, {Key: "k2", Limit: limit}}, t0)
+			return err
+		}},
+		{"Limiter.Reset", one, func() error { return lim.Reset(ctx, "k") }},
 	}
-	// The first pass opens the connection and, on a server that has not
-	// seen them yet, teaches it the scripts (EVALSHA fails with NOSCRIPT
-	// once, then EVAL); the second pass is what every later call costs.
+}
+
+// checkRoundTrips runs ops twice, counting their round trips with rt. The
+// first pass opens the connections and, on a server that has not seen them
+// yet, teaches it the scripts (EVALSHA fails with NOSCRIPT once, then
+// EVAL); the second pass is what every later call costs.
+func checkRoundTrips(t *testing.T, rt *roundTrips, ops []roundTripOp) {
+	t.Helper()
 	for pass := range 2 {
 		for _, o := range ops {
 			var err error
@@ -372,8 +399,8 @@ func TestRoundTrips(t *testing.T) {
 			}
 			if pass == 0 {
 				t.Logf("%s: first call, %d round trips", o.name, n)
-			} else if n != o.want {
-				t.Errorf("%s: %d round trips, want %d", o.name, n, o.want)
+			} else if want := o.want(); n != want {
+				t.Errorf("%s: %d round trips, want %d", o.name, n, want)
 			}
 		}
 	}

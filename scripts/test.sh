@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite of every module: gofmt, go vet, staticcheck and
-# go test -race, against a real Redis and a real PostgreSQL that this script
-# starts on loopback and stops at the end.
+# go test -race, against a real Redis, a real Redis Cluster (three masters)
+# and a real PostgreSQL that this script starts on loopback and stops at the
+# end.
 #
 #   bash scripts/test.sh            # everything
 #   bash scripts/test.sh -short     # extra flags go to every `go test`
 #
-# Under CI=true the Redis and Postgres tests fail instead of skipping when
-# their server cannot be started.
+# Under CI=true the Redis, Redis Cluster and Postgres tests fail instead of
+# skipping when their server cannot be started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -20,6 +21,7 @@ tmp=$(mktemp -d /tmp/phoneauth-test.XXXXXX)
 chmod 755 "$tmp"
 cleanup() {
 	[ -f scripts/redis-test-server.sh ] && bash scripts/redis-test-server.sh stop "$tmp/redis" >/dev/null 2>&1 || true
+	[ -f scripts/redis-cluster-test-server.sh ] && bash scripts/redis-cluster-test-server.sh stop "$tmp/redis-cluster" >/dev/null 2>&1 || true
 	[ -f scripts/postgres-test-server.sh ] && bash scripts/postgres-test-server.sh stop "$tmp/postgres" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
@@ -42,6 +44,14 @@ if [ -f scripts/redis-test-server.sh ]; then
 		echo "redis: $url"
 	else
 		echo "redis: could not be started; its tests will skip (or fail under CI=true)"
+	fi
+fi
+if [ -f scripts/redis-cluster-test-server.sh ]; then
+	if addrs=$(bash scripts/redis-cluster-test-server.sh start "$tmp/redis-cluster"); then
+		export PHONEAUTH_TEST_REDIS_CLUSTER_ADDRS="$addrs"
+		echo "redis cluster: $addrs"
+	else
+		echo "redis cluster: could not be started; its tests will skip (or fail under CI=true)"
 	fi
 fi
 if [ -f scripts/postgres-test-server.sh ]; then
