@@ -41,8 +41,14 @@ type Event struct {
 	SessionID   string
 	DeviceID    string
 	IP          string
-	Channel     Channel
-	MessageID   string
+	// Channel is the channel asked for, except in the outcome of a send
+	// (EventCodeSent, EventSendFailed, EventDelivered, EventDeliveryFailed):
+	// there it is the channel the Sender reported using, or trying last
+	// (SMS after a WhatsApp failure; see SendReporter). Behind
+	// delivery.Async, EventCodeSent is reported before the real send, so
+	// only EventDelivered and EventDeliveryFailed can say so.
+	Channel   Channel
+	MessageID string
 	// Scope is the limit that refused, for EventRateLimited.
 	Scope string
 	// Err is the failure, for the failure events.

@@ -62,7 +62,10 @@ type RequestResult struct {
 	// Phone is the E.164 number; MaskedPhone its masked form for display.
 	Phone       string
 	MaskedPhone string
-	Channel     Channel
+	// Channel is the channel the code went out on: the one asked for,
+	// unless the Sender is a SendReporter that used another (SMS after a
+	// WhatsApp failure, with delivery.ByChannel).
+	Channel Channel
 	// ExpiresIn is the code's validity; ResendAfter the wait before another
 	// code can be sent to this phone.
 	ExpiresIn   time.Duration
@@ -275,26 +278,27 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	ev := Event{Phone: e164, ChallengeID: c.ID, UserID: p.userID, DeviceID: p.DeviceID, IP: p.IP, Channel: ch}
 	a.emit(ctx, with(ev, EventCodeRequested))
 
-	msgID := "test-number"
+	sent := Sent{MessageID: "test-number", Channel: ch}
 	if !testNumber {
 		var err error
-		if msgID, err = a.deliver(ctx, c, code, p.Locale); err != nil {
+		if sent, err = a.deliver(ctx, c, code, p.Locale); err != nil {
+			ev.Channel = sent.Channel
 			a.emit(ctx, withErr(ev, EventSendFailed, err))
 			return RequestResult{}, err
 		}
 	}
-	ev.MessageID = msgID
+	ev.MessageID, ev.Channel = sent.MessageID, sent.Channel
 	a.emit(ctx, with(ev, EventCodeSent))
-	a.log.InfoContext(ctx, "phoneauth: code sent", "phone", MaskPhone(e164), "channel", string(ch), "challenge", c.ID, "resend", p.resend)
+	a.log.InfoContext(ctx, "phoneauth: code sent", "phone", MaskPhone(e164), "channel", string(sent.Channel), "challenge", c.ID, "resend", p.resend)
 
 	r := RequestResult{
 		RequestID:   c.ID,
 		Phone:       e164,
 		MaskedPhone: MaskPhone(e164),
-		Channel:     ch,
+		Channel:     sent.Channel,
 		ExpiresIn:   a.cfg.CodeTTL,
 		ResendAfter: max(a.cfg.Limits.ResendCooldown, 0),
-		MessageID:   msgID,
+		MessageID:   sent.MessageID,
 	}
 	if a.cfg.Development {
 		r.Code = code
@@ -302,27 +306,31 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	return r, nil
 }
 
-// deliver renders and sends a stored challenge's code. If sending fails it
-// deletes the challenge, so that a code nobody received can never be
-// verified, and returns an error matching ErrSendFailed.
-func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale string) (string, error) {
+// deliver renders and sends a stored challenge's code, and returns what the
+// Sender reported (see SendReport): the message id and the channel the code
+// went out on, which a SendReporter may have changed from c.Channel. If
+// sending fails it deletes the challenge, so that a code nobody received
+// can never be verified, and returns an error matching ErrSendFailed with
+// the channel tried last.
+func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale string) (Sent, error) {
+	sent := Sent{Channel: c.Channel}
 	text, err := a.render.render(locale, code, a.cfg.CodeTTL)
 	if err == nil {
-		var id string
-		id, err = a.sender.Send(ctx, Message{To: c.Phone, Channel: c.Channel, Text: text, Code: code, ChallengeID: c.ID, ExpiresAt: c.ExpiresAt, Locale: locale})
+		sent, err = SendReport(ctx, a.sender, Message{To: c.Phone, Channel: c.Channel, Text: text, Code: code, ChallengeID: c.ID, ExpiresAt: c.ExpiresAt, Locale: locale})
 		if err == nil {
-			return id, nil
+			return sent, nil
 		}
 	}
+	failed := Sent{Channel: sent.Channel}
 	// The caller may have gone away; the clean-up must still happen.
 	if derr := a.store.DeleteChallenge(context.WithoutCancel(ctx), c.Key, c.ID); derr != nil && !errors.Is(derr, ErrNotFound) {
 		a.log.ErrorContext(ctx, "phoneauth: deleting an unsent challenge failed", "phone", MaskPhone(c.Phone), "challenge", c.ID, "err", derr)
 	}
-	a.log.WarnContext(ctx, "phoneauth: sending the code failed", "phone", MaskPhone(c.Phone), "channel", string(c.Channel), "challenge", c.ID, "err", err)
+	a.log.WarnContext(ctx, "phoneauth: sending the code failed", "phone", MaskPhone(c.Phone), "channel", string(failed.Channel), "challenge", c.ID, "err", err)
 	if errors.Is(err, ErrSendFailed) {
-		return "", err
+		return failed, err
 	}
-	return "", fmt.Errorf("%w: %w", ErrSendFailed, err)
+	return failed, fmt.Errorf("%w: %w", ErrSendFailed, err)
 }
 
 // allowSend applies the sending limits in order: cooldown, IP, device,

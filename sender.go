@@ -44,6 +44,11 @@ type Message struct {
 
 // A Sender delivers messages. Send returns the provider's message id.
 // A Sender must be safe for concurrent use.
+//
+// A Sender that may send a message on another channel than m.Channel (a
+// fallback from WhatsApp to SMS) should also implement SendReporter, so
+// that the channel actually used reaches RequestResult.Channel and the
+// events.
 type Sender interface {
 	Send(ctx context.Context, m Message) (messageID string, err error)
 }
@@ -53,6 +58,55 @@ type SenderFunc func(ctx context.Context, m Message) (string, error)
 
 // Send calls f(ctx, m).
 func (f SenderFunc) Send(ctx context.Context, m Message) (string, error) { return f(ctx, m) }
+
+// Sent is what a SendReporter reports about a message it sent.
+type Sent struct {
+	// MessageID is the provider's message id, as Send returns it.
+	MessageID string
+	// Channel is the channel the message went out on, which may differ
+	// from Message.Channel (SMS after a WhatsApp send failed). Empty means
+	// Message.Channel.
+	Channel Channel
+}
+
+// A SendReporter is a Sender that also reports which channel a message
+// went out on. The Authenticator checks its Sender for this interface, as
+// net/http checks a ResponseWriter for http.Flusher: a plain Sender is
+// taken to use the channel asked for, and a SendReporter's SendReport is
+// called instead of Send. The channel reported is what RequestResult.Channel
+// (and so the HTTP response's "channel") and the EventCodeSent event say;
+// delivery.ByChannel reports SMS after a fallback.
+//
+// SendReport sends m exactly as Send would; it only says more. When it
+// fails, Sent.Channel may still name the channel tried last (whose failure
+// is the error returned), and the failure events report it; the MessageID
+// is then ignored.
+//
+// A Sender that wraps another (for metrics or tracing) loses the wrapped
+// Sender's report unless it implements SendReporter too and sends with the
+// function SendReport. delivery.Async, which answers before the real send,
+// cannot report the channel to the Authenticator, but sends with
+// SendReport so that its own delivery events carry it.
+type SendReporter interface {
+	Sender
+	SendReport(ctx context.Context, m Message) (Sent, error)
+}
+
+// SendReport sends m through s and reports how: with s.SendReport if s is a
+// SendReporter, else with s.Send on m.Channel. An empty Channel in the
+// report is filled in with m.Channel, on success and on failure, so the
+// result names the channel used (or tried last).
+func SendReport(ctx context.Context, s Sender, m Message) (Sent, error) {
+	if r, ok := s.(SendReporter); ok {
+		sent, err := r.SendReport(ctx, m)
+		if sent.Channel == "" {
+			sent.Channel = m.Channel
+		}
+		return sent, err
+	}
+	id, err := s.Send(ctx, m)
+	return Sent{MessageID: id, Channel: m.Channel}, err
+}
 
 // DefaultTemplate is the message template used for every locale that
 // Config.Templates does not cover.

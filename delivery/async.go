@@ -55,7 +55,10 @@ type AsyncOptions struct {
 	// Events, if set, receives the outcome of every message accepted by
 	// Send, exactly once: phoneauth.EventDelivered with the provider's
 	// MessageID, or phoneauth.EventDeliveryFailed with Err. Both carry Phone,
-	// Channel and ChallengeID (the request id the Authenticator returned).
+	// ChallengeID (the request id the Authenticator returned) and the
+	// Channel the wrapped Sender reported (see phoneauth.SendReporter): the
+	// channel the message went out on, or was tried on last, which is SMS
+	// after a ByChannel fallback; Message.Channel if nothing was sent.
 	// It is called from the worker goroutines, so it must be safe for
 	// concurrent use.
 	Events func(context.Context, phoneauth.Event)
@@ -82,6 +85,11 @@ type AsyncOptions struct {
 // message (with the "async-…" message id); Async reports the real outcome
 // later as phoneauth.EventDelivered or phoneauth.EventDeliveryFailed, with
 // the same ChallengeID.
+//
+// Since Send returns before the real send, the Authenticator's
+// RequestResult.Channel and EventCodeSent can only carry the channel asked
+// for. The channel actually used, which a wrapped ByChannel changes to SMS
+// after a fallback, reaches only EventDelivered and EventDeliveryFailed.
 type Async struct {
 	next  phoneauth.Sender
 	opts  AsyncOptions
@@ -212,16 +220,16 @@ func (a *Async) work() {
 // attempts or time, and reports the outcome once.
 func (a *Async) deliver(j job) {
 	m := j.msg
+	sent := phoneauth.Sent{Channel: m.Channel} // what the last attempt reported
 	var err error
 	for attempt := 1; ; attempt++ {
 		if a.stop.Err() != nil {
 			err = fmt.Errorf("%w: %w", ErrClosed, errOr(err, a.stop.Err()))
 			break
 		}
-		var id string
-		id, err = a.attempt(j)
+		sent, err = a.attempt(j)
 		if err == nil {
-			a.report(j.ctx, phoneauth.EventDelivered, m, id, nil)
+			a.report(j.ctx, phoneauth.EventDelivered, m, sent, nil)
 			return
 		}
 		if a.stop.Err() != nil { // cut short by Close giving up
@@ -252,24 +260,27 @@ func (a *Async) deliver(j job) {
 	}
 	a.log.LogAttrs(j.ctx, slog.LevelWarn, "phoneauth: send failed",
 		slog.String("to", phoneauth.MaskPhone(m.To)),
+		slog.String("channel", string(sent.Channel)),
 		slog.String("challenge_id", m.ChallengeID),
 		slog.Any("error", err))
-	a.report(j.ctx, phoneauth.EventDeliveryFailed, m, "", err)
+	a.report(j.ctx, phoneauth.EventDeliveryFailed, m, phoneauth.Sent{Channel: sent.Channel}, err)
 }
 
 // attempt makes one call of the wrapped Sender, bounded by AttemptTimeout
-// and cancelled if Close gives up. A panic in the Sender is a permanent
-// failure rather than the end of the process.
-func (a *Async) attempt(j job) (id string, err error) {
+// and cancelled if Close gives up, and returns its report (see
+// phoneauth.SendReport). A panic in the Sender is a permanent failure
+// rather than the end of the process.
+func (a *Async) attempt(j job) (sent phoneauth.Sent, err error) {
 	ctx, cancel := context.WithTimeout(j.ctx, a.opts.AttemptTimeout)
 	defer cancel()
 	defer context.AfterFunc(a.stop, cancel)()
 	defer func() {
 		if r := recover(); r != nil {
+			sent = phoneauth.Sent{Channel: j.msg.Channel}
 			err = fmt.Errorf("%w: delivery: Sender panicked: %v", phoneauth.ErrSendFailed, r)
 		}
 	}()
-	return a.next.Send(ctx, j.msg)
+	return phoneauth.SendReport(ctx, a.next, j.msg)
 }
 
 // backoff returns the wait after the given number of failed attempts:
@@ -282,7 +293,9 @@ func (a *Async) backoff(failures int, retryAfter time.Duration) time.Duration {
 	return max(time.Duration(a.randN(int64(ceiling)+1)), retryAfter)
 }
 
-func (a *Async) report(ctx context.Context, kind phoneauth.EventKind, m phoneauth.Message, id string, err error) {
+// report sends the outcome of m, as the wrapped Sender reported it, to
+// AsyncOptions.Events.
+func (a *Async) report(ctx context.Context, kind phoneauth.EventKind, m phoneauth.Message, sent phoneauth.Sent, err error) {
 	if a.opts.Events == nil {
 		return
 	}
@@ -291,8 +304,8 @@ func (a *Async) report(ctx context.Context, kind phoneauth.EventKind, m phoneaut
 		Time:        a.clock.Now(),
 		Phone:       m.To,
 		ChallengeID: m.ChallengeID,
-		Channel:     m.Channel,
-		MessageID:   id,
+		Channel:     sent.Channel,
+		MessageID:   sent.MessageID,
 		Err:         err,
 	})
 }

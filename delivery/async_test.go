@@ -607,3 +607,79 @@ func BenchmarkAsync(b *testing.B) {
 		b.Fatalf("sent %d of %d", sent.Load(), b.N)
 	}
 }
+
+func TestAsyncReportsTheChannelByChannelUsed(t *testing.T) {
+	waErr := errors.New("whatsapp: not on WhatsApp")
+	whatsapp := phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "", waErr })
+	tests := []struct {
+		name    string
+		sms     phoneauth.SenderFunc
+		ch      phoneauth.Channel
+		kind    phoneauth.EventKind
+		wantCh  phoneauth.Channel
+		wantID  string
+		wantErr error
+	}{
+		{
+			name: "fallback delivered",
+			sms: func(_ context.Context, m phoneauth.Message) (string, error) {
+				return "SM-" + string(m.Channel), nil
+			},
+			ch: phoneauth.WhatsApp, kind: phoneauth.EventDelivered, wantCh: phoneauth.SMS, wantID: "SM-sms",
+		},
+		{
+			name: "fallback failed",
+			sms: func(context.Context, phoneauth.Message) (string, error) {
+				return "", errors.New("sms: unreachable")
+			},
+			ch: phoneauth.WhatsApp, kind: phoneauth.EventDeliveryFailed, wantCh: phoneauth.SMS, wantErr: waErr,
+		},
+		{
+			name: "sms asked for",
+			sms: func(_ context.Context, m phoneauth.Message) (string, error) {
+				return "SM-" + string(m.Channel), nil
+			},
+			ch: phoneauth.SMS, kind: phoneauth.EventDelivered, wantCh: phoneauth.SMS, wantID: "SM-sms",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, rec := start(t, ByChannel{SMS: tt.sms, WhatsApp: whatsapp, FallbackToSMS: true}, AsyncOptions{Workers: 1}, zeroRand)
+			m := msg(1)
+			m.Channel = tt.ch
+			if _, err := a.Send(context.Background(), m); err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			events, _ := rec.snapshot()
+			if len(events) != 1 {
+				t.Fatalf("events %+v", events)
+			}
+			e := events[0]
+			if e.Kind != tt.kind || e.Channel != tt.wantCh || e.MessageID != tt.wantID || !errors.Is(e.Err, tt.wantErr) || (tt.wantErr == nil) != (e.Err == nil) {
+				t.Errorf("event = %+v; want %s on %s, id %q, err %v", e, tt.kind, tt.wantCh, tt.wantID, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestAsyncReportsTheAskedChannelWhenNothingWasSent(t *testing.T) {
+	// A panicking Sender reports nothing: the event keeps the channel
+	// asked for.
+	s := phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { panic("boom") })
+	a, rec := start(t, s, AsyncOptions{Workers: 1}, zeroRand)
+	m := msg(1)
+	m.Channel = phoneauth.WhatsApp
+	if _, err := a.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := rec.snapshot()
+	if len(events) != 1 || events[0].Kind != phoneauth.EventDeliveryFailed || events[0].Channel != phoneauth.WhatsApp {
+		t.Errorf("events %+v", events)
+	}
+}

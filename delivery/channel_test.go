@@ -90,3 +90,59 @@ func TestByChannelFallbackFailureIsTheSMSOne(t *testing.T) {
 		t.Errorf("permanent SMS failure reported temporary: %v", err)
 	}
 }
+
+func TestByChannelReportsTheChannelUsed(t *testing.T) {
+	ctx := context.Background()
+	waErr, smsErr := errors.New("whatsapp down"), errors.New("sms down")
+	ok := func(id string) *channelSender { return &channelSender{id: id} }
+	failing := func(err error) *channelSender { return &channelSender{err: err} }
+	tests := []struct {
+		name    string
+		b       ByChannel
+		ch      phoneauth.Channel
+		want    phoneauth.Sent
+		wantErr error
+	}{
+		{"sms", ByChannel{SMS: ok("s1"), WhatsApp: ok("w1")}, phoneauth.SMS, phoneauth.Sent{MessageID: "s1", Channel: phoneauth.SMS}, nil},
+		{"empty channel is sms", ByChannel{SMS: ok("s1")}, "", phoneauth.Sent{MessageID: "s1", Channel: phoneauth.SMS}, nil},
+		{"whatsapp", ByChannel{SMS: ok("s1"), WhatsApp: ok("w1"), FallbackToSMS: true}, phoneauth.WhatsApp, phoneauth.Sent{MessageID: "w1", Channel: phoneauth.WhatsApp}, nil},
+		{"fallback", ByChannel{SMS: ok("s1"), WhatsApp: failing(waErr), FallbackToSMS: true}, phoneauth.WhatsApp, phoneauth.Sent{MessageID: "s1", Channel: phoneauth.SMS}, nil},
+		{"fallback without a whatsapp sender", ByChannel{SMS: ok("s1"), FallbackToSMS: true}, phoneauth.WhatsApp, phoneauth.Sent{MessageID: "s1", Channel: phoneauth.SMS}, nil},
+		{"whatsapp fails, no fallback", ByChannel{SMS: ok("s1"), WhatsApp: failing(waErr)}, phoneauth.WhatsApp, phoneauth.Sent{Channel: phoneauth.WhatsApp}, waErr},
+		{"both fail: sms tried last", ByChannel{SMS: failing(smsErr), WhatsApp: failing(waErr), FallbackToSMS: true}, phoneauth.WhatsApp, phoneauth.Sent{Channel: phoneauth.SMS}, smsErr},
+		{"unknown channel", ByChannel{SMS: ok("s1")}, "pigeon", phoneauth.Sent{Channel: "pigeon"}, phoneauth.ErrSendFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := phoneauth.Message{To: "+15550100", Channel: tt.ch}
+			got, err := tt.b.SendReport(ctx, m)
+			if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Errorf("SendReport = %+v, %v; want %+v, %v", got, err, tt.want, tt.wantErr)
+			}
+			// Through the package function, as the Authenticator and Async
+			// call it, the report is the same.
+			if got, err := phoneauth.SendReport(ctx, tt.b, m); got != tt.want || !errors.Is(err, tt.wantErr) {
+				t.Errorf("phoneauth.SendReport = %+v, %v; want %+v, %v", got, err, tt.want, tt.wantErr)
+			}
+			// Send keeps its old answer: the message id of SendReport.
+			if id, _ := tt.b.Send(ctx, m); id != tt.want.MessageID {
+				t.Errorf("Send = %q, want %q", id, tt.want.MessageID)
+			}
+		})
+	}
+}
+
+func TestByChannelPassesOnAnInnerReport(t *testing.T) {
+	// A ByChannel inside a ByChannel: the inner one falls back, and the
+	// outer one must not replace its SMS with the WhatsApp it routed to.
+	inner := ByChannel{
+		SMS:           &channelSender{id: "s1"},
+		WhatsApp:      &channelSender{err: errors.New("whatsapp down")},
+		FallbackToSMS: true,
+	}
+	outer := ByChannel{SMS: &channelSender{id: "other"}, WhatsApp: inner}
+	got, err := outer.SendReport(context.Background(), phoneauth.Message{Channel: phoneauth.WhatsApp})
+	if want := (phoneauth.Sent{MessageID: "s1", Channel: phoneauth.SMS}); err != nil || got != want {
+		t.Errorf("SendReport = %+v, %v; want %+v", got, err, want)
+	}
+}

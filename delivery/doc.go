@@ -8,6 +8,14 @@
 // long the provider asked to wait. Any other error is permanent, so a code
 // is never sent twice by mistake.
 //
+// The channel a message went out on is reported, not assumed: ByChannel is
+// a phoneauth.SendReporter, so after a fallback from WhatsApp to SMS the
+// Authenticator's RequestResult.Channel and EventCodeSent say SMS. Async
+// answers before the real send, so behind it the Authenticator reports the
+// channel asked for, and Async's own EventDelivered or EventDeliveryFailed
+// reports the channel used (it sends through phoneauth.SendReport, which
+// keeps the report of the Sender it wraps).
+//
 // A typical production setup:
 //
 //	sms, err := twilio.New(twilio.Config{...})
