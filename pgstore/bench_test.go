@@ -120,3 +120,65 @@ func BenchmarkParallelLimiterAllow(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkLimiterRequestLimits measures the four limits of a code request
+// (the default cooldown, IP, device and phone limits) on new keys, decided
+// in one AllowAll ("batch") or by one Allow each ("one by one", as an
+// Authenticator with a plain Limiter does), serially and from
+// GOMAXPROCS×8 goroutines.
+func BenchmarkLimiterRequestLimits(b *testing.B) {
+	lim := newTestStore(b, nil).Limiter()
+	limits := []phoneauth.Limit{{Events: 1, Per: time.Minute}, {Events: 20, Per: time.Hour}, {Events: 10, Per: time.Hour}, {Events: 5, Per: time.Hour}}
+	prefix := "bench:" + rand.Text() + ":"
+	var n atomic.Int64
+	checks := func() []phoneauth.LimitCheck {
+		k := fmt.Sprint(prefix, n.Add(1), ":")
+		cs := make([]phoneauth.LimitCheck, len(limits))
+		for i, l := range limits {
+			cs[i] = phoneauth.LimitCheck{Key: fmt.Sprint(k, i), Limit: l}
+		}
+		return cs
+	}
+	batch := func() error {
+		refused, _, err := lim.AllowAll(ctx, checks(), t0)
+		if err == nil && refused != -1 {
+			err = fmt.Errorf("check %d refused", refused)
+		}
+		return err
+	}
+	oneByOne := func() error {
+		for _, c := range checks() {
+			ok, _, err := lim.Allow(ctx, c.Key, c.Limit, t0)
+			if err == nil && !ok {
+				err = fmt.Errorf("%s refused", c.Key)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, mode := range []struct {
+		name string
+		op   func() error
+	}{{"batch", batch}, {"one by one", oneByOne}} {
+		b.Run(mode.name+"/serial", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				must(b, mode.op())
+			}
+		})
+		b.Run(mode.name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := mode.op(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}

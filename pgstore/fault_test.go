@@ -160,6 +160,8 @@ func TestServerDown(t *testing.T) {
 	down("SetPhone", s.SetPhone(dctx, "u", "+99912345"))
 	_, _, err = lim.Allow(dctx, "k", phoneauth.Limit{Events: 1, Per: time.Minute}, t0)
 	down("Limiter.Allow", err)
+	_, _, err = lim.AllowAll(dctx, []phoneauth.LimitCheck{{Key: "k", Limit: phoneauth.Limit{Events: 1, Per: time.Minute}}}, t0)
+	down("Limiter.AllowAll", err)
 	down("Limiter.Reset", lim.Reset(dctx, "k"))
 	_, err = s.Cleanup(dctx, t0)
 	down("Cleanup", err)

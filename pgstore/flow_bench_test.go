@@ -94,8 +94,9 @@ func (fl flow) verify(auth *phoneauth.Authenticator) (phoneauth.SignIn, error) {
 // if an operation costs more than these figures, which BENCHMARKS.md
 // explains:
 //
-//	Request                   5  cooldown, IP, device and phone limits (one upsert each;
-//	                             the global limit is off by default), PutChallenge
+//	Request                   2  the cooldown, IP, device and phone limits in one
+//	                             Limiter.AllowAll (the global limit is off by
+//	                             default), PutChallenge
 //	Verify, new user          6  failed-verify budget, AttemptChallenge, DeleteChallenge,
 //	                             budget Reset, CreateUser (finds or creates), CreateSession
 //	Verify, returning user    6  the same: CreateUser returns the existing user
@@ -132,7 +133,7 @@ func TestFlowStatements(t *testing.T) {
 		setup func()
 		fn    func() error
 	}{
-		{"Request", 5, nil, func() (err error) { fl, err = clients.request(auth); return err }},
+		{"Request", 2, nil, func() (err error) { fl, err = clients.request(auth); return err }},
 		{"Verify, new user", 6, nil, func() (err error) { in, err = fl.verify(auth); return err }},
 		{"Refresh", 1, nil, func() (err error) { in, err = auth.Refresh(ctx, in.Tokens.RefreshToken); return err }},
 		{"Logout", 2, nil, func() error { return auth.Logout(ctx, in.Tokens.RefreshToken) }},

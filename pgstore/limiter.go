@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -14,6 +15,12 @@ import (
 // uses the same database and schema. Get it from Store.Limiter. Each key is
 // a GCRA bucket (the generic cell rate algorithm, a token bucket kept as a
 // single timestamp) in one row of limiter_buckets; Allow is one upsert.
+//
+// Limiter is also a phoneauth.BatchLimiter: AllowAll decides all the limits
+// of a request, all or nothing, in one statement (a call of the function
+// limiter_allow_all that Migrate creates), so that a code request costs one
+// statement for its limits instead of one per limit.
+//
 // It is safe for concurrent use.
 type Limiter struct {
 	pool *pgxpool.Pool
@@ -38,21 +45,72 @@ func (lim *Limiter) Allow(ctx context.Context, key string, l phoneauth.Limit, no
 	case l.Events == 0:
 		return false, 0, errZeroLimit
 	}
-	per := l.Per
-	if limit := 100 * 365 * 24 * time.Hour; per > limit { // keeps tat within int64
-		per = limit
-	}
-	interval := max(per/time.Duration(l.Events), 1)
+	interval, per := gcra(l)
 	nowNS := now.UnixNano()
 	var tat int64
-	if err := lim.pool.QueryRow(ctx, lim.q.allow, key, nowNS, int64(interval), int64(per)).Scan(&tat, &ok); err != nil {
+	if err := lim.pool.QueryRow(ctx, lim.q.allow, key, nowNS, interval, per).Scan(&tat, &ok); err != nil {
 		return false, 0, unavailable("limiter allow", err)
 	}
 	if ok {
 		return true, 0, nil
 	}
 	// Refused: the next event fits when tat + interval - per reaches now.
-	return false, time.Duration(tat + int64(interval) - int64(per) - nowNS), nil
+	return false, time.Duration(tat + interval - per - nowNS), nil
+}
+
+// AllowAll records one event for every check at now if each allows it, and
+// nothing otherwise. It returns the index of the first check that refused
+// (-1 if none) and when that check will allow an event again. It implements
+// phoneauth.BatchLimiter in one statement: the buckets of the batch are
+// locked in key order (so that concurrent batches sharing keys queue
+// instead of deadlocking, and never both take a bucket's last event), then
+// every check is decided, then the events are recorded; a refused batch
+// leaves every bucket as it was.
+//
+// Limits are handled as in Allow, before asking the database: Off checks
+// allow and are left out; a check of zero events refuses the batch with
+// retryAfter its Per (the first such check, even if an earlier one would
+// have refused), and the zero Limit{} is an error. With no other check the
+// database is not asked at all.
+//
+// A key is one bucket whatever the Limit, as in Allow. A key named by
+// several checks is decided, for each, on its bucket as it was before the
+// batch; when the batch is allowed each of those checks records its event
+// only if it still fits, so no bucket goes over its limit, but the key may
+// get fewer events than checks. This is what phoneauth.MemoryLimiter does
+// for a repeated key and Limit; the checks of a request name distinct keys.
+func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (refused int, retryAfter time.Duration, err error) {
+	n := len(checks)
+	keys, intervals, periods := make([]string, 0, n), make([]int64, 0, n), make([]int64, 0, n)
+	index := make([]int, 0, n) // of each key, in checks
+	for i, c := range checks {
+		switch {
+		case c.Limit.Off():
+			continue
+		case c.Limit.Events == 0 && c.Limit.Per > 0:
+			return i, c.Limit.Per, nil
+		case c.Limit.Events == 0:
+			return -1, 0, errZeroLimit
+		}
+		interval, per := gcra(c.Limit)
+		keys, intervals, periods = append(keys, c.Key), append(intervals, interval), append(periods, per)
+		index = append(index, i)
+	}
+	if len(keys) == 0 {
+		return -1, 0, nil
+	}
+	var pos int32 // of the refusing check in keys, from 1; 0 if none
+	var retry int64
+	err = lim.pool.QueryRow(ctx, lim.q.allowAll, keys, intervals, periods, now.UnixNano()).Scan(&pos, &retry)
+	switch {
+	case err != nil:
+		return -1, 0, unavailable("limiter allow all", err)
+	case pos == 0:
+		return -1, 0, nil
+	case pos < 0 || int(pos) > len(index) || retry <= 0:
+		return -1, 0, unavailable("limiter allow all", fmt.Errorf("unexpected result: check %d, retry after %dns", pos, retry))
+	}
+	return index[pos-1], time.Duration(retry), nil
 }
 
 // Reset forgets key's bucket. It implements phoneauth.Limiter.
@@ -61,4 +119,15 @@ func (lim *Limiter) Reset(ctx context.Context, key string) error {
 		return unavailable("limiter reset", err)
 	}
 	return nil
+}
+
+// maxPeriod caps a Limit's period, so that tat stays within int64.
+const maxPeriod = 100 * 365 * 24 * time.Hour
+
+// gcra returns the GCRA parameters of l (Events > 0) in nanoseconds: its
+// emission interval, one event's share of the period, and the period,
+// capped at maxPeriod.
+func gcra(l phoneauth.Limit) (interval, per int64) {
+	p := min(l.Per, maxPeriod)
+	return int64(max(p/time.Duration(l.Events), 1)), int64(p)
 }

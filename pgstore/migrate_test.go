@@ -84,9 +84,9 @@ func TestMigrateConcurrently(t *testing.T) {
 }
 
 // TestRolePrivileges checks the privileges the README lists: a role with
-// USAGE on the schema and SELECT, INSERT, UPDATE, DELETE on its tables can
-// call Migrate on a migrated schema and use everything; without CREATE it
-// cannot migrate a new one.
+// USAGE on the schema, SELECT, INSERT, UPDATE, DELETE on its tables and
+// EXECUTE on its function can call Migrate on a migrated schema and use
+// everything; without CREATE it cannot migrate a new one.
 func TestRolePrivileges(t *testing.T) {
 	admin := openPool(t, nil)
 	s := freshSchema(t, admin)
@@ -98,6 +98,10 @@ func TestRolePrivileges(t *testing.T) {
 		"CREATE ROLE " + role + " LOGIN",
 		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
 		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA " + schema + " TO " + role,
+		// Where EXECUTE is not granted to PUBLIC (PostgreSQL's default),
+		// the grant below is what the role needs.
+		"REVOKE EXECUTE ON ALL FUNCTIONS IN SCHEMA " + schema + " FROM PUBLIC",
+		"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA " + schema + " TO " + role,
 	} {
 		if _, err := admin.Exec(ctx, stmt); err != nil {
 			needServer(t, "cannot set up a test role (%s): %v", stmt, err)
@@ -139,6 +143,10 @@ func TestRolePrivileges(t *testing.T) {
 	must(t, err)
 	_, _, err = app.Limiter().Allow(ctx, "k", phoneauth.Limit{Events: 1, Per: 1e9}, t0)
 	must(t, err)
+	refused, _, err := app.Limiter().AllowAll(ctx, []phoneauth.LimitCheck{{Key: "k2", Limit: phoneauth.Limit{Events: 2, Per: 1e9}}, {Key: "k3", Limit: phoneauth.Limit{Events: 1, Per: 1e9}}}, t0)
+	if err != nil || refused != -1 {
+		t.Fatalf("AllowAll as the application role: %d, %v; want -1, nil", refused, err)
+	}
 	must(t, app.Limiter().Reset(ctx, "k"))
 	_, err = app.Cleanup(ctx, t0)
 	must(t, err)

@@ -2,10 +2,11 @@
 // limits in PostgreSQL, so that several replicas of a server share them.
 //
 // A Store implements phoneauth.Store and phoneauth.Users; its Limiter
-// implements phoneauth.Limiter. Every operation is a single SQL statement
-// (one round trip; see RotateRefresh for its one exception), atomic on its
-// own, and compares times with the time the caller passes, never the
-// database's clock:
+// implements phoneauth.BatchLimiter, so that an Authenticator decides all
+// the limits of a code request in one statement. Every operation is a
+// single SQL statement (one round trip; see RotateRefresh for its one
+// exception), atomic on its own, and compares times with the time the
+// caller passes, never the database's clock:
 //
 //	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 //	if err != nil { … }
@@ -81,9 +82,9 @@ type Store struct {
 }
 
 var (
-	_ phoneauth.Store   = (*Store)(nil)
-	_ phoneauth.Users   = (*Store)(nil)
-	_ phoneauth.Limiter = (*Limiter)(nil)
+	_ phoneauth.Store        = (*Store)(nil)
+	_ phoneauth.Users        = (*Store)(nil)
+	_ phoneauth.BatchLimiter = (*Limiter)(nil)
 )
 
 // New returns a Store that keeps its data in pool's database, in the tables
@@ -123,9 +124,9 @@ func New(pool *pgxpool.Pool, opts Options) (*Store, error) {
 // Schema returns the name of the schema that holds the Store's tables.
 func (s *Store) Schema() string { return s.schema }
 
-// Limiter returns a phoneauth.Limiter that keeps its buckets in the Store's
-// database (the limiter_buckets table that Migrate creates), so that all
-// replicas share their limits.
+// Limiter returns a phoneauth.BatchLimiter that keeps its buckets in the
+// Store's database (the limiter_buckets table and the limiter_allow_all
+// function that Migrate creates), so that all replicas share their limits.
 func (s *Store) Limiter() *Limiter { return &Limiter{pool: s.pool, q: &s.q} }
 
 // unavailable wraps err, a failure to run op, so that it matches

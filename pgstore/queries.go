@@ -7,7 +7,7 @@ type queries struct {
 	putChallenge, getChallenge, attemptChallenge, deleteChallenge         string
 	createSession, getSession, rotateRefresh, deleteSession, listSessions string
 	userByPhone, createUser, setPhone                                     string
-	allow, reset                                                          string
+	allow, allowAll, reset                                                string
 	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
 }
 
@@ -29,6 +29,7 @@ func newQueries(schema string) queries {
 		createUser:        r.Replace(createUserSQL),
 		setPhone:          r.Replace(setPhoneSQL),
 		allow:             r.Replace(allowSQL),
+		allowAll:          r.Replace(allowAllSQL),
 		reset:             r.Replace(resetSQL),
 		cleanupChallenges: r.Replace(cleanupChallengesSQL),
 		cleanupSessions:   r.Replace(cleanupSessionsSQL),
@@ -169,6 +170,12 @@ ON CONFLICT (key) DO UPDATE SET
 	tat = CASE WHEN greatest(b.tat, $2) + $3 - $4 <= $2 THEN greatest(b.tat, $2) + $3 ELSE b.tat END,
 	allowed = greatest(b.tat, $2) + $3 - $4 <= $2
 RETURNING tat, allowed`
+
+	// allowAllSQL is AllowAll: the function of migration 2, which locks the
+	// batch's buckets in key order, decides every check and records an
+	// event on each, or on none. Parameters: $1 the keys, $2 the emission
+	// intervals, $3 the periods (as in allowSQL, one per check), $4 now.
+	allowAllSQL = `SELECT refused, retry_after FROM {schema}.limiter_allow_all($1, $2, $3, $4)`
 
 	resetSQL = `DELETE FROM {schema}.limiter_buckets WHERE key = $1`
 )

@@ -11,9 +11,11 @@ import (
 )
 
 // TestStatementsPerOperation counts the statements each operation sends
-// (a pgx tracer on the pool): one each, two for the Store's part of a
-// verification (AttemptChallenge, then DeleteChallenge), and, once pgx has
-// prepared them on the connection, no other round trip.
+// (a pgx tracer on the pool): one each, a Limiter.AllowAll of several
+// limits included, two for the Store's part of a verification
+// (AttemptChallenge, then DeleteChallenge), none for limits decided
+// without the database, and, once pgx has prepared them on the connection,
+// no other round trip.
 func TestStatementsPerOperation(t *testing.T) {
 	var counter statementCounter
 	shared := newTestStore(t, nil)
@@ -87,6 +89,21 @@ func TestStatementsPerOperation(t *testing.T) {
 		}},
 		{"Limiter.Allow of an Unlimited limit", 0, nothing, func(t *testing.T) {
 			_, _, err := lim.Allow(ctx, "count:"+rand.Text(), phoneauth.Unlimited, t0)
+			must(t, err)
+		}},
+		{"Limiter.AllowAll of a request's four limits", 1, nothing, func(t *testing.T) {
+			k := "count:" + rand.Text()
+			checks := []phoneauth.LimitCheck{{Key: k + ":1", Limit: limit}, {Key: k + ":2", Limit: limit}, {Key: k + ":3", Limit: limit}, {Key: k + ":4", Limit: limit}}
+			_, _, err := lim.AllowAll(ctx, checks, t0)
+			must(t, err)
+		}},
+		{"Limiter.AllowAll of Unlimited limits", 0, nothing, func(t *testing.T) {
+			_, _, err := lim.AllowAll(ctx, []phoneauth.LimitCheck{{Key: "count:" + rand.Text(), Limit: phoneauth.Unlimited}}, t0)
+			must(t, err)
+		}},
+		{"Limiter.AllowAll refused by a limit of zero events", 0, nothing, func(t *testing.T) {
+			checks := []phoneauth.LimitCheck{{Key: "count:" + rand.Text(), Limit: limit}, {Key: "count:" + rand.Text(), Limit: phoneauth.Limit{Per: time.Minute}}}
+			_, _, err := lim.AllowAll(ctx, checks, t0)
 			must(t, err)
 		}},
 		{"Limiter.Reset", 1, nothing, func(t *testing.T) { must(t, lim.Reset(ctx, "count:"+rand.Text())) }},
