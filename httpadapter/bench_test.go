@@ -44,9 +44,18 @@ func phones(n int) []string {
 	return p
 }
 
-func BenchmarkDirectRequest(b *testing.B) {
+func BenchmarkDirectRequest(b *testing.B) { benchDirectRequest(b, false) }
+
+// benchDirectRequest requests codes on the Authenticator directly for a
+// pool of phones; with floor, each call is followed by writeFloor of a real
+// response through a new ResponseRecorder.
+func benchDirectRequest(b *testing.B, floor bool) {
 	f := benchFixture(b)
 	phones := phones(benchPhones)
+	var resp []byte
+	if floor {
+		resp = okBody(b, f.do("POST", "/auth/otp/request", requestBody(phones[0], "device")))
+	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
@@ -54,6 +63,9 @@ func BenchmarkDirectRequest(b *testing.B) {
 		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phones[i%benchPhones], DeviceID: "device", IP: "192.0.2.1"})
 		if err != nil {
 			b.Fatal(err)
+		}
+		if floor {
+			writeFloor(httptest.NewRecorder(), resp)
 		}
 		i++
 	}
@@ -121,22 +133,7 @@ func BenchmarkHTTPRequestNewPhones(b *testing.B) {
 // nothing to encode. Its difference from BenchmarkDirectRequest is the part
 // of BenchmarkHTTPRequest's overhead that is the recorder's, which no
 // adapter can avoid.
-func BenchmarkRecorderFloorRequest(b *testing.B) {
-	f := benchFixture(b)
-	phones := phones(benchPhones)
-	resp := okBody(b, f.do("POST", "/auth/otp/request", requestBody(phones[0], "device")))
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phones[i%benchPhones], DeviceID: "device", IP: "192.0.2.1"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		writeFloor(httptest.NewRecorder(), resp)
-		i++
-	}
-}
+func BenchmarkRecorderFloorRequest(b *testing.B) { benchDirectRequest(b, true) }
 
 // okBody returns the body of a 200.
 func okBody(b *testing.B, w *httptest.ResponseRecorder) []byte {
@@ -208,9 +205,18 @@ func pendingCodes(b *testing.B, f *fixture, n int) (phones, codes []string, bodi
 	return phones, codes, bodies
 }
 
-func BenchmarkDirectVerify(b *testing.B) {
+func BenchmarkDirectVerify(b *testing.B) { benchDirectVerify(b, false) }
+
+// benchDirectVerify verifies pending codes on the Authenticator directly;
+// with floor, each call is followed by writeFloor of a real response
+// through a new ResponseRecorder.
+func benchDirectVerify(b *testing.B, floor bool) {
 	f := benchFixture(b)
-	phones, codes, bodies := pendingCodes(b, f, b.N)
+	phones, codes, bodies := pendingCodes(b, f, b.N+1)
+	var resp []byte
+	if floor {
+		resp = okBody(b, f.do("POST", "/auth/otp/verify", string(bodies[b.N])))
+	}
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -221,6 +227,9 @@ func BenchmarkDirectVerify(b *testing.B) {
 		})
 		if err != nil {
 			b.Fatal(err)
+		}
+		if floor {
+			writeFloor(httptest.NewRecorder(), resp)
 		}
 	}
 	b.StopTimer()
@@ -249,24 +258,7 @@ func BenchmarkHTTPVerify(b *testing.B) {
 // BenchmarkRecorderFloorVerify is BenchmarkRecorderFloorRequest for
 // verify: BenchmarkDirectVerify, then a recorder given an encoded response
 // of the real length.
-func BenchmarkRecorderFloorVerify(b *testing.B) {
-	f := benchFixture(b)
-	phones, codes, bodies := pendingCodes(b, f, b.N+1)
-	resp := okBody(b, f.do("POST", "/auth/otp/verify", string(bodies[b.N])))
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{
-			Phone: phones[i], Code: codes[i], IP: "192.0.2.1",
-			Device: phoneauth.Device{ID: "device", Type: "android", Name: "pixel9", PlatformVersion: "0.9.0", PushToken: "fcm"},
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-		writeFloor(httptest.NewRecorder(), resp)
-	}
-}
+func BenchmarkRecorderFloorVerify(b *testing.B) { benchDirectVerify(b, true) }
 
 // serverRequest is a POST of a JSON body to path as net/http's server hands
 // it to a handler, reused for one body after another.

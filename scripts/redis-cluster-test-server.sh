@@ -47,33 +47,13 @@ mkdir -p -- "$2" 2>/dev/null || die "cannot create $2"
 dir=$(cd -- "$2" && pwd -P)
 nodes=(1 2 3)
 
-# install puts redis-server (and redis-cli) on the PATH.
-install() {
-	command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return
-	local sudo=
-	if [[ $(id -u) -ne 0 ]]; then
-		command -v sudo >/dev/null || die "redis-server is missing and installing it needs root"
-		sudo="sudo -n"
-	fi
-	{
-		$sudo apt-get update &&
-			$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server
-	} >>"$dir/apt.log" 2>&1 </dev/null || die "apt-get install redis-server failed, see $dir/apt.log"
-	command -v redis-server >/dev/null || die "redis-server still not on the PATH after installing it"
-}
+# shellcheck source=redis-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/redis-lib.sh"
 
 cli() {
 	local port=$1
 	shift
 	redis-cli -h 127.0.0.1 -p "$port" "$@" </dev/null 2>/dev/null
-}
-
-# alive reports whether pid $1 is a live redis-server (not a recycled pid,
-# not a zombie).
-alive() {
-	local stat comm
-	read -r stat comm < <(ps -o stat=,comm= -p "$1" 2>/dev/null) || return 1
-	[[ $stat != Z* && $comm == redis-server* ]]
 }
 
 port_of() { cat "$dir/node$1/port" 2>/dev/null; }

@@ -42,31 +42,11 @@ pidfile=$dir/redis.pid
 log=$dir/redis.log
 portfile=$dir/port
 
-# install puts redis-server (and redis-cli) on the PATH.
-install() {
-	command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return
-	local sudo=
-	if [[ $(id -u) -ne 0 ]]; then
-		command -v sudo >/dev/null || die "redis-server is missing and installing it needs root"
-		sudo="sudo -n"
-	fi
-	{
-		$sudo apt-get update &&
-			$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server
-	} >>"$dir/apt.log" 2>&1 || die "apt-get install redis-server failed, see $dir/apt.log"
-	command -v redis-server >/dev/null || die "redis-server still not on the PATH after installing it"
-}
+# shellcheck source=redis-lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/redis-lib.sh"
 
 ping() {
 	[[ $(redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
-}
-
-# alive reports whether pid $1 is a live redis-server (not a recycled pid,
-# not a zombie).
-alive() {
-	local stat comm
-	read -r stat comm < <(ps -o stat=,comm= -p "$1" 2>/dev/null) || return 1
-	[[ $stat != Z* && $comm == redis-server* ]]
 }
 
 # running reports whether the server of DIR is alive and answering.
