@@ -13,7 +13,9 @@ var (
 	ErrInvalidConfig = errors.New("phoneauth: invalid config")
 
 	// ErrInvalidRequest reports a malformed input other than the phone or
-	// the code: an unknown channel, a missing user id.
+	// the code: an unknown channel, a missing user id, an id, device
+	// detail or metadata that is not text (a NUL byte, invalid UTF-8; see
+	// Store).
 	ErrInvalidRequest = errors.New("phoneauth: invalid request")
 
 	// ErrInvalidPhone reports a phone number that cannot be parsed or is not

@@ -1,17 +1,20 @@
 package phoneauth
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // An Authenticator runs phone-number sign-in by one-time code: it requests,
@@ -173,6 +176,11 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, err
 	if err != nil {
 		return SignIn{}, err
 	}
+	d := p.Device
+	if err := checkText(textField{"RequestID", p.RequestID}, textField{"Device.ID", d.ID}, textField{"Device.Type", d.Type},
+		textField{"Device.Name", d.Name}, textField{"Device.PlatformVersion", d.PlatformVersion}, textField{"Device.PushToken", d.PushToken}); err != nil {
+		return SignIn{}, err
+	}
 	c, err := a.checkCode(ctx, loginKey(ph.E164), p.RequestID, ph, p.Code, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
@@ -240,6 +248,12 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	}
 	if ch != SMS && ch != WhatsApp {
 		return RequestResult{}, fmt.Errorf("%w: unknown channel %q", ErrInvalidRequest, ch)
+	}
+	if err := checkText(textField{"DeviceID", p.DeviceID}); err != nil {
+		return RequestResult{}, err
+	}
+	if err := checkMetadata(p.Metadata); err != nil {
+		return RequestResult{}, err
 	}
 	e164 := p.phone.E164
 	if a.cfg.Captcha != nil {
@@ -564,13 +578,82 @@ func deviceKey(id string) string {
 	return "device:" + boundedKey(id)
 }
 
-// boundedKey keeps client-chosen strings in limiter keys short.
+// boundedKey keeps client-chosen strings in limiter keys short and text:
+// anything longer than 64 bytes, or not valid text (isText), is replaced by
+// its SHA-256.
 func boundedKey(s string) string {
-	if len(s) <= 64 {
+	if len(s) <= 64 && isText(s) {
 		return s
 	}
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// The client's strings that reach the Store, Users or Limiter (ids, device
+// details, metadata) are text: valid UTF-8 without NUL bytes, which every
+// backend can keep (PostgreSQL's text and jsonb refuse NUL). Others are
+// refused with ErrInvalidRequest before the store is asked, the same with
+// every backend.
+
+// isText reports whether s is valid UTF-8 without NUL bytes.
+func isText(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
+
+// A textField is a named input for checkText.
+type textField struct{ name, value string }
+
+// checkText returns an error matching ErrInvalidRequest, naming the field,
+// for the first of fields that is not text.
+func checkText(fields ...textField) error {
+	for _, f := range fields {
+		if !isText(f.value) {
+			return fmt.Errorf("%w: %s is not valid UTF-8 without NUL characters", ErrInvalidRequest, f.name)
+		}
+	}
+	return nil
+}
+
+// checkMetadata returns an error matching ErrInvalidRequest if metadata
+// cannot be stored: if it does not encode as JSON (a cycle, a function, a
+// NaN), or holds a NUL character in a key or a string. Invalid UTF-8 is no
+// reason: JSON encoding replaces it, as it does in every backend.
+func checkMetadata(m map[string]any) error {
+	if len(m) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("%w: metadata does not encode as JSON: %w", ErrInvalidRequest, err)
+	}
+	if !bytes.Contains(b, []byte(`\u0000`)) {
+		return nil // the only way JSON writes a NUL
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil || holdsNUL(v) { // it decodes: json.Marshal wrote it
+		return fmt.Errorf("%w: metadata holds a NUL character", ErrInvalidRequest)
+	}
+	return nil // \u0000 was the text of a string, its backslash escaped
+}
+
+// holdsNUL reports whether a decoded JSON value has a NUL in a key or a
+// string.
+func holdsNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.IndexByte(v, 0) >= 0
+	case []any:
+		for _, e := range v {
+			if holdsNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.IndexByte(k, 0) >= 0 || holdsNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func with(e Event, k EventKind) Event { e.Kind = k; return e }
@@ -629,6 +712,9 @@ func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams
 	if p.UserID == "" {
 		return PhoneVerification{}, fmt.Errorf("%w: no user id", ErrInvalidRequest)
 	}
+	if err := checkText(textField{"UserID", p.UserID}); err != nil {
+		return PhoneVerification{}, err
+	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
 		return PhoneVerification{}, err
@@ -663,6 +749,9 @@ func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) 
 	}
 	if p.AuthCode == "" {
 		return fmt.Errorf("%w: no authCode", ErrVerificationFailed)
+	}
+	if err := checkText(textField{"UserID", p.UserID}, textField{"AuthCode", p.AuthCode}); err != nil {
+		return err
 	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {

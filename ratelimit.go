@@ -40,7 +40,9 @@ func (l Limit) or(def Limit) Limit {
 
 // A Limiter counts events per key against limits. Implementations must be
 // safe for concurrent use; a shared one (Redis, Postgres) makes all
-// replicas of a server share their limits.
+// replicas of a server share their limits. The Authenticator's keys are
+// valid UTF-8 without NUL bytes, at most a few hundred bytes long (a
+// client-chosen part longer than 64 bytes, or not text, is hashed).
 type Limiter interface {
 	// Allow records one event for key under limit l and reports whether it
 	// was allowed. When it is not, nothing is recorded and retryAfter says

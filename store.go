@@ -201,6 +201,13 @@ type Users interface {
 // Store is everything the Authenticator keeps: challenges and sessions. A
 // backend that also implements Users is used for users when Config.Users is
 // nil.
+//
+// Every string the Authenticator passes to a Store, to Users or to a
+// Limiter (keys, ids, device details) is valid UTF-8 without NUL bytes, and
+// metadata encodes as JSON without a NUL character: the Authenticator
+// refuses client input that is not, with ErrInvalidRequest, before asking
+// the backend. So a backend may keep them as text and jsonb (PostgreSQL
+// refuses NUL in both), and a backend error is never the client's doing.
 type Store interface {
 	ChallengeStore
 	SessionStore

@@ -706,6 +706,9 @@ func (a *Authenticator) ValidateAccessToken(ctx context.Context, token string) (
 // Sessions returns the user's live sessions (signed-in devices), oldest
 // first, without their refresh-token hashes.
 func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]Session, error) {
+	if !isText(userID) {
+		return nil, nil // no such user can exist
+	}
 	ss, err := a.tokens.store.ListSessions(ctx, userID, a.tokens.clock.Now())
 	if err != nil {
 		return nil, storeErr("list sessions", err)
@@ -722,6 +725,9 @@ func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]Session,
 func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string) error {
 	ts := a.tokens
 	notFound := fmt.Errorf("%w: session %q of user %q", ErrNotFound, sessionID, userID)
+	if !isText(sessionID) || !isText(userID) {
+		return notFound // no such session can exist
+	}
 	s, err := ts.store.GetSession(ctx, sessionID, ts.clock.Now())
 	if errors.Is(err, ErrNotFound) {
 		return notFound

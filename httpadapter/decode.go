@@ -62,7 +62,35 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) *probl
 	if err := json.Unmarshal(body, dst); err != nil {
 		return jsonProblem(body, err)
 	}
+	if i := nulEscape(body); i >= 0 {
+		line, col := position(body, int64(i)+1)
+		return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest,
+			detail: fmt.Sprintf(`Strings must not contain NUL characters (\u0000): line %d, column %d`, line, col)}
+	}
 	return nil
+}
+
+// nulEscape returns the offset of the first \u0000 escape in the strings of
+// a valid JSON body, or -1. No client has a reason to send one, and the
+// Authenticator refuses NUL in what it stores (ErrInvalidRequest); finding
+// it here lets the answer say where it is. (The fast path gives up on
+// escapes, so only json.Unmarshal's bodies can hold one.)
+func nulEscape(body []byte) int {
+	for i := 0; ; {
+		j := bytes.Index(body[i:], []byte(`u0000`))
+		if j < 0 {
+			return -1
+		}
+		j += i
+		k := j // an escape if an odd number of backslashes come before
+		for k > 0 && body[k-1] == '\\' {
+			k--
+		}
+		if (j-k)%2 == 1 {
+			return j - 1
+		}
+		i = j + 1
+	}
 }
 
 // A fastDecoder is a request body with a fast path of decoding, for its

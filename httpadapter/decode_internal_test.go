@@ -136,3 +136,19 @@ func FuzzStringOrNumberStrings(f *testing.F) {
 		}
 	})
 }
+
+func TestNULEscape(t *testing.T) {
+	for body, want := range map[string]int{
+		`{}`:                            -1,
+		`{"a": "\u0000"}`:               7,
+		`{"a": "\\u0000"}`:              -1, // a backslash, then the text u0000
+		`{"a": "\\\u0000"}`:             9,  // a backslash, then NUL
+		`{"a": "u0000", "b": "\u0000"}`: 21,
+		`{"a": "\u00001"}`:              7,
+		`{"a": "\u0001"}`:               -1,
+	} {
+		if got := nulEscape([]byte(body)); got != want {
+			t.Errorf("nulEscape(%s) = %d, want %d", body, got, want)
+		}
+	}
+}

@@ -58,6 +58,7 @@ func TestBadInputOnEveryRoute(t *testing.T) {
 		{"no content type", "", `{}`, 415, httpadapter.CodeUnsupportedMediaType, "application/json"},
 		{"bad media type", "application/", `{}`, 415, httpadapter.CodeUnsupportedMediaType, ""},
 		{"too large", "application/json", `{"x": "` + strings.Repeat("a", 2000) + `"}`, 413, httpadapter.CodeBodyTooLarge, "1024 bytes"},
+		{"NUL in a string", "application/json", "{\n  \"x\": \"a\\u0000b\"\n}", 400, httpadapter.CodeInvalidRequest, `NUL characters (\u0000): line 2, column 10`},
 	}
 	for _, rt := range postRoutes {
 		for _, tc := range cases {

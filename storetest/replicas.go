@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +28,12 @@ import (
 //   - a refresh token rotated on A and presented again on B is detected as
 //     reused (ErrTokenReused), and the session is then gone on both;
 //   - of concurrent refreshes of one token on A and B exactly one succeeds;
-//   - a logout on B ends a session signed in on A.
+//   - a logout on B ends a session signed in on A;
+//   - client input that is not text (a NUL byte, invalid UTF-8, in an id,
+//     a device detail or metadata) is refused with ErrInvalidRequest
+//     before it reaches the backend, never as ErrStoreUnavailable, and any
+//     valid text (non-ASCII, emoji, tabs, long push tokens) is kept as
+//     given.
 //
 // It is part of the conformance suite, next to Run and RunLimiter, and
 // checks what those check clause by clause once more through the
@@ -63,6 +70,7 @@ var replicaTests = []struct {
 	{"RefreshReuseDetected", testRefreshReuseDetected},
 	{"ConcurrentRefreshOnce", testConcurrentRefreshOnce},
 	{"LogoutOnOther", testLogoutOnOther},
+	{"ClientInputIsText", testClientInputIsText},
 }
 
 // replicaLimits are phoneauth's default limits, spelled out.
@@ -393,4 +401,78 @@ func testLogoutOnOther(t *testing.T, r *replicas) {
 	if len(sessions) != 0 {
 		t.Fatalf("Sessions on A after logout on B: %d sessions, want none", len(sessions))
 	}
+}
+
+// testClientInputIsText sends input no text column could hold, then valid
+// text of every kind, through the replicas.
+func testClientInputIsText(t *testing.T, r *replicas) {
+	const nul, notUTF8 = "a\x00b", "a\xffb"
+	phone := mobilePhone()
+	invalid := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, phoneauth.ErrInvalidRequest) {
+			t.Errorf("%s: err = %v, want ErrInvalidRequest", what, err)
+		}
+	}
+	for name, p := range map[string]phoneauth.RequestParams{
+		"DeviceID with NUL":         {DeviceID: nul},
+		"DeviceID not UTF-8":        {DeviceID: notUTF8},
+		"metadata value with NUL":   {Metadata: map[string]any{"k": nul}},
+		"metadata key with NUL":     {Metadata: map[string]any{nul: "v"}},
+		"nested metadata with NUL":  {Metadata: map[string]any{"k": []any{map[string]any{"deep": nul}}}},
+		"metadata that is not JSON": {Metadata: map[string]any{"f": func() {}}},
+	} {
+		p.Phone, p.IP = phone, r.ip
+		if p.DeviceID == "" {
+			p.DeviceID = r.device
+		}
+		_, err := r.a.Request(ctx, p)
+		invalid("Request, "+name, err)
+	}
+
+	// An IP that is no address is no reason to refuse: its limiter key is
+	// hashed. Metadata may hold any text, including a backslash before
+	// "u0000".
+	res, err := r.a.Request(ctx, phoneauth.RequestParams{
+		Phone: phone, DeviceID: r.device, IP: "\x00\xff" + strings.Repeat("x", 100), CreateUser: true,
+		Metadata: map[string]any{"name": "Ülkü 日本 🙂", "tags": []any{"a\tb", 1.5, true, nil}, "path": `C:\u0000`},
+	})
+	noErr(t, "Request with any text", err)
+
+	dev := phoneauth.Device{ID: r.device, Type: "android", Name: "Pixel 9 — Ülkü 日本 🙂\t", PlatformVersion: "15", PushToken: strings.Repeat("t", 300)}
+	for name, p := range map[string]phoneauth.VerifyParams{
+		"RequestID with NUL":        {RequestID: nul, Device: dev},
+		"Device.ID with NUL":        {Device: phoneauth.Device{ID: nul}},
+		"Device.Name not UTF-8":     {Device: phoneauth.Device{ID: "d", Name: notUTF8}},
+		"Device.PushToken with NUL": {Device: phoneauth.Device{ID: "d", PushToken: nul}},
+	} {
+		p.Phone, p.Code, p.IP = phone, res.Code, r.ip
+		_, err := r.a.Verify(ctx, p)
+		invalid("Verify, "+name, err)
+	}
+
+	// The refusals cost the code nothing: it verifies, on the other replica,
+	// and the device comes back as given.
+	in, err := r.b.Verify(ctx, phoneauth.VerifyParams{Phone: phone, Code: res.Code, Device: dev, IP: r.ip})
+	noErr(t, "Verify with any text", err)
+	if in.Session.Device != dev {
+		t.Errorf("session device %+v, want %+v", in.Session.Device, dev)
+	}
+	sessions, err := r.a.Sessions(ctx, in.User.ID)
+	noErr(t, "Sessions", err)
+	if len(sessions) != 1 || !reflect.DeepEqual(sessions[0].Device, dev) {
+		t.Errorf("Sessions = %+v, want one with device %+v", sessions, dev)
+	}
+
+	// Ids that are not text name nothing.
+	if err := r.a.RevokeSession(ctx, in.User.ID, nul); !errors.Is(err, phoneauth.ErrNotFound) {
+		t.Errorf("RevokeSession of a session id with NUL: %v, want ErrNotFound", err)
+	}
+	if ss, err := r.a.Sessions(ctx, nul); err != nil || len(ss) != 0 {
+		t.Errorf("Sessions of a user id with NUL = %v, %v; want none", ss, err)
+	}
+	_, err = r.a.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: nul, Phone: mobilePhone(), DeviceID: r.device, IP: r.ip})
+	invalid("StartPhoneVerification, UserID with NUL", err)
+	err = r.a.ConfirmPhone(ctx, phoneauth.ConfirmPhoneParams{UserID: in.User.ID, Phone: mobilePhone(), AuthCode: nul, Code: "123456", IP: r.ip})
+	invalid("ConfirmPhone, AuthCode with NUL", err)
 }
