@@ -2,6 +2,8 @@ package phoneauth
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -82,6 +84,52 @@ func FuzzNormalizeCode(f *testing.F) {
 		}
 		if len(code) != 6 || strings.Trim(code, "0123456789") != "" || !strings.Contains(s, code) {
 			t.Fatalf("normalizeCode(%q) = %q", s, code)
+		}
+	})
+}
+
+// FuzzCheckMetadata checks checkMetadata against a plain reading of its
+// rule on any JSON object: refused exactly when a key or a string, at any
+// depth, holds a NUL. Invalid UTF-8 in the input is replaced by decoding,
+// as it would be over HTTP.
+func FuzzCheckMetadata(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"a": "b"}`, `{"a": "\u0000"}`, `{"\u0000": 1}`, `{"a": "\\u0000"}`, `{"a": "\\\u0000"}`,
+		`{"a": [1, "x", {"b": "\u0000"}]}`, `{"a": {"b": {"c": null, "d": true, "e": 1.5}}}`, "{\"a\": \"\xff\"}",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var m map[string]any
+		if json.Unmarshal([]byte(s), &m) != nil {
+			return
+		}
+		var walk func(any) bool // reports a NUL anywhere
+		walk = func(v any) bool {
+			switch v := v.(type) {
+			case string:
+				return strings.ContainsRune(v, 0)
+			case []any:
+				for _, e := range v {
+					if walk(e) {
+						return true
+					}
+				}
+			case map[string]any:
+				for k, e := range v {
+					if strings.ContainsRune(k, 0) || walk(e) {
+						return true
+					}
+				}
+			}
+			return false
+		}
+		err := checkMetadata(m)
+		if want := walk(m); want != (err != nil) {
+			t.Fatalf("checkMetadata(%s) = %v, want refused %v", s, err, want)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidRequest) {
+			t.Fatalf("checkMetadata(%s) = %v, not ErrInvalidRequest", s, err)
 		}
 	})
 }
