@@ -28,6 +28,9 @@
 // RunLimiter also checks phoneauth.BatchLimiter's AllowAll when the limiter
 // has it. RunReplicas runs two Authenticators on one backend, as replicas
 // behind a load balancer, and checks end to end that they behave as one.
+// Flows counts the backend calls of each Authenticator operation
+// (CheckCosts) and benchmarks the operations, given a driver hook that
+// counts calls.
 //
 // Run calls newStore once per subtest, with that subtest's t (use
 // t.Cleanup to release what it opens). It may return a new, empty store
@@ -181,7 +184,7 @@ func wantErr(t *testing.T, what string, err, target error) {
 }
 
 // noErr fails t if err is not nil.
-func noErr(t *testing.T, what string, err error) {
+func noErr(t testing.TB, what string, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
