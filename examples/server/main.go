@@ -16,6 +16,8 @@
 //	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
 //	                   default: an Ed25519 key generated at start
 //	-cpuprofile        file to write a CPU profile of the whole run to, for go tool pprof
+//	-webotp-domain     host the sign-in page is served from: messages end with the WebOTP
+//	                   line "@host #code" and the page lets the browser read the code from the SMS
 //
 // In development mode the seeds' phone number +923012345678 is a test
 // number with the seeds' code 249364, so that the API documents' cURL
@@ -70,6 +72,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of trusted proxies")
 	keyFile := fs.String("key", "", "PEM file with a PKCS#8 signing key (default: generate an Ed25519 key)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+	webOTPDomain := fs.String("webotp-domain", "", "host the sign-in page is served from, for WebOTP (messages end with \"@host #code\")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -107,6 +110,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		Logger:      log,
 		Development: *dev,
 	}
+	cfg.WebOTPDomain = *webOTPDomain
 	if *dev {
 		cfg.TestNumbers = seedTestNumbers(time.Now())
 	}
@@ -122,15 +126,19 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, *addr, routes(h), log)
+	var pageOpts []web.Option
+	if *webOTPDomain != "" {
+		pageOpts = append(pageOpts, web.WithWebOTP(*webOTPDomain))
+	}
+	return serve(ctx, *addr, routes(h, pageOpts...), log)
 }
 
-// routes mounts the API on a new mux.
-func routes(h *httpadapter.Handler) *http.ServeMux {
+// routes mounts the API and the sign-in page on a new mux.
+func routes(h *httpadapter.Handler, pageOpts ...web.Option) *http.ServeMux {
 	mux := http.NewServeMux()
 	h.Register(mux)
 	// The sign-in page and its assets; the API's more specific patterns win.
-	mux.Handle("/", web.Handler())
+	mux.Handle("/", web.Handler(pageOpts...))
 	return mux
 }
 

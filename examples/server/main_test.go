@@ -378,3 +378,23 @@ func testReplicas(t *testing.T, store string) {
 		}
 	}
 }
+
+// TestServerWebOTPDomain checks that -webotp-domain reaches both the
+// messages (an invalid host is refused at start) and the sign-in page.
+func TestServerWebOTPDomain(t *testing.T) {
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-webotp-domain", "not a host"}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "WebOTPDomain") {
+		t.Errorf("-webotp-domain \"not a host\": %v, want a WebOTPDomain error", err)
+	}
+	base, stop, _ := start(t, "-webotp-domain", "example.com")
+	defer stop()
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if want := `<meta name="phoneauth-webotp" content="example.com">`; !strings.Contains(string(page), want) {
+		t.Errorf("page lacks %s", want)
+	}
+}
