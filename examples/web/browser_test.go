@@ -170,6 +170,22 @@ func TestBrowser(t *testing.T) {
 		p.checkClean()
 	})
 
+	t.Run("invalid-number", func(t *testing.T) {
+		srv := newServer(t, nil)
+		p := openPage(t, browser, srv.URL, shots, 480, 760)
+		p.do("type a short number", chromedp.SendKeys(chromedp.ID("phone"), "12345"+kb.Enter))
+		p.waitText("phone-error", "Invalid phone number. Check the number and the country.")
+		p.waitJS("the error announced at once", `document.getElementById("alert").textContent.startsWith("Invalid phone number")`)
+		if got := p.js(`document.getElementById("phone").getAttribute("aria-invalid")`); got != "true" {
+			t.Errorf("aria-invalid = %q, want true", got)
+		}
+		if !p.jsBool(`document.getElementById("step-code").hidden`) {
+			t.Error("left step 1 on an invalid number")
+		}
+		p.screenshot("invalid-number")
+		p.checkClean()
+	})
+
 	t.Run("country-picker", func(t *testing.T) {
 		srv := newServer(t, nil)
 		p := openPage(t, browser, srv.URL, shots, 1280, 800)

@@ -98,23 +98,23 @@ const clock = (s) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const digitsOf = (s) => s.replace(/\D/g, "");
 
-// announce has screen readers read progress politely; alert interrupts
-// them for errors.
+// announce has screen readers read progress politely; announceError
+// interrupts them for errors.
 function announce(text) { speak($("status"), text); }
-function alert(text) { speak($("alert"), text); }
+function announceError(text) { speak($("alert"), text); }
 function speak(el, text) {
   el.textContent = "";
   setTimeout(() => { el.textContent = text; }, 50);
 }
 
-// setError shows text under a field (and alerts it unless quiet); an empty
+// setError shows text under a field (and announces it at once unless quiet); an empty
 // text hides it.
 function setError(id, text, { field, quiet } = {}) {
   const el = $(id);
   el.textContent = text;
   el.hidden = !text;
   if (field) field.setAttribute("aria-invalid", text ? "true" : "false");
-  if (text && !quiet) alert(text);
+  if (text && !quiet) announceError(text);
 }
 
 // enable makes a button usable or not. aria-disabled, unlike disabled,
@@ -502,7 +502,7 @@ function requestFailed(r) {
   switch (r.code || String(r.status)) {
     case "rate_limited": case "429": {
       const send = $("send");
-      alert(`Too many requests. Try again in ${plural(r.retryAfter || 1, "second")}.`);
+      announceError(`Too many requests. Try again in ${plural(r.retryAfter || 1, "second")}.`);
       countdown("send", Date.now() + (r.retryAfter || 1) * 1000, (left) => {
         setError("phone-error", left ? `Too many requests. Try again in ${clock(left)}.` : "", { quiet: true });
         enable(send, left === 0);
@@ -705,7 +705,7 @@ async function verify() {
       save();
       return endCode("This code can no longer be used. Send a new code.");
     case "rate_limited": case "429":
-      alert(`Too many attempts. Try again in ${plural(r.retryAfter || 1, "second")}.`);
+      announceError(`Too many attempts. Try again in ${plural(r.retryAfter || 1, "second")}.`);
       return countdown("verify-wait", Date.now() + (r.retryAfter || 1) * 1000, (left) => {
         setError("code-error", left ? `Too many attempts. Try again in ${clock(left)}.` : "", { quiet: true });
         enable(button, left === 0);
