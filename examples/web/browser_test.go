@@ -269,8 +269,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("back-reload", func(t *testing.T) {
 		srv := newServer(t, nil)
 		p := openPage(t, browser, srv.URL, shots, 375, 740)
-		p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
-		p.waitVisible("step-code")
+		p.requestCode()
 
 		// Back: the number, as typed; Forward: the code step again.
 		p.back()
@@ -334,8 +333,7 @@ func TestBrowser(t *testing.T) {
 		// down.
 		srv := newServer(t, nil)
 		first := openPage(t, browser, srv.URL, shots, 480, 760)
-		first.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
-		first.waitVisible("step-code")
+		first.requestCode()
 		p := openPage(t, browser, srv.URL, shots, 480, 760)
 		p.do("request again", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
 		wait := p.waitCountdown("phone-error", `^Too many requests\. Try again in 0:(\d\d)\.$`)
@@ -353,8 +351,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("out-of-attempts", func(t *testing.T) {
 		srv := newServer(t, func(c *phoneauth.Config) { c.Limits.ResendCooldown = 4 * time.Second })
 		p := openPage(t, browser, srv.URL, shots, 480, 760)
-		p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
-		p.waitVisible("step-code")
+		p.requestCode()
 		code := srv.lastCode(phoneE164)
 		for left := 4; left >= 1; left-- {
 			p.do("type a wrong code", chromedp.SendKeys(chromedp.ID("digit-1"), wrongCode(code)))
@@ -396,11 +393,33 @@ func TestBrowser(t *testing.T) {
 		p.checkClean()
 	})
 
+	t.Run("expired", func(t *testing.T) {
+		// A code that lives 3 s: when it expires the page says so, locks
+		// the boxes and offers a new code, which it asks for afresh (the
+		// server has nothing left to resend).
+		srv := newServer(t, func(c *phoneauth.Config) {
+			c.CodeTTL = 3 * time.Second
+			c.Limits.ResendCooldown = time.Second
+		})
+		p := openPage(t, browser, srv.URL, shots, 480, 760)
+		p.requestCode()
+		p.waitText("code-error", "This code has expired. Send a new code.")
+		p.waitJS("focus on the resend button", `document.activeElement.id === "resend"`)
+		p.checkLocked()
+		p.do("send a new code", chromedp.Click(chromedp.ID("resend")))
+		p.waitJS("a new code", `!document.getElementById("digit-1").readOnly && document.getElementById("code-error").hidden`)
+		if resends, requests := srv.hits("/auth/otp/resend"), srv.hits("/auth/otp/request"); resends != 1 || requests != 2 {
+			t.Errorf("%d resends and %d requests reached the server, want the resend refused and a second request", resends, requests)
+		}
+		p.do("type the new code", chromedp.SendKeys(chromedp.ID("digit-1"), srv.lastCode(phoneE164)))
+		p.waitVisible("step-done")
+		p.checkClean()
+	})
+
 	t.Run("resend", func(t *testing.T) {
 		srv := newServer(t, func(c *phoneauth.Config) { c.Limits.ResendCooldown = 3 * time.Second })
 		p := openPage(t, browser, srv.URL, shots, 480, 760)
-		p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
-		p.waitVisible("step-code")
+		p.requestCode()
 		oldCode := p.text("dev-code")
 		first := p.waitCountdown("resend", `^Resend in 0:(\d\d)$`)
 		if first != 3 && first != 2 {
@@ -474,8 +493,7 @@ func TestBrowser(t *testing.T) {
 		// so, keeps the digits, and Verify tries again.
 		srv := newServer(t, nil)
 		p := openPage(t, browser, srv.URL, shots, 480, 760)
-		p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
-		p.waitVisible("step-code")
+		p.requestCode()
 		srv.setHang("/auth/otp/verify", true)
 		code := srv.lastCode(phoneE164)
 		p.do("type the code", chromedp.SendKeys(chromedp.ID("digit-1"), code))
@@ -501,11 +519,9 @@ func TestBrowser(t *testing.T) {
 		// With a WebOTP domain the message ends "@host #code" and the page
 		// asks the browser for it (a stand-in for navigator.credentials,
 		// which needs a phone); the code it hands over signs in.
-		var srv *server
-		srv = newServer(t, func(c *phoneauth.Config) { c.WebOTPDomain = "127.0.0.1" }, web.WithWebOTP("127.0.0.1"))
+		srv := newServer(t, func(c *phoneauth.Config) { c.WebOTPDomain = "127.0.0.1" }, web.WithWebOTP("127.0.0.1"))
 		p := openPage(t, browser, srv.URL, shots, 480, 760)
-		p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
-		p.waitVisible("step-code")
+		p.requestCode()
 		p.waitJS("a WebOTP request", `window.__otpCalls.length === 1 && window.__otpCalls[0].otp.transport.join() === "sms"`)
 		srv.mu.Lock()
 		text := srv.sent[len(srv.sent)-1].Text
@@ -577,8 +593,7 @@ func TestBrowser(t *testing.T) {
 		p.checkFits("the country picker")
 		p.screenshot("narrow-picker")
 		p.do("close the picker", chromedp.KeyEvent(kb.Escape))
-		p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
-		p.waitVisible("step-code")
+		p.requestCode()
 		p.checkFits("step 2")
 		p.screenshot("narrow-code")
 		code := srv.lastCode(phoneE164)
@@ -847,6 +862,13 @@ window.OTPCredential = window.OTPCredential || function OTPCredential() {};
 	)
 	p.waitReady()
 	return p
+}
+
+// requestCode types the test number and Enter, and waits for the code step.
+func (p *tab) requestCode() {
+	p.t.Helper()
+	p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
+	p.waitVisible("step-code")
 }
 
 // waitReady waits until the script has loaded the countries and shown a step.
