@@ -825,9 +825,9 @@ function signedOut(message) {
 
 async function start() {
   const saved = load();
+  state.request = saved.request && Date.now() < saved.request.expiresAt ? saved.request : null;
   $("phone").value = saved.number || "";
-  const radio = document.querySelector(`input[name="channel"][value="${saved.channel}"]`);
-  if (radio) radio.checked = true;
+  for (const radio of document.querySelectorAll('input[name="channel"]')) radio.checked = radio.value === (saved.channel || "sms");
   try {
     await loadRegions();
   } catch {
@@ -835,9 +835,7 @@ async function start() {
   }
   setupPicker();
   if (regions.length) pickRegion(defaultRegion(saved.region), { silent: true });
-  if ($("phone").value && !$("phone").value.trim().startsWith("+") && state.region) $("phone").value = group(digitsOf($("phone").value), state.region);
-  lastDigits = digitsOf($("phone").value);
-  state.request = saved.request && Date.now() < saved.request.expiresAt ? saved.request : null;
+  if ($("phone").value && regions.length) onPhoneInput(); // regroup, show or hide the dial prefix
   if ((history.state || {}).step === "code" && state.request) showCode({ focus: boxes[0], history: "replace" });
   else showPhone({ history: "replace" });
   document.documentElement.dataset.ready = "true";
