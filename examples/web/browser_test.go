@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
@@ -978,7 +979,8 @@ func (p *tab) checkFocusRing(id string) {
 	p.checkContrast(id+" focus ring", ring+".outlineColor", `getComputedStyle(document.querySelector(".card")).backgroundColor`)
 }
 
-// listen records uncaught exceptions and console errors of the page.
+// listen records uncaught exceptions, console errors and the browser's own
+// errors and warnings about the page.
 func (p *tab) listen(ev any) {
 	var problem string
 	switch ev := ev.(type) {
@@ -994,6 +996,14 @@ func (p *tab) listen(ev any) {
 			for _, a := range ev.Args {
 				problem += " " + string(a.Value) + a.Description
 			}
+		}
+	case *cdplog.EventEntryAdded:
+		// The browser's own errors and warnings (a header it cannot parse,
+		// a blocked resource), but not the failed-request lines that every
+		// 4xx answer of the API logs.
+		e := ev.Entry
+		if (e.Level == cdplog.EntryLevelError || e.Level == cdplog.EntryLevelWarning) && e.Source != cdplog.EntrySourceNetwork {
+			problem = fmt.Sprintf("browser %s (%s): %s", e.Level, e.Source, e.Text)
 		}
 	}
 	if problem != "" {
