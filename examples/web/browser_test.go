@@ -244,11 +244,17 @@ func TestBrowser(t *testing.T) {
 				t.Errorf("typed %s: %q, want %q", tc.typed, got, want)
 			}
 		}
-		// Backspace just after a separator removes the digit before it.
+		// Backspace just after a separator removes the digit before it,
+		// Delete just before one the digit after it.
 		p.js(`(() => { const f = document.getElementById("phone"); f.focus(); f.setSelectionRange(2, 2); })()`)
 		p.do("press Backspace", chromedp.KeyEvent(kb.Backspace))
 		if got := p.js(`document.getElementById("phone").value`); got != "1 23 45 67 8" {
 			t.Errorf("Backspace after \"6 \" left %q, want \"1 23 45 67 8\"", got)
+		}
+		p.js(`document.getElementById("phone").setSelectionRange(1, 1)`)
+		p.do("press Delete", chromedp.KeyEvent(kb.Delete))
+		if got := p.js(`document.getElementById("phone").value`); got != "1 34 56 78" {
+			t.Errorf("Delete before \" 2\" left %q, want \"1 34 56 78\"", got)
 		}
 
 		// Pasted or autofilled in full, the number sends as it reads.

@@ -83,7 +83,7 @@ function countdown(name, end, tick) {
   stop(name);
   let last = -1;
   const step = () => {
-    const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+    const left = secondsUntil(end);
     if (left !== last) { last = left; tick(left); }
     if (left === 0) stop(name);
   };
@@ -93,6 +93,7 @@ function countdown(name, end, tick) {
 function stop(name) { clearInterval(timers[name]); clearTimeout(timers[name]); delete timers[name]; }
 function stopAll() { Object.keys(timers).forEach(stop); }
 
+const secondsUntil = (t) => Math.max(0, Math.ceil((t - Date.now()) / 1000));
 const sentence = (s) => (/[.!?]$/.test(s) ? s : `${s}.`);
 const clock = (s) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
@@ -311,10 +312,14 @@ function onPhoneInput(e) {
   let value = field.value;
   let caretDigits = digitsOf(value.slice(0, field.selectionStart ?? value.length)).length;
   let digits = digitsOf(value);
-  // Backspace on a separator removes the digit before it.
-  if (e && e.inputType === "deleteContentBackward" && digits === lastDigits && caretDigits > 0) {
-    digits = digits.slice(0, caretDigits - 1) + digits.slice(caretDigits);
-    caretDigits--;
+  // Backspace or Delete on a separator removes the digit beyond it.
+  if (e && digits === lastDigits) {
+    if (e.inputType === "deleteContentBackward" && caretDigits > 0) {
+      digits = digits.slice(0, caretDigits - 1) + digits.slice(caretDigits);
+      caretDigits--;
+    } else if (e.inputType === "deleteContentForward") {
+      digits = digits.slice(0, caretDigits) + digits.slice(caretDigits + 1);
+    }
   }
   if (value.trimStart().startsWith("+")) {
     const region = regionForDigits(digits);
@@ -572,8 +577,6 @@ function resendTick(left) {
   enable(button, left === 0);
   button.textContent = left ? `${usable ? "Resend" : "New code"} in ${clock(left)}` : usable ? "Resend code" : "Send a new code";
 }
-const secondsUntil = (t) => Math.max(0, Math.ceil((t - Date.now()) / 1000));
-
 const codeUsable = () => state.request && state.request.attemptsLeft > 0 && Date.now() < state.request.expiresAt;
 
 // lockCode makes the boxes and Verify unusable (the code can no longer be
