@@ -425,6 +425,28 @@ func TestBrowser(t *testing.T) {
 		p.checkClean()
 	})
 
+	t.Run("used-elsewhere", func(t *testing.T) {
+		// The code is used on another device first: the server has nothing
+		// to check any more, and the page says so, also after a reload.
+		srv := newServer(t, nil)
+		p := openPage(t, browser, srv.URL, shots, 480, 760)
+		p.requestCode()
+		code := srv.lastCode(phoneE164)
+		if _, err := srv.auth.Verify(context.Background(), phoneauth.VerifyParams{
+			Phone: phoneE164, Code: code, Device: phoneauth.Device{ID: "other-device", Type: "android"},
+		}); err != nil {
+			t.Fatalf("verifying on another device: %v", err)
+		}
+		p.do("type the code", chromedp.SendKeys(chromedp.ID("digit-1"), code))
+		p.waitText("code-error", "This code can no longer be used. Send a new code.")
+		p.checkLocked()
+		p.do("reload", chromedp.Reload())
+		p.waitReady()
+		p.waitText("code-error", "This code can no longer be used. Send a new code.")
+		p.checkLocked()
+		p.checkClean()
+	})
+
 	t.Run("resend", func(t *testing.T) {
 		srv := newServer(t, func(c *phoneauth.Config) { c.Limits.ResendCooldown = 3 * time.Second })
 		p := openPage(t, browser, srv.URL, shots, 480, 760)
@@ -930,7 +952,7 @@ func (p *tab) checkLocked() {
 	if expiry != "" {
 		p.t.Errorf("expiry countdown still says %q with no attempts left", expiry)
 	}
-	if got := p.text("resend"); !regexp.MustCompile(`^(New code in 0:0\d|Send a new code)$`).MatchString(got) {
+	if got := p.text("resend"); !regexp.MustCompile(`^(New code in 0:\d\d|Send a new code)$`).MatchString(got) {
 		p.t.Errorf("resend button says %q, want a new code offered", got)
 	}
 }

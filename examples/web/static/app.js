@@ -559,6 +559,7 @@ function showCode(opts = {}) {
   show("code", opts);
   lockCode(false);
   countdown("resend", req.resendAt, resendTick);
+  if (req.unusable) return unusable();
   if (req.attemptsLeft <= 0) return outOfAttempts();
   countdown("expiry", req.expiresAt, (left) => {
     $("code-expiry").textContent = left ? `The code expires in ${clock(left)}.` : "";
@@ -577,7 +578,7 @@ function resendTick(left) {
   enable(button, left === 0);
   button.textContent = left ? `${usable ? "Resend" : "New code"} in ${clock(left)}` : usable ? "Resend code" : "Send a new code";
 }
-const codeUsable = () => state.request && state.request.attemptsLeft > 0 && Date.now() < state.request.expiresAt;
+const codeUsable = () => state.request && !state.request.unusable && state.request.attemptsLeft > 0 && Date.now() < state.request.expiresAt;
 
 // lockCode makes the boxes and Verify unusable (the code can no longer be
 // used, or is being checked), or usable again. Read-only boxes keep focus.
@@ -586,13 +587,17 @@ function lockCode(locked) {
   enable($("verify"), !locked);
 }
 
-// outOfAttempts and expired end the code: boxes locked, countdown stopped,
-// the way on is a new code.
+// outOfAttempts, expired and unusable (the server has no such code any
+// more) end the code: boxes locked, countdown stopped, the way on is a new
+// code.
 function outOfAttempts() {
   endCode("That code isn't right, and no attempts are left. Send a new code.");
 }
 function expired() {
   endCode("This code has expired. Send a new code.");
+}
+function unusable() {
+  endCode("This code can no longer be used. Send a new code.");
 }
 function endCode(message) {
   stop("expiry");
@@ -704,9 +709,9 @@ async function verify() {
       boxes[0].focus();
       return setError("code-error", `That code isn't right. ${plural(req.attemptsLeft, "attempt")} left.`);
     case "verification_failed": case "no_pending_code":
-      req.attemptsLeft = 0;
+      req.unusable = true;
       save();
-      return endCode("This code can no longer be used. Send a new code.");
+      return unusable();
     case "rate_limited": case "429":
       announceError(`Too many attempts. Try again in ${plural(r.retryAfter || 1, "second")}.`);
       return countdown("verify-wait", Date.now() + (r.retryAfter || 1) * 1000, (left) => {
