@@ -291,8 +291,7 @@ func TestBrowser(t *testing.T) {
 		// Reload (twice) on the code step: the same request, its countdowns
 		// still running from when the code was sent, no new code.
 		for range 2 {
-			p.do("reload", chromedp.Reload())
-			p.waitReady()
+			p.reload()
 			p.waitVisible("step-code")
 		}
 		if got := p.text("sent-to"); got != "+92 301 2345678" {
@@ -330,8 +329,7 @@ func TestBrowser(t *testing.T) {
 		p.waitVisible("step-done")
 
 		// Reload once signed in: the tokens were in memory only.
-		p.do("reload", chromedp.Reload())
-		p.waitReady()
+		p.reload()
 		p.waitVisible("step-phone")
 		p.checkClean()
 	})
@@ -377,8 +375,7 @@ func TestBrowser(t *testing.T) {
 		p.screenshot("no-attempts")
 
 		// A reload keeps it so.
-		p.do("reload", chromedp.Reload())
-		p.waitReady()
+		p.reload()
 		p.waitVisible("step-code")
 		p.checkLocked()
 
@@ -440,8 +437,7 @@ func TestBrowser(t *testing.T) {
 		p.do("type the code", chromedp.SendKeys(chromedp.ID("digit-1"), code))
 		p.waitText("code-error", "This code can no longer be used. Send a new code.")
 		p.checkLocked()
-		p.do("reload", chromedp.Reload())
-		p.waitReady()
+		p.reload()
 		p.waitText("code-error", "This code can no longer be used. Send a new code.")
 		p.checkLocked()
 		p.checkClean()
@@ -900,6 +896,13 @@ func (p *tab) requestCode() {
 	p.t.Helper()
 	p.do("request a code", chromedp.SendKeys(chromedp.ID("phone"), phoneNational+kb.Enter))
 	p.waitVisible("step-code")
+}
+
+// reload is the browser's Reload button; it waits for the page's script.
+func (p *tab) reload() {
+	p.t.Helper()
+	p.do("reload", chromedp.Reload())
+	p.waitReady()
 }
 
 // waitReady waits until the script has loaded the countries and shown a step.
