@@ -197,6 +197,8 @@ func TestRunRejects(t *testing.T) {
 		{nil, "abcd", "at least 32"},
 		{nil, "not hex or base64!", "neither hex nor base64"},
 		{[]string{"-nope"}, "", "flag provided but not defined"},
+		{[]string{"-pool", "0"}, "", "must be positive"},
+		{[]string{"-request-timeout", "-1s"}, "", "must be positive"},
 	} {
 		t.Setenv("PHONEAUTH_SECRET", tc.env)
 		err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, tc.args...), discard)
@@ -376,5 +378,19 @@ func testReplicas(t *testing.T, store string) {
 		if err := stop(); err != nil {
 			t.Errorf("shutdown of server %d: %v", i+1, err)
 		}
+	}
+}
+
+// TestRedisLogger checks that go-redis's own lines become structured
+// records of the server's logger.
+func TestRedisLogger(t *testing.T) {
+	var buf syncBuffer
+	redisLogger{slog.New(slog.NewJSONHandler(&buf, nil))}.Printf(context.Background(), "redis: dial %s: %v", "127.0.0.1:1", "refused")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {
+		t.Fatalf("not one JSON record: %q", buf.String())
+	}
+	if rec["level"] != "WARN" || rec["msg"] != "go-redis" || rec["detail"] != "redis: dial 127.0.0.1:1: refused" {
+		t.Errorf("record %v", rec)
 	}
 }
