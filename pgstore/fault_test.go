@@ -139,8 +139,8 @@ func TestServerDown(t *testing.T) {
 	// Every operation fails, as ErrStoreUnavailable, while it is down.
 	for _, call := range everyCall(s, c, sess) {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := call.run(dctx); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
-			t.Errorf("%s with the server down: %v, want ErrStoreUnavailable", call.name, err)
+		if err := call.Run(dctx); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Errorf("%s with the server down: %v, want ErrStoreUnavailable", call.Name, err)
 		}
 		cancel()
 	}
@@ -213,41 +213,21 @@ func TestServerPaused(t *testing.T) {
 	must(t, s.CreateSession(ctx, sess))
 
 	proxy.Pause()
-	const deadline, margin = 250 * time.Millisecond, time.Second
-	var slowest time.Duration
-	for _, call := range everyCall(s, c, sess) {
-		took, err := timed(call.run, deadline)
-		slowest = max(slowest, took)
-		if !errors.Is(err, phoneauth.ErrStoreUnavailable) {
-			t.Errorf("%s, paused: %v, want ErrStoreUnavailable", call.name, err)
-		}
-		if took > deadline+margin {
-			t.Errorf("%s, paused: returned after %v, want about the deadline %v", call.name, took, deadline)
-		}
-	}
-	t.Logf("paused: the slowest call returned after %v (deadline %v)", slowest, deadline)
 	// More callers than connections: those waiting for one give up by
 	// their deadline too.
-	var wg sync.WaitGroup
-	for range 3 * int(cfg.MaxConns) {
-		wg.Go(func() {
-			took, err := timed(func(ctx context.Context) error { _, err := s.GetSession(ctx, sess.ID, t0); return err }, deadline)
-			if !errors.Is(err, phoneauth.ErrStoreUnavailable) || took > deadline+margin {
-				t.Errorf("concurrent GetSession, paused: %v after %v", err, took)
-			}
-		})
-	}
-	wg.Wait()
+	faultproxy.CheckDeadlines(t, everyCall(s, c, sess), phoneauth.ErrStoreUnavailable,
+		250*time.Millisecond, time.Second, 3*int(cfg.MaxConns))
 
 	proxy.Resume()
 	// The pool is not wedged: every operation answers (what the held-back
 	// statements did meanwhile may make some of them ErrNotFound), and so
 	// do more concurrent callers than it has connections.
 	for _, call := range everyCall(s, c, sess) {
-		if _, err := timed(call.run, 10*time.Second); errors.Is(err, phoneauth.ErrStoreUnavailable) {
-			t.Errorf("%s after the pause: %v", call.name, err)
+		if _, err := faultproxy.Timed(call.Run, 10*time.Second); errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Errorf("%s after the pause: %v", call.Name, err)
 		}
 	}
+	var wg sync.WaitGroup
 	for range 3 * int(cfg.MaxConns) {
 		wg.Go(func() {
 			if err := s.PutChallenge(ctx, newChallenge(t0)); err != nil {
@@ -256,16 +236,6 @@ func TestServerPaused(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-// timed runs call under a context with the given deadline and returns how
-// long it took and its error.
-func timed(call func(context.Context) error, deadline time.Duration) (time.Duration, error) {
-	cctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	start := time.Now()
-	err := call(cctx)
-	return time.Since(start), err
 }
 
 // proxyPort returns the port clients of p connect to.
@@ -278,40 +248,34 @@ func proxyPort(t *testing.T, p *faultproxy.Proxy) int {
 	return n
 }
 
-// A storeCall is one operation of a Store or its Limiter.
-type storeCall struct {
-	name string
-	run  func(context.Context) error
-}
-
 // everyCall returns a call of every operation of s and its Limiter, on
 // the challenge c and the session sess where they need one.
-func everyCall(s *Store, c phoneauth.Challenge, sess phoneauth.Session) []storeCall {
+func everyCall(s *Store, c phoneauth.Challenge, sess phoneauth.Session) []faultproxy.Call {
 	lim := s.Limiter()
 	limit := phoneauth.Limit{Events: 1, Per: time.Minute}
 	rot := phoneauth.Rotation{SessionID: sess.ID, OldHash: sess.RefreshHash, NewHash: randomHash(),
 		NewExpiresAt: t0.Add(time.Hour), Now: t0}
-	return []storeCall{
-		{"GetChallenge", func(ctx context.Context) error { _, err := s.GetChallenge(ctx, c.Key, t0); return err }},
-		{"AttemptChallenge", func(ctx context.Context) error { _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); return err }},
-		{"DeleteChallenge", func(ctx context.Context) error { return s.DeleteChallenge(ctx, c.Key, c.ID) }},
-		{"PutChallenge", func(ctx context.Context) error { return s.PutChallenge(ctx, newChallenge(t0)) }},
-		{"CreateSession", func(ctx context.Context) error { return s.CreateSession(ctx, newSession(t0)) }},
-		{"GetSession", func(ctx context.Context) error { _, err := s.GetSession(ctx, sess.ID, t0); return err }},
-		{"RotateRefresh", func(ctx context.Context) error { _, err := s.RotateRefresh(ctx, rot); return err }},
-		{"ListSessions", func(ctx context.Context) error { _, err := s.ListSessions(ctx, sess.UserID, t0); return err }},
-		{"DeleteSession", func(ctx context.Context) error { return s.DeleteSession(ctx, sess.ID) }},
-		{"CreateUser", func(ctx context.Context) error { _, _, err := s.CreateUser(ctx, "+99912345", nil); return err }},
-		{"UserByPhone", func(ctx context.Context) error { _, err := s.UserByPhone(ctx, "+99912345"); return err }},
-		{"SetPhone", func(ctx context.Context) error { return s.SetPhone(ctx, "u", "+99912345") }},
-		{"Limiter.Allow", func(ctx context.Context) error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err }},
-		{"Limiter.AllowAll", func(ctx context.Context) error {
+	return []faultproxy.Call{
+		{Name: "GetChallenge", Run: func(ctx context.Context) error { _, err := s.GetChallenge(ctx, c.Key, t0); return err }},
+		{Name: "AttemptChallenge", Run: func(ctx context.Context) error { _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); return err }},
+		{Name: "DeleteChallenge", Run: func(ctx context.Context) error { return s.DeleteChallenge(ctx, c.Key, c.ID) }},
+		{Name: "PutChallenge", Run: func(ctx context.Context) error { return s.PutChallenge(ctx, newChallenge(t0)) }},
+		{Name: "CreateSession", Run: func(ctx context.Context) error { return s.CreateSession(ctx, newSession(t0)) }},
+		{Name: "GetSession", Run: func(ctx context.Context) error { _, err := s.GetSession(ctx, sess.ID, t0); return err }},
+		{Name: "RotateRefresh", Run: func(ctx context.Context) error { _, err := s.RotateRefresh(ctx, rot); return err }},
+		{Name: "ListSessions", Run: func(ctx context.Context) error { _, err := s.ListSessions(ctx, sess.UserID, t0); return err }},
+		{Name: "DeleteSession", Run: func(ctx context.Context) error { return s.DeleteSession(ctx, sess.ID) }},
+		{Name: "CreateUser", Run: func(ctx context.Context) error { _, _, err := s.CreateUser(ctx, "+99912345", nil); return err }},
+		{Name: "UserByPhone", Run: func(ctx context.Context) error { _, err := s.UserByPhone(ctx, "+99912345"); return err }},
+		{Name: "SetPhone", Run: func(ctx context.Context) error { return s.SetPhone(ctx, "u", "+99912345") }},
+		{Name: "Limiter.Allow", Run: func(ctx context.Context) error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err }},
+		{Name: "Limiter.AllowAll", Run: func(ctx context.Context) error {
 			_, _, err := lim.AllowAll(ctx, []phoneauth.LimitCheck{{Key: "k", Limit: limit}}, t0)
 			return err
 		}},
-		{"Limiter.Reset", func(ctx context.Context) error { return lim.Reset(ctx, "k") }},
-		{"Cleanup", func(ctx context.Context) error { _, err := s.Cleanup(ctx, t0); return err }},
-		{"Migrate", s.Migrate},
+		{Name: "Limiter.Reset", Run: func(ctx context.Context) error { return lim.Reset(ctx, "k") }},
+		{Name: "Cleanup", Run: func(ctx context.Context) error { _, err := s.Cleanup(ctx, t0); return err }},
+		{Name: "Migrate", Run: s.Migrate},
 	}
 }
 

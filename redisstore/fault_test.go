@@ -136,8 +136,8 @@ func TestRedisDown(t *testing.T) {
 	srv.stop()
 
 	for _, call := range everyCall(s, lim, c, sess) {
-		if err := call.run(ctx); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
-			t.Errorf("%s with Redis down: err = %v, want ErrStoreUnavailable", call.name, err)
+		if err := call.Run(ctx); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Errorf("%s with Redis down: err = %v, want ErrStoreUnavailable", call.Name, err)
 		}
 	}
 	failedWhileDown := failed.Load()
@@ -205,37 +205,31 @@ func TestRedisDown(t *testing.T) {
 	t.Logf("background load: %d calls succeeded, %d failed closed", ok.Load(), failed.Load())
 }
 
-// A storeCall is one operation of a Store or Limiter.
-type storeCall struct {
-	name string
-	run  func(context.Context) error
-}
-
 // everyCall returns a call of every operation of s and lim, on the
 // challenge c and the session sess where they need one.
-func everyCall(s *Store, lim *Limiter, c phoneauth.Challenge, sess phoneauth.Session) []storeCall {
+func everyCall(s *Store, lim *Limiter, c phoneauth.Challenge, sess phoneauth.Session) []faultproxy.Call {
 	limit := phoneauth.Limit{Events: 1 << 30, Per: time.Second}
 	rot := phoneauth.Rotation{SessionID: sess.ID, OldHash: sess.RefreshHash, NewHash: []byte("n"),
 		NewExpiresAt: t0.Add(time.Hour), Now: t0}
-	return []storeCall{
-		{"PutChallenge", func(ctx context.Context) error { return s.PutChallenge(ctx, c) }},
-		{"GetChallenge", func(ctx context.Context) error { _, err := s.GetChallenge(ctx, c.Key, t0); return err }},
-		{"AttemptChallenge", func(ctx context.Context) error { _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); return err }},
-		{"DeleteChallenge", func(ctx context.Context) error { return s.DeleteChallenge(ctx, c.Key, c.ID) }},
-		{"CreateSession", func(ctx context.Context) error { return s.CreateSession(ctx, testSession("user-1", t0)) }},
-		{"GetSession", func(ctx context.Context) error { _, err := s.GetSession(ctx, sess.ID, t0); return err }},
-		{"RotateRefresh", func(ctx context.Context) error { _, err := s.RotateRefresh(ctx, rot); return err }},
-		{"DeleteSession", func(ctx context.Context) error { return s.DeleteSession(ctx, sess.ID) }},
-		{"ListSessions", func(ctx context.Context) error { _, err := s.ListSessions(ctx, "user-1", t0); return err }},
-		{"UserByPhone", func(ctx context.Context) error { _, err := s.UserByPhone(ctx, "+15550000001"); return err }},
-		{"CreateUser", func(ctx context.Context) error { _, _, err := s.CreateUser(ctx, "+15550000001", nil); return err }},
-		{"SetPhone", func(ctx context.Context) error { return s.SetPhone(ctx, "u", "+15550000001") }},
-		{"Limiter.Allow", func(ctx context.Context) error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err }},
-		{"Limiter.AllowAll", func(ctx context.Context) error {
+	return []faultproxy.Call{
+		{Name: "PutChallenge", Run: func(ctx context.Context) error { return s.PutChallenge(ctx, c) }},
+		{Name: "GetChallenge", Run: func(ctx context.Context) error { _, err := s.GetChallenge(ctx, c.Key, t0); return err }},
+		{Name: "AttemptChallenge", Run: func(ctx context.Context) error { _, err := s.AttemptChallenge(ctx, c.Key, c.ID, t0); return err }},
+		{Name: "DeleteChallenge", Run: func(ctx context.Context) error { return s.DeleteChallenge(ctx, c.Key, c.ID) }},
+		{Name: "CreateSession", Run: func(ctx context.Context) error { return s.CreateSession(ctx, testSession("user-1", t0)) }},
+		{Name: "GetSession", Run: func(ctx context.Context) error { _, err := s.GetSession(ctx, sess.ID, t0); return err }},
+		{Name: "RotateRefresh", Run: func(ctx context.Context) error { _, err := s.RotateRefresh(ctx, rot); return err }},
+		{Name: "DeleteSession", Run: func(ctx context.Context) error { return s.DeleteSession(ctx, sess.ID) }},
+		{Name: "ListSessions", Run: func(ctx context.Context) error { _, err := s.ListSessions(ctx, "user-1", t0); return err }},
+		{Name: "UserByPhone", Run: func(ctx context.Context) error { _, err := s.UserByPhone(ctx, "+15550000001"); return err }},
+		{Name: "CreateUser", Run: func(ctx context.Context) error { _, _, err := s.CreateUser(ctx, "+15550000001", nil); return err }},
+		{Name: "SetPhone", Run: func(ctx context.Context) error { return s.SetPhone(ctx, "u", "+15550000001") }},
+		{Name: "Limiter.Allow", Run: func(ctx context.Context) error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err }},
+		{Name: "Limiter.AllowAll", Run: func(ctx context.Context) error {
 			_, _, err := lim.AllowAll(ctx, []phoneauth.LimitCheck{{Key: "k", Limit: limit}}, t0)
 			return err
 		}},
-		{"Limiter.Reset", func(ctx context.Context) error { return lim.Reset(ctx, "k") }},
+		{Name: "Limiter.Reset", Run: func(ctx context.Context) error { return lim.Reset(ctx, "k") }},
 	}
 }
 
@@ -265,45 +259,16 @@ func TestRedisPaused(t *testing.T) {
 	}
 
 	proxy.Pause()
-	const deadline, margin = 250 * time.Millisecond, time.Second
-	timed := func(call func(context.Context) error) (time.Duration, error) {
-		cctx, cancel := context.WithTimeout(ctx, deadline)
-		defer cancel()
-		start := time.Now()
-		err := call(cctx)
-		return time.Since(start), err
-	}
-	var slowest time.Duration
-	for _, call := range everyCall(s, lim, c, sess) {
-		took, err := timed(call.run)
-		slowest = max(slowest, took)
-		if !errors.Is(err, phoneauth.ErrStoreUnavailable) {
-			t.Errorf("%s, paused: %v, want ErrStoreUnavailable", call.name, err)
-		}
-		if took > deadline+margin {
-			t.Errorf("%s, paused: returned after %v, want about the deadline %v", call.name, took, deadline)
-		}
-	}
-	t.Logf("paused: the slowest call returned after %v (deadline %v)", slowest, deadline)
-	var wg sync.WaitGroup
-	for range 12 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			took, err := timed(func(ctx context.Context) error { _, err := s.GetSession(ctx, sess.ID, t0); return err })
-			if !errors.Is(err, phoneauth.ErrStoreUnavailable) || took > deadline+margin {
-				t.Errorf("concurrent GetSession, paused: %v after %v", err, took)
-			}
-		}()
-	}
-	wg.Wait()
+	faultproxy.CheckDeadlines(t, everyCall(s, lim, c, sess), phoneauth.ErrStoreUnavailable,
+		250*time.Millisecond, time.Second, 12)
 
 	proxy.Resume()
 	for _, call := range everyCall(s, lim, c, sess) {
-		if err := call.run(ctx); errors.Is(err, phoneauth.ErrStoreUnavailable) {
-			t.Errorf("%s after the pause: %v", call.name, err)
+		if err := call.Run(ctx); errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Errorf("%s after the pause: %v", call.Name, err)
 		}
 	}
+	var wg sync.WaitGroup
 	for range 12 {
 		wg.Add(1)
 		go func() {

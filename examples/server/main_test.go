@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -304,18 +303,7 @@ func TestServerRedis(t *testing.T) {
 func TestServerPostgres(t *testing.T) {
 	url := testServerURL(t, "PHONEAUTH_TEST_POSTGRES_URL", "postgres-test-server.sh")
 	schema := "server_test_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
+	t.Cleanup(func() { dropSchema(t, url, schema) })
 	testReplicas(t, withParam(url, "schema", schema))
 }
 
