@@ -18,7 +18,7 @@
 //	-cpuprofile        file to write a CPU profile of the whole run to, for go tool pprof
 //	-request-timeout   deadline of each request, store calls included (default 5s)
 //	-shutdown-timeout  on SIGINT or SIGTERM, how long until the process exits (default 10s)
-//	-pool              PostgreSQL: connections in the pool (default 16; pool_max_conns in the URL wins)
+//	-pool              PostgreSQL: connections in the pool (default 32; pool_max_conns in the URL wins)
 //
 // In development mode the seeds' phone number +923012345678 is a test
 // number with the seeds' code 249364, so that the API documents' cURL
