@@ -57,6 +57,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/examples/web"
 	"github.com/phoneauth/phoneauth/httpadapter"
@@ -66,6 +68,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	redis.SetLogger(redisLogger{log})
 	if err := run(ctx, os.Args[1:], log); err != nil {
 		fmt.Fprintln(os.Stderr, "server:", err)
 		os.Exit(1)

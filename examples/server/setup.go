@@ -97,8 +97,7 @@ func openBackend(ctx context.Context, uri string, opts backendOptions) (backend,
 // of its callers' contexts, and its own read and write timeouts are no
 // shorter than a request's deadline, so that the deadline decides: go-redis
 // retries a command whose own timeout fires first, and a command retried
-// after it ran (a rotation, a consumed code) would run twice. go-redis logs
-// through log.
+// after it ran (a rotation, a consumed code) would run twice.
 func openRedis(ctx context.Context, uri string, o backendOptions) (backend, error) {
 	uri, prefix, err := cutParam(uri, "prefix")
 	if err != nil {
@@ -111,7 +110,6 @@ func openRedis(ctx context.Context, uri string, o backendOptions) (backend, erro
 	opts.ContextTimeoutEnabled = true
 	opts.ReadTimeout = max(opts.ReadTimeout, o.timeout)
 	opts.WriteTimeout = max(opts.WriteTimeout, o.timeout)
-	redis.SetLogger(redisLogger{o.log}) // process-wide: fine in a program
 	rdb := redis.NewClient(opts)
 	startCtx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
@@ -134,7 +132,8 @@ func openRedis(ctx context.Context, uri string, o backendOptions) (backend, erro
 }
 
 // redisLogger sends go-redis's own log lines (failed dials, pool events)
-// to a slog.Logger.
+// to a slog.Logger. main installs it with redis.SetLogger, which sets a
+// variable of the whole process: a program may, a library must not.
 type redisLogger struct{ log *slog.Logger }
 
 // Printf implements go-redis's internal.Logging.
