@@ -59,8 +59,8 @@ const (
 // deadline (a *redis.Client, *redis.ClusterClient or *redis.Ring; other
 // clients are not checked).
 //
-// A Redis Cluster is checked on every master. An error means a server
-// could not be asked at all.
+// A Redis Cluster is checked on every master, a Ring on every shard. An
+// error means a server could not be asked at all.
 func CheckSettings(ctx context.Context, client redis.UniversalClient, log *slog.Logger) ([]SettingWarning, error) {
 	var (
 		mu       sync.Mutex
@@ -79,13 +79,19 @@ func CheckSettings(ctx context.Context, client redis.UniversalClient, log *slog.
 	if !contextTimeoutEnabled(client) {
 		warn(SettingWarning{Setting: "ContextTimeoutEnabled", Value: "false", Risk: riskNoDeadline})
 	}
+	eachNode := func(ctx context.Context, node *redis.Client) error {
+		return checkNode(ctx, node, node.Options().Addr, warn)
+	}
 	var err error
-	if cluster, ok := client.(*redis.ClusterClient); ok {
-		err = cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
-			return checkNode(ctx, node, node.Options().Addr, warn)
-		})
-	} else {
-		err = checkNode(ctx, client, nodeAddr(client), warn)
+	switch c := client.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, eachNode)
+	case *redis.Ring:
+		err = c.ForEachShard(ctx, eachNode)
+	case *redis.Client:
+		err = eachNode(ctx, c)
+	default:
+		err = checkNode(ctx, client, "", warn)
 	}
 	if err != nil {
 		return warnings, unavailable("check settings", err)
@@ -105,14 +111,6 @@ func contextTimeoutEnabled(client redis.UniversalClient) bool {
 		return c.Options().ContextTimeoutEnabled
 	}
 	return true
-}
-
-// nodeAddr returns the server address of a single-node client, or "".
-func nodeAddr(client redis.UniversalClient) string {
-	if c, ok := client.(*redis.Client); ok {
-		return c.Options().Addr
-	}
-	return ""
 }
 
 // checkNode checks the persistence and eviction settings of one server.
