@@ -347,3 +347,39 @@ func TestCheckSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestTablesLocked holds an exclusive lock on every table of the store (as
+// a long migration or a LOCK TABLE by hand would): the server answers, but
+// every statement waits. Every operation still returns by its deadline,
+// and once the lock is released the store works.
+func TestTablesLocked(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for deadlines")
+	}
+	pool := openPool(t, nil)
+	s := freshSchema(t, pool)
+	must(t, s.Migrate(ctx))
+	c, sess := newChallenge(t0), newSession(t0)
+	must(t, s.PutChallenge(ctx, c))
+	must(t, s.CreateSession(ctx, sess))
+
+	locker, err := pool.Begin(ctx)
+	must(t, err)
+	defer locker.Rollback(ctx)
+	tables := []string{"challenges", "sessions", "refresh_tokens", "users", "limiter_buckets", "schema_migrations"}
+	for i, name := range tables {
+		tables[i] = s.table(name)
+	}
+	_, err = locker.Exec(ctx, "LOCK TABLE "+strings.Join(tables, ", ")+" IN ACCESS EXCLUSIVE MODE")
+	must(t, err)
+
+	faultproxy.CheckDeadlines(t, everyCall(s, c, sess), phoneauth.ErrStoreUnavailable,
+		250*time.Millisecond, time.Second, 8)
+
+	must(t, locker.Rollback(ctx))
+	for _, call := range everyCall(s, c, sess) {
+		if _, err := faultproxy.Timed(call.Run, 10*time.Second); errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Errorf("%s after the lock: %v", call.Name, err)
+		}
+	}
+}

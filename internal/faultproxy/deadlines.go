@@ -27,18 +27,19 @@ func Timed(call func(context.Context) error, deadline time.Duration) (time.Durat
 // CheckDeadlines runs each call under a context with the given deadline,
 // one after the other, then concurrent calls at once (taking the calls in
 // turn), and fails t for every call that does not return an error matching
-// want, or returns later than deadline plus margin. Run it with traffic
-// paused: it checks that a client gives up by its context's deadline, also
-// while it waits for a connection of its pool.
+// want, or returns later than deadline plus margin. Run it while the server
+// cannot answer (traffic paused, tables locked): it checks that a client
+// gives up by its context's deadline, also while it waits for a connection
+// of its pool.
 func CheckDeadlines(t testing.TB, calls []Call, want error, deadline, margin time.Duration, concurrent int) {
 	t.Helper()
 	check := func(call Call) time.Duration {
 		took, err := Timed(call.Run, deadline)
 		if !errors.Is(err, want) {
-			t.Errorf("%s, paused: %v, want %v", call.Name, err, want)
+			t.Errorf("%s: %v, want %v", call.Name, err, want)
 		}
 		if took > deadline+margin {
-			t.Errorf("%s, paused: returned after %v, want about the deadline %v", call.Name, took, deadline)
+			t.Errorf("%s: returned after %v, want about the deadline %v", call.Name, took, deadline)
 		}
 		return took
 	}
@@ -46,7 +47,7 @@ func CheckDeadlines(t testing.TB, calls []Call, want error, deadline, margin tim
 	for _, call := range calls {
 		slowest = max(slowest, check(call))
 	}
-	t.Logf("paused: the slowest call returned after %v (deadline %v)", slowest, deadline)
+	t.Logf("the slowest call returned after %v (deadline %v)", slowest, deadline)
 	var wg sync.WaitGroup
 	for i := range concurrent {
 		wg.Add(1)
