@@ -54,6 +54,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -106,7 +107,8 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer closeWithin(b.close, t.closeReserve(), log)
+	closer := &storeCloser{close: b.close}
+	defer closer.wait(t.closeReserve(), log)
 	keys, err := loadKeys(*keyFile, log)
 	if err != nil {
 		return err
@@ -143,7 +145,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, *addr, withDeadline(routes(h), t.request), t, log)
+	return serve(ctx, *addr, withDeadline(routes(h), t.request), t, closer.start, log)
 }
 
 // routes mounts the API on a new mux.
@@ -178,13 +180,15 @@ func withDeadline(h http.Handler, d time.Duration) http.Handler {
 // serve serves handler on addr until ctx is done, then shuts down within
 // t.shutdown minus t.closeReserve(): it stops accepting and lets requests
 // in flight finish; at four fifths of that time it cancels the contexts
-// of those still running (a store call then fails, and the request is
-// answered 503), and at the end it closes the connections of any request
-// that still runs (a handler that ignores its context).
+// of those still running and starts closing the store (closeStore), so
+// that their store calls fail and they are answered 503 (go-redis ends a
+// call at its context's deadline or when its connection closes, not when
+// its context is cancelled), and at the end it closes the connections of
+// any request that still runs (a handler that ignores its context).
 //
 // The write timeout is the request deadline plus five seconds, so that a
 // request answered at its deadline still has its answer written.
-func serve(ctx context.Context, addr string, handler http.Handler, t timeouts, log *slog.Logger) error {
+func serve(ctx context.Context, addr string, handler http.Handler, t timeouts, closeStore func(), log *slog.Logger) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -218,6 +222,7 @@ func serve(ctx context.Context, addr string, handler http.Handler, t timeouts, l
 	if err := srv.Shutdown(drain); err != nil {
 		log.Warn("shutdown: requests still running; cancelling them", "after", time.Since(start).Round(time.Millisecond))
 		cancelRequests()
+		closeStore()
 		last, cancel := context.WithTimeout(context.Background(), budget-time.Since(start))
 		defer cancel()
 		if err := srv.Shutdown(last); err != nil {
@@ -232,16 +237,30 @@ func serve(ctx context.Context, addr string, handler http.Handler, t timeouts, l
 	return nil
 }
 
-// closeWithin runs closeStore, waiting for it at most d: a store that hangs
-// must not keep the process from exiting.
-func closeWithin(closeStore func(), d time.Duration, log *slog.Logger) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		closeStore()
-	}()
+// A storeCloser closes the store's connections once, in the background, so
+// that a store that hangs cannot hold up the exit.
+type storeCloser struct {
+	once  sync.Once
+	done  chan struct{}
+	close func()
+}
+
+// start starts closing the store, once.
+func (c *storeCloser) start() {
+	c.once.Do(func() {
+		c.done = make(chan struct{})
+		go func() {
+			defer close(c.done)
+			c.close()
+		}()
+	})
+}
+
+// wait starts closing the store if need be, and waits for it at most d.
+func (c *storeCloser) wait(d time.Duration, log *slog.Logger) {
+	c.start()
 	select {
-	case <-done:
+	case <-c.done:
 	case <-time.After(d):
 		log.Warn("store connections not closed in time; exiting anyway", "waited", d)
 	}

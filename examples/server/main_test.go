@@ -282,14 +282,8 @@ func TestServerRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opts)
-	t.Cleanup(func() {
-		defer rdb.Close()
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Unlink(ctx, iter.Val())
-		}
-	})
+	defer rdb.Close()
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
 	testReplicas(t, withParam(url, "prefix", prefix))
 	n, err := rdb.Keys(context.Background(), "{"+prefix+":*").Result()
 	if err != nil || len(n) == 0 {
@@ -380,5 +374,21 @@ func TestRedisLogger(t *testing.T) {
 	}
 	if rec["level"] != "WARN" || rec["msg"] != "go-redis" || rec["detail"] != "redis: dial 127.0.0.1:1: refused" {
 		t.Errorf("record %v", rec)
+	}
+}
+
+// deleteKeys deletes the keys under prefix from the Redis at url.
+func deleteKeys(t *testing.T, url, prefix string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rdb.Unlink(ctx, iter.Val())
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/url"
+	neturl "net/url"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -23,52 +23,78 @@ import (
 	"github.com/phoneauth/phoneauth/internal/faultproxy"
 )
 
-// TestShutdownWithPostgresPaused runs the server as a process on a
-// PostgreSQL that stops answering (a proxy between them holds every byte,
-// as a server stopped with SIGSTOP would), sends SIGTERM while clients
-// wait for answers, and checks that the process exits with status 0
-// within -shutdown-timeout and that every request it accepted got an
+// TestShutdownWithStorePaused runs the server as a process on a store
+// (PostgreSQL, Redis) that stops answering (a proxy between them holds
+// every byte, as a server stopped with SIGSTOP would), sends SIGTERM while
+// clients wait for answers, and checks that the process exits with status
+// 0 within -shutdown-timeout and that every request it accepted got an
 // answer: 503 for those the store could not serve. Requests end either by
 // their own deadline (shorter than the shutdown) or because the shutdown
 // cancels them (a deadline longer than the shutdown).
-func TestShutdownWithPostgresPaused(t *testing.T) {
+func TestShutdownWithStorePaused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server")
 	}
-	dbURL := testServerURL(t, "PHONEAUTH_TEST_POSTGRES_URL", "postgres-test-server.sh")
 	bin := filepath.Join(t.TempDir(), "server")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, tc := range []struct {
-		name              string
-		request, shutdown time.Duration
+	stores := []struct {
+		name, env, script string
+		// store returns the -store value for a server reached at addr,
+		// and removes what the test leaves there when t ends.
+		store func(t *testing.T, url, addr string) string
 	}{
-		{"requests end by their deadline", 2 * time.Second, 6 * time.Second},
-		{"the shutdown cancels requests", 30 * time.Second, 3 * time.Second},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			testShutdownWithPostgresPaused(t, bin, dbURL, tc.request, tc.shutdown)
-		})
+		{"postgres", "PHONEAUTH_TEST_POSTGRES_URL", "postgres-test-server.sh", func(t *testing.T, url, addr string) string {
+			schema := "server_test_" + strings.ToLower(rand.Text()[:10])
+			t.Cleanup(func() { dropSchema(t, url, schema) })
+			return withParam(withHost(t, url, addr), "schema", schema)
+		}},
+		{"redis", "PHONEAUTH_TEST_REDIS_URL", "redis-test-server.sh", func(t *testing.T, url, addr string) string {
+			prefix := "phoneauth-server-test-" + rand.Text()[:10]
+			t.Cleanup(func() { deleteKeys(t, url, prefix) })
+			return withParam(withHost(t, url, addr), "prefix", prefix)
+		}},
+	}
+	for _, st := range stores {
+		for _, tc := range []struct {
+			name              string
+			request, shutdown time.Duration
+		}{
+			{"requests end by their deadline", 2 * time.Second, 6 * time.Second},
+			{"the shutdown cancels requests", 30 * time.Second, 3 * time.Second},
+		} {
+			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+				url := testServerURL(t, st.env, st.script)
+				u, err := neturl.Parse(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				proxy, err := faultproxy.Start(u.Host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { proxy.Close() })
+				testShutdownWithStorePaused(t, bin, st.store(t, url, proxy.Addr()), proxy, tc.request, tc.shutdown)
+			})
+		}
 	}
 }
 
-func testShutdownWithPostgresPaused(t *testing.T, bin, dbURL string, request, shutdown time.Duration) {
-	u, err := url.Parse(dbURL)
+// withHost returns url with its host:port replaced by addr.
+func withHost(t *testing.T, url, addr string) string {
+	t.Helper()
+	u, err := neturl.Parse(url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy, err := faultproxy.Start(u.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { proxy.Close() })
-	schema := "server_test_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() { dropSchema(t, dbURL, schema) })
-	u.Host = proxy.Addr()
+	u.Host = addr
+	return u.String()
+}
 
+func testShutdownWithStorePaused(t *testing.T, bin, store string, proxy *faultproxy.Proxy, request, shutdown time.Duration) {
 	logs := &syncBuffer{}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", withParam(u.String(), "schema", schema),
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store,
 		"-request-timeout", request.String(), "-shutdown-timeout", shutdown.String())
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -152,8 +178,8 @@ func testShutdownWithPostgresPaused(t *testing.T, bin, dbURL string, request, sh
 		t.Errorf("a request got no answer: %v", err)
 	}
 	if statuses[http.StatusServiceUnavailable]-beforeTerm < 8 {
-		t.Errorf("%d requests waiting on the paused store answered 503 after SIGTERM, want all 16 clients' (answers %v)",
-			statuses[http.StatusServiceUnavailable]-beforeTerm, statuses)
+		t.Errorf("%d requests waiting on the paused store answered 503 after SIGTERM, want all 16 clients' (answers %v)\n%s",
+			statuses[http.StatusServiceUnavailable]-beforeTerm, statuses, logs)
 	}
 	for status := range statuses {
 		if status >= 500 && status != http.StatusServiceUnavailable {
