@@ -383,3 +383,56 @@ func TestTablesLocked(t *testing.T) {
 		}
 	}
 }
+
+// TestAbandonedStatementUnderLock gives up on a write that waits for a
+// lock. pgx closes the connection and sends PostgreSQL a cancel request for
+// the statement: the server stops waiting while the lock is still held, and
+// once it is released the write has not happened.
+func TestAbandonedStatementUnderLock(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for deadlines")
+	}
+	url := os.Getenv(urlEnv)
+	if url == "" {
+		needServer(t, "%s is not set", urlEnv)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	must(t, err)
+	// One connection, on which PutChallenge's statement is prepared
+	// already: it waits for the lock when it runs, not when pgx prepares it.
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	must(t, err)
+	t.Cleanup(pool.Close)
+	s := freshSchema(t, pool)
+	must(t, s.Migrate(ctx))
+	must(t, s.PutChallenge(ctx, newChallenge(t0)))
+
+	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	must(t, err)
+	defer conn.Close(ctx)
+	locker, err := conn.Begin(ctx)
+	must(t, err)
+	defer locker.Rollback(ctx)
+	_, err = locker.Exec(ctx, "LOCK TABLE "+s.table("challenges")+" IN ACCESS EXCLUSIVE MODE")
+	must(t, err)
+	c := newChallenge(t0)
+	_, err = faultproxy.Timed(func(ctx context.Context) error { return s.PutChallenge(ctx, c) }, 250*time.Millisecond)
+	wantErr(t, "PutChallenge with the table locked", err, phoneauth.ErrStoreUnavailable)
+
+	// The server ends the abandoned statement while the lock is held.
+	waiting := func() (n int) {
+		must(t, conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&n))
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); waiting() > 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the abandoned statement still waits for the lock 10 s after its caller gave up")
+		}
+	}
+	must(t, locker.Rollback(ctx))
+	if _, err := s.GetChallenge(ctx, c.Key, t0); !errors.Is(err, phoneauth.ErrNotFound) {
+		t.Errorf("after the lock: GetChallenge of the abandoned write = %v, want ErrNotFound", err)
+	}
+}

@@ -145,11 +145,11 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 // returns its store, which is also the users, and its shared limiter.
 // Expired rows are cleaned up every minute until the backend is closed.
 //
-// The pool has o.pool connections unless the URI sets pool_max_conns. A
-// statement abandoned at its deadline keeps running in the server (pgx
-// closes the connection, PostgreSQL notices only when it answers), so the
-// server's statement_timeout is set to the request deadline, unless the URI
-// sets one: a statement waiting for a lock ends there too.
+// The pool has o.pool connections unless the URI sets pool_max_conns. pgx
+// sends a cancel request for a statement abandoned at its deadline; as a
+// backstop for when that request cannot get through, the server's
+// statement_timeout is set to the request deadline, unless the URI sets
+// one.
 func openPostgres(ctx context.Context, uri string, o backendOptions) (backend, error) {
 	uri, schema, err := cutParam(uri, "schema")
 	if err != nil {
