@@ -191,12 +191,7 @@ func TestServerPaused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("pauses a PostgreSQL connection for seconds")
 	}
-	url := os.Getenv(urlEnv)
-	if url == "" {
-		needServer(t, "%s is not set", urlEnv)
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	must(t, err)
+	cfg := testPoolConfig(t)
 	proxy, err := faultproxy.Start(net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port))))
 	must(t, err)
 	t.Cleanup(func() { proxy.Close() })
@@ -236,6 +231,19 @@ func TestServerPaused(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// testPoolConfig returns the pool configuration of the test server, or
+// skips (see needServer) when there is none.
+func testPoolConfig(t *testing.T) *pgxpool.Config {
+	t.Helper()
+	url := os.Getenv(urlEnv)
+	if url == "" {
+		needServer(t, "%s is not set", urlEnv)
+	}
+	cfg, err := pgxpool.ParseConfig(url)
+	must(t, err)
+	return cfg
 }
 
 // proxyPort returns the port clients of p connect to.
@@ -392,12 +400,7 @@ func TestAbandonedStatementUnderLock(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for deadlines")
 	}
-	url := os.Getenv(urlEnv)
-	if url == "" {
-		needServer(t, "%s is not set", urlEnv)
-	}
-	cfg, err := pgxpool.ParseConfig(url)
-	must(t, err)
+	cfg := testPoolConfig(t)
 	// One connection, on which PutChallenge's statement is prepared
 	// already: it waits for the lock when it runs, not when pgx prepares it.
 	cfg.MaxConns = 1
