@@ -24,7 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -197,6 +196,8 @@ func TestRunRejects(t *testing.T) {
 		{nil, "abcd", "at least 32"},
 		{nil, "not hex or base64!", "neither hex nor base64"},
 		{[]string{"-nope"}, "", "flag provided but not defined"},
+		{[]string{"-pool", "0"}, "", "must be positive"},
+		{[]string{"-request-timeout", "-1s"}, "", "must be positive"},
 	} {
 		t.Setenv("PHONEAUTH_SECRET", tc.env)
 		err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, tc.args...), discard)
@@ -281,14 +282,8 @@ func TestServerRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opts)
-	t.Cleanup(func() {
-		defer rdb.Close()
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Unlink(ctx, iter.Val())
-		}
-	})
+	defer rdb.Close()
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
 	testReplicas(t, withParam(url, "prefix", prefix))
 	n, err := rdb.Keys(context.Background(), "{"+prefix+":*").Result()
 	if err != nil || len(n) == 0 {
@@ -302,18 +297,7 @@ func TestServerRedis(t *testing.T) {
 func TestServerPostgres(t *testing.T) {
 	url := testServerURL(t, "PHONEAUTH_TEST_POSTGRES_URL", "postgres-test-server.sh")
 	schema := "server_test_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
+	t.Cleanup(func() { dropSchema(t, url, schema) })
 	testReplicas(t, withParam(url, "schema", schema))
 }
 
@@ -396,5 +380,35 @@ func TestServerWebOTPDomain(t *testing.T) {
 	page, _ := io.ReadAll(resp.Body)
 	if want := `<meta name="phoneauth-webotp" content="example.com">`; !strings.Contains(string(page), want) {
 		t.Errorf("page lacks %s", want)
+	}
+}
+
+// TestRedisLogger checks that go-redis's own lines become structured
+// records of the server's logger.
+func TestRedisLogger(t *testing.T) {
+	var buf syncBuffer
+	redisLogger{slog.New(slog.NewJSONHandler(&buf, nil))}.Printf(context.Background(), "redis: dial %s: %v", "127.0.0.1:1", "refused")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {
+		t.Fatalf("not one JSON record: %q", buf.String())
+	}
+	if rec["level"] != "WARN" || rec["msg"] != "go-redis" || rec["detail"] != "redis: dial 127.0.0.1:1: refused" {
+		t.Errorf("record %v", rec)
+	}
+}
+
+// deleteKeys deletes the keys under prefix from the Redis at url.
+func deleteKeys(t *testing.T, url, prefix string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rdb.Unlink(ctx, iter.Val())
 	}
 }
