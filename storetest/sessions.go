@@ -3,20 +3,25 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/phoneauth/phoneauth"
 )
 
-// sessionTests are the clauses of phoneauth.SessionStore.
-var sessionTests = []struct {
+// A sessionTest is a clause of phoneauth.SessionStore.
+type sessionTest struct {
 	name string
 	fn   func(t *testing.T, s phoneauth.SessionStore)
-}{
+}
+
+// sessionTests are the clauses of phoneauth.SessionStore.
+var sessionTests = []sessionTest{
 	{"CreateGet", testCreateGet},
 	{"GetMissing", testGetSessionMissing},
 	{"ExpiredAtExpiresAt", testSessionExpiry},
+	{"ExpiredFirstCall", testSessionExpiredFirstCall},
 	{"NoAliasing", testSessionNoAliasing},
 	{"Rotate", testRotate},
 	{"RotateMissing", testRotateMissing},
@@ -24,6 +29,8 @@ var sessionTests = []struct {
 	{"ReuseOfOlderToken", testReuseOlderToken},
 	{"ReuseGrace", testReuseGrace},
 	{"ReuseAfterGrace", testReuseAfterGrace},
+	{"GraceFromFirstRotation", testGraceFromFirstRotation},
+	{"GraceInExpiredSession", testGraceInExpiredSession},
 	{"UnknownTokenChangesNothing", testUnknownToken},
 	{"OtherSessionsToken", testOtherSessionsToken},
 	{"RefreshExpired", testRefreshExpired},
@@ -31,6 +38,7 @@ var sessionTests = []struct {
 	{"ListOldestFirst", testListSessions},
 	{"ListEmpty", testListEmpty},
 	{"ConcurrentRotate", testConcurrentRotate},
+	{"ConcurrentRotateRounds", testConcurrentRotateRounds},
 }
 
 // create stores s or fails t.
@@ -122,6 +130,38 @@ func testSessionExpiry(t *testing.T, st phoneauth.SessionStore) {
 	}
 	_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt))
 	wantErr(t, "RotateRefresh of the current token at the session's ExpiresAt", err, phoneauth.ErrNotFound)
+}
+
+// Each method that takes a time, as the first call on a new session, finds
+// it absent at and after its ExpiresAt: no earlier call has had a chance to
+// remove it. The refresh token is still valid then, so only the session's
+// absolute end can refuse the rotation.
+func testSessionExpiredFirstCall(t *testing.T, st phoneauth.SessionStore) {
+	fresh := func() phoneauth.Session {
+		s := newSession(start)
+		s.ExpiresAt = start.Add(time.Hour) // before its refresh token's expiry
+		create(t, st, s)
+		return s
+	}
+	for _, after := range []time.Duration{0, time.Millisecond, 2 * time.Hour} {
+		s := fresh()
+		wantGone(t, st, fmt.Sprintf("GetSession %s after ExpiresAt, the first call on the session", after), s.ID, s.ExpiresAt.Add(after))
+
+		s = fresh()
+		list, err := st.ListSessions(ctx, s.UserID, s.ExpiresAt.Add(after))
+		noErr(t, "ListSessions", err)
+		if len(list) != 0 {
+			t.Fatalf("ListSessions %s after ExpiresAt, the first call on the session: %d sessions, want 0", after, len(list))
+		}
+
+		s = fresh()
+		_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt.Add(after)))
+		wantErr(t, fmt.Sprintf("RotateRefresh of the current, unexpired token %s after the session's ExpiresAt, the first call on the session", after), err, phoneauth.ErrNotFound)
+		r := rotation(s, s.RefreshHash, s.ExpiresAt.Add(after))
+		r.Grace = time.Hour
+		_, err = st.RotateRefresh(ctx, r)
+		wantErr(t, "RotateRefresh with grace after the session's ExpiresAt", err, phoneauth.ErrNotFound)
+	}
 }
 
 // Changing what was passed in, or what was returned, does not change the
@@ -236,13 +276,52 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	r.Grace = grace
 	s = mustRotate(t, st, s, r) // the grace rotation's token rotates as usual
 
+	// The token the grace rotation replaced was current and never used: it
+	// became a past token, remembered until its own expiry (30 days), so
+	// presenting it an hour later is reuse, not an unknown token.
 	_, err := st.RotateRefresh(ctx, rotation(s, lost, t0.Add(time.Hour)))
-	if err == nil {
-		t.Fatal("RotateRefresh of the token a grace rotation replaced succeeded an hour later; want ErrTokenReused or ErrNotFound")
+	wantErr(t, "RotateRefresh, an hour later, of the unused token a grace rotation replaced", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after the reuse of a token a grace rotation replaced", s.ID, t0.Add(time.Hour))
+}
+
+// The grace interval of a past token runs from its own rotation, the first
+// time it was replaced: a grace rotation does not restart it.
+func testGraceFromFirstRotation(t *testing.T, st phoneauth.SessionStore) {
+	const grace = 10 * time.Second
+	s := newSession(start)
+	create(t, st, s)
+	first := s.RefreshHash
+	t0 := start.Add(time.Hour)
+	r := rotation(s, first, t0)
+	r.Grace = grace
+	s = mustRotate(t, st, s, r)
+	for _, at := range []time.Duration{grace / 2, grace - time.Millisecond} { // as often as it comes
+		r = rotation(s, first, t0.Add(at))
+		r.Grace = grace
+		s = mustRotate(t, st, s, r)
 	}
-	if !errors.Is(err, phoneauth.ErrTokenReused) && !errors.Is(err, phoneauth.ErrNotFound) {
-		t.Fatalf("RotateRefresh of the token a grace rotation replaced: %v, want ErrTokenReused or ErrNotFound", err)
-	}
+	r = rotation(s, first, t0.Add(grace))
+	r.Grace = grace
+	_, err := st.RotateRefresh(ctx, r)
+	wantErr(t, "RotateRefresh of a past token Grace after its first rotation (with grace rotations since)", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after reuse past the grace interval", s.ID, r.Now)
+}
+
+// Grace does not outlive the session: at its ExpiresAt, a past token
+// within grace finds nothing.
+func testGraceInExpiredSession(t *testing.T, st phoneauth.SessionStore) {
+	const grace = time.Minute
+	s := newSession(start)
+	s.ExpiresAt = start.Add(time.Hour)
+	create(t, st, s)
+	first := s.RefreshHash
+	r := rotation(s, first, s.ExpiresAt.Add(-time.Second))
+	r.Grace = grace
+	mustRotate(t, st, s, r)
+	r = rotation(s, first, s.ExpiresAt)
+	r.Grace = grace
+	_, err := st.RotateRefresh(ctx, r)
+	wantErr(t, "RotateRefresh of a past token within grace at the session's ExpiresAt", err, phoneauth.ErrNotFound)
 }
 
 // At Grace after its rotation, and later, a past token is reuse.
@@ -414,4 +493,19 @@ func testConcurrentRotate(t *testing.T, st phoneauth.SessionStore) {
 		t.Fatalf("%d concurrent RotateRefresh of one token: none of the %d losers saw ErrTokenReused", n, n-1)
 	}
 	wantGone(t, st, "GetSession after concurrent rotations detected reuse", s.ID, now)
+}
+
+// In each of many rounds, a few goroutines rotate the current token of a
+// new session (no grace): exactly one of them wins every round.
+func testConcurrentRotateRounds(t *testing.T, st phoneauth.SessionStore) {
+	now := start.Add(time.Hour)
+	for round := range rounds {
+		s := newSession(start)
+		create(t, st, s)
+		errs := make([]error, roundGoroutines)
+		concurrently(roundGoroutines, func(i int) { _, errs[i] = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, now)) })
+		if wins := countWins(t, "concurrent RotateRefresh", errs, phoneauth.ErrTokenReused, phoneauth.ErrNotFound); wins != 1 {
+			t.Fatalf("round %d: %d concurrent RotateRefresh of one token: %d succeeded, want exactly 1", round, roundGoroutines, wins)
+		}
+	}
 }
