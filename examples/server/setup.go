@@ -25,6 +25,7 @@ import (
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/pgstore"
 	"github.com/phoneauth/phoneauth/redisstore"
+	"github.com/phoneauth/phoneauth/sqlitestore"
 )
 
 // A backend is what a -store value opens: a store, and the users and
@@ -48,12 +49,21 @@ const connectTimeout = 5 * time.Second
 //	rediss://…                               the same over TLS
 //	postgres://user:password@host:port/db    PostgreSQL: tables migrated at start,
 //	postgresql://…                           expired rows cleaned up every minute
+//	sqlite:FILE                              SQLite file (created if missing): store, users and
+//	                                         limits survive restarts; one node; cleaned up every minute
 //
 // A Redis URI may carry ?prefix=P (default "phoneauth"), the key prefix; a
 // Postgres URI ?schema=S (default "phoneauth"), the schema of the tables, and
 // pgx's own pool parameters (pool_max_conns…). Either server is pinged at
 // start, with a timeout, and an unreachable one is an error.
 func openBackend(ctx context.Context, uri string, log *slog.Logger) (backend, error) {
+	if file, ok := strings.CutPrefix(uri, "sqlite:"); ok {
+		b, err := openSQLite(ctx, file, log)
+		if err != nil {
+			return backend{}, fmt.Errorf("-store %s: %w", uri, err)
+		}
+		return b, nil
+	}
 	scheme, _, _ := strings.Cut(uri, "://")
 	switch strings.ToLower(scheme) {
 	case "memory":
@@ -71,7 +81,7 @@ func openBackend(ctx context.Context, uri string, log *slog.Logger) (backend, er
 		}
 		return b, nil
 	}
-	return backend{}, fmt.Errorf("-store %q: unknown store; want memory, redis://… or postgres://…", redact(uri))
+	return backend{}, fmt.Errorf("-store %q: unknown store; want memory, redis://…, postgres://… or sqlite:FILE", redact(uri))
 }
 
 // openRedis connects to the Redis of uri and returns its store, which is
@@ -136,22 +146,51 @@ func openPostgres(ctx context.Context, uri string, log *slog.Logger) (backend, e
 		pool.Close()
 		return backend{}, err
 	}
-	cleanupCtx, stopCleanup := context.WithCancel(ctx)
-	cleanupDone := make(chan struct{})
-	go func() {
-		defer close(cleanupDone)
-		store.RunCleanup(cleanupCtx, time.Minute)
-	}()
+	stopCleanup := startCleanup(ctx, store.RunCleanup)
 	return backend{
 		store:   store,
 		users:   store,
 		limiter: store.Limiter(),
 		close: func() {
 			stopCleanup()
-			<-cleanupDone
 			pool.Close()
 		},
 	}, nil
+}
+
+// openSQLite opens (creating and migrating it if need be) the SQLite file
+// and returns its store, which is also the users, and its limiter. Expired
+// rows are cleaned up every minute until the backend is closed.
+func openSQLite(ctx context.Context, file string, log *slog.Logger) (backend, error) {
+	store, err := sqlitestore.Open(ctx, file, sqlitestore.Options{Logger: log})
+	if err != nil {
+		return backend{}, err
+	}
+	stopCleanup := startCleanup(ctx, store.RunCleanup)
+	return backend{
+		store:   store,
+		users:   store,
+		limiter: store.Limiter(),
+		close: func() {
+			stopCleanup()
+			store.Close()
+		},
+	}, nil
+}
+
+// startCleanup runs a store's cleanup loop every minute until the returned
+// function is called, which waits for the loop to end.
+func startCleanup(ctx context.Context, run func(context.Context, time.Duration)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run(ctx, time.Minute)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // cutParam removes the query parameter name from uri and returns uri
