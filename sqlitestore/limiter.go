@@ -2,8 +2,8 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/phoneauth/phoneauth"
@@ -16,8 +16,8 @@ import (
 // used with. Time is the now the caller passes.
 //
 // Limiter is also a phoneauth.BatchLimiter: AllowAll decides all the limits
-// of a request, all or nothing, in one transaction, so that a code request
-// takes the write lock once for its limits. Allow is AllowAll of one check.
+// of a request, all or nothing, in one write, so that a code request takes
+// the write lock once for its limits. Allow is AllowAll of one check.
 //
 // It is safe for concurrent use.
 type Limiter struct {
@@ -51,7 +51,8 @@ type gcraCheck struct {
 func (c gcraCheck) fits(tat, now int64) int64 { return max(tat, now) + c.interval - c.per }
 
 // AllowAll records one event for every check at now if each allows it, and
-// nothing otherwise, in one transaction begun with BEGIN IMMEDIATE. It
+// nothing otherwise, in one write (under the write lock from its first
+// read). It
 // returns the index of the first check that refused (-1 if none) and when
 // that check will allow an event again. It implements
 // phoneauth.BatchLimiter.
@@ -65,7 +66,7 @@ func (c gcraCheck) fits(tat, now int64) int64 { return max(tat, now) + c.interva
 // it still fits, so no bucket goes over its limit.
 func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (refused int, retryAfter time.Duration, err error) {
 	gs := make([]gcraCheck, 0, len(checks))
-	keys := make([]any, 0, len(checks))
+	keys := make([]string, 0, len(checks))
 	seen := make(map[string]bool, len(checks))
 	for i, c := range checks {
 		switch {
@@ -88,10 +89,16 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 	}
 	nowNS := now.UnixNano()
 	refused = -1
-	err = lim.s.inTx(ctx, "limiter", func(t tx) error {
-		tats, err := t.tats(ctx, keys)
-		if err != nil {
-			return unavailable("limiter", err)
+	err = lim.s.write(ctx, "limiter", func(t tx) error {
+		tats := make(map[string]int64, len(keys)) // missing: a new bucket, full as tat 0 is
+		for _, k := range keys {
+			var tat int64
+			switch err := t.row(bucketSQL, k).Scan(&tat); {
+			case err == nil:
+				tats[k] = tat
+			case !errors.Is(err, sql.ErrNoRows):
+				return unavailable("limiter", err)
+			}
 		}
 		for _, g := range gs {
 			if fits := g.fits(tats[g.key], nowNS); fits > nowNS {
@@ -104,14 +111,10 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 				tats[g.key] = base + g.interval
 			}
 		}
-		values := make([]any, 0, 2*len(keys))
 		for _, k := range keys {
-			values = append(values, k, tats[k.(string)])
-		}
-		_, err = t.exec(ctx, `INSERT INTO limiter_buckets (key, tat) VALUES `+placeholders("(?, ?)", len(keys))+`
-ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`, values...)
-		if err != nil {
-			return unavailable("limiter", err)
+			if _, err := t.exec(setBucketSQL, k, tats[k]); err != nil {
+				return unavailable("limiter", err)
+			}
 		}
 		return nil
 	})
@@ -121,38 +124,14 @@ ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`, values...)
 	return refused, retryAfter, nil
 }
 
-// tats reads the buckets of keys: key → tat, missing for a new bucket
-// (full, as tat 0 is).
-func (t tx) tats(ctx context.Context, keys []any) (map[string]int64, error) {
-	t.s.statements.Add(1)
-	rows, err := t.QueryContext(ctx, `SELECT key, tat FROM limiter_buckets WHERE key IN (`+placeholders("?", len(keys))+`)`, keys...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	tats := make(map[string]int64, len(keys))
-	for rows.Next() {
-		var key string
-		var tat int64
-		if err := rows.Scan(&key, &tat); err != nil {
-			return nil, err
-		}
-		tats[key] = tat
-	}
-	return tats, rows.Err()
-}
-
-// placeholders returns n copies of p separated by commas.
-func placeholders(p string, n int) string {
-	return strings.TrimSuffix(strings.Repeat(p+", ", n), ", ")
-}
-
 // Reset forgets key's bucket. It implements phoneauth.Limiter.
 func (lim *Limiter) Reset(ctx context.Context, key string) error {
-	if _, err := lim.s.exec(ctx, `DELETE FROM limiter_buckets WHERE key = ?`, key); err != nil {
-		return unavailable("limiter reset", err)
-	}
-	return nil
+	return lim.s.write(ctx, "limiter reset", func(t tx) error {
+		if _, err := t.exec(resetBucketSQL, key); err != nil {
+			return unavailable("limiter reset", err)
+		}
+		return nil
+	})
 }
 
 // maxPeriod caps a Limit's period, so that tat stays within int64.

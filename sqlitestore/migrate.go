@@ -53,37 +53,44 @@ func migrations() ([]migration, error) {
 // embedded migration not yet recorded in schema_migrations. Processes
 // opening the file at once take turns on the write lock, and each
 // migration is applied once. A migrated file costs one short transaction.
+// It runs before the writer starts.
 func (s *Store) migrate(ctx context.Context) error {
 	ms, err := migrations()
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, "migrate", func(t tx) error {
-		_, err := t.exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	t, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return unavailable("migrate", err)
+	}
+	defer t.Rollback() //nolint:errcheck // after Commit, a no-op
+	_, err = t.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	name       TEXT    NOT NULL,
 	applied_at INTEGER NOT NULL
 ) STRICT`)
-		if err != nil {
-			return unavailable("migrate", err)
+	var latest int
+	if err == nil {
+		err = t.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&latest)
+	}
+	if err != nil {
+		return unavailable("migrate", err)
+	}
+	for _, m := range ms {
+		if m.version <= latest {
+			continue
 		}
-		var latest int
-		if err := t.row(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&latest); err != nil {
-			return unavailable("migrate", err)
-		}
-		for _, m := range ms {
-			if m.version <= latest {
-				continue
-			}
-			if _, err := t.exec(ctx, m.sql); err != nil {
-				return unavailable(fmt.Sprintf("migrate: migration %d (%s)", m.version, m.name), err)
-			}
-			_, err := t.exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		_, err := t.ExecContext(ctx, m.sql)
+		if err == nil {
+			_, err = t.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
 				m.version, m.name, micros(s.clock.Now()))
-			if err != nil {
-				return unavailable("migrate", err)
-			}
 		}
-		return nil
-	})
+		if err != nil {
+			return unavailable(fmt.Sprintf("migrate: migration %d (%s)", m.version, m.name), err)
+		}
+	}
+	if err := t.Commit(); err != nil {
+		return unavailable("migrate", err)
+	}
+	return nil
 }

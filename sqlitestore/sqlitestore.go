@@ -38,12 +38,15 @@
 // with NORMAL on purpose) and logs a warning when they are not durable;
 // Durability reports them.
 //
-// Each operation is one statement (atomic on its own) or one transaction
-// begun with BEGIN IMMEDIATE, which takes the database's write lock before
-// reading, so that no other connection or process can change what it reads
-// before it writes: SQLite has no SELECT … FOR UPDATE, and this is its
-// equivalent. Within a Store, writes queue on a single connection; reads
-// run beside them on a pool of their own.
+// Every write runs in a transaction begun with BEGIN IMMEDIATE, which takes
+// the database's write lock before reading, so that no other connection or
+// process can change what it reads before it writes: SQLite has no
+// SELECT … FOR UPDATE, and this is its equivalent. Within a Store, the
+// writes waiting at one moment share one transaction and one commit (group
+// commit: one fsync for many writes), each in a savepoint of its own, so
+// that one failing changes nothing and leaves the others be; each returns
+// once that commit is durable. Reads run beside the writer on a pool of
+// connections of their own.
 //
 // Errors: a missing, expired or non-matching entry is phoneauth.ErrNotFound
 // as each Store method documents; every other failure (the file unreadable,
@@ -65,6 +68,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -99,14 +103,24 @@ type Options struct {
 // safe for concurrent use, also by several Stores and processes sharing the
 // file. Create it with Open and Close it when done.
 type Store struct {
-	w, r  *sql.DB // w: one connection, for writes; r: reads
+	w, r  *sql.DB // w: one connection, for the writer; r: reads
 	clock phoneauth.Clock
 	log   *slog.Logger
 	dur   Durability
 
+	wstmts map[string]*sql.Stmt // writeQueries, prepared on w
+	rstmts stmtCache            // read statements, prepared on r
+
+	ops        chan *writeOp // to the writer
+	closed     chan struct{} // closed by Close
+	writerDone chan struct{} // closed when the writer has stopped
+	closeOnce  sync.Once
+	closeErr   error
+
 	// statements counts the statements sent to SQLite, BEGIN and COMMIT
-	// included, for tests and benchmarks.
-	statements atomic.Int64
+	// included, and commits the transactions committed (each an fsync with
+	// synchronous FULL), for tests and benchmarks.
+	statements, commits atomic.Int64
 }
 
 var (
@@ -162,7 +176,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		"_txlock":       {"immediate"},
 	}
 	dsn := path + "?" + q.Encode()
-	s := &Store{clock: opts.Clock, log: opts.Logger}
+	s := &Store{clock: opts.Clock, log: opts.Logger, ops: make(chan *writeOp), closed: make(chan struct{}), writerDone: make(chan struct{})}
 	if s.clock == nil {
 		s.clock = phoneauth.SystemClock{}
 	}
@@ -181,14 +195,19 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.r.SetMaxOpenConns(reads)
 	s.r.SetMaxIdleConns(reads)
-	if err := s.migrate(ctx); err != nil {
+	err = s.migrate(ctx)
+	if err == nil {
+		err = s.checkDurability(ctx)
+	}
+	if err == nil {
+		err = s.prepareWrites(ctx)
+	}
+	if err != nil {
+		close(s.writerDone) // no writer to wait for
 		s.Close()
 		return nil, err
 	}
-	if err := s.checkDurability(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
+	go s.runWriter()
 	return s, nil
 }
 
@@ -215,10 +234,21 @@ func (s *Store) checkDurability(ctx context.Context) error {
 // Durability returns the settings Open found.
 func (s *Store) Durability() Durability { return s.dur }
 
-// Close closes the Store's connections. The last one to close checkpoints
-// the write-ahead log into the database file.
+// Close waits for the writes under way, then closes the Store's
+// connections; later calls fail with phoneauth.ErrStoreUnavailable. The
+// last connection to the file to close checkpoints the write-ahead log into
+// the database file. Closing again returns the first Close's result.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	s.closeOnce.Do(func() {
+		close(s.closed)
+		<-s.writerDone
+		for _, st := range s.wstmts {
+			st.Close()
+		}
+		s.rstmts.close()
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+	})
+	return s.closeErr
 }
 
 // Limiter returns a phoneauth.BatchLimiter that keeps its buckets in the
@@ -247,59 +277,24 @@ func isUniqueViolation(err error) bool {
 	return errors.As(err, &e) && (e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-// exec runs a write statement outside a transaction (atomic on its own).
-func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	s.statements.Add(1)
-	return s.w.ExecContext(ctx, query, args...)
-}
-
-// writeRow runs a write statement with RETURNING, outside a transaction.
-func (s *Store) writeRow(ctx context.Context, query string, args ...any) *sql.Row {
-	s.statements.Add(1)
-	return s.w.QueryRowContext(ctx, query, args...)
-}
-
 // readRow runs a read statement on the read pool.
 func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
 	s.statements.Add(1)
-	return s.r.QueryRowContext(ctx, query, args...)
-}
-
-// A tx is a write transaction that counts its statements.
-type tx struct {
-	*sql.Tx
-	s *Store
-}
-
-func (t tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	t.s.statements.Add(1)
-	return t.ExecContext(ctx, query, args...)
-}
-
-func (t tx) row(ctx context.Context, query string, args ...any) *sql.Row {
-	t.s.statements.Add(1)
-	return t.QueryRowContext(ctx, query, args...)
-}
-
-// inTx runs fn in a transaction begun with BEGIN IMMEDIATE (the write lock
-// first) and commits it if fn returns nil; otherwise it rolls back and
-// returns fn's error as it is. A failure to begin or commit is reported as
-// a failure of op.
-func (s *Store) inTx(ctx context.Context, op string, fn func(tx) error) error {
-	s.statements.Add(1)
-	t, err := s.w.BeginTx(ctx, nil)
+	st, err := s.rstmts.get(s.r, query)
 	if err != nil {
-		return unavailable(op, err)
+		return s.r.QueryRowContext(ctx, query, args...) // fails again, reported by Scan
 	}
-	if err := fn(tx{t, s}); err != nil {
-		_ = t.Rollback()
-		return err
-	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// readRows runs a read statement that returns rows on the read pool.
+func (s *Store) readRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	s.statements.Add(1)
-	if err := t.Commit(); err != nil {
-		return unavailable(op, err)
+	st, err := s.rstmts.get(s.r, query)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return st.QueryContext(ctx, args...)
 }
 
 // micros is t as stored: microseconds since the Unix epoch.
@@ -340,13 +335,13 @@ func (s *Store) RunCleanup(ctx context.Context, every time.Duration) {
 }
 
 // cleanupBatch is how many rows one statement of Cleanup deletes at most,
-// so that no statement holds the write lock for long.
+// so that no transaction holds the write lock for long.
 const cleanupBatch = 1000
 
 // Cleanup deletes what has expired at now: challenges, sessions (with their
 // refresh token hashes), rotated token hashes past their own expiry, and
 // limiter buckets that are full again. It returns how many rows it deleted.
-// It deletes in batches, each its own statement, so that other writes get
+// It deletes in batches, each its own write, so that other writes get
 // their turn in between.
 func (s *Store) Cleanup(ctx context.Context, now time.Time) (deleted int64, err error) {
 	us, ns := micros(now), now.UnixNano()
@@ -354,17 +349,26 @@ func (s *Store) Cleanup(ctx context.Context, now time.Time) (deleted int64, err 
 		what, sql string
 		arg       int64
 	}{
-		{"challenges", `DELETE FROM challenges WHERE key IN (SELECT key FROM challenges WHERE expires_at <= ? LIMIT ?)`, us},
-		{"sessions", `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)`, us},
-		{"refresh tokens", `DELETE FROM refresh_tokens WHERE rowid IN (SELECT rowid FROM refresh_tokens WHERE expires_at <= ? LIMIT ?)`, us},
-		{"limiter buckets", `DELETE FROM limiter_buckets WHERE key IN (SELECT key FROM limiter_buckets WHERE tat <= ? LIMIT ?)`, ns},
+		{"challenges", cleanupChallengesSQL, us},
+		{"sessions", cleanupSessionsSQL, us},
+		{"refresh tokens", cleanupTokensSQL, us},
+		{"limiter buckets", cleanupBucketsSQL, ns},
 	} {
 		for {
-			res, err := s.exec(ctx, q.sql, q.arg, cleanupBatch)
+			var n int64
+			err := s.write(ctx, "cleanup "+q.what, func(t tx) error {
+				res, err := t.exec(q.sql, q.arg, cleanupBatch)
+				if err == nil {
+					n, err = res.RowsAffected()
+				}
+				if err != nil {
+					return unavailable("cleanup "+q.what, err)
+				}
+				return nil
+			})
 			if err != nil {
-				return deleted, unavailable("cleanup "+q.what, err)
+				return deleted, err
 			}
-			n, _ := res.RowsAffected()
 			deleted += n
 			if n < cleanupBatch {
 				break

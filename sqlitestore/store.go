@@ -11,64 +11,62 @@ import (
 	"github.com/phoneauth/phoneauth"
 )
 
-const challengeColumns = `key, id, phone, user_id, channel, code_hash, attempts, max_attempts,
-	create_user, metadata, created_at, expires_at`
-
 // PutChallenge stores c under c.Key, replacing any challenge stored there,
-// in one statement. It implements phoneauth.ChallengeStore.
+// in one upsert. It implements phoneauth.ChallengeStore.
 func (s *Store) PutChallenge(ctx context.Context, c phoneauth.Challenge) error {
 	metadata, err := marshalMetadata(c.Metadata)
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, `INSERT INTO challenges (`+challengeColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (key) DO UPDATE SET
-	id = excluded.id, phone = excluded.phone, user_id = excluded.user_id,
-	channel = excluded.channel, code_hash = excluded.code_hash,
-	attempts = excluded.attempts, max_attempts = excluded.max_attempts,
-	create_user = excluded.create_user, metadata = excluded.metadata,
-	created_at = excluded.created_at, expires_at = excluded.expires_at`,
-		c.Key, c.ID, c.Phone, c.UserID, string(c.Channel), nonNil(c.CodeHash), c.Attempts, c.MaxAttempts,
-		c.CreateUser, metadata, micros(c.CreatedAt), micros(c.ExpiresAt))
-	if err != nil {
-		return unavailable("put challenge", err)
-	}
-	return nil
+	return s.write(ctx, "put challenge", func(t tx) error {
+		_, err := t.exec(putChallengeSQL,
+			c.Key, c.ID, c.Phone, c.UserID, string(c.Channel), nonNil(c.CodeHash), c.Attempts, c.MaxAttempts,
+			c.CreateUser, metadata, micros(c.CreatedAt), micros(c.ExpiresAt))
+		if err != nil {
+			return unavailable("put challenge", err)
+		}
+		return nil
+	})
 }
 
 // GetChallenge returns the challenge stored under key, or
 // phoneauth.ErrNotFound if there is none or it has expired at now. It
 // implements phoneauth.ChallengeStore.
 func (s *Store) GetChallenge(ctx context.Context, key string, now time.Time) (phoneauth.Challenge, error) {
-	c, err := scanChallenge(s.readRow(ctx, `SELECT `+challengeColumns+`
-FROM challenges WHERE key = ? AND expires_at > ?`, key, micros(now)))
+	c, err := scanChallenge(s.readRow(ctx, getChallengeSQL, key, micros(now)))
 	if err != nil {
 		return phoneauth.Challenge{}, notFoundOr("get challenge", err)
 	}
 	return c, nil
 }
 
-// AttemptChallenge counts one verification attempt in one UPDATE, which
-// SQLite runs under the write lock, and returns the challenge with the new
+// AttemptChallenge counts one verification attempt in one conditional
+// UPDATE, under the write lock, and returns the challenge with the new
 // count; see phoneauth.ChallengeStore.AttemptChallenge.
 func (s *Store) AttemptChallenge(ctx context.Context, key, id string, now time.Time) (phoneauth.Challenge, error) {
-	c, err := scanChallenge(s.writeRow(ctx, `UPDATE challenges SET attempts = attempts + 1
-WHERE key = ?1 AND (?2 = '' OR id = ?2) AND expires_at > ?3 AND attempts < max_attempts
-RETURNING `+challengeColumns, key, id, micros(now)))
+	var c phoneauth.Challenge
+	err := s.write(ctx, "attempt challenge", func(t tx) (err error) {
+		c, err = scanChallenge(t.row(attemptChallengeSQL, key, id, micros(now)))
+		if err != nil {
+			return notFoundOr("attempt challenge", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return phoneauth.Challenge{}, notFoundOr("attempt challenge", err)
+		return phoneauth.Challenge{}, err
 	}
 	return c, nil
 }
 
 // DeleteChallenge consumes the challenge under key if its ID is id, in one
-// DELETE: of concurrent calls, the first deletes the row and the others
-// find it gone. An expired challenge still stored is deleted too (nil). See
+// DELETE under the write lock: of concurrent calls, the first deletes the
+// row and the others find it gone. An expired challenge still stored is deleted too (nil). See
 // phoneauth.ChallengeStore.DeleteChallenge.
 func (s *Store) DeleteChallenge(ctx context.Context, key, id string) error {
-	res, err := s.exec(ctx, `DELETE FROM challenges WHERE key = ? AND id = ?`, key, id)
-	return oneRow("delete challenge", res, err)
+	return s.write(ctx, "delete challenge", func(t tx) error {
+		res, err := t.exec(deleteChallengeSQL, key, id)
+		return oneRow("delete challenge", res, err)
+	})
 }
 
 // oneRow returns nil if the statement that gave res and err changed a
@@ -87,32 +85,29 @@ func oneRow(op string, res sql.Result, err error) error {
 	return nil
 }
 
-const sessionColumns = `id, user_id, phone, device_id, device_type, device_name, platform_version,
-	push_token, created_at, expires_at, refresh_hash, refreshed_at, refresh_expires_at`
-
 // CreateSession stores a new session with its first refresh token hash. A
 // duplicate ID is an error. It implements phoneauth.SessionStore.
 func (s *Store) CreateSession(ctx context.Context, sess phoneauth.Session) error {
 	d := sess.Device
-	_, err := s.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		sess.ID, sess.UserID, sess.Phone, d.ID, d.Type, d.Name, d.PlatformVersion, d.PushToken,
-		micros(sess.CreatedAt), micros(sess.ExpiresAt), nonNil(sess.RefreshHash), micros(sess.RefreshedAt), micros(sess.RefreshExpiresAt))
-	switch {
-	case isUniqueViolation(err):
-		return fmt.Errorf("sqlitestore: create session: a session with this ID exists already: %w", err)
-	case err != nil:
-		return unavailable("create session", err)
-	}
-	return nil
+	return s.write(ctx, "create session", func(t tx) error {
+		_, err := t.exec(createSessionSQL,
+			sess.ID, sess.UserID, sess.Phone, d.ID, d.Type, d.Name, d.PlatformVersion, d.PushToken,
+			micros(sess.CreatedAt), micros(sess.ExpiresAt), nonNil(sess.RefreshHash), micros(sess.RefreshedAt), micros(sess.RefreshExpiresAt))
+		switch {
+		case isUniqueViolation(err):
+			return fmt.Errorf("sqlitestore: create session: a session with this ID exists already: %w", err)
+		case err != nil:
+			return unavailable("create session", err)
+		}
+		return nil
+	})
 }
 
 // GetSession returns the session with the given id, or phoneauth.ErrNotFound
 // if there is none or it has expired at now. It implements
 // phoneauth.SessionStore.
 func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (phoneauth.Session, error) {
-	sess, err := scanSession(s.readRow(ctx, `SELECT `+sessionColumns+`
-FROM sessions WHERE id = ? AND expires_at > ?`, id, micros(now)))
+	sess, err := scanSession(s.readRow(ctx, getSessionSQL, id, micros(now)))
 	if err != nil {
 		return phoneauth.Session{}, notFoundOr("get session", err)
 	}
@@ -120,32 +115,30 @@ FROM sessions WHERE id = ? AND expires_at > ?`, id, micros(now)))
 }
 
 // RotateRefresh replaces a session's refresh token, detects the reuse of a
-// rotated one (deleting the session) and honours the grace interval, in one
-// transaction begun with BEGIN IMMEDIATE: it holds the write lock from its
-// first read, so concurrent rotations, in this process or another, take
-// turns and each sees what the previous one wrote. See
+// rotated one (deleting the session) and honours the grace interval, in
+// one write: under the write lock from its first read, so concurrent
+// rotations, in this process or another, take turns and each sees what the
+// previous one wrote. See
 // phoneauth.SessionStore.RotateRefresh. A rotated token is remembered until
 // the expiry it was issued with; presenting it later is ErrNotFound.
 func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
 	var sess phoneauth.Session
 	var reused bool // the session was deleted: commit, then say so
 	now := micros(r.Now)
-	err := s.inTx(ctx, "rotate refresh token", func(t tx) error {
+	err := s.write(ctx, "rotate refresh token", func(t tx) error {
 		var err error
-		sess, err = scanSession(t.row(ctx, `SELECT `+sessionColumns+`
-FROM sessions WHERE id = ? AND expires_at > ?`, r.SessionID, now))
+		sess, err = scanSession(t.row(lockedSessionSQL, r.SessionID, now))
 		if err != nil {
 			return notFoundOr("rotate refresh token", err)
 		}
 		if !bytes.Equal(r.OldHash, sess.RefreshHash) || len(r.OldHash) == 0 {
 			var rotatedAt int64
-			err := t.row(ctx, `SELECT rotated_at FROM refresh_tokens WHERE session_id = ? AND hash = ? AND expires_at > ?`,
-				r.SessionID, r.OldHash, now).Scan(&rotatedAt)
+			err := t.row(pastTokenSQL, r.SessionID, r.OldHash, now).Scan(&rotatedAt)
 			if err != nil {
 				return notFoundOr("rotate refresh token", err)
 			}
 			if r.Grace <= 0 || r.Now.Sub(fromMicros(rotatedAt)) >= r.Grace {
-				if _, err := t.exec(ctx, `DELETE FROM sessions WHERE id = ?`, r.SessionID); err != nil {
+				if _, err := t.exec(deleteSessionSQL, r.SessionID); err != nil {
 					return unavailable("rotate refresh token", err)
 				}
 				reused = true
@@ -156,11 +149,9 @@ FROM sessions WHERE id = ? AND expires_at > ?`, r.SessionID, now))
 		} else if !r.Now.Before(sess.RefreshExpiresAt) {
 			return phoneauth.ErrNotFound
 		}
-		_, err = t.exec(ctx, `INSERT INTO refresh_tokens (session_id, hash, rotated_at, expires_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (session_id, hash) DO NOTHING`, r.SessionID, sess.RefreshHash, now, micros(sess.RefreshExpiresAt))
+		_, err = t.exec(rememberTokenSQL, r.SessionID, sess.RefreshHash, now, micros(sess.RefreshExpiresAt))
 		if err == nil {
-			_, err = t.exec(ctx, `UPDATE sessions SET refresh_hash = ?, refreshed_at = ?, refresh_expires_at = ? WHERE id = ?`,
-				nonNil(r.NewHash), now, micros(r.NewExpiresAt), r.SessionID)
+			_, err = t.exec(replaceTokenSQL, nonNil(r.NewHash), now, micros(r.NewExpiresAt), r.SessionID)
 		}
 		if err != nil {
 			return unavailable("rotate refresh token", err)
@@ -183,16 +174,16 @@ ON CONFLICT (session_id, hash) DO NOTHING`, r.SessionID, sess.RefreshHash, now, 
 // CASCADE), or returns phoneauth.ErrNotFound if there is no such session.
 // It implements phoneauth.SessionStore.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	res, err := s.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id)
-	return oneRow("delete session", res, err)
+	return s.write(ctx, "delete session", func(t tx) error {
+		res, err := t.exec(deleteSessionSQL, id)
+		return oneRow("delete session", res, err)
+	})
 }
 
 // ListSessions returns the user's sessions that have not expired at now,
 // oldest first (then by ID). It implements phoneauth.SessionStore.
 func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]phoneauth.Session, error) {
-	s.statements.Add(1)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sessionColumns+`
-FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at, id`, userID, micros(now))
+	rows, err := s.readRows(ctx, listSessionsSQL, userID, micros(now))
 	if err != nil {
 		return nil, unavailable("list sessions", err)
 	}
@@ -214,7 +205,7 @@ FROM sessions WHERE user_id = ? AND expires_at > ? ORDER BY created_at, id`, use
 // UserByPhone returns the user whose verified phone is phone, or
 // phoneauth.ErrNotFound. It implements phoneauth.Users.
 func (s *Store) UserByPhone(ctx context.Context, phone string) (phoneauth.User, error) {
-	u, err := scanUser(s.readRow(ctx, `SELECT id, phone, created_at FROM users WHERE phone = ?`, phone))
+	u, err := scanUser(s.readRow(ctx, userByPhoneSQL, phone))
 	if err != nil {
 		return phoneauth.User{}, notFoundOr("get user", err)
 	}
@@ -231,12 +222,17 @@ func (s *Store) CreateUser(ctx context.Context, phone string, metadata map[strin
 	if err != nil {
 		return phoneauth.User{}, false, err
 	}
-	id := newID()
-	u, err := scanUser(s.writeRow(ctx, `INSERT INTO users (id, phone, metadata, created_at) VALUES (?, ?, ?, ?)
-ON CONFLICT (phone) DO UPDATE SET phone = excluded.phone
-RETURNING id, phone, created_at`, id, phone, md, micros(s.clock.Now())))
+	id, created := newID(), micros(s.clock.Now())
+	var u phoneauth.User
+	err = s.write(ctx, "create user", func(t tx) (err error) {
+		u, err = scanUser(t.row(createUserSQL, id, phone, md, created))
+		if err != nil {
+			return unavailable("create user", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return phoneauth.User{}, false, unavailable("create user", err)
+		return phoneauth.User{}, false, err
 	}
 	return u, u.ID == id, nil
 }
@@ -246,11 +242,13 @@ RETURNING id, phone, created_at`, id, phone, md, micros(s.clock.Now())))
 // phoneauth.ErrNotFound if there is no such user. It implements
 // phoneauth.Users.
 func (s *Store) SetPhone(ctx context.Context, userID, phone string) error {
-	res, err := s.exec(ctx, `UPDATE users SET phone = ? WHERE id = ?`, phone, userID)
-	if isUniqueViolation(err) {
-		return phoneauth.ErrPhoneTaken
-	}
-	return oneRow("set phone", res, err)
+	return s.write(ctx, "set phone", func(t tx) error {
+		res, err := t.exec(setPhoneSQL, phone, userID)
+		if isUniqueViolation(err) {
+			return phoneauth.ErrPhoneTaken
+		}
+		return oneRow("set phone", res, err)
+	})
 }
 
 // marshalMetadata encodes metadata for a TEXT column: NULL when empty.
