@@ -184,6 +184,15 @@ func (r *replicas) signIn(t *testing.T) phoneauth.SignIn {
 	return in
 }
 
+// either returns A for even i and B for odd i: the replica of the i-th of
+// concurrent calls split across both.
+func (r *replicas) either(i int) *phoneauth.Authenticator {
+	if i%2 == 1 {
+		return r.b
+	}
+	return r.a
+}
+
 // wrongCode returns a code of the same length as code that is not code.
 func wrongCode(code string) string {
 	b := []byte(code)
@@ -242,11 +251,7 @@ func testConcurrentVerifyOnce(t *testing.T, r *replicas) {
 	res := r.mustRequest(t, r.a, "A", phone)
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
-		auth := r.a
-		if i%2 == 1 {
-			auth = r.b
-		}
-		_, errs[i] = r.verify(auth, phone, res.Code)
+		_, errs[i] = r.verify(r.either(i), phone, res.Code)
 	})
 	wins := 0
 	for i, err := range errs {
@@ -276,11 +281,7 @@ func testConcurrentWrongGuessesCapped(t *testing.T, r *replicas) {
 		res := r.mustRequest(t, r.a, "A", phone)
 		errs := make([]error, n)
 		concurrently(n, func(i int) {
-			auth := r.a
-			if i%2 == 1 {
-				auth = r.b
-			}
-			_, errs[i] = r.verify(auth, phone, wrongCode(res.Code))
+			_, errs[i] = r.verify(r.either(i), phone, wrongCode(res.Code))
 		})
 		compared := 0
 		for i, err := range errs {
@@ -406,11 +407,7 @@ func testConcurrentRefreshOnce(t *testing.T, r *replicas) {
 	r.clock.Advance(time.Minute)
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
-		auth := r.a
-		if i%2 == 1 {
-			auth = r.b
-		}
-		_, errs[i] = auth.Refresh(ctx, in.Tokens.RefreshToken)
+		_, errs[i] = r.either(i).Refresh(ctx, in.Tokens.RefreshToken)
 	})
 	wins := 0
 	for i, err := range errs {

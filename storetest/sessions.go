@@ -59,6 +59,13 @@ func rotation(s phoneauth.Session, old []byte, now time.Time) phoneauth.Rotation
 	}
 }
 
+// graceRotation is rotation with a grace interval.
+func graceRotation(s phoneauth.Session, old []byte, now time.Time, grace time.Duration) phoneauth.Rotation {
+	r := rotation(s, old, now)
+	r.Grace = grace
+	return r
+}
+
 // rotated returns s as a rotation r should have left it.
 func rotated(s phoneauth.Session, r phoneauth.Rotation) phoneauth.Session {
 	s.RefreshHash = r.NewHash
@@ -157,9 +164,7 @@ func testSessionExpiredFirstCall(t *testing.T, st phoneauth.SessionStore) {
 		s = fresh()
 		_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt.Add(after)))
 		wantErr(t, fmt.Sprintf("RotateRefresh of the current, unexpired token %s after the session's ExpiresAt, the first call on the session", after), err, phoneauth.ErrNotFound)
-		r := rotation(s, s.RefreshHash, s.ExpiresAt.Add(after))
-		r.Grace = time.Hour
-		_, err = st.RotateRefresh(ctx, r)
+		_, err = st.RotateRefresh(ctx, graceRotation(s, s.RefreshHash, s.ExpiresAt.Add(after), time.Hour))
 		wantErr(t, "RotateRefresh with grace after the session's ExpiresAt", err, phoneauth.ErrNotFound)
 	}
 }
@@ -263,17 +268,14 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	create(t, st, s)
 	first := s.RefreshHash
 	t0 := start.Add(time.Hour)
-	r := rotation(s, first, t0)
-	r.Grace = grace
+	r := graceRotation(s, first, t0, grace)
 	s = mustRotate(t, st, s, r)
 	lost := s.RefreshHash // the client never received it
 
-	r = rotation(s, first, t0.Add(grace-time.Millisecond))
-	r.Grace = grace
+	r = graceRotation(s, first, t0.Add(grace-time.Millisecond), grace)
 	s = mustRotate(t, st, s, r) // checks that the new token is current
 
-	r = rotation(s, s.RefreshHash, t0.Add(grace))
-	r.Grace = grace
+	r = graceRotation(s, s.RefreshHash, t0.Add(grace), grace)
 	s = mustRotate(t, st, s, r) // the grace rotation's token rotates as usual
 
 	// The token the grace rotation replaced was current and never used: it
@@ -285,26 +287,10 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 }
 
 // The grace interval of a past token runs from its own rotation, the first
-// time it was replaced: a grace rotation does not restart it.
+// time it was replaced: grace rotations with it do not restart it.
 func testGraceFromFirstRotation(t *testing.T, st phoneauth.SessionStore) {
 	const grace = 10 * time.Second
-	s := newSession(start)
-	create(t, st, s)
-	first := s.RefreshHash
-	t0 := start.Add(time.Hour)
-	r := rotation(s, first, t0)
-	r.Grace = grace
-	s = mustRotate(t, st, s, r)
-	for _, at := range []time.Duration{grace / 2, grace - time.Millisecond} { // as often as it comes
-		r = rotation(s, first, t0.Add(at))
-		r.Grace = grace
-		s = mustRotate(t, st, s, r)
-	}
-	r = rotation(s, first, t0.Add(grace))
-	r.Grace = grace
-	_, err := st.RotateRefresh(ctx, r)
-	wantErr(t, "RotateRefresh of a past token Grace after its first rotation (with grace rotations since)", err, phoneauth.ErrTokenReused)
-	wantGone(t, st, "GetSession after reuse past the grace interval", s.ID, r.Now)
+	reuseAtGraceEnd(t, st, grace, grace/2, grace-time.Millisecond)
 }
 
 // Grace does not outlive the session: at its ExpiresAt, a past token
@@ -315,30 +301,34 @@ func testGraceInExpiredSession(t *testing.T, st phoneauth.SessionStore) {
 	s.ExpiresAt = start.Add(time.Hour)
 	create(t, st, s)
 	first := s.RefreshHash
-	r := rotation(s, first, s.ExpiresAt.Add(-time.Second))
-	r.Grace = grace
+	r := graceRotation(s, first, s.ExpiresAt.Add(-time.Second), grace)
 	mustRotate(t, st, s, r)
-	r = rotation(s, first, s.ExpiresAt)
-	r.Grace = grace
+	r = graceRotation(s, first, s.ExpiresAt, grace)
 	_, err := st.RotateRefresh(ctx, r)
 	wantErr(t, "RotateRefresh of a past token within grace at the session's ExpiresAt", err, phoneauth.ErrNotFound)
 }
 
 // At Grace after its rotation, and later, a past token is reuse.
 func testReuseAfterGrace(t *testing.T, st phoneauth.SessionStore) {
-	const grace = 10 * time.Second
+	reuseAtGraceEnd(t, st, 10*time.Second)
+}
+
+// reuseAtGraceEnd rotates a session's first token at t0 with grace, presents
+// it again at each of t0 + within (grace rotations, which must succeed),
+// and then at t0 + grace, which must be reuse and revoke the session.
+func reuseAtGraceEnd(t *testing.T, st phoneauth.SessionStore, grace time.Duration, within ...time.Duration) {
+	t.Helper()
 	s := newSession(start)
 	create(t, st, s)
 	first := s.RefreshHash
 	t0 := start.Add(time.Hour)
-	r := rotation(s, first, t0)
-	r.Grace = grace
-	s = mustRotate(t, st, s, r)
-
-	r = rotation(s, first, t0.Add(grace))
-	r.Grace = grace
+	s = mustRotate(t, st, s, graceRotation(s, first, t0, grace))
+	for _, at := range within {
+		s = mustRotate(t, st, s, graceRotation(s, first, t0.Add(at), grace))
+	}
+	r := graceRotation(s, first, t0.Add(grace), grace)
 	_, err := st.RotateRefresh(ctx, r)
-	wantErr(t, "RotateRefresh of a past token exactly Grace after its rotation", err, phoneauth.ErrTokenReused)
+	wantErr(t, fmt.Sprintf("RotateRefresh of a past token exactly Grace after its first rotation (%d grace rotations since)", len(within)), err, phoneauth.ErrTokenReused)
 	wantGone(t, st, "GetSession after reuse past the grace interval", s.ID, r.Now)
 }
 
@@ -350,9 +340,7 @@ func testUnknownToken(t *testing.T, st phoneauth.SessionStore) {
 	now := start.Add(time.Hour)
 	_, err := st.RotateRefresh(ctx, rotation(s, randomHash(), now))
 	wantErr(t, "RotateRefresh of an unknown token", err, phoneauth.ErrNotFound)
-	r := rotation(s, randomHash(), now)
-	r.Grace = time.Hour
-	_, err = st.RotateRefresh(ctx, r)
+	_, err = st.RotateRefresh(ctx, graceRotation(s, randomHash(), now, time.Hour))
 	wantErr(t, "RotateRefresh of an unknown token with grace", err, phoneauth.ErrNotFound)
 	wantUnchanged(t, st, "session after unknown tokens", s, now)
 	mustRotate(t, st, s, rotation(s, s.RefreshHash, now))

@@ -146,16 +146,7 @@ func openPostgres(ctx context.Context, uri string, log *slog.Logger) (backend, e
 		pool.Close()
 		return backend{}, err
 	}
-	stopCleanup := startCleanup(ctx, store.RunCleanup)
-	return backend{
-		store:   store,
-		users:   store,
-		limiter: store.Limiter(),
-		close: func() {
-			stopCleanup()
-			pool.Close()
-		},
-	}, nil
+	return cleanedBackend(ctx, store, store.Limiter(), pool.Close), nil
 }
 
 // openSQLite opens (creating and migrating it if need be) the SQLite file
@@ -166,30 +157,36 @@ func openSQLite(ctx context.Context, file string, log *slog.Logger) (backend, er
 	if err != nil {
 		return backend{}, err
 	}
-	stopCleanup := startCleanup(ctx, store.RunCleanup)
-	return backend{
-		store:   store,
-		users:   store,
-		limiter: store.Limiter(),
-		close: func() {
-			stopCleanup()
-			store.Close()
-		},
-	}, nil
+	return cleanedBackend(ctx, store, store.Limiter(), func() { store.Close() }), nil
 }
 
-// startCleanup runs a store's cleanup loop every minute until the returned
-// function is called, which waits for the loop to end.
-func startCleanup(ctx context.Context, run func(context.Context, time.Duration)) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+// A cleanedStore is a database store that is also the users and deletes
+// its expired rows in a loop.
+type cleanedStore interface {
+	phoneauth.Store
+	phoneauth.Users
+	RunCleanup(ctx context.Context, every time.Duration)
+}
+
+// cleanedBackend returns the backend of store and limiter, with store's
+// cleanup running every minute until the backend is closed; closing it
+// stops the cleanup, then calls closeStore.
+func cleanedBackend(ctx context.Context, store cleanedStore, limiter phoneauth.Limiter, closeStore func()) backend {
+	ctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		run(ctx, time.Minute)
+		store.RunCleanup(ctx, time.Minute)
 	}()
-	return func() {
-		cancel()
-		<-done
+	return backend{
+		store:   store,
+		users:   store,
+		limiter: limiter,
+		close: func() {
+			stop()
+			<-done
+			closeStore()
+		},
 	}
 }
 
