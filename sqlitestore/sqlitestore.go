@@ -152,10 +152,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("%w: sqlitestore: path %q: want the name of a file (without '?' or '#')", phoneauth.ErrInvalidConfig, path)
 	}
-	sync := strings.ToUpper(opts.Synchronous)
-	switch sync {
+	synchronous := strings.ToUpper(opts.Synchronous)
+	switch synchronous {
 	case "":
-		sync = "FULL"
+		synchronous = "FULL"
 	case "FULL", "EXTRA", "NORMAL":
 	default:
 		return nil, fmt.Errorf("%w: sqlitestore: Synchronous %q: want FULL, EXTRA or NORMAL", phoneauth.ErrInvalidConfig, opts.Synchronous)
@@ -171,7 +171,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	q := url.Values{
 		"_busy_timeout": {fmt.Sprint(busy.Milliseconds())},
 		"_journal_mode": {"WAL"},
-		"_synchronous":  {sync},
+		"_synchronous":  {synchronous},
 		"_foreign_keys": {"1"},
 		"_txlock":       {"immediate"},
 	}
@@ -214,16 +214,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // checkDurability reads the settings of a connection and warns if they are
 // not durable.
 func (s *Store) checkDurability(ctx context.Context) error {
-	var sync int
+	var level int
 	err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&s.dur.JournalMode)
 	if err == nil {
-		err = s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync)
+		err = s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level)
 	}
 	if err != nil {
 		return unavailable("read settings", err)
 	}
 	s.dur.JournalMode = strings.ToLower(s.dur.JournalMode)
-	s.dur.Synchronous = [...]string{"OFF", "NORMAL", "FULL", "EXTRA"}[min(max(sync, 0), 3)]
+	s.dur.Synchronous = [...]string{"OFF", "NORMAL", "FULL", "EXTRA"}[min(max(level, 0), 3)]
 	if !s.dur.Durable() {
 		s.log.LogAttrs(ctx, slog.LevelWarn, "sqlitestore: settings are not durable: a code consumed or a refresh token rotated just before a power loss may be usable again after it; use WAL with synchronous FULL",
 			slog.String("journal_mode", s.dur.JournalMode), slog.String("synchronous", s.dur.Synchronous))
