@@ -32,10 +32,12 @@ type mutantCase struct {
 }
 
 var mutantCases = []mutantCase{
+	{"get-ignores-expiry", "Challenges", "GetExpiredFirstCall"},
 	{"attempt-ignores-expiry", "Challenges", "AttemptExpiredFirstCall"},
 	{"delete-check-then-write", "Challenges", "ConcurrentDeleteRounds"},
 	{"attempt-check-then-write", "Challenges", "ConcurrentAttemptRounds"},
 	{"rotate-ignores-session-expiry", "Sessions", "ExpiredFirstCall"},
+	{"list-ignores-expiry", "Sessions", "ExpiredFirstCall"},
 	{"grace-forgets-replaced", "Sessions", "ReuseGrace"},
 	{"rotate-check-then-write", "Sessions", "ConcurrentRotateRounds"},
 	{"compare-before-count", "Replicas", "ConcurrentWrongGuessesCapped"},
@@ -116,6 +118,13 @@ func newMutant(bug string) *mutant {
 // rounds catch it only now and then.
 func gap() { runtime.Gosched() }
 
+func (m *mutant) GetChallenge(ctx context.Context, key string, now time.Time) (phoneauth.Challenge, error) {
+	if m.bug == "get-ignores-expiry" {
+		now = time.Time{} // the zero time is before any expiry
+	}
+	return m.Store.GetChallenge(ctx, key, now)
+}
+
 func (m *mutant) AttemptChallenge(ctx context.Context, key, id string, now time.Time) (phoneauth.Challenge, error) {
 	switch m.bug {
 	case "attempt-ignores-expiry":
@@ -190,6 +199,9 @@ func (m *mutant) GetSession(ctx context.Context, id string, now time.Time) (phon
 }
 
 func (m *mutant) ListSessions(ctx context.Context, userID string, now time.Time) ([]phoneauth.Session, error) {
+	if m.bug == "list-ignores-expiry" {
+		return m.Store.ListSessions(ctx, userID, time.Time{})
+	}
 	list, err := m.Store.ListSessions(ctx, userID, now)
 	return slices.DeleteFunc(list, func(s phoneauth.Session) bool { return !m.restore(&s, now) }), err
 }
