@@ -183,9 +183,10 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, id string) error
 
 	// ListSessions returns the user's sessions that have not expired at now,
-	// oldest first (by CreatedAt, then ID). A user without sessions gets an
-	// empty list, not an error; nil stands for an empty list (callers test
-	// the length), here and wherever a list or map is returned.
+	// oldest first (sessions created at the same instant in any order). A
+	// user without sessions gets an empty list, not an error; nil stands for
+	// an empty list (callers test the length), here and wherever a list or
+	// map is returned.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 }
 
