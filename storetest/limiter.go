@@ -44,11 +44,14 @@ func RunLimiterWith(t *testing.T, newLimiter func(t *testing.T) phoneauth.Limite
 	}
 }
 
-// limiterTests are the clauses of phoneauth.Limiter.
-var limiterTests = []struct {
+// A limiterTest is a clause of phoneauth.Limiter.
+type limiterTest struct {
 	name string
 	fn   func(t *testing.T, c *limiterCheck)
-}{
+}
+
+// limiterTests are the clauses of phoneauth.Limiter.
+var limiterTests = []limiterTest{
 	{"BurstThenRefused", testBurst},
 	{"Refill", testRefill},
 	{"RefusedNotRecorded", testRefusedNotRecorded},

@@ -27,7 +27,7 @@ const mutantEnv = "STORETEST_MUTANT"
 // A mutantCase is a bug and the clause that must catch it.
 type mutantCase struct {
 	bug    string // see mutant
-	group  string // "Challenges", "Sessions" or "Replicas"
+	group  string // "Challenges", "Sessions", "Replicas" or "Limiter"
 	clause string
 }
 
@@ -41,6 +41,8 @@ var mutantCases = []mutantCase{
 	{"grace-forgets-replaced", "Sessions", "ReuseGrace"},
 	{"rotate-check-then-write", "Sessions", "ConcurrentRotateRounds"},
 	{"compare-before-count", "Replicas", "ConcurrentWrongGuessesCapped"},
+	{"zero-events-allowed", "Limiter", "ZeroEventsRefuses"},
+	{"off-recorded", "Limiter", "OffAllowsAndRecordsNothing"},
 }
 
 func TestMutantsAreCaught(t *testing.T) {
@@ -93,6 +95,13 @@ func runClause(t *testing.T, m mutantCase, newStore func() phoneauth.Store) {
 			replicaTests[i].fn(t, newReplicas(t, func(*testing.T) (phoneauth.Store, phoneauth.Limiter) {
 				return newStore(), phoneauth.NewMemoryLimiter(0)
 			}))
+		case "Limiter":
+			i := slices.IndexFunc(limiterTests, func(c limiterTest) bool { return c.name == m.clause })
+			var lim phoneauth.Limiter = phoneauth.NewMemoryLimiter(0)
+			if mut, ok := newStore().(*mutant); ok { // a limiter bug rides on the store's mutant
+				lim = &mutantLimiter{Limiter: lim, bug: mut.bug}
+			}
+			limiterTests[i].fn(t, &limiterCheck{Limiter: lim, now: start, key: "storetest:" + randomString(16)})
 		}
 	})
 }
@@ -236,4 +245,23 @@ func (m *mutant) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phone
 		return m.Store.RotateRefresh(ctx, r)
 	}
 	return m.Store.RotateRefresh(ctx, r)
+}
+
+// A mutantLimiter is a memory limiter with one bug.
+type mutantLimiter struct {
+	phoneauth.Limiter
+	bug string
+}
+
+func (m *mutantLimiter) Allow(ctx context.Context, key string, l phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
+	switch {
+	case m.bug == "zero-events-allowed" && l.Events == 0:
+		return true, 0, nil
+	case m.bug == "off-recorded" && l.Off():
+		// An Off limit counted on the key's one bucket, as a limiter
+		// with a bucket per key would if it took Off for a large limit.
+		_, _, err := m.Limiter.Allow(ctx, key, phoneauth.Limit{Events: 2, Per: time.Hour}, now)
+		return true, 0, err
+	}
+	return m.Limiter.Allow(ctx, key, l, now)
 }
