@@ -64,7 +64,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -95,7 +94,7 @@ type Options struct {
 	// passes in, and gives RunCleanup its now. Default: the system clock.
 	Clock phoneauth.Clock
 	// Logger receives the durability warning of Open and the errors of
-	// RunCleanup. Default: discarded.
+	// RunCleanup. Default: slog.Default(), so that the warning is seen.
 	Logger *slog.Logger
 }
 
@@ -181,7 +180,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.clock = phoneauth.SystemClock{}
 	}
 	if s.log == nil {
-		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.log = slog.Default()
 	}
 	var err error
 	if s.w, err = sql.Open("sqlite", dsn); err != nil {
