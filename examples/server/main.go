@@ -11,7 +11,8 @@
 //	-addr              listen address (default 127.0.0.1:8080)
 //	-dev               development mode: codes in responses and logs (default true)
 //	-store             memory (default), redis://host:port/db[?prefix=P] or
-//	                   postgres://user:pass@host:port/db[?schema=S]: a store shared by replicas
+//	                   postgres://user:pass@host:port/db[?schema=S]: a store shared by replicas;
+//	                   sqlite:FILE: a store on one node that survives restarts
 //	-trusted-proxies   comma-separated CIDRs or addresses whose X-Forwarded-For is believed
 //	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
 //	                   default: an Ed25519 key generated at start
@@ -32,6 +33,11 @@
 // share PHONEAUTH_SECRET and the -key file:
 //
 //	PHONEAUTH_SECRET=$(openssl rand -hex 32) server -store redis://127.0.0.1:6379/0 -key signing.pem
+//
+// A single server keeps its pending codes, sessions and users across
+// restarts in a SQLite file, given the same PHONEAUTH_SECRET and -key:
+//
+//	PHONEAUTH_SECRET=$(cat secret) server -store sqlite:/var/lib/phoneauth/auth.db -key signing.pem
 //
 // The code secret comes from PHONEAUTH_SECRET (at least 32 bytes, hex or
 // base64); without it a random one is generated, and pending codes die with
@@ -83,7 +89,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	dev := fs.Bool("dev", true, "development mode: codes in responses and logs")
-	store := fs.String("store", "memory", "store: memory, redis://host:port/db[?prefix=P] or postgres://user:pass@host:port/db[?schema=S] (shared by replicas: store, users and limits)")
+	store := fs.String("store", "memory", "store: memory, redis://host:port/db[?prefix=P] or postgres://user:pass@host:port/db[?schema=S] (shared by replicas: store, users and limits), or sqlite:FILE (one node, survives restarts)")
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of trusted proxies")
 	keyFile := fs.String("key", "", "PEM file with a PKCS#8 signing key (default: generate an Ed25519 key)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")

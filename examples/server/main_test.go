@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/phoneauth/phoneauth/sqlitestore"
 )
 
 // syncBuffer collects logs written from the server's goroutines.
@@ -191,6 +193,7 @@ func TestRunRejects(t *testing.T) {
 		{[]string{"-store", "postgres://user:hunter2@" + closed + "/phoneauth"}, "", "postgres does not answer"},
 		{[]string{"-store", "postgres://" + closed + "/phoneauth?schema=" + strings.Repeat("s", 64)}, "", "invalid schema name"},
 		{[]string{"-store", "mongodb://x"}, "", "unknown store"},
+		{[]string{"-store", "sqlite:/nonexistent-dir/auth.db"}, "", "sqlitestore"},
 		{[]string{"-trusted-proxies", "not-an-ip"}, "", "trusted proxy"},
 		{[]string{"-key", "/nonexistent.pem"}, "", "-key"},
 		{nil, "abcd", "at least 32"},
@@ -410,5 +413,78 @@ func deleteKeys(t *testing.T, url, prefix string) {
 	iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
 	for iter.Next(ctx) {
 		rdb.Unlink(ctx, iter.Val())
+	}
+}
+
+// TestServerSQLiteRestart stops a server on a SQLite file and starts it
+// again with the same secret and key: the code requested before the restart
+// verifies after it, the refresh token issued before it still refreshes, and
+// the user created before it is in the file after it. Two servers on one
+// file share it, as replicas on one node. (A second code for the signed-in
+// phone would wait out the resend cooldown, kept in the file too.)
+func TestServerSQLiteRestart(t *testing.T) {
+	t.Setenv("PHONEAUTH_SECRET", strings.Repeat("ef", 32))
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := "sqlite:" + filepath.Join(dir, "auth.db")
+	base, stop, _ := start(t, "-store", store, "-key", key)
+	signedIn, pending := randomMobile(), randomMobile()
+	request := func(base, phone string) string {
+		t.Helper()
+		status, m := post(t, base+"/auth/otp/request", `{"phone": "`+phone+`", "deviceId": "restart-test"}`)
+		if status != 200 {
+			t.Fatalf("request for %s: %d %v", phone, status, m)
+		}
+		return m["data"].(map[string]any)["otp"].(string)
+	}
+	verify := func(base, phone, otp string) map[string]any {
+		t.Helper()
+		status, m := post(t, base+"/auth/otp/verify", `{"otpInfo": {"phone": "`+phone+`", "otp": "`+otp+`"}, "deviceInfo": {"deviceId": "restart-test"}}`)
+		if status != 200 {
+			t.Fatalf("verify for %s: %d %v", phone, status, m)
+		}
+		return m["data"].(map[string]any)
+	}
+	first := verify(base, signedIn, request(base, signedIn))
+	user := first["user"].(map[string]any)
+	otp := request(base, pending)
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	base, stop, _ = start(t, "-store", store, "-key", key)
+	other, stopOther, _ := start(t, "-store", store, "-key", key)
+	if got := verify(other, pending, otp)["user"].(map[string]any); got["isNewUser"] != true {
+		t.Errorf("the code requested before the restart: user %v, want a new user", got)
+	}
+	refresh := `{"refreshToken": "` + first["token"].(map[string]any)["refreshToken"].(string) + `"}`
+	if status, m := post(t, base+"/auth/token/refresh", refresh); status != 200 {
+		t.Errorf("refresh after the restart with a token issued before it: %d %v", status, m)
+	}
+	if status, m := post(t, other+"/auth/token/refresh", refresh); status != 401 || m["code"] != "token_reused" {
+		t.Errorf("the same token again, on the other server: %d %v, want 401 token_reused", status, m)
+	}
+	if status, m := post(t, other+"/auth/otp/request", `{"phone": "`+signedIn+`", "deviceId": "restart-test"}`); status != 429 {
+		t.Errorf("a new code for %s right after the one before the restart: %d %v, want 429: the cooldown survives too", signedIn, status, m)
+	}
+	for _, stop := range []func() error{stop, stopOther} {
+		if err := stop(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}
+
+	s, err := sqlitestore.Open(context.Background(), strings.TrimPrefix(store, "sqlite:"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, err := s.UserByPhone(context.Background(), signedIn)
+	if err != nil || u.ID != user["id"] {
+		t.Errorf("the user signed in before the restarts: %+v, %v; want id %v", u, err, user["id"])
 	}
 }

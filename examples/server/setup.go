@@ -26,6 +26,7 @@ import (
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/pgstore"
 	"github.com/phoneauth/phoneauth/redisstore"
+	"github.com/phoneauth/phoneauth/sqlitestore"
 )
 
 // A backend is what a -store value opens: a store, and the users and
@@ -64,6 +65,8 @@ const connectTimeout = 5 * time.Second
 //	rediss://…                               the same over TLS
 //	postgres://user:password@host:port/db    PostgreSQL: tables migrated at start,
 //	postgresql://…                           expired rows cleaned up every minute
+//	sqlite:FILE                              SQLite file (created if missing): store, users and
+//	                                         limits survive restarts; one node; cleaned up every minute
 //
 // A Redis URI may carry ?prefix=P (default "phoneauth"), the key prefix; a
 // Postgres URI ?schema=S (default "phoneauth"), the schema of the tables, and
@@ -72,6 +75,13 @@ const connectTimeout = 5 * time.Second
 // are checked, and those that put single use at risk are logged as
 // warnings (see redisstore.CheckSettings, pgstore.Store.CheckSettings).
 func openBackend(ctx context.Context, uri string, opts backendOptions) (backend, error) {
+	if file, ok := strings.CutPrefix(uri, "sqlite:"); ok {
+		b, err := openSQLite(ctx, file, opts.log)
+		if err != nil {
+			return backend{}, fmt.Errorf("-store %s: %w", uri, err)
+		}
+		return b, nil
+	}
 	scheme, _, _ := strings.Cut(uri, "://")
 	switch strings.ToLower(scheme) {
 	case "memory":
@@ -89,7 +99,7 @@ func openBackend(ctx context.Context, uri string, opts backendOptions) (backend,
 		}
 		return b, nil
 	}
-	return backend{}, fmt.Errorf("-store %q: unknown store; want memory, redis://… or postgres://…", redact(uri))
+	return backend{}, fmt.Errorf("-store %q: unknown store; want memory, redis://…, postgres://… or sqlite:FILE", redact(uri))
 }
 
 // openRedis connects to the Redis of uri and returns its store, which is
@@ -191,22 +201,48 @@ func openPostgres(ctx context.Context, uri string, o backendOptions) (backend, e
 		pool.Close()
 		return backend{}, err
 	}
-	cleanupCtx, stopCleanup := context.WithCancel(ctx)
-	cleanupDone := make(chan struct{})
+	return cleanedBackend(ctx, store, store.Limiter(), pool.Close), nil
+}
+
+// openSQLite opens (creating and migrating it if need be) the SQLite file
+// and returns its store, which is also the users, and its limiter. Expired
+// rows are cleaned up every minute until the backend is closed.
+func openSQLite(ctx context.Context, file string, log *slog.Logger) (backend, error) {
+	store, err := sqlitestore.Open(ctx, file, sqlitestore.Options{Logger: log})
+	if err != nil {
+		return backend{}, err
+	}
+	return cleanedBackend(ctx, store, store.Limiter(), func() { store.Close() }), nil
+}
+
+// A cleanedStore is a database store that is also the users and deletes
+// its expired rows in a loop.
+type cleanedStore interface {
+	phoneauth.Store
+	phoneauth.Users
+	RunCleanup(ctx context.Context, every time.Duration)
+}
+
+// cleanedBackend returns the backend of store and limiter, with store's
+// cleanup running every minute until the backend is closed; closing it
+// stops the cleanup, then calls closeStore.
+func cleanedBackend(ctx context.Context, store cleanedStore, limiter phoneauth.Limiter, closeStore func()) backend {
+	ctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
 	go func() {
-		defer close(cleanupDone)
-		store.RunCleanup(cleanupCtx, time.Minute)
+		defer close(done)
+		store.RunCleanup(ctx, time.Minute)
 	}()
 	return backend{
 		store:   store,
 		users:   store,
-		limiter: store.Limiter(),
+		limiter: limiter,
 		close: func() {
-			stopCleanup()
-			<-cleanupDone
-			pool.Close()
+			stop()
+			<-done
+			closeStore()
 		},
-	}, nil
+	}
 }
 
 // cutParam removes the query parameter name from uri and returns uri
