@@ -537,7 +537,7 @@ func TestKeyForPinsAlgorithm(t *testing.T) {
 		{jwt.SigningMethodHS384, "hs", false},
 	} {
 		tok := &jwt.Token{Method: tc.method, Header: map[string]any{"alg": tc.method.Alg(), "kid": tc.kid, "typ": "at+jwt"}}
-		key, err := e.a.tokens.keyFor(tok)
+		key, err := e.a.cfg.Tokens.Keys.keyFor(tok)
 		if (err == nil) != tc.ok || (err == nil) != (key != nil) {
 			t.Errorf("keyFor(alg %s, kid %s) = %v, %v; want ok=%v", tc.method.Alg(), tc.kid, key, err, tc.ok)
 		}
@@ -615,21 +615,22 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-func TestNewTokenServiceConfig(t *testing.T) {
+func TestTokenConfigDefaults(t *testing.T) {
 	ks := mustKeySet(t, mustKey(t, "ed", testEdKey()))
-	store := NewMemoryStore()
-	ts, err := newTokenService(TokenConfig{Keys: ks}, store, nil)
-	if err != nil {
+	cfg := TokenConfig{Keys: ks}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
 	want := TokenConfig{Keys: ks, Issuer: "phoneauth", Audience: "phoneauth", AccessTTL: 15 * time.Minute,
 		RefreshTTL: 30 * 24 * time.Hour, SessionTTL: 90 * 24 * time.Hour, Leeway: 30 * time.Second}
-	if ts.cfg != want {
-		t.Errorf("defaults = %+v\nwant %+v", ts.cfg, want)
+	if cfg != want {
+		t.Errorf("defaults = %+v\nwant %+v", cfg, want)
 	}
-	ts, err = newTokenService(TokenConfig{Keys: ks, Issuer: "https://id.example"}, store, nil)
-	if err != nil || ts.cfg.Audience != "https://id.example" {
-		t.Errorf("Audience defaults to Issuer: %+v, %v", ts.cfg, err)
+	cfg = TokenConfig{Keys: ks, Issuer: "https://id.example"}
+	cfg.setDefaults()
+	if cfg.Audience != "https://id.example" {
+		t.Errorf("Audience defaults to Issuer: %+v", cfg)
 	}
 
 	for name, cfg := range map[string]TokenConfig{
@@ -642,12 +643,13 @@ func TestNewTokenServiceConfig(t *testing.T) {
 		"negative Leeway":     {Keys: ks, Leeway: -1},
 		"AccessTTL under 1s":  {Keys: ks, AccessTTL: time.Millisecond},
 	} {
-		if _, err := newTokenService(cfg, store, nil); !errors.Is(err, ErrInvalidConfig) {
+		cfg.setDefaults()
+		if err := cfg.validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
 		}
-	}
-	if _, err := newTokenService(TokenConfig{Keys: ks}, nil, nil); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("nil store: %v, want ErrInvalidConfig", err)
+		if _, err := New(Config{Store: NewMemoryStore(), Sender: LogSender{}, Secret: make([]byte, 32), Tokens: cfg}); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("New with %s: %v, want ErrInvalidConfig", name, err)
+		}
 	}
 }
 
