@@ -135,11 +135,11 @@ type CaptchaVerifier interface {
 
 // Defaults of Config and Limits.
 const (
-	DefaultCodeLength     = 6
-	DefaultCodeTTL        = 5 * time.Minute
-	DefaultMaxAttempts    = 5
-	DefaultResendCooldown = 30 * time.Second
-	DefaultAppName        = "phoneauth"
+	defaultCodeLength     = 6
+	defaultCodeTTL        = 5 * time.Minute
+	defaultMaxAttempts    = 5
+	defaultResendCooldown = 30 * time.Second
+	defaultAppName        = "phoneauth"
 )
 
 // Default limits (documented on the Limits fields).
@@ -150,8 +150,52 @@ var (
 	defaultFailedVerifies = Limit{Events: 10, Per: time.Hour}
 )
 
-// applyDefaults fills in the defaults of a Config and validates it.
-func (c *Config) applyDefaults() error {
+// setDefaults fills in the zero fields of a Config with their defaults.
+func (c *Config) setDefaults() {
+	if c.Users == nil {
+		if u, ok := c.Store.(Users); ok {
+			c.Users = u
+		}
+	}
+	if c.Clock == nil {
+		c.Clock = SystemClock{}
+	}
+	if c.Limiter == nil {
+		c.Limiter = NewMemoryLimiter(0)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.CodeLength == 0 {
+		c.CodeLength = defaultCodeLength
+	}
+	if c.CodeTTL == 0 {
+		c.CodeTTL = defaultCodeTTL
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = defaultMaxAttempts
+	}
+	l := &c.Limits
+	l.PerPhone = l.PerPhone.or(defaultPerPhone)
+	l.PerIP = l.PerIP.or(defaultPerIP)
+	l.PerDevice = l.PerDevice.or(defaultPerDevice)
+	l.Global = l.Global.or(Unlimited)
+	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
+	if l.ResendCooldown == 0 {
+		l.ResendCooldown = defaultResendCooldown
+	}
+	if c.DefaultChannel == "" {
+		c.DefaultChannel = SMS
+	}
+	if c.AppName == "" {
+		c.AppName = defaultAppName
+	}
+	c.Tokens.setDefaults()
+}
+
+// validate checks a Config with its defaults applied. Errors match
+// ErrInvalidConfig.
+func (c *Config) validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 	}
@@ -170,56 +214,23 @@ func (c *Config) applyDefaults() error {
 		}
 	}
 	if c.Users == nil {
-		u, ok := c.Store.(Users)
-		if !ok {
-			return bad("Users is required when the Store does not implement Users")
-		}
-		c.Users = u
-	}
-	if c.Clock == nil {
-		c.Clock = SystemClock{}
-	}
-	if c.Limiter == nil {
-		c.Limiter = NewMemoryLimiter(0)
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
-
-	if c.CodeLength == 0 {
-		c.CodeLength = DefaultCodeLength
+		return bad("Users is required when the Store does not implement Users")
 	}
 	if c.CodeLength < 4 || c.CodeLength > 10 {
 		return bad("CodeLength must be 4 to 10, got %d", c.CodeLength)
 	}
-	if c.CodeTTL == 0 {
-		c.CodeTTL = DefaultCodeTTL
-	}
 	if c.CodeTTL < time.Second {
 		return bad("CodeTTL must be at least a second, got %s", c.CodeTTL)
-	}
-	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
 	}
 	if c.MaxAttempts < 1 {
 		return bad("MaxAttempts must be positive, got %d", c.MaxAttempts)
 	}
-
 	l := &c.Limits
-	l.PerPhone = l.PerPhone.or(defaultPerPhone)
-	l.PerIP = l.PerIP.or(defaultPerIP)
-	l.PerDevice = l.PerDevice.or(defaultPerDevice)
-	l.Global = l.Global.or(Unlimited)
-	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
-	if l.ResendCooldown == 0 {
-		l.ResendCooldown = DefaultResendCooldown
-	}
 	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies} {
 		if lim.Events == 0 || (lim.Events > 0 && lim.Per <= 0) {
 			return bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", name)
 		}
 	}
-
 	if err := c.Phones.validate(); err != nil {
 		return err
 	}
@@ -238,14 +249,8 @@ func (c *Config) applyDefaults() error {
 	if c.Signup < SignupAllowed || c.Signup > SignupDisabled {
 		return bad("unknown Signup policy %d", c.Signup)
 	}
-	if c.DefaultChannel == "" {
-		c.DefaultChannel = SMS
-	}
 	if c.DefaultChannel != SMS && c.DefaultChannel != WhatsApp {
 		return bad("unknown DefaultChannel %q", c.DefaultChannel)
 	}
-	if c.AppName == "" {
-		c.AppName = DefaultAppName
-	}
-	return nil
+	return c.Tokens.validate()
 }

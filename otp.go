@@ -1,37 +1,15 @@
 package phoneauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/netip"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
-
-// An Authenticator runs phone-number sign-in by one-time code: it requests,
-// resends and verifies codes, issues and rotates tokens, and enforces the
-// limits. It is safe for concurrent use; create one with New and share it.
-type Authenticator struct {
-	cfg     Config // with defaults applied
-	store   Store
-	users   Users
-	sender  Sender
-	clock   Clock
-	limiter Limiter
-	log     *slog.Logger
-	render  *messageRenderer // sender.go
-	phones  *phoneParser     // phone.go
-	tokens  *tokenService    // token.go
-}
 
 // RequestParams are the inputs of Request and Resend.
 type RequestParams struct {
@@ -59,8 +37,8 @@ type RequestParams struct {
 
 // RequestResult describes a code that was sent.
 type RequestResult struct {
-	// RequestID identifies the challenge (the authCode of a phone
-	// verification).
+	// RequestID identifies the challenge: Verify and
+	// ConfirmPhoneVerification may be given it to name this code.
 	RequestID string
 	// Phone is the E.164 number; MaskedPhone its masked form for display.
 	Phone       string
@@ -86,8 +64,12 @@ type VerifyParams struct {
 	Country string
 	// RequestID, if set, must name the newest challenge of the phone.
 	RequestID string
-	// Code is the code the user typed.
+	// Code is the code the user typed. Surrounding spaces are ignored.
 	Code string
+	// CodeIsNumber says that Code is the code's numeric value rather than
+	// its text, as from a client that sent the code as a JSON number: its
+	// leading zeros are lost, and Verify restores them.
+	CodeIsNumber bool
 	// Device is the client the session will belong to.
 	Device Device
 	// IP is the client's address.
@@ -102,35 +84,6 @@ type SignIn struct {
 	Tokens    Tokens
 }
 
-// New returns an Authenticator for cfg, or an error matching
-// ErrInvalidConfig.
-func New(cfg Config) (*Authenticator, error) {
-	if err := cfg.applyDefaults(); err != nil {
-		return nil, err
-	}
-	a := &Authenticator{
-		cfg:     cfg,
-		store:   cfg.Store,
-		users:   cfg.Users,
-		sender:  cfg.Sender,
-		clock:   cfg.Clock,
-		limiter: cfg.Limiter,
-		log:     cfg.Logger,
-		phones:  newPhoneParser(0),
-	}
-	var err error
-	if a.render, err = newMessageRenderer(cfg.Templates, cfg.AppName, cfg.WebOTPDomain, cfg.CodeLength, cfg.Logger); err != nil {
-		return nil, err
-	}
-	if a.tokens, err = newTokenService(cfg.Tokens, cfg.Store, cfg.Clock); err != nil {
-		return nil, err
-	}
-	if cfg.Development {
-		a.log.Warn("phoneauth: DEVELOPMENT MODE: codes are returned in results and HTTP responses; never run this in production")
-	}
-	return a, nil
-}
-
 // Request sends a new code to a phone, replacing any code pending for it.
 //
 // It normalises the phone (ErrInvalidPhone) and applies the number policy
@@ -142,11 +95,7 @@ func New(cfg Config) (*Authenticator, error) {
 // Request answers the same whether or not the phone has an account: the
 // signup policy is applied by Verify, to the phone's owner only.
 func (a *Authenticator) Request(ctx context.Context, p RequestParams) (RequestResult, error) {
-	ph, err := a.parsePhone(p.Phone, p.Country)
-	if err != nil {
-		return RequestResult{}, err
-	}
-	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164), phone: ph})
+	return a.requestCode(ctx, p, false)
 }
 
 // Resend sends a new code to a phone that has one pending, replacing it.
@@ -154,11 +103,20 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (RequestRe
 // (never requested, expired, or already used) it returns ErrNoPendingCode.
 // An empty Channel keeps the pending code's channel.
 func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (RequestResult, error) {
+	return a.requestCode(ctx, p, true)
+}
+
+// requestCode is Request or Resend: it checks the input, parses the phone
+// and issues a sign-in code.
+func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend bool) (RequestResult, error) {
+	if err := checkRequestInput(p); err != nil {
+		return RequestResult{}, err
+	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
 		return RequestResult{}, err
 	}
-	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164), phone: ph, resend: true})
+	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164), phone: ph, resend: resend})
 }
 
 // Verify checks a code and signs the user in: it resolves the phone to a
@@ -172,16 +130,14 @@ func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (RequestRes
 // ErrVerificationFailed; an exhausted failed-verify budget for the phone is
 // a *RateLimitError.
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, error) {
+	if err := checkVerifyInput(p); err != nil {
+		return SignIn{}, err
+	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
 		return SignIn{}, err
 	}
-	d := p.Device
-	if err := checkText(textField{"RequestID", p.RequestID}, textField{"Device.ID", d.ID}, textField{"Device.Type", d.Type},
-		textField{"Device.Name", d.Name}, textField{"Device.PlatformVersion", d.PlatformVersion}, textField{"Device.PushToken", d.PushToken}); err != nil {
-		return SignIn{}, err
-	}
-	c, err := a.checkCode(ctx, loginKey(ph.E164), p.RequestID, ph, p.Code, p.Device.ID, p.IP)
+	c, err := a.checkCode(ctx, loginKey(ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
 	}
@@ -227,17 +183,56 @@ type issueParams struct {
 	resend bool
 }
 
-// issue creates, stores and sends a new code for a challenge key, after the
-// captcha and the limits.
+// issue creates, stores and sends a new code for a challenge key. The
+// caller has checked the input. The steps run in this order, and the first
+// failure ends the request: pick the channel, check the captcha, apply the sending
+// limits, store the new challenge, send its code.
 func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult, error) {
+	ch, err := a.channel(ctx, p)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
+		return RequestResult{}, err
+	}
+	if err := a.allowSend(ctx, p.phone.E164, p.DeviceID, p.IP); err != nil {
+		return RequestResult{}, err
+	}
+	c, code, testNumber := a.newChallenge(p, ch)
+	if err := a.store.PutChallenge(ctx, c); err != nil {
+		return RequestResult{}, storeErr("put challenge", err)
+	}
+	sent, err := a.sendCode(ctx, c, code, testNumber, p)
+	if err != nil {
+		return RequestResult{}, err
+	}
+	r := RequestResult{
+		RequestID:   c.ID,
+		Phone:       c.Phone,
+		MaskedPhone: MaskPhone(c.Phone),
+		Channel:     sent.Channel,
+		ExpiresIn:   a.cfg.CodeTTL,
+		ResendAfter: max(a.cfg.Limits.ResendCooldown, 0),
+		MessageID:   sent.MessageID,
+	}
+	if a.cfg.Development {
+		r.Code = code
+	}
+	return r, nil
+}
+
+// channel returns the channel of a new code: the one asked for, else (for
+// a resend) the pending code's, else Config.DefaultChannel. A resend with
+// nothing pending is ErrNoPendingCode.
+func (a *Authenticator) channel(ctx context.Context, p issueParams) (Channel, error) {
 	ch := p.Channel
 	if p.resend {
 		pending, err := a.store.GetChallenge(ctx, p.key, a.clock.Now())
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return RequestResult{}, ErrNoPendingCode
+			return "", ErrNoPendingCode
 		case err != nil:
-			return RequestResult{}, storeErr("get challenge", err)
+			return "", storeErr("get challenge", err)
 		}
 		if ch == "" {
 			ch = pending.Channel
@@ -246,34 +241,34 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if ch == "" {
 		ch = a.cfg.DefaultChannel
 	}
-	if ch != SMS && ch != WhatsApp {
-		return RequestResult{}, fmt.Errorf("%w: unknown channel %q", ErrInvalidRequest, ch)
-	}
-	if err := checkText(textField{"DeviceID", p.DeviceID}); err != nil {
-		return RequestResult{}, err
-	}
-	if err := checkMetadata(p.Metadata); err != nil {
-		return RequestResult{}, err
-	}
-	e164 := p.phone.E164
-	if a.cfg.Captcha != nil {
-		if err := a.cfg.Captcha.VerifyCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
-			if !errors.Is(err, ErrCaptchaFailed) && !errors.Is(err, ErrCaptchaUnavailable) {
-				err = fmt.Errorf("%w: %w", ErrCaptchaUnavailable, err)
-			}
-			return RequestResult{}, err
-		}
-	}
-	if err := a.allowSend(ctx, e164, p.DeviceID, p.IP); err != nil {
-		return RequestResult{}, err
-	}
+	return ch, nil
+}
 
+// checkCaptcha asks Config.Captcha, if set, about a request's token. An
+// error that is neither ErrCaptchaFailed nor ErrCaptchaUnavailable is
+// wrapped as ErrCaptchaUnavailable.
+func (a *Authenticator) checkCaptcha(ctx context.Context, token, ip string) error {
+	if a.cfg.Captcha == nil {
+		return nil
+	}
+	err := a.cfg.Captcha.VerifyCaptcha(ctx, token, ip)
+	if err != nil && !errors.Is(err, ErrCaptchaFailed) && !errors.Is(err, ErrCaptchaUnavailable) {
+		err = fmt.Errorf("%w: %w", ErrCaptchaUnavailable, err)
+	}
+	return err
+}
+
+// newChallenge returns a new challenge for p on channel ch, with its code
+// in clear: the fixed code of a test number (testNumber true), or a random
+// one.
+func (a *Authenticator) newChallenge(p issueParams, ch Channel) (c Challenge, code string, testNumber bool) {
 	now := a.clock.Now()
-	code, testNumber := a.testCode(e164, now)
+	e164 := p.phone.E164
+	code, testNumber = a.testCode(e164, now)
 	if !testNumber {
 		code = generateCode(a.cfg.CodeLength)
 	}
-	c := Challenge{
+	c = Challenge{
 		Key:         p.key,
 		ID:          newID(),
 		Phone:       e164,
@@ -286,38 +281,28 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 		ExpiresAt:   now.Add(a.cfg.CodeTTL),
 	}
 	c.CodeHash = codeMAC(a.cfg.Secret, c.ID, e164, code)
-	if err := a.store.PutChallenge(ctx, c); err != nil {
-		return RequestResult{}, storeErr("put challenge", err)
-	}
-	ev := Event{Phone: e164, ChallengeID: c.ID, UserID: p.userID, DeviceID: p.DeviceID, IP: p.IP, Channel: ch}
-	a.emit(ctx, with(ev, EventCodeRequested))
+	return c, code, testNumber
+}
 
-	sent := Sent{MessageID: "test-number", Channel: ch}
+// sendCode delivers the code of a stored challenge (nothing is sent to a
+// test number) and reports the request and its outcome as events and a log
+// line.
+func (a *Authenticator) sendCode(ctx context.Context, c Challenge, code string, testNumber bool, p issueParams) (Sent, error) {
+	ev := Event{Phone: c.Phone, ChallengeID: c.ID, UserID: c.UserID, DeviceID: p.DeviceID, IP: p.IP, Channel: c.Channel}
+	a.emit(ctx, with(ev, EventCodeRequested))
+	sent := Sent{MessageID: "test-number", Channel: c.Channel}
 	if !testNumber {
 		var err error
 		if sent, err = a.deliver(ctx, c, code, p.Locale); err != nil {
 			ev.Channel = sent.Channel
 			a.emit(ctx, withErr(ev, EventSendFailed, err))
-			return RequestResult{}, err
+			return Sent{}, err
 		}
 	}
 	ev.MessageID, ev.Channel = sent.MessageID, sent.Channel
 	a.emit(ctx, with(ev, EventCodeSent))
-	a.log.InfoContext(ctx, "phoneauth: code sent", "phone", MaskPhone(e164), "channel", string(sent.Channel), "challenge", c.ID, "resend", p.resend)
-
-	r := RequestResult{
-		RequestID:   c.ID,
-		Phone:       e164,
-		MaskedPhone: MaskPhone(e164),
-		Channel:     sent.Channel,
-		ExpiresIn:   a.cfg.CodeTTL,
-		ResendAfter: max(a.cfg.Limits.ResendCooldown, 0),
-		MessageID:   sent.MessageID,
-	}
-	if a.cfg.Development {
-		r.Code = code
-	}
-	return r, nil
+	a.log.InfoContext(ctx, "phoneauth: code sent", "phone", MaskPhone(c.Phone), "channel", string(sent.Channel), "challenge", c.ID, "resend", p.resend)
+	return sent, nil
 }
 
 // deliver renders and sends a stored challenge's code, and returns what the
@@ -347,81 +332,12 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 	return failed, fmt.Errorf("%w: %w", ErrSendFailed, err)
 }
 
-// allowSend applies the sending limits in order: cooldown, IP, device,
-// phone, global. With a BatchLimiter they are decided in one call, all or
-// nothing; otherwise one by one, stopping at the first refusal (the earlier
-// ones keep their event): the cooldown comes first so that a double tap
-// costs nothing else, the global budget last so that only requests every
-// other limit accepted spend it.
-func (a *Authenticator) allowSend(ctx context.Context, phone, deviceID, ip string) error {
-	l := a.cfg.Limits
-	all := [...]struct {
-		scope string
-		check LimitCheck
-	}{
-		{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}},
-		{"ip", LimitCheck{ipKey(ip), l.PerIP}},
-		{"device", LimitCheck{deviceKey(deviceID), l.PerDevice}},
-		{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
-		{"global", LimitCheck{"global", l.Global}},
-	}
-	scopes := make([]string, 0, len(all))
-	checks := make([]LimitCheck, 0, len(all))
-	for _, c := range all {
-		if c.check.Key == "" || c.check.Limit.Off() || c.check.Limit.Per <= 0 {
-			continue
-		}
-		c.check.Key = limiterPrefix + c.check.Key
-		scopes, checks = append(scopes, c.scope), append(checks, c.check)
-	}
-	if b, ok := a.limiter.(BatchLimiter); ok {
-		refused, retry, err := b.AllowAll(ctx, checks, a.clock.Now())
-		if err != nil {
-			return storeErr("limiter", err)
-		}
-		if refused >= 0 && refused < len(scopes) {
-			return a.refuse(ctx, scopes[refused], retry, phone)
-		}
-		return nil
-	}
-	for i, c := range checks {
-		if err := a.allow(ctx, scopes[i], c.Key, c.Limit, phone); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// limiterPrefix starts every key phoneauth gives its Limiter.
-const limiterPrefix = "phoneauth:"
-
-// allow asks the Limiter about one (prefixed) key and turns a refusal into
-// a *RateLimitError.
-func (a *Authenticator) allow(ctx context.Context, scope, key string, l Limit, phone string) error {
-	ok, retry, err := a.limiter.Allow(ctx, key, l, a.clock.Now())
-	if err != nil {
-		return storeErr("limiter", err)
-	}
-	if ok {
-		return nil
-	}
-	return a.refuse(ctx, scope, retry, phone)
-}
-
-// refuse reports and returns the *RateLimitError of a limit's refusal.
-func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string) error {
-	rl := &RateLimitError{Scope: scope, RetryAfter: retry}
-	a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
-	a.log.InfoContext(ctx, "phoneauth: rate limited", "scope", scope, "phone", MaskPhone(phone), "retry_after", retry)
-	return rl
-}
-
 // checkCode verifies a code against the challenge under key and consumes
 // it. It counts the attempt against the phone's failed-verify budget and
 // the challenge's attempts before comparing.
-func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, code, deviceID, ip string) (Challenge, error) {
+func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
 	ev := Event{Phone: ph.E164, ChallengeID: id, DeviceID: deviceID, IP: ip}
-	code, ok := normalizeCode(code, a.cfg.CodeLength)
+	code, ok := typed.normalize(a.cfg.CodeLength)
 	if !ok {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
@@ -488,6 +404,9 @@ func (a *Authenticator) testCode(e164 string, now time.Time) (string, bool) {
 
 // parsePhone parses a number and applies the number policy.
 func (a *Authenticator) parsePhone(number, country string) (Phone, error) {
+	if err := CheckPhoneInput(number, country); err != nil {
+		return Phone{}, err
+	}
 	ph, err := a.phones.parse(number, country)
 	if err != nil {
 		return Phone{}, err
@@ -501,8 +420,11 @@ func (a *Authenticator) parsePhone(number, country string) (Phone, error) {
 // loginKey is the challenge key of a sign-in code.
 func loginKey(e164 string) string { return "login:" + e164 }
 
-// linkKey is the challenge key of a signed-in user's phone verification.
-func linkKey(userID, e164 string) string { return "link:" + userID + ":" + e164 }
+// phoneVerificationKey is the challenge key of a signed-in user's phone
+// verification.
+func phoneVerificationKey(userID, e164 string) string {
+	return "phone-verification:" + userID + ":" + e164
+}
 
 // codeMAC is the stored form of a code: HMAC-SHA-256 under secret, bound to
 // the challenge id and the phone.
@@ -533,6 +455,23 @@ func generateCode(n int) string {
 	return string(code)
 }
 
+// A typedCode is a code as the user gave it: its text, or (number true)
+// its numeric value, which lost the code's leading zeros.
+type typedCode struct {
+	text   string
+	number bool
+}
+
+// normalize returns the code of n digits that t stands for: the text
+// without surrounding spaces, or the number zero-padded to n digits.
+func (t typedCode) normalize(n int) (string, bool) {
+	code := strings.TrimSpace(t.text)
+	if t.number && len(code) < n {
+		code = strings.Repeat("0", n-len(code)) + code
+	}
+	return normalizeCode(code, n)
+}
+
 // normalizeCode returns code without surrounding spaces if it is exactly n
 // ASCII digits.
 func normalizeCode(code string, n int) (string, bool) {
@@ -551,229 +490,6 @@ func normalizeCode(code string, n int) (string, bool) {
 // newID returns a random identifier: 128 bits in 26 base32 characters.
 func newID() string { return rand.Text() }
 
-// ipKey is the per-IP limiter key: the address, or its /64 for IPv6, so
-// that one client cannot rotate through its own prefix. An empty ip means
-// the caller has none to give: no per-IP limit.
-func ipKey(ip string) string {
-	if ip == "" {
-		return ""
-	}
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return "ip:?" + boundedKey(ip)
-	}
-	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return "ip:" + p.String()
-	}
-	return "ip:" + addr.String()
-}
-
-// deviceKey is the per-device limiter key, empty without a device id.
-func deviceKey(id string) string {
-	if id == "" {
-		return ""
-	}
-	return "device:" + boundedKey(id)
-}
-
-// boundedKey keeps client-chosen strings in limiter keys short and text:
-// anything longer than 64 bytes, or not valid text (isText), is replaced by
-// its SHA-256.
-func boundedKey(s string) string {
-	if len(s) <= 64 && isText(s) {
-		return s
-	}
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
-
-// The client's strings that reach the Store, Users or Limiter (ids, device
-// details, metadata) are text: valid UTF-8 without NUL bytes, which every
-// backend can keep (PostgreSQL's text and jsonb refuse NUL). Others are
-// refused with ErrInvalidRequest before the store is asked, the same with
-// every backend.
-
-// isText reports whether s is valid UTF-8 without NUL bytes.
-func isText(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
-
-// A textField is a named input for checkText.
-type textField struct{ name, value string }
-
-// checkText returns an error matching ErrInvalidRequest, naming the field,
-// for the first of fields that is not text.
-func checkText(fields ...textField) error {
-	for _, f := range fields {
-		if !isText(f.value) {
-			return fmt.Errorf("%w: %s is not valid UTF-8 without NUL characters", ErrInvalidRequest, f.name)
-		}
-	}
-	return nil
-}
-
-// checkMetadata returns an error matching ErrInvalidRequest if metadata
-// cannot be stored: if it does not encode as JSON (a cycle, a function, a
-// NaN), or holds a NUL character in a key or a string. Invalid UTF-8 is no
-// reason: JSON encoding replaces it, as it does in every backend.
-func checkMetadata(m map[string]any) error {
-	if len(m) == 0 {
-		return nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("%w: metadata does not encode as JSON: %w", ErrInvalidRequest, err)
-	}
-	if !bytes.Contains(b, []byte(`\u0000`)) {
-		return nil // the only way JSON writes a NUL
-	}
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil || holdsNUL(v) { // it decodes: json.Marshal wrote it
-		return fmt.Errorf("%w: metadata holds a NUL character", ErrInvalidRequest)
-	}
-	return nil // \u0000 was the text of a string, its backslash escaped
-}
-
-// holdsNUL reports whether a decoded JSON value has a NUL in a key or a
-// string.
-func holdsNUL(v any) bool {
-	switch v := v.(type) {
-	case string:
-		return strings.IndexByte(v, 0) >= 0
-	case []any:
-		for _, e := range v {
-			if holdsNUL(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for k, e := range v {
-			if strings.IndexByte(k, 0) >= 0 || holdsNUL(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func with(e Event, k EventKind) Event { e.Kind = k; return e }
 
 func withErr(e Event, k EventKind, err error) Event { e.Kind, e.Err = k, err; return e }
-
-// PhoneVerificationParams are the inputs of StartPhoneVerification and
-// ResendPhoneVerification: a signed-in user proving they own a phone.
-type PhoneVerificationParams struct {
-	// UserID is the signed-in user (from their access token).
-	UserID string
-	// Phone, Country, DeviceID, IP, Channel and Locale as in RequestParams.
-	Phone    string
-	Country  string
-	DeviceID string
-	IP       string
-	Channel  Channel
-	Locale   string
-}
-
-// PhoneVerification describes a phone-verification code that was sent.
-// RequestID is the authCode the client returns with the code.
-type PhoneVerification struct {
-	RequestResult
-	// IsNewUser reports that the phone belongs to no user yet.
-	IsNewUser bool
-}
-
-// ConfirmPhoneParams are the inputs of ConfirmPhone.
-type ConfirmPhoneParams struct {
-	UserID   string
-	Phone    string
-	Country  string
-	AuthCode string
-	Code     string
-	IP       string
-}
-
-// StartPhoneVerification sends a code to a phone that the signed-in user
-// p.UserID wants to verify as theirs (seed 003's register). The result's
-// RequestID is the authCode to return with the code; IsNewUser reports that
-// the phone belongs to no user yet. Limits, cooldown and code rules are
-// those of Request.
-func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
-	return a.startLink(ctx, p, false)
-}
-
-// ResendPhoneVerification sends a new code for the user's pending phone
-// verification, replacing the old one (and its authCode). With nothing
-// pending it returns ErrNoPendingCode.
-func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
-	return a.startLink(ctx, p, true)
-}
-
-func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams, resend bool) (PhoneVerification, error) {
-	if p.UserID == "" {
-		return PhoneVerification{}, fmt.Errorf("%w: no user id", ErrInvalidRequest)
-	}
-	if err := checkText(textField{"UserID", p.UserID}); err != nil {
-		return PhoneVerification{}, err
-	}
-	ph, err := a.parsePhone(p.Phone, p.Country)
-	if err != nil {
-		return PhoneVerification{}, err
-	}
-	isNew := false
-	switch _, err := a.users.UserByPhone(ctx, ph.E164); {
-	case errors.Is(err, ErrNotFound):
-		isNew = true
-	case err != nil:
-		return PhoneVerification{}, storeErr("find user", err)
-	}
-	r, err := a.issue(ctx, issueParams{
-		RequestParams: RequestParams{Phone: p.Phone, Country: p.Country, DeviceID: p.DeviceID, IP: p.IP, Channel: p.Channel, Locale: p.Locale},
-		key:           linkKey(p.UserID, ph.E164),
-		phone:         ph,
-		userID:        p.UserID,
-		resend:        resend,
-	})
-	if err != nil {
-		return PhoneVerification{}, err
-	}
-	return PhoneVerification{RequestResult: r, IsNewUser: isNew}, nil
-}
-
-// ConfirmPhone checks a phone-verification code (with its authCode) and
-// records the phone as the verified phone of p.UserID. Code errors are
-// those of Verify; a phone verified for another user in the meantime is
-// ErrPhoneTaken; a user unknown to Users is ErrInvalidToken.
-func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) error {
-	if p.UserID == "" {
-		return fmt.Errorf("%w: no user id", ErrInvalidRequest)
-	}
-	if p.AuthCode == "" {
-		return fmt.Errorf("%w: no authCode", ErrVerificationFailed)
-	}
-	if err := checkText(textField{"UserID", p.UserID}, textField{"AuthCode", p.AuthCode}); err != nil {
-		return err
-	}
-	ph, err := a.parsePhone(p.Phone, p.Country)
-	if err != nil {
-		return err
-	}
-	if _, err := a.checkCode(ctx, linkKey(p.UserID, ph.E164), p.AuthCode, ph, p.Code, "", p.IP); err != nil {
-		return err
-	}
-	switch err := a.users.SetPhone(ctx, p.UserID, ph.E164); {
-	case errors.Is(err, ErrPhoneTaken):
-		return err
-	case errors.Is(err, ErrNotFound):
-		return fmt.Errorf("%w: unknown user", ErrInvalidToken)
-	case err != nil:
-		return storeErr("set phone", err)
-	}
-	a.emit(ctx, Event{Kind: EventPhoneVerified, Phone: ph.E164, UserID: p.UserID, ChallengeID: p.AuthCode, IP: p.IP})
-	return nil
-}
-
-// Development reports whether the Authenticator returns codes in results.
-func (a *Authenticator) Development() bool { return a.cfg.Development }
-
-// CodeLength reports the number of digits of a code.
-func (a *Authenticator) CodeLength() int { return a.cfg.CodeLength }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -29,7 +30,7 @@ type fixture struct {
 	clock  *phoneauth.ManualClock
 	store  *phoneauth.MemoryStore
 	auth   *phoneauth.Authenticator
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	mu     sync.Mutex
 	sent   []phoneauth.Message
 	events []phoneauth.Event
@@ -37,28 +38,11 @@ type fixture struct {
 	sendErr error
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &syncBuffer{}}
+	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &testutil.Buffer{}}
 	key, err := phoneauth.GenerateEd25519Key("k1")
 	if err != nil {
 		t.Fatal(err)
@@ -619,9 +603,22 @@ func TestCaptcha(t *testing.T) {
 func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Phones.DenyCountries = []string{"IN"} })
 	ctx := context.Background()
-	for _, p := range []phoneauth.RequestParams{{Phone: ""}, {Phone: "12345"}, {Phone: "03012345678"}, {Phone: "1234567890", Country: "XX"}} {
+	for _, p := range []phoneauth.RequestParams{{Phone: ""}, {Phone: "12345", Country: "PK"}, {Phone: "+12345"}, {Phone: "1234567890", Country: "XX"}} {
 		if _, err := f.auth.Request(ctx, p); !errors.Is(err, phoneauth.ErrInvalidPhone) {
 			t.Errorf("Request(%+v): %v, want ErrInvalidPhone", p, err)
+		}
+	}
+	// A number without "+" needs a country, whatever the method, and spaces
+	// before the "+" do not count.
+	for _, p := range []phoneauth.RequestParams{{Phone: "12345"}, {Phone: "03012345678"}, {Phone: " 03012345678", Country: " "}} {
+		_, err := f.auth.Request(ctx, p)
+		var ie *phoneauth.InputError
+		if !errors.Is(err, phoneauth.ErrInvalidRequest) || !errors.As(err, &ie) || ie.Field != "Country" {
+			t.Errorf("Request(%+v): %v, want an InputError for Country", p, err)
+		}
+		_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.Phone, Country: p.Country, Code: "123456"})
+		if !errors.As(err, &ie) || ie.Field != "Country" {
+			t.Errorf("Verify(%q, %q): %v, want an InputError for Country", p.Phone, p.Country, err)
 		}
 	}
 	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "9876543219", Country: "+91"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) {
@@ -632,6 +629,9 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 	}
 	if f.sentCount() != 0 {
 		t.Fatal("sent to a refused number")
+	}
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: " +923012345678"}); err != nil {
+		t.Errorf("a number with spaces before its +: %v", err)
 	}
 }
 
@@ -777,26 +777,26 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 		t.Fatalf("start %+v", pv)
 	}
 	code := f.lastCode()
-	base := phoneauth.ConfirmPhoneParams{UserID: uid, Phone: "9876543219", Country: "IN", AuthCode: pv.RequestID, Code: code}
+	base := phoneauth.ConfirmPhoneVerificationParams{UserID: uid, Phone: "9876543219", Country: "IN", RequestID: pv.RequestID, Code: code}
 	p := base
-	p.AuthCode = "nope"
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	p.RequestID = "nope"
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("wrong authCode: %v", err)
 	}
 	p = base
 	p.UserID = "someone-else"
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("other user: %v", err)
 	}
 	p = base
 	p.Code = wrong(code)
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrInvalidOTP) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if err := f.auth.ConfirmPhone(ctx, base); err != nil {
+	if err := f.auth.ConfirmPhoneVerification(ctx, base); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.auth.ConfirmPhone(ctx, base); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, base); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("second use: %v", err)
 	}
 	u, err := f.store.UserByPhone(ctx, "+919876543219")
@@ -867,5 +867,34 @@ func TestEventsOfAFlow(t *testing.T) {
 		if e.Time != epoch || e.Phone != phonePK {
 			t.Errorf("event %+v", e)
 		}
+	}
+}
+
+// A code given as a number lost its leading zeros: Verify restores them,
+// and only for a number.
+func TestVerifyCodeIsNumber(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.TestNumbers = map[string]phoneauth.TestNumber{phonePK: {Code: "012345", Expires: epoch.Add(time.Hour)}}
+	})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		code     string
+		isNumber bool
+		ok       bool
+	}{
+		{"12345", false, false},
+		{"12345", true, true},
+		{"012345", true, true},
+		{" 012345 ", false, true},
+		{"2345", true, false},
+	} {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: tc.code, CodeIsNumber: tc.isNumber})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, phoneauth.ErrInvalidOTP)) {
+			t.Errorf("Verify(%q, number %v) = %v, want ok %v", tc.code, tc.isNumber, err, tc.ok)
+		}
+		f.clock.Advance(time.Minute)
 	}
 }

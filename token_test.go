@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 // t0 is the start of every test clock: a whole second, as JWT times are.
@@ -68,33 +69,21 @@ func mustKeySet(t testing.TB, signing *Key, verifyOnly ...*Key) *KeySet {
 }
 
 // recorder collects events.
-type recorder struct {
-	mu     sync.Mutex
-	events []Event
-}
-
-func (r *recorder) record(_ context.Context, e Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
+type recorder struct{ testutil.Recorder[Event] }
 
 func (r *recorder) kinds() []EventKind {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var ks []EventKind
-	for _, e := range r.events {
+	for _, e := range r.All() {
 		ks = append(ks, e.Kind)
 	}
 	return ks
 }
 
 func (r *recorder) last(kind EventKind) (Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.events) - 1; i >= 0; i-- {
-		if r.events[i].Kind == kind {
-			return r.events[i], true
+	all := r.All()
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Kind == kind {
+			return all[i], true
 		}
 	}
 	return Event{}, false
@@ -129,7 +118,7 @@ func newTokenEnvStore(t testing.TB, cfg TokenConfig, store Store) *tokenEnv {
 		Secret: []byte("a test secret of at least 32 bytes"),
 		Tokens: cfg,
 		Clock:  clock,
-		Events: rec.record,
+		Events: rec.Record,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -210,7 +199,7 @@ func TestTokenRoundTripEveryAlgorithm(t *testing.T) {
 			if c.ID == "" || c.IssuedAt == nil || !c.IssuedAt.Equal(t0) {
 				t.Errorf("jti = %q, iat = %v", c.ID, c.IssuedAt)
 			}
-			if want := t0.Add(DefaultAccessTTL); !c.ExpiresAt.Equal(want) || !toks.AccessExpiresAt.Equal(want) {
+			if want := t0.Add(defaultAccessTTL); !c.ExpiresAt.Equal(want) || !toks.AccessExpiresAt.Equal(want) {
 				t.Errorf("exp = %v, AccessExpiresAt = %v, want %v", c.ExpiresAt, toks.AccessExpiresAt, want)
 			}
 		})
@@ -434,9 +423,9 @@ func forge(t *testing.T, method jwt.SigningMethod, key any, hdr map[string]any, 
 func goodClaims(now time.Time) *Claims {
 	return &Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    DefaultIssuer,
+			Issuer:    defaultIssuer,
 			Subject:   alice.ID,
-			Audience:  jwt.ClaimStrings{DefaultIssuer},
+			Audience:  jwt.ClaimStrings{defaultIssuer},
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        "jti",
@@ -537,7 +526,7 @@ func TestKeyForPinsAlgorithm(t *testing.T) {
 		{jwt.SigningMethodHS384, "hs", false},
 	} {
 		tok := &jwt.Token{Method: tc.method, Header: map[string]any{"alg": tc.method.Alg(), "kid": tc.kid, "typ": "at+jwt"}}
-		key, err := e.a.tokens.keyFor(tok)
+		key, err := e.a.cfg.Tokens.Keys.keyFor(tok)
 		if (err == nil) != tc.ok || (err == nil) != (key != nil) {
 			t.Errorf("keyFor(alg %s, kid %s) = %v, %v; want ok=%v", tc.method.Alg(), tc.kid, key, err, tc.ok)
 		}
@@ -558,7 +547,7 @@ func TestAccessTokenLeeway(t *testing.T) {
 		t.Run(fmt.Sprint(leeway), func(t *testing.T) {
 			e := newTokenEnv(t, TokenConfig{Leeway: leeway, AccessTTL: time.Minute})
 			if leeway == 0 {
-				leeway = DefaultLeeway
+				leeway = defaultLeeway
 			}
 			_, toks := e.signIn(t, alice, phone)
 			if !toks.AccessExpiresAt.Equal(t0.Add(time.Minute)) {
@@ -615,21 +604,22 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-func TestNewTokenServiceConfig(t *testing.T) {
+func TestTokenConfigDefaults(t *testing.T) {
 	ks := mustKeySet(t, mustKey(t, "ed", testEdKey()))
-	store := NewMemoryStore()
-	ts, err := newTokenService(TokenConfig{Keys: ks}, store, nil)
-	if err != nil {
+	cfg := TokenConfig{Keys: ks}
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
 	want := TokenConfig{Keys: ks, Issuer: "phoneauth", Audience: "phoneauth", AccessTTL: 15 * time.Minute,
 		RefreshTTL: 30 * 24 * time.Hour, SessionTTL: 90 * 24 * time.Hour, Leeway: 30 * time.Second}
-	if ts.cfg != want {
-		t.Errorf("defaults = %+v\nwant %+v", ts.cfg, want)
+	if cfg != want {
+		t.Errorf("defaults = %+v\nwant %+v", cfg, want)
 	}
-	ts, err = newTokenService(TokenConfig{Keys: ks, Issuer: "https://id.example"}, store, nil)
-	if err != nil || ts.cfg.Audience != "https://id.example" {
-		t.Errorf("Audience defaults to Issuer: %+v, %v", ts.cfg, err)
+	cfg = TokenConfig{Keys: ks, Issuer: "https://id.example"}
+	cfg.setDefaults()
+	if cfg.Audience != "https://id.example" {
+		t.Errorf("Audience defaults to Issuer: %+v", cfg)
 	}
 
 	for name, cfg := range map[string]TokenConfig{
@@ -642,12 +632,13 @@ func TestNewTokenServiceConfig(t *testing.T) {
 		"negative Leeway":     {Keys: ks, Leeway: -1},
 		"AccessTTL under 1s":  {Keys: ks, AccessTTL: time.Millisecond},
 	} {
-		if _, err := newTokenService(cfg, store, nil); !errors.Is(err, ErrInvalidConfig) {
+		cfg.setDefaults()
+		if err := cfg.validate(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
 		}
-	}
-	if _, err := newTokenService(TokenConfig{Keys: ks}, nil, nil); !errors.Is(err, ErrInvalidConfig) {
-		t.Errorf("nil store: %v, want ErrInvalidConfig", err)
+		if _, err := New(Config{Store: NewMemoryStore(), Sender: LogSender{}, Secret: make([]byte, 32), Tokens: cfg}); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("New with %s: %v, want ErrInvalidConfig", name, err)
+		}
 	}
 }
 
@@ -721,7 +712,7 @@ func TestRefreshRotates(t *testing.T) {
 	if in.User.ID != alice.ID || in.User.Phone != alice.Phone || in.IsNewUser || in.Session.ID != s.ID || in.Session.RefreshHash != nil {
 		t.Errorf("SignIn = %+v", in)
 	}
-	if want := t0.Add(time.Minute + DefaultRefreshTTL); !in.Tokens.RefreshExpiresAt.Equal(want) {
+	if want := t0.Add(time.Minute + defaultRefreshTTL); !in.Tokens.RefreshExpiresAt.Equal(want) {
 		t.Errorf("RefreshExpiresAt = %v, want %v", in.Tokens.RefreshExpiresAt, want)
 	}
 	c, err := e.a.ValidateAccessToken(context.Background(), in.Tokens.AccessToken)
@@ -1103,7 +1094,7 @@ func BenchmarkRefresh(b *testing.B) {
 	token := toks.RefreshToken
 	b.ReportAllocs()
 	for b.Loop() {
-		e.clock.Advance(DefaultAccessTTL)
+		e.clock.Advance(defaultAccessTTL)
 		in, err := e.a.Refresh(ctx, token)
 		if err != nil {
 			b.Fatal(err)

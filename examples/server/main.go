@@ -23,8 +23,8 @@
 //	-shutdown-timeout  on SIGINT or SIGTERM, how long until the process exits (default 10s)
 //	-pool              PostgreSQL: connections in the pool (default 32; pool_max_conns in the URL wins)
 //
-// In development mode the seeds' phone number +923012345678 is a test
-// number with the seeds' code 249364, so that the API documents' cURL
+// In development mode the API documents' phone number +923012345678 is a test
+// number with their code 249364, so that their cURL
 // examples work as written: request a code, then verify "249364" (no
 // message is logged for a test number).
 //

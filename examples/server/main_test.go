@@ -20,38 +20,20 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/phoneauth/phoneauth/internal/testutil"
 	"github.com/phoneauth/phoneauth/sqlitestore"
 )
 
-// syncBuffer collects logs written from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // start runs the server on a free port and returns its base URL and a
 // function that stops it and returns run's error.
-func start(t *testing.T, args ...string) (string, func() error, *syncBuffer) {
+func start(t *testing.T, args ...string) (string, func() error, *testutil.Buffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -389,7 +371,7 @@ func TestServerWebOTPDomain(t *testing.T) {
 // TestRedisLogger checks that go-redis's own lines become structured
 // records of the server's logger.
 func TestRedisLogger(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.Buffer
 	redisLogger{slog.New(slog.NewJSONHandler(&buf, nil))}.Printf(context.Background(), "redis: dial %s: %v", "127.0.0.1:1", "refused")
 	var rec map[string]any
 	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/phoneauth/phoneauth/internal/faultproxy"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 // TestShutdownWithStorePaused runs the server as a process on a store
@@ -93,7 +94,7 @@ func withHost(t *testing.T, url, addr string) string {
 }
 
 func testShutdownWithStorePaused(t *testing.T, bin, store string, proxy *faultproxy.Proxy, request, shutdown time.Duration) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store,
 		"-request-timeout", request.String(), "-shutdown-timeout", shutdown.String())
 	cmd.Stderr = logs
@@ -189,7 +190,7 @@ func testShutdownWithStorePaused(t *testing.T, bin, store string, proxy *faultpr
 }
 
 // serverAddr waits for the server process to log its address.
-func serverAddr(t *testing.T, logs *syncBuffer, exited <-chan error) string {
+func serverAddr(t *testing.T, logs *testutil.Buffer, exited <-chan error) string {
 	t.Helper()
 	re := regexp.MustCompile(`addr=(http://127\.0\.0\.1:\d+)`)
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
