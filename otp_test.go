@@ -473,6 +473,57 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 	}
 }
 
+// TestDefaultGlobalLimit: with no Limits configured, 1,000 codes an hour
+// go out in all, whoever asks; the next is refused for everyone, logged as
+// a warning, and the budget refills at 1,000 an hour.
+func TestDefaultGlobalLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	client := func(i int) phoneauth.RequestParams {
+		return phoneauth.RequestParams{
+			Phone:    fmt.Sprintf("+92301%07d", i),
+			DeviceID: fmt.Sprintf("d%d", i),
+			IP:       fmt.Sprintf("10.%d.%d.1", i/256, i%256),
+		}
+	}
+	for i := range 1000 {
+		if _, err := f.auth.Request(ctx, client(i)); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, err := f.auth.Request(ctx, client(1000))
+	wait := retryAfter(t, err, "global")
+	if perCode := time.Hour / 1000; wait <= 0 || wait > perCode {
+		t.Errorf("retry after %s, want at most %s", wait, perCode)
+	}
+	if !strings.Contains(f.logs.String(), `level=WARN msg="phoneauth: rate limited" scope=global`) {
+		t.Errorf("global refusal not logged as a warning:\n%s", f.logs)
+	}
+	f.clock.Advance(wait)
+	if _, err := f.auth.Request(ctx, client(1001)); err != nil {
+		t.Fatalf("after %s: %v", wait, err)
+	}
+	if f.sentCount() != 1001 {
+		t.Fatalf("%d sent, want 1001", f.sentCount())
+	}
+}
+
+// TestSatelliteNumbersRefusedByDefault: +870 and +881 numbers are mobile
+// numbers of no country; they get no code unless the policy names them.
+func TestSatelliteNumbersRefusedByDefault(t *testing.T) {
+	ctx := context.Background()
+	for _, phone := range []string{"+870301234567", "+881612345678", "+8823421234"} {
+		_, err := newFixture(t).auth.Request(ctx, phoneauth.RequestParams{Phone: phone})
+		if !errors.Is(err, phoneauth.ErrPhoneNotAllowed) || !strings.Contains(err.Error(), "satellite") {
+			t.Errorf("Request(%s) = %v, want ErrPhoneNotAllowed for a satellite number", phone, err)
+		}
+		f := newFixture(t, func(c *phoneauth.Config) { c.Phones.AllowCountries = []string{"PK", phoneauth.RegionNonGeographic} })
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phone}); err != nil || f.sentCount() != 1 {
+			t.Errorf("Request(%s) with 001 allowed = %v, %d sent", phone, err, f.sentCount())
+		}
+	}
+}
+
 func TestFailedVerifyBudgetSurvivesResends(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.PerPhone = phoneauth.Unlimited })
 	ctx := context.Background()

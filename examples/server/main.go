@@ -16,6 +16,8 @@
 //	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
 //	                   default: an Ed25519 key generated at start
 //	-cpuprofile        file to write a CPU profile of the whole run to, for go tool pprof
+//	-global-limit      codes sent per hour by all clients together (0: the library's default, 1000;
+//	                   -1: no global budget, for load tests)
 //
 // In development mode the seeds' phone number +923012345678 is a test
 // number with the seeds' code 249364, so that the API documents' cURL
@@ -70,6 +72,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of trusted proxies")
 	keyFile := fs.String("key", "", "PEM file with a PKCS#8 signing key (default: generate an Ed25519 key)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+	globalLimit := fs.Int("global-limit", 0, "codes sent per hour by all clients together (0: the default, 1000; -1: none, for load tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -109,6 +112,9 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	if *dev {
 		cfg.TestNumbers = seedTestNumbers(time.Now())
+	}
+	if *globalLimit != 0 {
+		cfg.Limits.Global = phoneauth.Limit{Events: *globalLimit, Per: time.Hour}
 	}
 	auth, err := phoneauth.New(cfg)
 	if err != nil {
