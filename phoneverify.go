@@ -45,14 +45,16 @@ type ConfirmPhoneParams struct {
 // RequestID is the authCode to return with the code; IsNewUser reports that
 // the phone belongs to no user yet. Limits, cooldown and code rules are
 // those of Request.
-func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
+func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (_ PhoneVerification, err error) {
+	defer a.done(ctx, "start_phone_verification", a.start(), &err)
 	return a.startLink(ctx, p, false)
 }
 
 // ResendPhoneVerification sends a new code for the user's pending phone
 // verification, replacing the old one (and its authCode). With nothing
 // pending it returns ErrNoPendingCode.
-func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
+func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (_ PhoneVerification, err error) {
+	defer a.done(ctx, "resend_phone_verification", a.start(), &err)
 	return a.startLink(ctx, p, true)
 }
 
@@ -88,7 +90,8 @@ func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams
 // records the phone as the verified phone of p.UserID. Code errors are
 // those of Verify; a phone verified for another user in the meantime is
 // ErrPhoneTaken; a user unknown to Users is ErrInvalidToken.
-func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) error {
+func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) (err error) {
+	defer a.done(ctx, "confirm_phone", a.start(), &err)
 	if err := checkConfirmPhoneInput(p); err != nil {
 		return err
 	}
