@@ -68,7 +68,7 @@ type Event struct {
 	// Operation and Duration describe the method that returned, for
 	// EventOperationDone: "request", "resend", "verify", "refresh",
 	// "logout", "sessions", "revoke_session", "start_phone_verification",
-	// "resend_phone_verification" or "confirm_phone".
+	// "resend_phone_verification" or "confirm_phone_verification".
 	Operation string
 	Duration  time.Duration
 }

@@ -844,26 +844,26 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 		t.Fatalf("start %+v", pv)
 	}
 	code := f.lastCode()
-	base := phoneauth.ConfirmPhoneParams{UserID: uid, Phone: "9876543219", Country: "IN", AuthCode: pv.RequestID, Code: code}
+	base := phoneauth.ConfirmPhoneVerificationParams{UserID: uid, Phone: "9876543219", Country: "IN", RequestID: pv.RequestID, Code: code}
 	p := base
-	p.AuthCode = "nope"
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	p.RequestID = "nope"
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("wrong authCode: %v", err)
 	}
 	p = base
 	p.UserID = "someone-else"
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("other user: %v", err)
 	}
 	p = base
 	p.Code = wrong(code)
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrInvalidOTP) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if err := f.auth.ConfirmPhone(ctx, base); err != nil {
+	if err := f.auth.ConfirmPhoneVerification(ctx, base); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.auth.ConfirmPhone(ctx, base); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, base); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("second use: %v", err)
 	}
 	u, err := f.store.UserByPhone(ctx, "+919876543219")
@@ -977,7 +977,7 @@ func TestOperationDone(t *testing.T) {
 	_, _ = f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
 	_, _ = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567"})
 	_, _ = f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567"})
-	_ = f.auth.ConfirmPhone(ctx, phoneauth.ConfirmPhoneParams{UserID: in.User.ID, Phone: "+923001234567", AuthCode: "x", Code: "123456"})
+	_ = f.auth.ConfirmPhoneVerification(ctx, phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567", RequestID: "x", Code: "123456"})
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -990,7 +990,7 @@ func TestOperationDone(t *testing.T) {
 	want := []string{
 		"request 1.5s false", "verify 0s false", "verify 0s true", "refresh 0s false", "sessions 0s false",
 		"revoke_session 0s true", "logout 0s false", "resend 0s true",
-		"start_phone_verification 1.5s false", "resend_phone_verification 0s true", "confirm_phone 0s true",
+		"start_phone_verification 1.5s false", "resend_phone_verification 0s true", "confirm_phone_verification 0s true",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("operations done:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

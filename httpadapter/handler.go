@@ -127,7 +127,6 @@ type options struct {
 	proxies     []string
 	maxBody     int64
 	logger      *slog.Logger
-	clock       phoneauth.Clock
 }
 
 // WithPrefix sets the path prefix of the sign-in routes. Default "/auth";
@@ -181,10 +180,6 @@ func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n 
 // WithLogger sets where the Handler logs failures it answers with 5xx (and
 // 502/503 causes). Default: logs are discarded, as in phoneauth.Config.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
-
-// WithClock sets the clock of the envelope's "timestamp": pass the
-// Authenticator's clock. Default: the system clock.
-func WithClock(c phoneauth.Clock) Option { return func(o *options) { o.clock = c } }
 
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
 // concurrent use.
@@ -271,14 +266,11 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		auth:     auth,
 		maxBody:  o.maxBody,
 		log:      o.logger,
-		clock:    o.clock,
+		clock:    auth.Clock(), // the envelope's "timestamp"
 		messages: o.messages,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.clock == nil {
-		h.clock = phoneauth.SystemClock{}
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes

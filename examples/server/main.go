@@ -19,8 +19,8 @@
 //	-global-limit      codes sent per hour by all clients together (0: the library's default, 1000;
 //	                   -1: no global budget, for load tests)
 //
-// In development mode the seeds' phone number +923012345678 is a test
-// number with the seeds' code 249364, so that the API documents' cURL
+// In development mode the API documents' phone number +923012345678 is a test
+// number with their code 249364, so that their cURL
 // examples work as written: request a code, then verify "249364" (no
 // message is logged for a test number).
 //
