@@ -36,7 +36,7 @@ func ExampleNewPrometheus() {
 	w := httptest.NewRecorder()
 	handler.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	for _, line := range strings.Split(w.Body.String(), "\n") {
-		if strings.HasPrefix(line, "phoneauth_codes_sent_total") || strings.HasPrefix(line, "phoneauth_limit_refusals_total") {
+		if strings.HasPrefix(line, "phoneauth_codes_sent_total") || strings.HasPrefix(line, `phoneauth_limit_refusals_total{limit="cooldown"}`) {
 			fmt.Println(line)
 		}
 	}

@@ -12,7 +12,9 @@
 //
 // The names below are those Prometheus sees; dashboards and alerts can rely
 // on them (docs/grafana-dashboard.json is a ready dashboard). Every label
-// takes a bounded set of values.
+// takes a bounded set of values. The counters of store errors, of each
+// verification result and of each limit start at zero, so that rates and
+// alerts work before the first event.
 //
 //   - phoneauth_codes_sent_total{channel,country}: codes the Sender
 //     accepted (EventCodeSent), by channel ("sms", "whatsapp") and the
@@ -30,8 +32,9 @@
 //     (EventRateLimited), by limit: "cooldown", "ip", "device", "phone",
 //     "global", "verify"… A rise of limit="global" means every user is
 //     being refused.
-//   - phoneauth_store_errors_total{operation}: operations that failed
-//     because the Store or the Limiter did (phoneauth.ErrStoreUnavailable).
+//   - phoneauth_store_errors_total: operations that failed because the
+//     Store or the Limiter did (phoneauth.ErrStoreUnavailable); which ones
+//     is in the histogram below, outcome="error".
 //   - phoneauth_operation_duration_seconds{operation,outcome}: a histogram
 //     of the Authenticator's operations ("request", "resend", "verify",
 //     "refresh", "logout"…) by outcome: "ok", "refused" (the client's
@@ -90,12 +93,20 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	m.refusals, errs[3] = meter.Int64Counter("phoneauth.limit_refusals", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests refused by a limit, by limit."))
 	m.storeErrors, errs[4] = meter.Int64Counter("phoneauth.store_errors", metric.WithUnit("{operation}"),
-		metric.WithDescription("Operations that failed because the Store or the Limiter did, by operation."))
+		metric.WithDescription("Operations that failed because the Store or the Limiter did."))
 	m.durations, errs[5] = meter.Float64Histogram("phoneauth.operation.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of the Authenticator's operations, by operation and outcome (ok, refused, error)."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
+	}
+	ctx := context.Background()
+	m.storeErrors.Add(ctx, 0)
+	for _, r := range []attribute.KeyValue{resultSuccess, resultWrongCode, resultNotPending, resultRateLimited} {
+		m.verifications.Add(ctx, 0, metric.WithAttributes(r))
+	}
+	for _, limit := range []string{"cooldown", "ip", "device", "phone", "global", "verify"} {
+		m.refusals.Add(ctx, 0, metric.WithAttributes(attribute.String("limit", limit)))
 	}
 	return m, nil
 }
@@ -122,11 +133,10 @@ func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
 			m.verifications.Add(ctx, 1, metric.WithAttributes(resultRateLimited))
 		}
 	case phoneauth.EventOperationDone:
-		op := attribute.String("operation", e.Operation)
 		if errors.Is(e.Err, phoneauth.ErrStoreUnavailable) {
-			m.storeErrors.Add(ctx, 1, metric.WithAttributes(op))
+			m.storeErrors.Add(ctx, 1)
 		}
-		m.durations.Record(ctx, e.Duration.Seconds(), metric.WithAttributes(op, outcome(e.Err)))
+		m.durations.Record(ctx, e.Duration.Seconds(), metric.WithAttributes(attribute.String("operation", e.Operation), outcome(e.Err)))
 	}
 }
 

@@ -104,11 +104,19 @@ func parseMetrics(t *testing.T, text string) map[string]float64 {
 	return out
 }
 
+// absent, as a wanted value, means that the series must not exist.
+const absent = -1
+
+// check compares scraped series with the wanted ones.
 func check(t *testing.T, got map[string]float64, want map[string]float64) {
 	t.Helper()
 	for series, v := range want {
-		if got[series] != v {
-			t.Errorf("%s = %v, want %v", series, got[series], v)
+		g, ok := got[series]
+		switch {
+		case v == absent && ok:
+			t.Errorf("%s = %v, want no such series", series, g)
+		case v != absent && (!ok || g != v):
+			t.Errorf("%s = %v (present: %v), want %v", series, g, ok, v)
 		}
 	}
 	if t.Failed() {
@@ -180,11 +188,12 @@ func TestMetricsOfFlows(t *testing.T) {
 		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="ok"}`:         2,
 		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="refused"}`:    2,
 		`phoneauth_operation_duration_seconds_sum{operation="verify",outcome="ok"}`:           0,
-		`phoneauth_store_errors_total{operation="request"}`:                                   0,
+		`phoneauth_store_errors_total{}`:                                                      0,
+		`phoneauth_limit_refusals_total{limit="global"}`:                                      0,
 		`phoneauth_verifications_total{result="rate_limited"}`:                                0,
-		`phoneauth_operation_duration_seconds_count{operation="refresh",outcome="ok"}`:        0,
-		`phoneauth_operation_duration_seconds_count{operation="resend",outcome="ok"}`:         0,
-		`phoneauth_operation_duration_seconds_count{operation="request",outcome="throttled"}`: 0,
+		`phoneauth_operation_duration_seconds_count{operation="refresh",outcome="ok"}`:        absent,
+		`phoneauth_operation_duration_seconds_count{operation="resend",outcome="ok"}`:         absent,
+		`phoneauth_operation_duration_seconds_count{operation="request",outcome="throttled"}`: absent,
 	})
 }
 
@@ -205,13 +214,13 @@ func TestMetricsOfFailures(t *testing.T) {
 		_, _ = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: "+923012345678", Code: "123456"})
 	}
 	check(t, scrape(t, f.metrics), map[string]float64{
-		`phoneauth_store_errors_total{operation="request"}`:                                1,
-		`phoneauth_store_errors_total{operation="verify"}`:                                 2,
+		`phoneauth_store_errors_total{}`: 3,
+		`phoneauth_operation_duration_seconds_count{operation="request",outcome="error"}`:  1,
 		`phoneauth_verifications_total{result="rate_limited"}`:                             1,
 		`phoneauth_limit_refusals_total{limit="verify"}`:                                   1,
 		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="error"}`:   2,
 		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="refused"}`: 1,
-		`phoneauth_codes_sent_total{channel="sms",country="PK"}`:                           0,
+		`phoneauth_codes_sent_total{channel="sms",country="PK"}`:                           absent,
 	})
 }
 
