@@ -12,9 +12,9 @@
 //
 // The names below are those Prometheus sees; dashboards and alerts can rely
 // on them (docs/grafana-dashboard.json is a ready dashboard). Every label
-// takes a bounded set of values. The counters of store errors, of each
-// verification result and of each limit start at zero, so that rates and
-// alerts work before the first event.
+// takes a bounded set of values. The counters of store errors and of each
+// limit start at zero, so that rates and alerts work before the first
+// event.
 //
 //   - phoneauth_codes_sent_total{channel,country}: codes the Sender
 //     accepted (EventCodeSent), by channel ("sms", "whatsapp") and the
@@ -22,12 +22,13 @@
 //     networks). Test numbers count too, although nothing is sent to them.
 //   - phoneauth_send_failures_total{channel,country}: codes the Sender
 //     failed to deliver (EventSendFailed).
-//   - phoneauth_verifications_total{result}: verification attempts by
-//     result: "success" (the code was right), "wrong_code", "not_pending"
-//     (no code to check: none requested, expired, used, attempts
-//     exhausted) and "rate_limited" (the phone's failed-verify budget
-//     refused). success over phoneauth_codes_sent_total is the conversion
-//     rate, the first thing to fall under SMS pumping.
+//   - phoneauth_verifications_total{result,country}: codes checked, by
+//     result: "success" (the code was right), "wrong_code" or
+//     "not_pending" (no code to check: none requested, expired, used,
+//     attempts exhausted); attempts the phone's failed-verify budget
+//     refused are phoneauth_limit_refusals_total{limit="verify"}. success
+//     over phoneauth_codes_sent_total, per country, is the conversion
+//     rate: the first thing to fall under SMS pumping.
 //   - phoneauth_limit_refusals_total{limit}: requests a limit refused
 //     (EventRateLimited), by limit: "cooldown", "ip", "device", "phone",
 //     "global", "verify"… A rise of limit="global" means every user is
@@ -89,7 +90,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	m.sendFailures, errs[1] = meter.Int64Counter("phoneauth.send_failures", metric.WithUnit("{code}"),
 		metric.WithDescription("Codes the Sender failed to deliver, by channel and the phone's country."))
 	m.verifications, errs[2] = meter.Int64Counter("phoneauth.verifications", metric.WithUnit("{attempt}"),
-		metric.WithDescription("Verification attempts, by result: success, wrong_code, not_pending, rate_limited."))
+		metric.WithDescription("Codes checked, by result (success, wrong_code, not_pending) and the phone's country."))
 	m.refusals, errs[3] = meter.Int64Counter("phoneauth.limit_refusals", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests refused by a limit, by limit."))
 	m.storeErrors, errs[4] = meter.Int64Counter("phoneauth.store_errors", metric.WithUnit("{operation}"),
@@ -102,9 +103,6 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	}
 	ctx := context.Background()
 	m.storeErrors.Add(ctx, 0)
-	for _, r := range []attribute.KeyValue{resultSuccess, resultWrongCode, resultNotPending, resultRateLimited} {
-		m.verifications.Add(ctx, 0, metric.WithAttributes(r))
-	}
 	for _, limit := range []string{"cooldown", "ip", "device", "phone", "global", "verify"} {
 		m.refusals.Add(ctx, 0, metric.WithAttributes(attribute.String("limit", limit)))
 	}
@@ -120,18 +118,15 @@ func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
 	case phoneauth.EventSendFailed:
 		m.sendFailures.Add(ctx, 1, metric.WithAttributes(channelAttr(e), countryAttr(e)))
 	case phoneauth.EventVerified:
-		m.verifications.Add(ctx, 1, metric.WithAttributes(resultSuccess))
+		m.verifications.Add(ctx, 1, metric.WithAttributes(resultSuccess, countryAttr(e)))
 	case phoneauth.EventVerifyFailed:
 		result := resultNotPending
 		if errors.Is(e.Err, phoneauth.ErrInvalidOTP) {
 			result = resultWrongCode
 		}
-		m.verifications.Add(ctx, 1, metric.WithAttributes(result))
+		m.verifications.Add(ctx, 1, metric.WithAttributes(result, countryAttr(e)))
 	case phoneauth.EventRateLimited:
 		m.refusals.Add(ctx, 1, metric.WithAttributes(attribute.String("limit", e.Scope)))
-		if e.Scope == "verify" {
-			m.verifications.Add(ctx, 1, metric.WithAttributes(resultRateLimited))
-		}
 	case phoneauth.EventOperationDone:
 		if errors.Is(e.Err, phoneauth.ErrStoreUnavailable) {
 			m.storeErrors.Add(ctx, 1)
@@ -141,10 +136,9 @@ func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
 }
 
 var (
-	resultSuccess     = attribute.String("result", "success")
-	resultWrongCode   = attribute.String("result", "wrong_code")
-	resultNotPending  = attribute.String("result", "not_pending")
-	resultRateLimited = attribute.String("result", "rate_limited")
+	resultSuccess    = attribute.String("result", "success")
+	resultWrongCode  = attribute.String("result", "wrong_code")
+	resultNotPending = attribute.String("result", "not_pending")
 )
 
 func channelAttr(e phoneauth.Event) attribute.KeyValue {

@@ -38,8 +38,7 @@ func TestServerMetrics(t *testing.T) {
 	text := string(raw)
 	for _, line := range []string{
 		`phoneauth_codes_sent_total{channel="sms",country="PK"} 1`,
-		`phoneauth_verifications_total{result="success"} 1`,
-		`phoneauth_verifications_total{result="wrong_code"} 0`,
+		`phoneauth_verifications_total{country="PK",result="success"} 1`,
 		`phoneauth_limit_refusals_total{limit="cooldown"} 1`,
 		`phoneauth_limit_refusals_total{limit="global"} 0`,
 		`phoneauth_store_errors_total 0`,
