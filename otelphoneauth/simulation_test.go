@@ -1,0 +1,252 @@
+package otelphoneauth_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/otelphoneauth"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/metrics-simulation.svg from the simulation")
+
+// The simulated traffic: three hours of ordinary users, with an SMS
+// pumping bot in the middle, against an Authenticator with its default
+// limits and policy.
+const (
+	simMinutes   = 180
+	attackStart  = 60  // minute the bot starts
+	attackEnd    = 150 // minute it stops
+	usersPerHour = 240 // ordinary users asking for a code
+	botPerMinute = 40  // the bot's requests
+	// botRange is the bot's number range: 1,000 numbers, each request from
+	// a fresh address and device id.
+	botRange = "+447400123"
+)
+
+// ordinaryCountries are where ordinary users' numbers come from, with a
+// format for a valid mobile number of each.
+var ordinaryCountries = []struct{ country, format string }{
+	{"PK", "+92300%07d"}, {"PK", "+92301%07d"}, {"IN", "+9198%08d"}, {"DE", "+49151%08d"},
+	{"US", "+1202555%04d"}, {"BR", "+55119%08d"},
+}
+
+// simulation holds the per-minute series of a run, as a dashboard would
+// plot them (each is the increase of a counter over the minute).
+type simulation struct {
+	sent       map[string][]float64 // codes sent, by country
+	verified   []float64            // successful verifications
+	refusals   map[string][]float64 // limit refusals, by limit
+	conversion []float64            // verified / sent over the last 15 minutes
+	// Ordinary users (not the bot): asked for a code, and refused.
+	asked, refused []float64
+	botSent        float64
+}
+
+// simulate runs the traffic through an Authenticator on a manual clock,
+// one second at a time, and reads the metrics every simulated minute.
+func simulate(t *testing.T) *simulation {
+	t.Helper()
+	ctx := context.Background()
+	reader := sdkmetric.NewManualReader()
+	m, err := otelphoneauth.New(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := phoneauth.NewManualClock(epoch)
+	codes := map[string]string{}
+	key, _ := phoneauth.GenerateEd25519Key("k")
+	keys, _ := phoneauth.NewKeySet(key)
+	auth, err := phoneauth.New(phoneauth.Config{
+		Store: phoneauth.NewMemoryStore(),
+		Sender: phoneauth.SenderFunc(func(_ context.Context, msg phoneauth.Message) (string, error) {
+			codes[msg.To] = msg.Code
+			return "id", nil
+		}),
+		Secret: []byte("0123456789abcdef0123456789abcdef"),
+		Tokens: phoneauth.TokenConfig{Keys: keys},
+		Clock:  clock,
+		Events: m.Observe,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	rng := rand.New(rand.NewPCG(14, 5))
+	sim := &simulation{sent: map[string][]float64{}, refusals: map[string][]float64{},
+		asked: make([]float64, simMinutes), refused: make([]float64, simMinutes)}
+	type pending struct {
+		phone string
+		at    time.Time
+	}
+	var toVerify []pending
+	clients, botCredit := 0, 0.0
+	request := func(phone string, ip string) error {
+		clients++
+		_, err := auth.Request(ctx, phoneauth.RequestParams{Phone: phone, IP: ip, DeviceID: fmt.Sprintf("device-%d", clients)})
+		return err
+	}
+	prev := map[string]point{}
+	var sentWindow, verifiedWindow []float64
+	for minute := range simMinutes {
+		for range 60 {
+			now := clock.Now()
+			if rng.Float64() < usersPerHour/3600.0 {
+				c := ordinaryCountries[rng.IntN(len(ordinaryCountries))]
+				phone := fmt.Sprintf(c.format, rng.IntN(10_000))
+				sim.asked[minute]++
+				switch err := request(phone, fmt.Sprintf("10.%d.%d.%d", clients>>16&255, clients>>8&255, clients&255)); {
+				case err != nil:
+					sim.refused[minute]++
+				case rng.Float64() < 0.9: // most users type the code in
+					toVerify = append(toVerify, pending{phone, now.Add(time.Duration(20+rng.IntN(40)) * time.Second)})
+				}
+			}
+			if minute >= attackStart && minute < attackEnd {
+				for botCredit += botPerMinute / 60.0; botCredit >= 1; botCredit-- {
+					_ = request(fmt.Sprintf("%s%03d", botRange, rng.IntN(1000)), fmt.Sprintf("100.%d.%d.%d", 64+clients>>16&63, clients>>8&255, clients&255))
+				}
+			}
+			for len(toVerify) > 0 && !toVerify[0].at.After(now) {
+				p := toVerify[0]
+				toVerify = toVerify[1:]
+				_, _ = auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.phone, Code: codes[p.phone]})
+			}
+			clock.Advance(time.Second)
+		}
+
+		totals := collect(t, reader)
+		minuteSent, minuteVerified := 0.0, 0.0
+		for series, p := range totals {
+			delta := p.value - prev[series].value
+			switch p.name {
+			case "phoneauth.codes_sent":
+				add(sim.sent, p.attrs["country"], minute, delta)
+				minuteSent += delta
+			case "phoneauth.verifications":
+				if p.attrs["result"] == "success" {
+					minuteVerified += delta
+				}
+			case "phoneauth.limit_refusals":
+				add(sim.refusals, p.attrs["limit"], minute, delta)
+			}
+		}
+		prev = totals
+		sim.verified = append(sim.verified, minuteVerified)
+		sentWindow = append(sentWindow, minuteSent)
+		verifiedWindow = append(verifiedWindow, minuteVerified)
+		if len(sentWindow) > 15 {
+			sentWindow, verifiedWindow = sentWindow[1:], verifiedWindow[1:]
+		}
+		conv := 0.0
+		if s := sum(sentWindow); s > 0 {
+			conv = sum(verifiedWindow) / s
+		}
+		sim.conversion = append(sim.conversion, conv)
+	}
+	sim.botSent = sum(sim.sent["GB"])
+	return sim
+}
+
+// point is one series of a counter: its instrument, attributes and total.
+type point struct {
+	name  string
+	attrs map[string]string
+	value float64
+}
+
+// collect reads every counter's current totals, keyed by series.
+func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]point {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]point{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			s, ok := m.Data.(metricdata.Sum[int64])
+			if !ok {
+				continue
+			}
+			for _, dp := range s.DataPoints {
+				attrs := map[string]string{}
+				for _, kv := range dp.Attributes.ToSlice() {
+					attrs[string(kv.Key)] = kv.Value.Emit()
+				}
+				out[m.Name+"{"+dp.Attributes.Encoded(attribute.DefaultEncoder())+"}"] = point{m.Name, attrs, float64(dp.Value)}
+			}
+		}
+	}
+	return out
+}
+
+// add adds v to the series key of m at minute i.
+func add(m map[string][]float64, key string, i int, v float64) {
+	if m[key] == nil {
+		m[key] = make([]float64, simMinutes)
+	}
+	m[key][i] += v
+}
+
+func sum(xs []float64) float64 {
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s
+}
+
+// TestPumpingSimulation runs the simulation and checks what the dashboard
+// shows: the bot's range dominates the codes sent, the conversion rate
+// falls while it runs, and the global budget caps the bill, refusing
+// ordinary users as well (what the conversion guard will prevent). With
+// -update it redraws docs/metrics-simulation.svg.
+func TestPumpingSimulation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a three-hour simulation")
+	}
+	sim := simulate(t)
+	before := sum(sim.conversion[attackStart-15 : attackStart])
+	during := sum(sim.conversion[attackEnd-15 : attackEnd])
+	if before/15 < 0.8 || during/15 > 0.3 {
+		t.Errorf("conversion %.2f before the attack and %.2f at its end, want > 0.8 and < 0.3", before/15, during/15)
+	}
+	// The global budget: at most 1,000 codes an hour after its first burst.
+	total := 0.0
+	for _, s := range sim.sent {
+		total += sum(s[attackStart:attackEnd])
+	}
+	if budget := 1000 + 1000*float64(attackEnd-attackStart)/60; total > budget+1 {
+		t.Errorf("%v codes sent during the attack, more than the global budget %v", total, budget)
+	}
+	if share := sum(sim.sent["GB"][attackStart:attackEnd]) / total; share < 0.5 {
+		t.Errorf("the bot's country got %.0f%% of the codes during the attack, want most", 100*share)
+	}
+	if g := sum(sim.refusals["global"]); g == 0 {
+		t.Error("the global budget never refused")
+	}
+	refusedDuring := sum(sim.refused[attackStart:attackEnd]) / sum(sim.asked[attackStart:attackEnd])
+	refusedBefore := sum(sim.refused[:attackStart]) / sum(sim.asked[:attackStart])
+	if refusedBefore > 0.01 || refusedDuring < 0.2 {
+		t.Errorf("ordinary users refused: %.1f%% before the attack, %.1f%% during, want ≤ 1%% and ≥ 20%%", 100*refusedBefore, 100*refusedDuring)
+	}
+	t.Logf("bot got %v codes; ordinary users refused %.0f%% during the attack; conversion %.2f → %.2f",
+		sim.botSent, 100*refusedDuring, before/15, during/15)
+
+	svg := renderDashboard(sim)
+	if *update {
+		if err := os.WriteFile("../docs/metrics-simulation.svg", svg, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
