@@ -181,7 +181,7 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]point {
 			for _, dp := range s.DataPoints {
 				attrs := map[string]string{}
 				for _, kv := range dp.Attributes.ToSlice() {
-					attrs[string(kv.Key)] = kv.Value.Emit()
+					attrs[string(kv.Key)] = kv.Value.String()
 				}
 				out[m.Name+"{"+dp.Attributes.Encoded(attribute.DefaultEncoder())+"}"] = point{m.Name, attrs, float64(dp.Value)}
 			}
