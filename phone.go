@@ -323,13 +323,13 @@ func isRegion(code string) bool {
 // satellite phones (+870 Inmarsat, +881 Iridium and Globalstar),
 // international networks (+882, +883: maritime, in-flight, roaming and IoT
 // carriers), and global services (+800 freephone, +808 shared cost, +878
-// personal numbers, +979 premium rate). Texts to them cost up to a hundred
-// times a domestic one and few real users have one, which makes them a
+// personal numbers, +979 premium rate). Texts to them cost far more than to
+// a country's mobiles and few real users have one, which makes them a
 // favourite of SMS pumping: PhonePolicy refuses them unless they are named.
 const RegionNonGeographic = "001"
 
 // PhonePolicy decides which valid numbers may receive codes. The zero
-// value allows mobile numbers of every country, and of no
+// value allows mobile numbers of every country, and refuses those of
 // RegionNonGeographic.
 //
 // In production, list the countries your users live in (AllowCountries):
