@@ -50,6 +50,7 @@ package otelphoneauth
 import (
 	"context"
 	"errors"
+	"sync"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -74,6 +75,7 @@ type Metrics struct {
 	refusals      metric.Int64Counter
 	storeErrors   metric.Int64Counter
 	durations     metric.Float64Histogram
+	series        seriesCache
 }
 
 // New returns Metrics whose instruments come from mp's meter; a nil mp
@@ -104,7 +106,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	ctx := context.Background()
 	m.storeErrors.Add(ctx, 0)
 	for _, limit := range []string{"cooldown", "ip", "device", "phone", "global", "verify"} {
-		m.refusals.Add(ctx, 0, metric.WithAttributes(attribute.String("limit", limit)))
+		m.refusals.Add(ctx, 0, m.series.get(labels{k1: "limit", v1: limit}))
 	}
 	return m, nil
 }
@@ -114,53 +116,80 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
 	switch e.Kind {
 	case phoneauth.EventCodeSent:
-		m.codesSent.Add(ctx, 1, metric.WithAttributes(channelAttr(e), countryAttr(e)))
+		m.codesSent.Add(ctx, 1, m.series.get(labels{"channel", string(e.Channel), "country", country(e)}))
 	case phoneauth.EventSendFailed:
-		m.sendFailures.Add(ctx, 1, metric.WithAttributes(channelAttr(e), countryAttr(e)))
+		m.sendFailures.Add(ctx, 1, m.series.get(labels{"channel", string(e.Channel), "country", country(e)}))
 	case phoneauth.EventVerified:
-		m.verifications.Add(ctx, 1, metric.WithAttributes(resultSuccess, countryAttr(e)))
+		m.verifications.Add(ctx, 1, m.series.get(labels{"country", country(e), "result", "success"}))
 	case phoneauth.EventVerifyFailed:
-		result := resultNotPending
+		result := "not_pending"
 		if errors.Is(e.Err, phoneauth.ErrInvalidOTP) {
-			result = resultWrongCode
+			result = "wrong_code"
 		}
-		m.verifications.Add(ctx, 1, metric.WithAttributes(result, countryAttr(e)))
+		m.verifications.Add(ctx, 1, m.series.get(labels{"country", country(e), "result", result}))
 	case phoneauth.EventRateLimited:
-		m.refusals.Add(ctx, 1, metric.WithAttributes(attribute.String("limit", e.Scope)))
+		m.refusals.Add(ctx, 1, m.series.get(labels{k1: "limit", v1: e.Scope}))
 	case phoneauth.EventOperationDone:
 		if errors.Is(e.Err, phoneauth.ErrStoreUnavailable) {
 			m.storeErrors.Add(ctx, 1)
 		}
-		m.durations.Record(ctx, e.Duration.Seconds(), metric.WithAttributes(attribute.String("operation", e.Operation), outcome(e.Err)))
+		m.durations.Record(ctx, e.Duration.Seconds(), m.series.get(labels{"operation", e.Operation, "outcome", outcome(e.Err)}))
 	}
 }
 
-var (
-	resultSuccess    = attribute.String("result", "success")
-	resultWrongCode  = attribute.String("result", "wrong_code")
-	resultNotPending = attribute.String("result", "not_pending")
-)
-
-func channelAttr(e phoneauth.Event) attribute.KeyValue {
-	return attribute.String("channel", string(e.Channel))
-}
-
-// countryAttr is the phone's region; "unknown" for an event without one.
-func countryAttr(e phoneauth.Event) attribute.KeyValue {
+// country is the phone's region; "unknown" for an event without one.
+func country(e phoneauth.Event) string {
 	if e.Region == "" {
-		return attribute.String("country", "unknown")
+		return "unknown"
 	}
-	return attribute.String("country", e.Region)
+	return e.Region
 }
 
 // outcome classifies an operation's error: "ok", "error" when something
 // the server depends on failed, "refused" otherwise.
-func outcome(err error) attribute.KeyValue {
+func outcome(err error) string {
 	switch {
 	case err == nil:
-		return attribute.String("outcome", "ok")
+		return "ok"
 	case errors.Is(err, phoneauth.ErrStoreUnavailable), errors.Is(err, phoneauth.ErrSendFailed), errors.Is(err, phoneauth.ErrCaptchaUnavailable):
-		return attribute.String("outcome", "error")
+		return "error"
 	}
-	return attribute.String("outcome", "refused")
+	return "refused"
+}
+
+// labels are the names and values of a series' labels, at most two.
+type labels struct{ k1, v1, k2, v2 string }
+
+// maxCachedSeries bounds seriesCache; the library's labels take far fewer
+// values.
+const maxCachedSeries = 4096
+
+// seriesCache keeps the attribute set of each series, built once, so that
+// recording a measurement allocates nothing.
+type seriesCache struct {
+	mu   sync.RWMutex
+	sets map[labels]metric.MeasurementOption
+}
+
+func (c *seriesCache) get(l labels) metric.MeasurementOption {
+	c.mu.RLock()
+	o, ok := c.sets[l]
+	c.mu.RUnlock()
+	if ok {
+		return o
+	}
+	kvs := []attribute.KeyValue{attribute.String(l.k1, l.v1)}
+	if l.k2 != "" {
+		kvs = append(kvs, attribute.String(l.k2, l.v2))
+	}
+	o = metric.WithAttributeSet(attribute.NewSet(kvs...))
+	c.mu.Lock()
+	if c.sets == nil {
+		c.sets = make(map[labels]metric.MeasurementOption)
+	}
+	if len(c.sets) < maxCachedSeries {
+		c.sets[l] = o
+	}
+	c.mu.Unlock()
+	return o
 }

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,4 +234,29 @@ type failingStore struct {
 func (s failingStore) PutChallenge(context.Context, phoneauth.Challenge) error { return s.err }
 func (s failingStore) AttemptChallenge(context.Context, string, string, time.Time) (phoneauth.Challenge, error) {
 	return phoneauth.Challenge{}, s.err
+}
+
+// TestObserveConcurrently: events observed from many goroutines at once
+// are all counted.
+func TestObserveConcurrently(t *testing.T) {
+	m, h, err := otelphoneauth.NewPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const goroutines, each = 16, 200
+	countries := []string{"PK", "IN", "DE", "BR"}
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				m.Observe(context.Background(), phoneauth.Event{Kind: phoneauth.EventCodeSent, Channel: phoneauth.SMS, Region: countries[(g+i)%len(countries)]})
+			}
+		})
+	}
+	wg.Wait()
+	want := map[string]float64{}
+	for _, c := range countries {
+		want[`phoneauth_codes_sent_total{channel="sms",country="`+c+`"}`] = float64(goroutines * each / len(countries))
+	}
+	check(t, scrape(t, h), want)
 }
