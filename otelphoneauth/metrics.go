@@ -21,7 +21,8 @@
 //     phone's region ("PK", or "001" for satellite and international
 //     networks). Test numbers count too, although nothing is sent to them.
 //   - phoneauth_send_failures_total{channel,country}: codes the Sender
-//     failed to deliver (EventSendFailed).
+//     failed to deliver (EventSendFailed; behind delivery.Async, which
+//     answers before sending, its EventDeliveryFailed).
 //   - phoneauth_verifications_total{result,country}: codes checked, by
 //     result: "success" (the code was right), "wrong_code" or
 //     "not_pending" (no code to check: none requested, expired, used,
@@ -117,7 +118,7 @@ func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
 	switch e.Kind {
 	case phoneauth.EventCodeSent:
 		m.codesSent.Add(ctx, 1, m.series.get(labels{"channel", string(e.Channel), "country", country(e)}))
-	case phoneauth.EventSendFailed:
+	case phoneauth.EventSendFailed, phoneauth.EventDeliveryFailed:
 		m.sendFailures.Add(ctx, 1, m.series.get(labels{"channel", string(e.Channel), "country", country(e)}))
 	case phoneauth.EventVerified:
 		m.verifications.Add(ctx, 1, m.series.get(labels{"country", country(e), "result", "success"}))
@@ -137,12 +138,16 @@ func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
 	}
 }
 
-// country is the phone's region; "unknown" for an event without one.
+// country is the phone's region: the event's, else its phone's (the
+// events of delivery.Async carry no region), else "unknown".
 func country(e phoneauth.Event) string {
-	if e.Region == "" {
-		return "unknown"
+	if e.Region != "" {
+		return e.Region
 	}
-	return e.Region
+	if ph, err := phoneauth.ParsePhone(e.Phone, ""); err == nil {
+		return ph.Region
+	}
+	return "unknown"
 }
 
 // outcome classifies an operation's error: "ok", "error" when something

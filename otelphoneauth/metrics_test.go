@@ -260,3 +260,21 @@ func TestObserveConcurrently(t *testing.T) {
 	}
 	check(t, scrape(t, h), want)
 }
+
+// TestDeliveryFailures: delivery.Async reports failures later, with the
+// phone but no region.
+func TestDeliveryFailures(t *testing.T) {
+	m, h, err := otelphoneauth.NewPrometheus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m.Observe(ctx, phoneauth.Event{Kind: phoneauth.EventDeliveryFailed, Phone: "+4915123456789", Channel: phoneauth.SMS})
+	m.Observe(ctx, phoneauth.Event{Kind: phoneauth.EventDeliveryFailed, Phone: "not a phone", Channel: phoneauth.WhatsApp})
+	m.Observe(ctx, phoneauth.Event{Kind: phoneauth.EventDelivered, Phone: "+4915123456789", Channel: phoneauth.SMS})
+	check(t, scrape(t, h), map[string]float64{
+		`phoneauth_send_failures_total{channel="sms",country="DE"}`:           1,
+		`phoneauth_send_failures_total{channel="whatsapp",country="unknown"}`: 1,
+		`phoneauth_codes_sent_total{channel="sms",country="DE"}`:              absent,
+	})
+}
