@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -84,16 +85,21 @@ func simulate(t *testing.T) *simulation {
 	rng := rand.New(rand.NewPCG(14, 5))
 	sim := &simulation{sent: map[string][]float64{}, refusals: map[string][]float64{},
 		asked: make([]float64, simMinutes), refused: make([]float64, simMinutes)}
+	// A user who will type the code in at a given time, on the device
+	// that asked for it.
 	type pending struct {
-		phone string
-		at    time.Time
+		phone, device string
+		at            time.Time
 	}
 	var toVerify []pending
 	clients, botCredit := 0, 0.0
-	request := func(phone string, ip string) error {
+	// request asks for a code as a new client: a new address and device.
+	request := func(phone string, network int) (device string, err error) {
 		clients++
-		_, err := auth.Request(ctx, phoneauth.RequestParams{Phone: phone, IP: ip, DeviceID: fmt.Sprintf("device-%d", clients)})
-		return err
+		device = fmt.Sprintf("device-%d", clients)
+		ip := fmt.Sprintf("%d.%d.%d.%d", network, clients>>16&255, clients>>8&255, clients&255)
+		_, err = auth.Request(ctx, phoneauth.RequestParams{Phone: phone, IP: ip, DeviceID: device})
+		return device, err
 	}
 	prev := map[string]point{}
 	var sentWindow, verifiedWindow []float64
@@ -104,23 +110,25 @@ func simulate(t *testing.T) *simulation {
 				c := ordinaryCountries[rng.IntN(len(ordinaryCountries))]
 				phone := fmt.Sprintf(c.format, rng.IntN(10_000))
 				sim.asked[minute]++
-				switch err := request(phone, fmt.Sprintf("10.%d.%d.%d", clients>>16&255, clients>>8&255, clients&255)); {
+				switch device, err := request(phone, 10); {
 				case err != nil:
 					sim.refused[minute]++
 				case rng.Float64() < 0.9: // most users type the code in
-					toVerify = append(toVerify, pending{phone, now.Add(time.Duration(20+rng.IntN(40)) * time.Second)})
+					toVerify = append(toVerify, pending{phone, device, now.Add(time.Duration(20+rng.IntN(40)) * time.Second)})
 				}
 			}
 			if minute >= attackStart && minute < attackEnd {
 				for botCredit += botPerMinute / 60.0; botCredit >= 1; botCredit-- {
-					_ = request(fmt.Sprintf("%s%03d", botRange, rng.IntN(1000)), fmt.Sprintf("100.%d.%d.%d", 64+clients>>16&63, clients>>8&255, clients&255))
+					_, _ = request(fmt.Sprintf("%s%03d", botRange, rng.IntN(1000)), 100)
 				}
 			}
-			for len(toVerify) > 0 && !toVerify[0].at.After(now) {
-				p := toVerify[0]
-				toVerify = toVerify[1:]
-				_, _ = auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.phone, Code: codes[p.phone]})
-			}
+			toVerify = slices.DeleteFunc(toVerify, func(p pending) bool {
+				if p.at.After(now) {
+					return false
+				}
+				_, _ = auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.phone, Code: codes[p.phone], Device: phoneauth.Device{ID: p.device}})
+				return true
+			})
 			clock.Advance(time.Second)
 		}
 
