@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -30,8 +31,11 @@ const (
 	usersPerHour = 240 // ordinary users asking for a code
 	botPerMinute = 40  // the bot's requests
 	// botRange is the bot's number range: 1,000 numbers, each request from
-	// a fresh address and device id.
-	botRange = "+447400123"
+	// a fresh address and device id; botCountry is theirs.
+	botRange, botCountry = "+447400123", "GB"
+	// others is the key of the series of all countries but the bot's, all
+	// the key of all countries.
+	others, all = "others", ""
 )
 
 // ordinaryCountries are where ordinary users' numbers come from, with a
@@ -44,10 +48,14 @@ var ordinaryCountries = []struct{ country, format string }{
 // simulation holds the per-minute series of a run, as a dashboard would
 // plot them (each is the increase of a counter over the minute).
 type simulation struct {
-	sent       map[string][]float64 // codes sent, by country
-	verified   []float64            // successful verifications
-	refusals   map[string][]float64 // limit refusals, by limit
-	conversion []float64            // verified / sent over the last 15 minutes
+	// Codes sent and successful verifications, by country, for all
+	// countries (all) and for those the bot does not target (others).
+	sent     map[string][]float64
+	verified map[string][]float64
+	refusals map[string][]float64 // limit refusals, by limit
+	// conversion is verified / sent over the last 15 minutes, keyed as
+	// sent.
+	conversion map[string][]float64
 	// Ordinary users (not the bot): asked for a code, and refused.
 	asked, refused []float64
 	botSent        float64
@@ -83,7 +91,7 @@ func simulate(t *testing.T) *simulation {
 	}
 
 	rng := rand.New(rand.NewPCG(14, 5))
-	sim := &simulation{sent: map[string][]float64{}, refusals: map[string][]float64{},
+	sim := &simulation{sent: map[string][]float64{}, verified: map[string][]float64{}, refusals: map[string][]float64{}, conversion: map[string][]float64{},
 		asked: make([]float64, simMinutes), refused: make([]float64, simMinutes)}
 	// A user who will type the code in at a given time, on the device
 	// that asked for it.
@@ -102,7 +110,6 @@ func simulate(t *testing.T) *simulation {
 		return device, err
 	}
 	prev := map[string]point{}
-	var sentWindow, verifiedWindow []float64
 	for minute := range simMinutes {
 		for range 60 {
 			now := clock.Now()
@@ -133,36 +140,45 @@ func simulate(t *testing.T) *simulation {
 		}
 
 		totals := collect(t, reader)
-		minuteSent, minuteVerified := 0.0, 0.0
 		for series, p := range totals {
 			delta := p.value - prev[series].value
 			switch p.name {
 			case "phoneauth.codes_sent":
-				add(sim.sent, p.attrs["country"], minute, delta)
-				minuteSent += delta
+				addCountry(sim.sent, p.attrs["country"], minute, delta)
 			case "phoneauth.verifications":
 				if p.attrs["result"] == "success" {
-					minuteVerified += delta
+					addCountry(sim.verified, p.attrs["country"], minute, delta)
 				}
 			case "phoneauth.limit_refusals":
 				add(sim.refusals, p.attrs["limit"], minute, delta)
 			}
 		}
 		prev = totals
-		sim.verified = append(sim.verified, minuteVerified)
-		sentWindow = append(sentWindow, minuteSent)
-		verifiedWindow = append(verifiedWindow, minuteVerified)
-		if len(sentWindow) > 15 {
-			sentWindow, verifiedWindow = sentWindow[1:], verifiedWindow[1:]
-		}
-		conv := 0.0
-		if s := sum(sentWindow); s > 0 {
-			conv = sum(verifiedWindow) / s
-		}
-		sim.conversion = append(sim.conversion, conv)
 	}
-	sim.botSent = sum(sim.sent["GB"])
+	for country, sent := range sim.sent {
+		sim.conversion[country] = conversion(sent, sim.verified[country])
+	}
+	sim.botSent = sum(sim.sent[botCountry])
 	return sim
+}
+
+// conversion is the dashboard's conversion panel: verified / sent over the
+// 15 minutes up to each minute, at most 100 % (the panel's maximum), NaN
+// (no point) where at most 5 codes were sent. verified may be nil: none.
+func conversion(sent, verified []float64) []float64 {
+	out := make([]float64, len(sent))
+	for i := range sent {
+		from := max(0, i-14)
+		s, v := sum(sent[from:i+1]), 0.0
+		if verified != nil {
+			v = sum(verified[from : i+1])
+		}
+		out[i] = math.NaN()
+		if s > 5 {
+			out[i] = min(v/s, 1)
+		}
+	}
+	return out
 }
 
 // point is one series of a counter: its instrument, attributes and total.
@@ -198,12 +214,33 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]point {
 	return out
 }
 
+// addCountry adds v to the series of country, of all and, but for the
+// bot's country, of others.
+func addCountry(m map[string][]float64, country string, i int, v float64) {
+	add(m, country, i, v)
+	add(m, all, i, v)
+	if country != botCountry {
+		add(m, others, i, v)
+	}
+}
+
 // add adds v to the series key of m at minute i.
 func add(m map[string][]float64, key string, i int, v float64) {
 	if m[key] == nil {
 		m[key] = make([]float64, simMinutes)
 	}
 	m[key][i] += v
+}
+
+// nanMean is the mean of the values that are not NaN.
+func nanMean(xs []float64) float64 {
+	s, n := 0.0, 0
+	for _, x := range xs {
+		if !math.IsNaN(x) {
+			s, n = s+x, n+1
+		}
+	}
+	return s / float64(n)
 }
 
 func sum(xs []float64) float64 {
@@ -224,20 +261,24 @@ func TestPumpingSimulation(t *testing.T) {
 		t.Skip("a three-hour simulation")
 	}
 	sim := simulate(t)
-	before := sum(sim.conversion[attackStart-15 : attackStart])
-	during := sum(sim.conversion[attackEnd-15 : attackEnd])
-	if before/15 < 0.8 || during/15 > 0.3 {
-		t.Errorf("conversion %.2f before the attack and %.2f at its end, want > 0.8 and < 0.3", before/15, during/15)
+	before := sum(sim.conversion[all][attackStart-15:attackStart]) / 15
+	during := sum(sim.conversion[all][attackEnd-15:attackEnd]) / 15
+	if before < 0.8 || during > 0.3 {
+		t.Errorf("conversion %.2f before the attack and %.2f at its end, want > 0.8 and < 0.3", before, during)
+	}
+	// By country: the bot's converts nothing, the others as before.
+	if bot := sum(sim.conversion[botCountry][attackStart+5 : attackEnd]); bot != 0 {
+		t.Errorf("the bot's country converts %v, want 0", bot)
+	}
+	if o := nanMean(sim.conversion[others][attackStart:attackEnd]); o < 0.8 {
+		t.Errorf("the other countries convert %.2f during the attack, want ordinary users' rate (> 0.8)", o)
 	}
 	// The global budget: at most 1,000 codes an hour after its first burst.
-	total := 0.0
-	for _, s := range sim.sent {
-		total += sum(s[attackStart:attackEnd])
-	}
+	total := sum(sim.sent[all][attackStart:attackEnd])
 	if budget := 1000 + 1000*float64(attackEnd-attackStart)/60; total > budget+1 {
 		t.Errorf("%v codes sent during the attack, more than the global budget %v", total, budget)
 	}
-	if share := sum(sim.sent["GB"][attackStart:attackEnd]) / total; share < 0.5 {
+	if share := sum(sim.sent[botCountry][attackStart:attackEnd]) / total; share < 0.5 {
 		t.Errorf("the bot's country got %.0f%% of the codes during the attack, want most", 100*share)
 	}
 	if g := sum(sim.refusals["global"]); g == 0 {
@@ -249,7 +290,7 @@ func TestPumpingSimulation(t *testing.T) {
 		t.Errorf("ordinary users refused: %.1f%% before the attack, %.1f%% during, want ≤ 1%% and ≥ 20%%", 100*refusedBefore, 100*refusedDuring)
 	}
 	t.Logf("bot got %v codes; ordinary users refused %.0f%% during the attack; conversion %.2f → %.2f",
-		sim.botSent, 100*refusedDuring, before/15, during/15)
+		sim.botSent, 100*refusedDuring, before, during)
 
 	svg := renderDashboard(sim)
 	if *update {

@@ -33,17 +33,24 @@ const (
 func renderDashboard(sim *simulation) []byte {
 	countries := make([]string, 0, len(sim.sent))
 	for c := range sim.sent {
-		countries = append(countries, c)
+		if c != all && c != others {
+			countries = append(countries, c)
+		}
 	}
 	slices.Sort(countries)
 	var sent []line
 	palette := []string{green, blue, yellow, purple, cyan, orange}
 	for i, c := range countries {
 		l := line{c, palette[i%len(palette)], sim.sent[c]}
-		if c == "GB" {
-			l.name, l.color = "GB (the bot's range)", red
+		if c == botCountry {
+			l.name, l.color = c+" (the bot's range)", red
 		}
 		sent = append(sent, l)
+	}
+	conversion := []line{ // drawn in this order: all countries below the rest
+		{"all countries", textColor, sim.conversion[all]},
+		{"the other countries", green, sim.conversion[others]},
+		{botCountry, red, sim.conversion[botCountry]},
 	}
 	var refusals []line
 	limitColors := map[string]string{"global": red, "cooldown": yellow, "phone": orange, "ip": blue, "device": purple, "verify": cyan}
@@ -54,9 +61,9 @@ func renderDashboard(sim *simulation) []byte {
 	}
 	charts := []chart{
 		{title: "Codes sent per minute, by country", lines: sent},
-		{title: "Conversion: codes verified / codes sent (15 min)", percent: true, lines: []line{{"all countries", green, sim.conversion}}},
+		{title: "Conversion: codes verified / codes sent (15 min)", percent: true, lines: conversion},
 		{title: "Limit refusals per minute, by limit", lines: refusals},
-		{title: "Successful verifications per minute", lines: []line{{"success", green, sim.verified}}},
+		{title: "Successful verifications per minute", lines: []line{{"success", green, sim.verified[all]}}},
 	}
 
 	const width, height, panelW, panelH, gap, top = 1200, 800, 585, 350, 10, 80
@@ -92,7 +99,11 @@ func drawChart(b *bytes.Buffer, c chart, x, y, w, h int) {
 	plotW, plotH := float64(w-padLeft-padRight), float64(h-padTop-padBottom)
 	maxY := 0.0
 	for _, l := range c.lines {
-		maxY = max(maxY, slices.Max(l.values))
+		for _, v := range l.values {
+			if !math.IsNaN(v) {
+				maxY = max(maxY, v)
+			}
+		}
 	}
 	if c.percent {
 		maxY = 1
@@ -116,13 +127,23 @@ func drawChart(b *bytes.Buffer, c chart, x, y, w, h int) {
 	for m := 0; m < simMinutes; m += 30 {
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" font-size="10" fill="%s" text-anchor="middle">%d:%02d</text>`+"\n", px(float64(m)), h-8, textColor, m/60, m%60)
 	}
-	// The lines.
+	// The lines, broken where a value is NaN (no point).
 	for _, l := range c.lines {
 		var pts strings.Builder
+		flush := func() {
+			if pts.Len() > 0 {
+				fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", l.color, strings.TrimSpace(pts.String()))
+				pts.Reset()
+			}
+		}
 		for i, v := range l.values {
+			if math.IsNaN(v) {
+				flush()
+				continue
+			}
 			fmt.Fprintf(&pts, "%.1f,%.1f ", px(float64(i)), py(v))
 		}
-		fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`+"\n", l.color, strings.TrimSpace(pts.String()))
+		flush()
 	}
 	b.WriteString("</g>\n")
 }
