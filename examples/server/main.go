@@ -22,6 +22,12 @@
 //	-request-timeout   deadline of each request, store calls included (default 5s)
 //	-shutdown-timeout  on SIGINT or SIGTERM, how long until the process exits (default 10s)
 //	-pool              PostgreSQL: connections in the pool (default 32; pool_max_conns in the URL wins)
+//	-global-limit      codes sent per hour by all clients together (0: the library's default, 1000;
+//	                   -1: no global budget, for load tests)
+//
+// GET /metrics serves the library's metrics in Prometheus text (see the
+// otelphoneauth module; docs/grafana-dashboard.json shows them). In
+// production, serve them on an address only Prometheus reaches.
 //
 // In development mode the API documents' phone number +923012345678 is a test
 // number with their code 249364, so that their cURL
@@ -71,6 +77,7 @@ import (
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/examples/web"
 	"github.com/phoneauth/phoneauth/httpadapter"
+	"github.com/phoneauth/phoneauth/otelphoneauth"
 )
 
 func main() {
@@ -98,6 +105,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.DurationVar(&t.request, "request-timeout", 5*time.Second, "deadline of each request, store calls included")
 	fs.DurationVar(&t.shutdown, "shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, how long until the process exits")
 	pool := fs.Int("pool", defaultPoolSize, "PostgreSQL: connections in the pool (pool_max_conns in the URL wins)")
+	globalLimit := fs.Int("global-limit", 0, "codes sent per hour by all clients together (0: the default, 1000; -1: none, for load tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -129,7 +137,12 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if *dev {
 		warnDevelopment()
 	}
+	metrics, metricsHandler, err := otelphoneauth.NewPrometheus()
+	if err != nil {
+		return err
+	}
 	cfg := phoneauth.Config{
+		Events:      metrics.Observe,
 		Store:       b.store,
 		Users:       b.users,
 		Limiter:     b.limiter,
@@ -142,6 +155,9 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	cfg.WebOTPDomain = *webOTPDomain
 	if *dev {
 		cfg.TestNumbers = seedTestNumbers(time.Now())
+	}
+	if *globalLimit != 0 {
+		cfg.Limits.Global = phoneauth.Limit{Events: *globalLimit, Per: time.Hour}
 	}
 	auth, err := phoneauth.New(cfg)
 	if err != nil {
@@ -159,13 +175,14 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if *webOTPDomain != "" {
 		pageOpts = append(pageOpts, web.WithWebOTP(*webOTPDomain))
 	}
-	return serve(ctx, *addr, withDeadline(routes(h, pageOpts...), t.request), t, closer.start, log)
+	return serve(ctx, *addr, withDeadline(routes(h, metricsHandler, pageOpts...), t.request), t, closer.start, log)
 }
 
-// routes mounts the API and the sign-in page on a new mux.
-func routes(h *httpadapter.Handler, pageOpts ...web.Option) *http.ServeMux {
+// routes mounts the API, the metrics and the sign-in page on a new mux.
+func routes(h *httpadapter.Handler, metrics http.Handler, pageOpts ...web.Option) *http.ServeMux {
 	mux := http.NewServeMux()
 	h.Register(mux)
+	mux.Handle("GET /metrics", metrics)
 	// The sign-in page and its assets; the API's more specific patterns win.
 	mux.Handle("/", web.Handler(pageOpts...))
 	return mux
