@@ -2,6 +2,7 @@ package phoneauth
 
 import (
 	"log/slog"
+	"sync"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -10,16 +11,17 @@ import (
 // resends and verifies codes, issues and rotates tokens, and enforces the
 // limits. It is safe for concurrent use; create one with New and share it.
 type Authenticator struct {
-	cfg     Config // with defaults applied
-	store   Store
-	users   Users
+	cfg     Config         // with defaults applied
+	store   guardedStore   // backend.go: Config.Store under StoreTimeout
+	users   guardedUsers   // backend.go: Config.Users under StoreTimeout
+	limiter guardedLimiter // backend.go: Config.Limiter under StoreTimeout
 	sender  Sender
 	clock   Clock
-	limiter Limiter
 	log     *slog.Logger
 	render  *messageRenderer // sender.go
 	phones  *phoneParser     // phone.go
 	parser  *jwt.Parser      // accesstoken.go: validates access tokens
+	refunds sync.WaitGroup   // limits.go: refunds under way
 }
 
 // New returns an Authenticator for cfg, or an error matching
@@ -31,11 +33,11 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	a := &Authenticator{
 		cfg:     cfg,
-		store:   cfg.Store,
-		users:   cfg.Users,
+		store:   guardedStore{cfg.Store, newBackend("store", &cfg)},
+		users:   guardedUsers{cfg.Users, newBackend("users", &cfg)},
+		limiter: newGuardedLimiter(cfg.Limiter, &cfg),
 		sender:  cfg.Sender,
 		clock:   cfg.Clock,
-		limiter: cfg.Limiter,
 		log:     cfg.Logger,
 		phones:  newPhoneParser(0),
 		parser:  newAccessTokenParser(cfg.Tokens, cfg.Clock),

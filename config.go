@@ -34,6 +34,15 @@ type Config struct {
 	// Limiter counts requests for the limits. Default: an in-memory
 	// limiter (one per Authenticator; use a shared one with replicas).
 	Limiter Limiter
+	// StoreTimeout bounds every call to Store, Users and Limiter: a call
+	// that has no answer by then fails, and the Authenticator answers
+	// ErrStoreUnavailable instead of waiting for a backend that hangs. A
+	// backend must return soon after the context of a call is done (the
+	// drivers of redisstore and pgstore do). Default DefaultStoreTimeout
+	// (3 seconds); a negative value sets no deadline of its own, leaving
+	// only the caller's context. Keep it below the HTTP server's write
+	// timeout, so that a request is answered 503 rather than dropped.
+	StoreTimeout time.Duration
 	// Logger receives the library's logs. Codes are never logged and phone
 	// numbers are masked. Default: logs are discarded.
 	Logger *slog.Logger
@@ -165,6 +174,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = DefaultStoreTimeout
 	}
 	if c.CodeLength == 0 {
 		c.CodeLength = DefaultCodeLength

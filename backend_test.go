@@ -1,0 +1,348 @@
+package phoneauth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+)
+
+// Modes of a faultyStore.
+const (
+	working int32 = iota
+	failing       // calls fail at once with errDown
+	hanging       // calls wait until their context ends
+)
+
+var errDown = errors.New("connection refused")
+
+// faultyStore is a memory store whose challenge and session calls fail or
+// hang while its mode says so. It records the deadline of the last call's
+// context.
+type faultyStore struct {
+	phoneauth.Store
+	mode     atomic.Int32
+	deadline atomic.Pointer[time.Time] // of the last call; nil without one
+}
+
+func (s *faultyStore) fault(ctx context.Context) error {
+	if d, ok := ctx.Deadline(); ok {
+		s.deadline.Store(&d)
+	} else {
+		s.deadline.Store(nil)
+	}
+	return fault(ctx, s.mode.Load())
+}
+
+// fault fails or hangs a call as mode says. A hanging call gives up after
+// ten seconds, so that a test without the deadline under test fails
+// instead of hanging.
+func fault(ctx context.Context, mode int32) error {
+	switch mode {
+	case failing:
+		return errDown
+	case hanging:
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("test: the call had no deadline")
+		}
+	}
+	return nil
+}
+
+func (s *faultyStore) PutChallenge(ctx context.Context, c phoneauth.Challenge) error {
+	if err := s.fault(ctx); err != nil {
+		return err
+	}
+	return s.Store.PutChallenge(ctx, c)
+}
+
+func (s *faultyStore) AttemptChallenge(ctx context.Context, key, id string, now time.Time) (phoneauth.Challenge, error) {
+	if err := s.fault(ctx); err != nil {
+		return phoneauth.Challenge{}, err
+	}
+	return s.Store.AttemptChallenge(ctx, key, id, now)
+}
+
+func (s *faultyStore) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
+	if err := s.fault(ctx); err != nil {
+		return phoneauth.Session{}, err
+	}
+	return s.Store.RotateRefresh(ctx, r)
+}
+
+// faultyLimiter is a MemoryLimiter whose Allow and AllowAll fail or hang
+// while its mode says so.
+type faultyLimiter struct {
+	*phoneauth.MemoryLimiter
+	mode atomic.Int32
+}
+
+func (l *faultyLimiter) Allow(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
+	if err := fault(ctx, l.mode.Load()); err != nil {
+		return false, 0, err
+	}
+	return l.MemoryLimiter.Allow(ctx, key, lim, now)
+}
+
+func (l *faultyLimiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (int, time.Duration, error) {
+	if err := fault(ctx, l.mode.Load()); err != nil {
+		return -1, 0, err
+	}
+	return l.MemoryLimiter.AllowAll(ctx, checks, now)
+}
+
+// plainLimiter is a MemoryLimiter that is no BatchLimiter.
+type plainLimiter struct{ m *phoneauth.MemoryLimiter }
+
+func (l plainLimiter) Allow(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
+	return l.m.Allow(ctx, key, lim, now)
+}
+
+func (l plainLimiter) Refund(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) error {
+	return l.m.Refund(ctx, key, lim, now)
+}
+
+func (l plainLimiter) Reset(ctx context.Context, key string) error { return l.m.Reset(ctx, key) }
+
+// f0 returns the fixture's memory store as Users.
+func f0(s phoneauth.Store) phoneauth.Users { return s.(phoneauth.Users) }
+
+func newFaultyFixture(t *testing.T, configure ...func(*phoneauth.Config)) (*fixture, *faultyStore) {
+	t.Helper()
+	fs := &faultyStore{}
+	f := newFixture(t, append([]func(*phoneauth.Config){func(c *phoneauth.Config) {
+		fs.Store = c.Store
+		c.Store, c.Users = fs, f0(c.Store)
+	}}, configure...)...)
+	return f, fs
+}
+
+// A store that hangs is answered ErrStoreUnavailable once StoreTimeout has
+// passed, by every operation, under concurrent requests.
+func TestHungStoreAnsweredAtDeadline(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.StoreTimeout = timeout
+		c.Limits.PerIP = phoneauth.Unlimited
+		c.Limits.FailedVerifies = phoneauth.Unlimited
+	})
+	ctx := context.Background()
+	f.request(phonePK)
+	in, err := f.verify(phonePK, f.lastCode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.request(phonePK2)
+
+	fs.mode.Store(hanging)
+	ops := map[string]func(i int) error{
+		"request": func(i int) error {
+			_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+91987654" + string(rune('0'+i/10)) + string(rune('0'+i%10)) + "10"})
+			return err
+		},
+		"verify":  func(int) error { _, err := f.verify(phonePK2, "123456"); return err },
+		"refresh": func(int) error { _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); return err },
+	}
+	const perOp = 20
+	var wg sync.WaitGroup
+	for name, op := range ops {
+		for i := range perOp {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				err := op(i)
+				took := time.Since(start)
+				if !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s %d on a hung store: %v, want ErrStoreUnavailable and DeadlineExceeded", name, i, err)
+				}
+				if took < timeout {
+					t.Errorf("%s %d answered after %s, before the deadline of %s: the store did not hang", name, i, took, timeout)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+
+	// Once the store answers again, so does the Authenticator; the hung
+	// refreshes rotated nothing.
+	fs.mode.Store(working)
+	if _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); err != nil {
+		t.Fatalf("refresh after the store recovered: %v", err)
+	}
+}
+
+// A Limiter that hangs is answered the same way.
+func TestHungLimiterAnsweredAtDeadline(t *testing.T) {
+	lim := &faultyLimiter{MemoryLimiter: phoneauth.NewMemoryLimiter(0)}
+	f := newFixture(t, func(c *phoneauth.Config) { c.Limiter = lim; c.StoreTimeout = 20 * time.Millisecond })
+	lim.mode.Store(hanging)
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	if !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request with a hung limiter: %v", err)
+	}
+	if _, err := f.verify(phonePK, "123456"); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("verify with a hung limiter: %v", err)
+	}
+	if f.sentCount() != 0 {
+		t.Fatal("a code was sent without the limits' answer")
+	}
+}
+
+// Every call gets StoreTimeout as its deadline, DefaultStoreTimeout by
+// default; a negative StoreTimeout sets none.
+func TestStoreTimeoutIsTheCallDeadline(t *testing.T) {
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    time.Duration // 0: no deadline
+	}{
+		{0, phoneauth.DefaultStoreTimeout},
+		{time.Second, time.Second},
+		{-1, 0},
+	} {
+		f, fs := newFaultyFixture(t, func(c *phoneauth.Config) { c.StoreTimeout = tc.timeout })
+		start := time.Now()
+		f.request(phonePK)
+		end := time.Now()
+		d := fs.deadline.Load()
+		switch {
+		case tc.want == 0 && d != nil:
+			t.Errorf("StoreTimeout %s: the call had a deadline %s ahead", tc.timeout, d.Sub(start))
+		case tc.want == 0:
+		case d == nil:
+			t.Errorf("StoreTimeout %s: the call had no deadline", tc.timeout)
+		case d.Before(start.Add(tc.want)) || d.After(end.Add(tc.want)):
+			t.Errorf("StoreTimeout %s: the call's deadline was %s after the request started, want %s", tc.timeout, d.Sub(start), tc.want)
+		}
+	}
+}
+
+// An outage is logged when it starts, once a minute while it lasts, and
+// when it ends; not once per failed request. A caller that gives up is no
+// outage.
+func TestOutageLoggedOnce(t *testing.T) {
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limits = phoneauth.Limits{PerPhone: phoneauth.Unlimited, PerIP: phoneauth.Unlimited, PerDevice: phoneauth.Unlimited, ResendCooldown: -1}
+	})
+	ctx := context.Background()
+	count := func(msg string) int { return strings.Count(f.logs.String(), msg) }
+	const down, stillDown, upAgain = "store unavailable", "store still unavailable", "store available again"
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	fs.mode.Store(hanging)
+	if _, err := f.auth.Request(canceled, phoneauth.RequestParams{Phone: phonePK}); err == nil {
+		t.Fatal("request with a canceled context succeeded")
+	}
+	if n := count(down); n != 0 {
+		t.Fatalf("a canceled request logged an outage: %d lines", n)
+	}
+
+	fs.mode.Store(failing)
+	const n = 50
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, errDown) {
+				t.Errorf("request: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := count(down); got != 1 {
+		t.Fatalf("%d failed requests logged %d outage lines, want 1:\n%s", n, got, f.logs)
+	}
+	f.clock.Advance(30 * time.Second)
+	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
+	if got := count(stillDown); got != 0 {
+		t.Fatalf("reminded after 30s: %d lines", got)
+	}
+	f.clock.Advance(30 * time.Second)
+	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
+	if got := count(stillDown); got != 1 || !strings.Contains(f.logs.String(), "failures=52") {
+		t.Fatalf("a minute into the outage: %d reminders, want 1 counting 52 failures:\n%s", got, f.logs)
+	}
+
+	fs.mode.Store(working)
+	f.clock.Advance(time.Second)
+	for range 3 {
+		f.request(phonePK)
+	}
+	if got := count(upAgain); got != 1 || !strings.Contains(f.logs.String(), "failures=53") || !strings.Contains(f.logs.String(), "after=1m1s") {
+		t.Fatalf("recovery: %d lines, want 1 with 53 failures after 1m1s:\n%s", got, f.logs)
+	}
+	if got := count(down); got != 1 {
+		t.Fatalf("outage lines after recovery: %d, want still 1", got)
+	}
+}
+
+// A request answered with an error because the store failed gives its
+// limit events back: the failed attempts start no cooldown and spend no
+// per-phone budget, whether the limiter decides in batches or one limit
+// at a time.
+func TestFailedStoreWriteGivesLimitsBack(t *testing.T) {
+	for name, newLimiter := range map[string]func() phoneauth.Limiter{
+		"BatchLimiter": func() phoneauth.Limiter { return phoneauth.NewMemoryLimiter(0) },
+		"Limiter":      func() phoneauth.Limiter { return plainLimiter{phoneauth.NewMemoryLimiter(0)} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, fs := newFaultyFixture(t, func(c *phoneauth.Config) { c.Limiter = newLimiter() })
+			fs.mode.Store(failing)
+			for i := range 5 { // more than the per-phone limit of 3
+				if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+					t.Fatalf("request %d on a failing store: %v", i, err)
+				}
+				phoneauth.WaitRefunds(f.auth)
+			}
+			fs.mode.Store(working)
+			f.request(phonePK)
+			_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+			if ra := retryAfter(t, err, "cooldown"); ra != phoneauth.DefaultResendCooldown {
+				t.Fatalf("the request after a successful one: retry after %s, want the whole cooldown", ra)
+			}
+		})
+	}
+}
+
+// A code that could not be sent costs no cooldown either.
+func TestFailedSendGivesLimitsBack(t *testing.T) {
+	f := newFixture(t)
+	f.sendErr = errors.New("provider down")
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrSendFailed) {
+		t.Fatalf("request with a failing sender: %v", err)
+	}
+	phoneauth.WaitRefunds(f.auth)
+	f.sendErr = nil
+	f.request(phonePK)
+}
+
+// A verification the store could not answer spends nothing of the phone's
+// failed-verify budget.
+func TestFailedVerifyGivesBudgetBack(t *testing.T) {
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limits.FailedVerifies = phoneauth.Limit{Events: 1, Per: time.Hour}
+	})
+	f.request(phonePK)
+	fs.mode.Store(failing)
+	for i := range 3 {
+		if _, err := f.verify(phonePK, f.lastCode()); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Fatalf("verify %d on a failing store: %v", i, err)
+		}
+		phoneauth.WaitRefunds(f.auth)
+	}
+	fs.mode.Store(working)
+	if _, err := f.verify(phonePK, f.lastCode()); err != nil {
+		t.Fatalf("verify once the store answers: %v", err)
+	}
+}
