@@ -75,11 +75,15 @@ type ChallengeStore interface {
 // Device describes the client a session belongs to, as the client reports
 // it.
 type Device struct {
-	ID              string `json:"deviceId"`
-	Type            string `json:"deviceType,omitempty"`
-	Name            string `json:"deviceName,omitempty"`
-	PlatformVersion string `json:"platformVersion,omitempty"`
-	PushToken       string `json:"fcmToken,omitempty"`
+	// ID identifies the device; the client chooses it.
+	ID string
+	// Type ("ios", "android", "web"), Name and PlatformVersion describe
+	// it for the user's list of sessions.
+	Type            string
+	Name            string
+	PlatformVersion string
+	// PushToken is the device's push-notification token (FCM), if any.
+	PushToken string
 }
 
 // A Session is a signed-in device: one refresh-token family. Refresh tokens
