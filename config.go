@@ -144,11 +144,11 @@ type CaptchaVerifier interface {
 
 // Defaults of Config and Limits.
 const (
-	DefaultCodeLength     = 6
-	DefaultCodeTTL        = 5 * time.Minute
-	DefaultMaxAttempts    = 5
-	DefaultResendCooldown = 30 * time.Second
-	DefaultAppName        = "phoneauth"
+	defaultCodeLength     = 6
+	defaultCodeTTL        = 5 * time.Minute
+	defaultMaxAttempts    = 5
+	defaultResendCooldown = 30 * time.Second
+	defaultAppName        = "phoneauth"
 )
 
 // Default limits (documented on the Limits fields).
@@ -179,13 +179,13 @@ func (c *Config) setDefaults() {
 		c.StoreTimeout = DefaultStoreTimeout
 	}
 	if c.CodeLength == 0 {
-		c.CodeLength = DefaultCodeLength
+		c.CodeLength = defaultCodeLength
 	}
 	if c.CodeTTL == 0 {
-		c.CodeTTL = DefaultCodeTTL
+		c.CodeTTL = defaultCodeTTL
 	}
 	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
+		c.MaxAttempts = defaultMaxAttempts
 	}
 	l := &c.Limits
 	l.PerPhone = l.PerPhone.or(defaultPerPhone)
@@ -194,13 +194,13 @@ func (c *Config) setDefaults() {
 	l.Global = l.Global.or(Unlimited)
 	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
 	if l.ResendCooldown == 0 {
-		l.ResendCooldown = DefaultResendCooldown
+		l.ResendCooldown = defaultResendCooldown
 	}
 	if c.DefaultChannel == "" {
 		c.DefaultChannel = SMS
 	}
 	if c.AppName == "" {
-		c.AppName = DefaultAppName
+		c.AppName = defaultAppName
 	}
 	c.Tokens.setDefaults()
 }

@@ -87,15 +87,15 @@ func checkPhoneVerificationInput(p PhoneVerificationParams) error {
 	return checkText(textField{"DeviceID", p.DeviceID})
 }
 
-// checkConfirmPhoneInput checks the input of ConfirmPhone.
-func checkConfirmPhoneInput(p ConfirmPhoneParams) error {
+// checkConfirmPhoneVerificationInput checks the input of ConfirmPhoneVerification.
+func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error {
 	if err := checkUserID(p.UserID); err != nil {
 		return err
 	}
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
 		return err
 	}
-	return checkText(textField{"AuthCode", p.AuthCode})
+	return checkText(textField{"RequestID", p.RequestID})
 }
 
 // checkUserID checks the id of a signed-in user.

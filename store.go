@@ -9,13 +9,13 @@ import (
 // bookkeeping around it. A Store keeps at most one challenge per Key: the
 // newest.
 type Challenge struct {
-	// Key identifies what the code proves. Login challenges use
+	// Key identifies what the code proves. Sign-in challenges use
 	// "login:" + E.164 phone; phone-verification challenges of a signed-in
-	// user use "link:" + user id + ":" + E.164 phone. Stores treat it as an
-	// opaque string.
+	// user use "phone-verification:" + user id + ":" + E.164 phone. Stores
+	// treat it as an opaque string.
 	Key string
 	// ID is the public, random identifier of this challenge (the request id
-	// or authCode a client sees). It is bound into CodeHash.
+	// a client sees). It is bound into CodeHash.
 	ID string
 	// Phone is the E.164 phone number the code was sent to.
 	Phone string

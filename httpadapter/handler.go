@@ -130,7 +130,6 @@ type options struct {
 	proxies     []string
 	maxBody     int64
 	logger      *slog.Logger
-	clock       phoneauth.Clock
 	unavailable time.Duration
 }
 
@@ -201,10 +200,6 @@ const DefaultUnavailableRetryAfter = 5 * time.Second
 func WithUnavailableRetryAfter(d time.Duration) Option {
 	return func(o *options) { o.unavailable = d }
 }
-
-// WithClock sets the clock of the envelope's "timestamp": pass the
-// Authenticator's clock. Default: the system clock.
-func WithClock(c phoneauth.Clock) Option { return func(o *options) { o.clock = c } }
 
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
 // concurrent use.
@@ -295,7 +290,7 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		auth:     auth,
 		maxBody:  o.maxBody,
 		log:      o.logger,
-		clock:    o.clock,
+		clock:    auth.Clock(), // the envelope's "timestamp"
 		messages: o.messages,
 
 		unavailableRetry: o.unavailable,
@@ -305,9 +300,6 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.clock == nil {
-		h.clock = phoneauth.SystemClock{}
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes

@@ -15,7 +15,7 @@ import (
 
 // phoneFields names the inputs of the phone verification as the bodies of
 // its routes do.
-var phoneFields = fieldNames{"Phone": "phone_number", "Country": "countryCode", "AuthCode": "authCode", "Code": "otp"}
+var phoneFields = fieldNames{"Phone": "phone_number", "Country": "countryCode", "RequestID": "authCode", "Code": "otp"}
 
 // phoneBody is the body of the phone-verification routes.
 type phoneBody struct {
@@ -101,11 +101,11 @@ func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) (any,
 	); p != nil {
 		return nil, p
 	}
-	err := h.auth.ConfirmPhone(r.Context(), phoneauth.ConfirmPhoneParams{
+	err := h.auth.ConfirmPhoneVerification(r.Context(), phoneauth.ConfirmPhoneVerificationParams{
 		UserID:       c.Subject,
 		Phone:        b.PhoneNumber,
 		Country:      b.CountryCode,
-		AuthCode:     b.AuthCode.String(),
+		RequestID:    b.AuthCode.String(),
 		Code:         b.OTP.text,
 		CodeIsNumber: b.OTP.number,
 		IP:           h.clientIP(r),
