@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -29,7 +30,7 @@ type fixture struct {
 	clock  *phoneauth.ManualClock
 	store  *phoneauth.MemoryStore
 	auth   *phoneauth.Authenticator
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	mu     sync.Mutex
 	sent   []phoneauth.Message
 	events []phoneauth.Event
@@ -37,28 +38,11 @@ type fixture struct {
 	sendErr error
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
 func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &syncBuffer{}}
+	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &testutil.Buffer{}}
 	key, err := phoneauth.GenerateEd25519Key("k1")
 	if err != nil {
 		t.Fatal(err)
