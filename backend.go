@@ -42,17 +42,21 @@ func newBackend(name string, cfg *Config) *backend {
 	return &backend{name: name, timeout: cfg.StoreTimeout, clock: cfg.Clock, log: cfg.Logger}
 }
 
-// do runs one call of the backend, f, under the backend's deadline. A call
-// that ran out of time returns an error matching ErrStoreUnavailable and
-// context.DeadlineExceeded; other errors are returned as they are.
-func (b *backend) do(ctx context.Context, op string, f func(context.Context) error) error {
-	callCtx := ctx
-	if b.timeout > 0 {
-		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(ctx, b.timeout)
-		defer cancel()
+// start begins a call of the backend: callCtx is ctx under the backend's
+// deadline, to pass to the backend; cancel must be called when the call is
+// over.
+func (b *backend) start(ctx context.Context) (callCtx context.Context, cancel context.CancelFunc) {
+	if b.timeout <= 0 {
+		return ctx, func() {}
 	}
-	err := f(callCtx)
+	return context.WithTimeout(ctx, b.timeout)
+}
+
+// end records the outcome of a call started with start, ctx being the
+// caller's context, and returns its error: as it is, or, for a call that
+// ran out of time, wrapped to match ErrStoreUnavailable and
+// context.DeadlineExceeded and say so.
+func (b *backend) end(ctx, callCtx context.Context, op string, err error) error {
 	switch {
 	case err == nil || isAnswer(err):
 		b.answered(ctx)
@@ -66,17 +70,6 @@ func (b *backend) do(ctx context.Context, op string, f func(context.Context) err
 		b.failed(ctx, op, err)
 	}
 	return err
-}
-
-// call is do for a call that returns a value.
-func call[T any](b *backend, ctx context.Context, op string, f func(context.Context) (T, error)) (T, error) {
-	var v T
-	err := b.do(ctx, op, func(ctx context.Context) error {
-		var err error
-		v, err = f(ctx)
-		return err
-	})
-	return v, err
 }
 
 // isAnswer reports whether err is one of the answers a backend's contract
@@ -126,6 +119,9 @@ func (b *backend) answered(ctx context.Context) {
 	b.log.InfoContext(ctx, "phoneauth: "+b.name+" available again", "after", b.clock.Now().Sub(since), "failures", failures)
 }
 
+// The wrappers: each method is a call of its backend between start and
+// end.
+
 // guardedStore is the Authenticator's Store.
 type guardedStore struct {
 	s Store
@@ -133,39 +129,62 @@ type guardedStore struct {
 }
 
 func (g guardedStore) PutChallenge(ctx context.Context, c Challenge) error {
-	return g.b.do(ctx, "put challenge", func(ctx context.Context) error { return g.s.PutChallenge(ctx, c) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "put challenge", g.s.PutChallenge(callCtx, c))
 }
 
 func (g guardedStore) GetChallenge(ctx context.Context, key string, now time.Time) (Challenge, error) {
-	return call(g.b, ctx, "get challenge", func(ctx context.Context) (Challenge, error) { return g.s.GetChallenge(ctx, key, now) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	c, err := g.s.GetChallenge(callCtx, key, now)
+	return c, g.b.end(ctx, callCtx, "get challenge", err)
 }
 
 func (g guardedStore) AttemptChallenge(ctx context.Context, key, id string, now time.Time) (Challenge, error) {
-	return call(g.b, ctx, "attempt challenge", func(ctx context.Context) (Challenge, error) { return g.s.AttemptChallenge(ctx, key, id, now) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	c, err := g.s.AttemptChallenge(callCtx, key, id, now)
+	return c, g.b.end(ctx, callCtx, "attempt challenge", err)
 }
 
 func (g guardedStore) DeleteChallenge(ctx context.Context, key, id string) error {
-	return g.b.do(ctx, "delete challenge", func(ctx context.Context) error { return g.s.DeleteChallenge(ctx, key, id) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "delete challenge", g.s.DeleteChallenge(callCtx, key, id))
 }
 
 func (g guardedStore) CreateSession(ctx context.Context, s Session) error {
-	return g.b.do(ctx, "create session", func(ctx context.Context) error { return g.s.CreateSession(ctx, s) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "create session", g.s.CreateSession(callCtx, s))
 }
 
 func (g guardedStore) GetSession(ctx context.Context, id string, now time.Time) (Session, error) {
-	return call(g.b, ctx, "get session", func(ctx context.Context) (Session, error) { return g.s.GetSession(ctx, id, now) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	s, err := g.s.GetSession(callCtx, id, now)
+	return s, g.b.end(ctx, callCtx, "get session", err)
 }
 
 func (g guardedStore) RotateRefresh(ctx context.Context, r Rotation) (Session, error) {
-	return call(g.b, ctx, "rotate refresh", func(ctx context.Context) (Session, error) { return g.s.RotateRefresh(ctx, r) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	s, err := g.s.RotateRefresh(callCtx, r)
+	return s, g.b.end(ctx, callCtx, "rotate refresh", err)
 }
 
 func (g guardedStore) DeleteSession(ctx context.Context, id string) error {
-	return g.b.do(ctx, "delete session", func(ctx context.Context) error { return g.s.DeleteSession(ctx, id) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "delete session", g.s.DeleteSession(callCtx, id))
 }
 
 func (g guardedStore) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
-	return call(g.b, ctx, "list sessions", func(ctx context.Context) ([]Session, error) { return g.s.ListSessions(ctx, userID, now) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	list, err := g.s.ListSessions(callCtx, userID, now)
+	return list, g.b.end(ctx, callCtx, "list sessions", err)
 }
 
 // guardedUsers is the Authenticator's Users.
@@ -175,25 +194,23 @@ type guardedUsers struct {
 }
 
 func (g guardedUsers) UserByPhone(ctx context.Context, phone string) (User, error) {
-	return call(g.b, ctx, "user by phone", func(ctx context.Context) (User, error) { return g.u.UserByPhone(ctx, phone) })
-}
-
-// createdUser is what Users.CreateUser returns.
-type createdUser struct {
-	u       User
-	created bool
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	u, err := g.u.UserByPhone(callCtx, phone)
+	return u, g.b.end(ctx, callCtx, "user by phone", err)
 }
 
 func (g guardedUsers) CreateUser(ctx context.Context, phone string, metadata map[string]any) (User, bool, error) {
-	r, err := call(g.b, ctx, "create user", func(ctx context.Context) (createdUser, error) {
-		u, created, err := g.u.CreateUser(ctx, phone, metadata)
-		return createdUser{u, created}, err
-	})
-	return r.u, r.created, err
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	u, created, err := g.u.CreateUser(callCtx, phone, metadata)
+	return u, created, g.b.end(ctx, callCtx, "create user", err)
 }
 
 func (g guardedUsers) SetPhone(ctx context.Context, userID, phone string) error {
-	return g.b.do(ctx, "set phone", func(ctx context.Context) error { return g.u.SetPhone(ctx, userID, phone) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "set phone", g.u.SetPhone(callCtx, userID, phone))
 }
 
 // guardedLimiter is the Authenticator's Limiter. batch is the same limiter
@@ -209,34 +226,29 @@ func newGuardedLimiter(l Limiter, cfg *Config) guardedLimiter {
 	return guardedLimiter{l: l, batch: batch, b: newBackend("limiter", cfg)}
 }
 
-// decision is what Limiter.Allow and BatchLimiter.AllowAll return.
-type decision struct {
-	ok      bool
-	refused int
-	retry   time.Duration
-}
-
 func (g guardedLimiter) Allow(ctx context.Context, key string, l Limit, now time.Time) (bool, time.Duration, error) {
-	d, err := call(g.b, ctx, "allow", func(ctx context.Context) (decision, error) {
-		ok, retry, err := g.l.Allow(ctx, key, l, now)
-		return decision{ok: ok, retry: retry}, err
-	})
-	return d.ok, d.retry, err
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	ok, retry, err := g.l.Allow(callCtx, key, l, now)
+	return ok, retry, g.b.end(ctx, callCtx, "allow", err)
 }
 
 // AllowAll calls the limiter's AllowAll; g.batch must not be nil.
 func (g guardedLimiter) AllowAll(ctx context.Context, checks []LimitCheck, now time.Time) (int, time.Duration, error) {
-	d, err := call(g.b, ctx, "allow all", func(ctx context.Context) (decision, error) {
-		refused, retry, err := g.batch.AllowAll(ctx, checks, now)
-		return decision{refused: refused, retry: retry}, err
-	})
-	return d.refused, d.retry, err
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	refused, retry, err := g.batch.AllowAll(callCtx, checks, now)
+	return refused, retry, g.b.end(ctx, callCtx, "allow all", err)
 }
 
 func (g guardedLimiter) Refund(ctx context.Context, key string, l Limit, now time.Time) error {
-	return g.b.do(ctx, "refund", func(ctx context.Context) error { return g.l.Refund(ctx, key, l, now) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "refund", g.l.Refund(callCtx, key, l, now))
 }
 
 func (g guardedLimiter) Reset(ctx context.Context, key string) error {
-	return g.b.do(ctx, "reset", func(ctx context.Context) error { return g.l.Reset(ctx, key) })
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "reset", g.l.Reset(callCtx, key))
 }
