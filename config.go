@@ -37,8 +37,9 @@ type Config struct {
 	// StoreTimeout bounds every call to Store, Users and Limiter: a call
 	// that has no answer by then fails, and the Authenticator answers
 	// ErrStoreUnavailable instead of waiting for a backend that hangs. A
-	// backend must return soon after the context of a call is done (the
-	// drivers of redisstore and pgstore do). Default DefaultStoreTimeout
+	// backend must return soon after the context of a call is done (pgstore
+	// does, and redisstore on a go-redis client created with
+	// ContextTimeoutEnabled). Default DefaultStoreTimeout
 	// (3 seconds); a negative value sets no deadline of its own, leaving
 	// only the caller's context. Keep it below the HTTP server's write
 	// timeout, so that a request is answered 503 rather than dropped.
