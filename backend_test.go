@@ -346,3 +346,45 @@ func TestFailedVerifyGivesBudgetBack(t *testing.T) {
 		t.Fatalf("verify once the store answers: %v", err)
 	}
 }
+
+// hangingRefunds is a MemoryLimiter whose Refund waits until its context
+// ends, as a limiter that is down as well.
+type hangingRefunds struct {
+	*phoneauth.MemoryLimiter
+	started chan struct{}
+	ended   chan error
+}
+
+func (l *hangingRefunds) Refund(ctx context.Context, _ string, _ phoneauth.Limit, _ time.Time) error {
+	l.started <- struct{}{}
+	err := fault(ctx, hanging)
+	l.ended <- err
+	return err
+}
+
+// Giving limit events back does not hold up the answer: it runs in the
+// background, under the deadline, and a failure is logged.
+func TestRefundDoesNotDelayTheAnswer(t *testing.T) {
+	lim := &hangingRefunds{MemoryLimiter: phoneauth.NewMemoryLimiter(0), started: make(chan struct{}, 1), ended: make(chan error, 1)}
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limiter = lim
+		c.StoreTimeout = 50 * time.Millisecond
+	})
+	fs.mode.Store(failing)
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("request on a failing store: %v", err)
+	}
+	<-lim.started
+	select {
+	case err := <-lim.ended:
+		t.Fatalf("the request was answered after its refund ended (%v), want before", err)
+	default:
+	}
+	phoneauth.WaitRefunds(f.auth)
+	if err := <-lim.ended; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the refund ended with %v, want its deadline", err)
+	}
+	if !strings.Contains(f.logs.String(), "giving back the limit events of a failed request failed") {
+		t.Fatalf("the failed refund was not logged:\n%s", f.logs)
+	}
+}
