@@ -76,12 +76,18 @@ type MemoryStore struct {
 	// time). Default: the system clock. Set it before first use.
 	Clock Clock
 
-	// Caps on what the store holds (see MemoryStore for what happens at
-	// each); zero or negative means the default. Set them before first
-	// use.
-	MaxChallenges int // default DefaultMaxChallenges
-	MaxSessions   int // default DefaultMaxSessions
-	MaxUsers      int // default DefaultMaxUsers
+	// MaxChallenges caps the pending challenges; at the cap the expired,
+	// then the oldest, are evicted (see MemoryStore). Zero or negative
+	// means DefaultMaxChallenges. Set it before first use.
+	MaxChallenges int
+	// MaxSessions caps the sessions; at the cap the expired, then the
+	// least recently refreshed, are evicted. Zero or negative means
+	// DefaultMaxSessions. Set it before first use.
+	MaxSessions int
+	// MaxUsers caps the users, who are never evicted: at the cap
+	// CreateUser fails for a new phone. Zero or negative means
+	// DefaultMaxUsers. Set it before first use.
+	MaxUsers int
 
 	challenges [challengeShards]challengeShard
 
