@@ -162,6 +162,7 @@ func TestServerDown(t *testing.T) {
 	down("Limiter.Allow", err)
 	_, _, err = lim.AllowAll(dctx, []phoneauth.LimitCheck{{Key: "k", Limit: phoneauth.Limit{Events: 1, Per: time.Minute}}}, t0)
 	down("Limiter.AllowAll", err)
+	down("Limiter.Refund", lim.Refund(dctx, "k", phoneauth.Limit{Events: 1, Per: time.Minute}, t0))
 	down("Limiter.Reset", lim.Reset(dctx, "k"))
 	_, err = s.Cleanup(dctx, t0)
 	down("Cleanup", err)

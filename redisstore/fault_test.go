@@ -146,6 +146,7 @@ func TestRedisDown(t *testing.T) {
 		"CreateUser":       func() error { _, _, err := s.CreateUser(ctx, "+15550000001", nil); return err },
 		"SetPhone":         func() error { return s.SetPhone(ctx, "u", "+15550000001") },
 		"Limiter.Allow":    func() error { _, _, err := lim.Allow(ctx, "k", limit, t0); return err },
+		"Limiter.Refund":   func() error { return lim.Refund(ctx, "k", limit, t0) },
 		"Limiter.Reset":    func() error { return lim.Reset(ctx, "k") },
 	}
 	for name, call := range calls {
