@@ -123,11 +123,32 @@ func capOr(n, def int) int {
 }
 
 // oldest returns the keys of the n entries of m whose time (at) is
-// earliest.
+// earliest, to the microsecond; of entries at the same time, any. It sorts
+// the times alone (integers, cheap to sort), then picks the entries up to
+// the n-th.
 func oldest[V any](m map[string]V, n int, at func(V) time.Time) []string {
-	keys := slices.Collect(maps.Keys(m))
-	slices.SortFunc(keys, func(a, b string) int { return at(m[a]).Compare(at(m[b])) })
-	return keys[:min(n, len(keys))]
+	n = min(n, len(m))
+	if n <= 0 {
+		return nil
+	}
+	times := make([]int64, 0, len(m))
+	for _, v := range m {
+		times = append(times, at(v).UnixMicro())
+	}
+	slices.Sort(times)
+	cutoff := times[n-1]
+	// Fewer than n entries are before the cutoff, and at least n are at
+	// or before it.
+	keys, ties := make([]string, 0, n), make([]string, 0, n)
+	for k, v := range m {
+		switch t := at(v).UnixMicro(); {
+		case t < cutoff:
+			keys = append(keys, k)
+		case t == cutoff && len(ties) < n:
+			ties = append(ties, k)
+		}
+	}
+	return append(keys, ties[:n-len(keys)]...)
 }
 
 // evictions is how many entries a full part of a store of capacity limit

@@ -183,3 +183,34 @@ func TestMemoryStoreCapsConcurrent(t *testing.T) {
 		t.Fatalf("users list %d sessions, the store holds %d: the user index and the sessions disagree", total, st.Sessions)
 	}
 }
+
+// BenchmarkMemoryStorePutAtCap measures PutChallenge of new keys into a
+// store held at its cap, where every put beyond it pays its share of an
+// eviction.
+func BenchmarkMemoryStorePutAtCap(b *testing.B) {
+	ctx := context.Background()
+	const limit = 16 * 1024
+	s := &phoneauth.MemoryStore{MaxChallenges: limit}
+	for i := range limit {
+		if err := s.PutChallenge(ctx, challenge(i, t0, time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cs := make([]phoneauth.Challenge, 4096)
+	for i := range cs {
+		cs[i] = challenge(limit+i, t0.Add(time.Duration(i)*time.Millisecond), time.Hour)
+	}
+	i := 0
+	for b.Loop() {
+		c := cs[i%len(cs)]
+		c.Key = fmt.Sprintf("login:+%d", i) // a new key each time
+		c.CreatedAt = t0.Add(time.Duration(i) * time.Millisecond)
+		if err := s.PutChallenge(ctx, c); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	if got := phoneauth.StatsOf(s).Challenges; got > limit {
+		b.Fatalf("%d challenges, over the cap of %d", got, limit)
+	}
+}
