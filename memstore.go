@@ -61,8 +61,8 @@ var errDuplicateSession = errors.New("phoneauth: memory store: duplicate session
 // removed without a background goroutine: a write sweeps the expired
 // entries out of its part of the store (challenges are split in sixteen by
 // key) when at least a minute (challenges) or an hour (sessions) of the
-// callers' time has passed since that part's last sweep. Memory is thus
-// bounded by what is live plus one interval's worth, and tables that
+// callers' time has passed since that part's last sweep. Below the caps,
+// memory is thus what is live plus one interval's worth, and tables that
 // emptied after a burst are rebuilt smaller. A pending login challenge
 // takes about 350 bytes. Values passed in and returned are
 // copies: changing a returned slice or map never changes the store.
