@@ -112,15 +112,15 @@ func (l plainLimiter) Refund(ctx context.Context, key string, lim phoneauth.Limi
 
 func (l plainLimiter) Reset(ctx context.Context, key string) error { return l.m.Reset(ctx, key) }
 
-// f0 returns the fixture's memory store as Users.
-func f0(s phoneauth.Store) phoneauth.Users { return s.(phoneauth.Users) }
+// usersOf returns the fixture's memory store as Users.
+func usersOf(s phoneauth.Store) phoneauth.Users { return s.(phoneauth.Users) }
 
 func newFaultyFixture(t *testing.T, configure ...func(*phoneauth.Config)) (*fixture, *faultyStore) {
 	t.Helper()
 	fs := &faultyStore{}
 	f := newFixture(t, append([]func(*phoneauth.Config){func(c *phoneauth.Config) {
 		fs.Store = c.Store
-		c.Store, c.Users = fs, f0(c.Store)
+		c.Store, c.Users = fs, usersOf(c.Store)
 	}}, configure...)...)
 	return f, fs
 }
