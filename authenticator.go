@@ -68,8 +68,8 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	a := &Authenticator{
 		cfg:     cfg,
-		store:   guardedStore{cfg.Store, newBackend("store", &cfg)},
-		users:   guardedUsers{cfg.Users, newBackend("users", &cfg)},
+		store:   guardedStore{cfg.Store, newBackend("store", cfg.Store, &cfg)},
+		users:   guardedUsers{cfg.Users, newBackend("users", cfg.Users, &cfg)},
 		limiter: newGuardedLimiter(cfg.Limiter, &cfg),
 		sender:  cfg.Sender,
 		clock:   cfg.Clock,

@@ -38,16 +38,27 @@ type backend struct {
 	reminded time.Time // when the outage was last logged
 }
 
-func newBackend(name string, cfg *Config) *backend {
-	return &backend{name: name, timeout: cfg.StoreTimeout, clock: cfg.Clock, log: cfg.Logger}
+// newBackend returns the backend b under cfg. The package's in-memory
+// backends, which wait for nothing but their own short locks, get no
+// deadline: it would cost more than their calls.
+func newBackend(name string, b any, cfg *Config) *backend {
+	timeout := cfg.StoreTimeout
+	switch b.(type) {
+	case *MemoryStore, *MemoryLimiter:
+		timeout = 0
+	}
+	return &backend{name: name, timeout: timeout, clock: cfg.Clock, log: cfg.Logger}
 }
+
+// noCancel is the cancel func of a call without a deadline of its own.
+var noCancel context.CancelFunc = func() {}
 
 // start begins a call of the backend: callCtx is ctx under the backend's
 // deadline, to pass to the backend; cancel must be called when the call is
 // over.
 func (b *backend) start(ctx context.Context) (callCtx context.Context, cancel context.CancelFunc) {
 	if b.timeout <= 0 {
-		return ctx, func() {}
+		return ctx, noCancel
 	}
 	return context.WithTimeout(ctx, b.timeout)
 }
@@ -223,7 +234,7 @@ type guardedLimiter struct {
 
 func newGuardedLimiter(l Limiter, cfg *Config) guardedLimiter {
 	batch, _ := l.(BatchLimiter)
-	return guardedLimiter{l: l, batch: batch, b: newBackend("limiter", cfg)}
+	return guardedLimiter{l: l, batch: batch, b: newBackend("limiter", l, cfg)}
 }
 
 func (g guardedLimiter) Allow(ctx context.Context, key string, l Limit, now time.Time) (bool, time.Duration, error) {

@@ -42,7 +42,8 @@ type Config struct {
 	// ContextTimeoutEnabled). Default DefaultStoreTimeout
 	// (3 seconds); a negative value sets no deadline of its own, leaving
 	// only the caller's context. Keep it below the HTTP server's write
-	// timeout, so that a request is answered 503 rather than dropped.
+	// timeout, so that a request is answered 503 rather than dropped. The
+	// MemoryStore and MemoryLimiter, which cannot hang, run without it.
 	StoreTimeout time.Duration
 	// Logger receives the library's logs. Codes are never logged and phone
 	// numbers are masked. Default: logs are discarded.
