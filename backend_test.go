@@ -3,6 +3,7 @@ package phoneauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,11 +23,13 @@ const (
 var errDown = errors.New("connection refused")
 
 // faultyStore is a memory store whose challenge and session calls fail or
-// hang while its mode says so. It records the deadline of the last call's
-// context.
+// hang while its mode says so, and whose DeleteChallenge (the consume of a
+// verified code) does while consume says so. It records the deadline of
+// the last call's context.
 type faultyStore struct {
 	phoneauth.Store
 	mode     atomic.Int32
+	consume  atomic.Int32
 	deadline atomic.Pointer[time.Time] // of the last call; nil without one
 }
 
@@ -69,6 +72,13 @@ func (s *faultyStore) AttemptChallenge(ctx context.Context, key, id string, now 
 		return phoneauth.Challenge{}, err
 	}
 	return s.Store.AttemptChallenge(ctx, key, id, now)
+}
+
+func (s *faultyStore) DeleteChallenge(ctx context.Context, key, id string) error {
+	if err := fault(ctx, s.consume.Load()); err != nil {
+		return err
+	}
+	return s.Store.DeleteChallenge(ctx, key, id)
 }
 
 func (s *faultyStore) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
@@ -145,10 +155,13 @@ func TestHungStoreAnsweredAtDeadline(t *testing.T) {
 	fs.mode.Store(hanging)
 	ops := map[string]func(i int) error{
 		"request": func(i int) error {
-			_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+91987654" + string(rune('0'+i/10)) + string(rune('0'+i%10)) + "10"})
+			_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9198765432%02d", i), IP: fmt.Sprintf("192.0.2.%d", i+1)})
 			return err
 		},
-		"verify":  func(int) error { _, err := f.verify(phonePK2, "123456"); return err },
+		"verify": func(i int) error {
+			_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK2, Code: "123456", Device: phoneauth.Device{ID: "dev-1"}, IP: fmt.Sprintf("198.51.100.%d", i+1)})
+			return err
+		},
 		"refresh": func(int) error { _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); return err },
 	}
 	const perOp = 20
@@ -185,7 +198,7 @@ func TestHungLimiterAnsweredAtDeadline(t *testing.T) {
 	lim := &faultyLimiter{MemoryLimiter: phoneauth.NewMemoryLimiter(0)}
 	f := newFixture(t, func(c *phoneauth.Config) { c.Limiter = lim; c.StoreTimeout = 20 * time.Millisecond })
 	lim.mode.Store(hanging)
-	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
 	if !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("request with a hung limiter: %v", err)
 	}
@@ -239,7 +252,7 @@ func TestOutageLoggedOnce(t *testing.T) {
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
 	fs.mode.Store(hanging)
-	if _, err := f.auth.Request(canceled, phoneauth.RequestParams{Phone: phonePK}); err == nil {
+	if _, err := f.auth.Request(canceled, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); err == nil {
 		t.Fatal("request with a canceled context succeeded")
 	}
 	if n := count(down); n != 0 {
@@ -253,7 +266,7 @@ func TestOutageLoggedOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, errDown) {
+			if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, errDown) {
 				t.Errorf("request: %v", err)
 			}
 		}()
@@ -263,13 +276,13 @@ func TestOutageLoggedOnce(t *testing.T) {
 		t.Fatalf("%d failed requests logged %d outage lines, want 1:\n%s", n, got, f.logs)
 	}
 	f.clock.Advance(30 * time.Second)
-	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
 	if got := count(stillDown); got != 0 {
 		t.Fatalf("reminded after 30s: %d lines", got)
 	}
 	f.clock.Advance(30 * time.Second)
-	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
-	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
+	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
 	if got := count(stillDown); got != 1 || !strings.Contains(f.logs.String(), "failures=52") {
 		t.Fatalf("a minute into the outage: %d reminders, want 1 counting 52 failures:\n%s", got, f.logs)
 	}
@@ -307,7 +320,7 @@ func TestFailedStoreWriteGivesLimitsBack(t *testing.T) {
 			}
 			fs.mode.Store(working)
 			f.request(phonePK)
-			_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+			_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
 			if ra := retryAfter(t, err, "cooldown"); ra != 30*time.Second {
 				t.Fatalf("the request after a successful one: retry after %s, want the whole cooldown", ra)
 			}
@@ -319,7 +332,7 @@ func TestFailedStoreWriteGivesLimitsBack(t *testing.T) {
 func TestFailedSendGivesLimitsBack(t *testing.T) {
 	f := newFixture(t)
 	f.sendErr = errors.New("provider down")
-	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrSendFailed) {
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrSendFailed) {
 		t.Fatalf("request with a failing sender: %v", err)
 	}
 	phoneauth.WaitRefunds(f.auth)
@@ -328,22 +341,31 @@ func TestFailedSendGivesLimitsBack(t *testing.T) {
 }
 
 // A verification the store could not answer spends nothing of the phone's
-// failed-verify budget.
+// failed-verify budget: whether the attempt itself failed, or the consume
+// of the matching code.
 func TestFailedVerifyGivesBudgetBack(t *testing.T) {
-	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
-		c.Limits.FailedVerifies = phoneauth.Limit{Events: 1, Per: time.Hour}
-	})
-	f.request(phonePK)
-	fs.mode.Store(failing)
-	for i := range 3 {
-		if _, err := f.verify(phonePK, f.lastCode()); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
-			t.Fatalf("verify %d on a failing store: %v", i, err)
-		}
-		phoneauth.WaitRefunds(f.auth)
-	}
-	fs.mode.Store(working)
-	if _, err := f.verify(phonePK, f.lastCode()); err != nil {
-		t.Fatalf("verify once the store answers: %v", err)
+	for _, step := range []string{"attempt", "consume"} {
+		t.Run(step, func(t *testing.T) {
+			f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+				c.Limits.FailedVerifies = phoneauth.Limit{Events: 1, Per: time.Hour}
+			})
+			f.request(phonePK)
+			fail := &fs.mode
+			if step == "consume" {
+				fail = &fs.consume
+			}
+			fail.Store(failing)
+			for i := range 3 { // fewer than the 5 attempts of a code
+				if _, err := f.verify(phonePK, f.lastCode()); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+					t.Fatalf("verify %d on a failing store: %v", i, err)
+				}
+				phoneauth.WaitRefunds(f.auth)
+			}
+			fail.Store(working)
+			if _, err := f.verify(phonePK, f.lastCode()); err != nil {
+				t.Fatalf("verify once the store answers: %v", err)
+			}
+		})
 	}
 }
 
@@ -371,7 +393,7 @@ func TestRefundDoesNotDelayTheAnswer(t *testing.T) {
 		c.StoreTimeout = 50 * time.Millisecond
 	})
 	fs.mode.Store(failing)
-	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
 		t.Fatalf("request on a failing store: %v", err)
 	}
 	<-lim.started
