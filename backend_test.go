@@ -141,8 +141,6 @@ func TestHungStoreAnsweredAtDeadline(t *testing.T) {
 	const timeout = 50 * time.Millisecond
 	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
 		c.StoreTimeout = timeout
-		c.Limits.PerIP = phoneauth.Unlimited
-		c.Limits.FailedVerifies = phoneauth.Unlimited
 	})
 	ctx := context.Background()
 	f.request(phonePK)
@@ -164,7 +162,7 @@ func TestHungStoreAnsweredAtDeadline(t *testing.T) {
 		},
 		"refresh": func(int) error { _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); return err },
 	}
-	const perOp = 20
+	const perOp = 10 // within the failed-verify budget (10 an hour)
 	var wg sync.WaitGroup
 	for name, op := range ops {
 		for i := range perOp {
@@ -242,31 +240,35 @@ func TestStoreTimeoutIsTheCallDeadline(t *testing.T) {
 // when it ends; not once per failed request. A caller that gives up is no
 // outage.
 func TestOutageLoggedOnce(t *testing.T) {
-	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
-		c.Limits = phoneauth.Limits{PerPhone: phoneauth.Unlimited, PerIP: phoneauth.Unlimited, PerDevice: phoneauth.Unlimited, ResendCooldown: -1}
-	})
-	ctx := context.Background()
+	f, fs := newFaultyFixture(t)
+	// Each request is for a phone and from an address of its own, so that
+	// no limit refuses it.
+	request := func(ctx context.Context, i int) error {
+		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+919876%06d", i), IP: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)})
+		return err
+	}
 	count := func(msg string) int { return strings.Count(f.logs.String(), msg) }
 	const down, stillDown, upAgain = "store unavailable", "store still unavailable", "store available again"
 
-	canceled, cancel := context.WithCancel(ctx)
+	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	fs.mode.Store(hanging)
-	if _, err := f.auth.Request(canceled, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); err == nil {
+	if err := request(canceled, 0); err == nil {
 		t.Fatal("request with a canceled context succeeded")
 	}
 	if n := count(down); n != 0 {
 		t.Fatalf("a canceled request logged an outage: %d lines", n)
 	}
 
+	ctx := context.Background()
 	fs.mode.Store(failing)
 	const n = 50
 	var wg sync.WaitGroup
-	for range n {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, errDown) {
+			if err := request(ctx, 1+i); !errors.Is(err, errDown) {
 				t.Errorf("request: %v", err)
 			}
 		}()
@@ -276,21 +278,23 @@ func TestOutageLoggedOnce(t *testing.T) {
 		t.Fatalf("%d failed requests logged %d outage lines, want 1:\n%s", n, got, f.logs)
 	}
 	f.clock.Advance(30 * time.Second)
-	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
+	_ = request(ctx, 100)
 	if got := count(stillDown); got != 0 {
 		t.Fatalf("reminded after 30s: %d lines", got)
 	}
 	f.clock.Advance(30 * time.Second)
-	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
-	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
+	_ = request(ctx, 101)
+	_ = request(ctx, 102)
 	if got := count(stillDown); got != 1 || !strings.Contains(f.logs.String(), "failures=52") {
 		t.Fatalf("a minute into the outage: %d reminders, want 1 counting 52 failures:\n%s", got, f.logs)
 	}
 
 	fs.mode.Store(working)
 	f.clock.Advance(time.Second)
-	for range 3 {
-		f.request(phonePK)
+	for i := range 3 {
+		if err := request(ctx, 200+i); err != nil {
+			t.Fatalf("request once the store answers: %v", err)
+		}
 	}
 	if got := count(upAgain); got != 1 || !strings.Contains(f.logs.String(), "failures=53") || !strings.Contains(f.logs.String(), "after=1m1s") {
 		t.Fatalf("recovery: %d lines, want 1 with 53 failures after 1m1s:\n%s", got, f.logs)
