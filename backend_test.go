@@ -149,6 +149,7 @@ func TestHungStoreAnsweredAtDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.request(phonePK2)
+	sent := f.sentCount()
 
 	fs.mode.Store(hanging)
 	ops := map[string]func(i int) error{
@@ -182,6 +183,9 @@ func TestHungStoreAnsweredAtDeadline(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	if n := f.sentCount() - sent; n != 0 {
+		t.Errorf("%d codes sent that the store never stored", n)
+	}
 
 	// Once the store answers again, so does the Authenticator; the hung
 	// refreshes rotated nothing.
