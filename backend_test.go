@@ -213,8 +213,14 @@ func TestHungLimiterAnsweredAtDeadline(t *testing.T) {
 }
 
 // Every call gets StoreTimeout as its deadline, DefaultStoreTimeout by
-// default; a negative StoreTimeout sets none.
+// default; a negative StoreTimeout sets none; one below a millisecond is
+// refused.
 func TestStoreTimeoutIsTheCallDeadline(t *testing.T) {
+	cfg := phoneauth.Config{Store: phoneauth.NewMemoryStore(), Sender: phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "", nil }),
+		Secret: testSecret(1), StoreTimeout: time.Microsecond}
+	if _, err := phoneauth.New(cfg); !errors.Is(err, phoneauth.ErrInvalidConfig) || !strings.Contains(err.Error(), "StoreTimeout") {
+		t.Errorf("StoreTimeout of a microsecond: %v, want ErrInvalidConfig naming it", err)
+	}
 	for _, tc := range []struct {
 		timeout time.Duration
 		want    time.Duration // 0: no deadline

@@ -40,8 +40,8 @@ type Config struct {
 	// backend must return soon after the context of a call is done (pgstore
 	// does, and redisstore on a go-redis client created with
 	// ContextTimeoutEnabled). Default DefaultStoreTimeout
-	// (3 seconds); a negative value sets no deadline of its own, leaving
-	// only the caller's context. Keep it below the HTTP server's write
+	// (3 seconds), at least a millisecond; a negative value sets no
+	// deadline of its own, leaving only the caller's context. Keep it below the HTTP server's write
 	// timeout, so that a request is answered 503 rather than dropped. The
 	// MemoryStore and MemoryLimiter, which cannot hang, run without it.
 	StoreTimeout time.Duration
@@ -235,6 +235,9 @@ func (c *Config) validate() error {
 	}
 	if c.CodeTTL < time.Second {
 		return bad("CodeTTL must be at least a second, got %s", c.CodeTTL)
+	}
+	if c.StoreTimeout > 0 && c.StoreTimeout < time.Millisecond {
+		return bad("StoreTimeout must be at least a millisecond (or negative for none), got %s", c.StoreTimeout)
 	}
 	if c.MaxAttempts < 1 {
 		return bad("MaxAttempts must be positive, got %d", c.MaxAttempts)
