@@ -34,6 +34,17 @@ type Config struct {
 	// Limiter counts requests for the limits. Default: an in-memory
 	// limiter (one per Authenticator; use a shared one with replicas).
 	Limiter Limiter
+	// StoreTimeout bounds every call to Store, Users and Limiter: a call
+	// that has no answer by then fails, and the Authenticator answers
+	// ErrStoreUnavailable instead of waiting for a backend that hangs. A
+	// backend must return soon after the context of a call is done (pgstore
+	// does, and redisstore on a go-redis client created with
+	// ContextTimeoutEnabled). Default DefaultStoreTimeout
+	// (3 seconds), at least a millisecond; a negative value sets no
+	// deadline of its own, leaving only the caller's context. Keep it below the HTTP server's write
+	// timeout, so that a request is answered 503 rather than dropped. The
+	// MemoryStore and MemoryLimiter, which cannot hang, run without it.
+	StoreTimeout time.Duration
 	// Logger receives the library's logs. Codes are never logged and phone
 	// numbers are masked. Default: logs are discarded.
 	Logger *slog.Logger
@@ -181,6 +192,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.StoreTimeout == 0 {
+		c.StoreTimeout = DefaultStoreTimeout
+	}
 	if c.CodeLength == 0 {
 		c.CodeLength = defaultCodeLength
 	}
@@ -236,6 +250,9 @@ func (c *Config) validate() error {
 	}
 	if c.CodeTTL < time.Second {
 		return bad("CodeTTL must be at least a second, got %s", c.CodeTTL)
+	}
+	if c.StoreTimeout > 0 && c.StoreTimeout < time.Millisecond {
+		return bad("StoreTimeout must be at least a millisecond (or negative for none), got %s", c.StoreTimeout)
 	}
 	if c.MaxAttempts < 1 {
 		return bad("MaxAttempts must be positive, got %d", c.MaxAttempts)

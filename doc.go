@@ -53,6 +53,11 @@
 // errors.As. Time comes from a [Clock], logs go to a *slog.Logger with phone
 // numbers masked, and every step can be observed through Config.Events.
 //
+// Every call to the store and the limiter has a deadline
+// (Config.StoreTimeout, 3 seconds): a store that hangs is answered
+// [ErrStoreUnavailable] by then, and an operation answered with an error
+// did not happen, or is safe to retry (see [Authenticator]).
+//
 // # Storage
 //
 // The [Store] contract is written in the doc comments of [ChallengeStore]

@@ -63,8 +63,13 @@ var (
 	// rotated; the whole session has been revoked.
 	ErrTokenReused = errors.New("phoneauth: refresh token reused")
 
-	// ErrStoreUnavailable reports a Store or Limiter failure (a database
-	// down, a timeout). Nothing was half-written.
+	// ErrStoreUnavailable reports a Store, Users or Limiter failure (a
+	// database down, a call without an answer within Config.StoreTimeout).
+	// Nothing was half-written, and the operation did not happen, or is
+	// safe to retry (see Authenticator).
+	//
+	// An outage is logged when it starts, once a minute while it lasts,
+	// and when it ends, not once per failed call.
 	ErrStoreUnavailable = errors.New("phoneauth: store unavailable")
 
 	// ErrNotFound is returned by Store methods for an entry that does not

@@ -14,8 +14,9 @@ import (
 // nothing; otherwise one by one, stopping at the first refusal (the earlier
 // ones keep their event): the cooldown comes first so that a double tap
 // costs nothing else, the global budget last so that only requests every
-// other limit accepted spend it.
-func (a *Authenticator) allowSend(ctx context.Context, phone, deviceID, ip string) error {
+// other limit accepted spend it. When all allow, it returns the checks
+// that recorded an event, for refund.
+func (a *Authenticator) allowSend(ctx context.Context, phone, deviceID, ip string) (charged []LimitCheck, err error) {
 	l := a.cfg.Limits
 	all := [...]struct {
 		scope string
@@ -36,22 +37,49 @@ func (a *Authenticator) allowSend(ctx context.Context, phone, deviceID, ip strin
 		c.check.Key = limiterPrefix + c.check.Key
 		scopes, checks = append(scopes, c.scope), append(checks, c.check)
 	}
-	if b, ok := a.limiter.(BatchLimiter); ok {
-		refused, retry, err := b.AllowAll(ctx, checks, a.clock.Now())
+	if a.limiter.batch != nil {
+		refused, retry, err := a.limiter.AllowAll(ctx, checks, a.clock.Now())
 		if err != nil {
-			return storeErr("limiter", err)
+			return nil, storeErr("limiter", err)
 		}
 		if refused >= 0 && refused < len(scopes) {
-			return a.refuse(ctx, scopes[refused], retry, phone)
+			return nil, a.refuse(ctx, scopes[refused], retry, phone)
 		}
-		return nil
+		return checks, nil
 	}
 	for i, c := range checks {
 		if err := a.allow(ctx, scopes[i], c.Key, c.Limit, phone); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return checks, nil
+}
+
+// refund gives back the events a request recorded (see Limiter.Refund)
+// when it is answered with an error after all: its store write or its send
+// failed. Where the limiter's own call failed, nothing is known to have
+// been recorded and nothing is refunded.
+//
+// It runs in the background, detached from ctx (the client may be gone),
+// each call under the limiter's deadline, so that a limiter that is down
+// as well does not hold up the answer. A refund that fails is logged: the
+// retry may then be refused until the events refill.
+func (a *Authenticator) refund(ctx context.Context, charged []LimitCheck) {
+	if len(charged) == 0 {
+		return
+	}
+	now := a.clock.Now()
+	ctx = context.WithoutCancel(ctx)
+	a.refunds.Add(1)
+	go func() {
+		defer a.refunds.Done()
+		for _, c := range charged {
+			if err := a.limiter.Refund(ctx, c.Key, c.Limit, now); err != nil {
+				a.log.WarnContext(ctx, "phoneauth: giving back the limit events of a failed request failed", "err", err)
+				return
+			}
+		}
+	}()
 }
 
 // limiterPrefix starts every key phoneauth gives its Limiter.

@@ -35,12 +35,34 @@ var errDuplicateSession = errors.New("phoneauth: memory store: duplicate session
 // A MemoryStore is safe for concurrent use and must not be copied after
 // first use.
 //
+// Everything is lost when the process ends: pending codes, sessions (every
+// device is signed out: refresh tokens stop working) and users (a phone
+// signs up again as a new user, with a new id). Access tokens already
+// issued stay valid until they expire (TokenConfig.AccessTTL) if the
+// signing keys survive the restart (loaded rather than generated at start),
+// also for users that no longer exist: a resource server that must refuse
+// them checks that the token's session is live.
+//
+// Memory is bounded by three caps, each with its eviction order:
+//
+//   - MaxChallenges: when a new challenge would go over it, the expired
+//     challenges are removed, then the oldest (by CreatedAt) eighth; their
+//     codes stop working as if they had expired. The cap and the order
+//     hold per sixteenth of the keys (the store's shards), so the cap is
+//     rounded down to a multiple of sixteen (at least sixteen).
+//   - MaxSessions: when a new session would go over it, the expired
+//     sessions are removed, then the eighth least recently refreshed (by
+//     RefreshedAt): those devices are signed out.
+//   - MaxUsers: users are never evicted, since dropping one would give its
+//     phone a new account. At the cap CreateUser fails (the Authenticator
+//     answers ErrStoreUnavailable) until the process restarts.
+//
 // Expired challenges and sessions are treated as absent at once and are
 // removed without a background goroutine: a write sweeps the expired
 // entries out of its part of the store (challenges are split in sixteen by
 // key) when at least a minute (challenges) or an hour (sessions) of the
-// callers' time has passed since that part's last sweep. Memory is thus
-// bounded by what is live plus one interval's worth, and tables that
+// callers' time has passed since that part's last sweep. Below the caps,
+// memory is thus what is live plus one interval's worth, and tables that
 // emptied after a burst are rebuilt smaller. A pending login challenge
 // takes about 350 bytes. Values passed in and returned are
 // copies: changing a returned slice or map never changes the store.
@@ -54,6 +76,19 @@ type MemoryStore struct {
 	// time). Default: the system clock. Set it before first use.
 	Clock Clock
 
+	// MaxChallenges caps the pending challenges; at the cap the expired,
+	// then the oldest, are evicted (see MemoryStore). Zero or negative
+	// means DefaultMaxChallenges. Set it before first use.
+	MaxChallenges int
+	// MaxSessions caps the sessions; at the cap the expired, then the
+	// least recently refreshed, are evicted. Zero or negative means
+	// DefaultMaxSessions. Set it before first use.
+	MaxSessions int
+	// MaxUsers caps the users, who are never evicted: at the cap
+	// CreateUser fails for a new phone. Zero or negative means
+	// DefaultMaxUsers. Set it before first use.
+	MaxUsers int
+
 	challenges [challengeShards]challengeShard
 
 	smu          sync.Mutex
@@ -66,6 +101,60 @@ type MemoryStore struct {
 	users  map[string]User   // id → user
 	phones map[string]string // phone → user id
 }
+
+// Default caps of a MemoryStore, with the memory each takes when full: a
+// pending login challenge takes about 350 bytes, a session about 550 (plus
+// about 100 per rotated refresh token it remembers), a user about 200.
+const (
+	DefaultMaxChallenges = 100_000   // about 35 MB
+	DefaultMaxSessions   = 100_000   // about 55 MB, without rotated tokens
+	DefaultMaxUsers      = 1_000_000 // about 200 MB
+)
+
+// errMemoryStoreFull is CreateUser's answer at MaxUsers.
+var errMemoryStoreFull = errors.New("phoneauth: memory store: MaxUsers reached (users are never evicted)")
+
+// capOr returns n, or def if n is not positive.
+func capOr(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
+}
+
+// oldest returns the keys of the n entries of m whose time (at) is
+// earliest, to the microsecond; of entries at the same time, any. It sorts
+// the times alone (integers, cheap to sort), then picks the entries up to
+// the n-th.
+func oldest[V any](m map[string]V, n int, at func(V) time.Time) []string {
+	n = min(n, len(m))
+	if n <= 0 {
+		return nil
+	}
+	times := make([]int64, 0, len(m))
+	for _, v := range m {
+		times = append(times, at(v).UnixMicro())
+	}
+	slices.Sort(times)
+	cutoff := times[n-1]
+	// Fewer than n entries are before the cutoff, and at least n are at
+	// or before it.
+	keys, ties := make([]string, 0, n), make([]string, 0, n)
+	for k, v := range m {
+		switch t := at(v).UnixMicro(); {
+		case t < cutoff:
+			keys = append(keys, k)
+		case t == cutoff && len(ties) < n:
+			ties = append(ties, k)
+		}
+	}
+	return append(keys, ties[:n-len(keys)]...)
+}
+
+// evictions is how many entries a full part of a store of capacity limit
+// evicts at once, beyond what takes it back to limit: an eighth, so that
+// the sort that picks them is paid once per limit/8 new entries.
+func evictions(limit int) int { return max(1, limit/8) }
 
 // NewMemoryStore returns an empty MemoryStore using the system clock.
 func NewMemoryStore() *MemoryStore { return &MemoryStore{} }
@@ -154,16 +243,34 @@ func (m *MemoryStore) shard(key string) *challengeShard {
 // sweep removes the shard's challenges expired at now, if a sweep is due.
 // The caller holds sh.mu.
 func (sh *challengeShard) sweep(now time.Time) {
-	if !sweepDue(now, sh.swept, challengeSweepInterval) {
-		return
+	if sweepDue(now, sh.swept, challengeSweepInterval) {
+		sh.removeExpired(now)
+		sh.m = shrink(sh.m, &sh.peak)
 	}
+}
+
+// removeExpired removes the shard's challenges expired at now. The caller
+// holds sh.mu.
+func (sh *challengeShard) removeExpired(now time.Time) {
 	sh.swept = now
 	for k, c := range sh.m {
 		if !now.Before(c.ExpiresAt) {
 			delete(sh.m, k)
 		}
 	}
-	sh.m = shrink(sh.m, &sh.peak)
+}
+
+// makeRoom takes a shard at its cap, limit, below it: it removes the
+// expired challenges, then, if that was not enough, the oldest. The caller
+// holds sh.mu.
+func (sh *challengeShard) makeRoom(now time.Time, limit int) {
+	sh.removeExpired(now)
+	if len(sh.m) < limit {
+		return
+	}
+	for _, k := range oldest(sh.m, len(sh.m)-limit+evictions(limit), func(c *Challenge) time.Time { return c.CreatedAt }) {
+		delete(sh.m, k)
+	}
 }
 
 // clone returns c with its own copies of CodeHash and Metadata (nil if
@@ -179,7 +286,8 @@ func (c Challenge) clone() Challenge {
 }
 
 // PutChallenge implements ChallengeStore. A put may sweep out the expired
-// challenges of its shard, taking c.CreatedAt as the current time.
+// challenges of its shard, taking c.CreatedAt as the current time, and at
+// MaxChallenges evicts the oldest (see MemoryStore).
 func (m *MemoryStore) PutChallenge(_ context.Context, c Challenge) error {
 	c = c.clone()
 	sh := m.shard(c.Key)
@@ -190,6 +298,9 @@ func (m *MemoryStore) PutChallenge(_ context.Context, c Challenge) error {
 	} else {
 		if sh.m == nil {
 			sh.m = make(map[string]*Challenge)
+		}
+		if limit := max(1, capOr(m.MaxChallenges, DefaultMaxChallenges)/challengeShards); len(sh.m) >= limit {
+			sh.makeRoom(c.CreatedAt, limit)
 		}
 		p := new(Challenge)
 		*p = c
@@ -288,6 +399,13 @@ func (m *MemoryStore) sweepSessions(now time.Time) {
 	if !sweepDue(now, m.sessionSwept, sessionSweepInterval) {
 		return
 	}
+	m.removeExpiredSessions(now)
+	m.sessions = shrink(m.sessions, &m.sessionsPeak)
+}
+
+// removeExpiredSessions removes the sessions expired at now and the rotated
+// tokens that would have expired. The caller holds m.smu.
+func (m *MemoryStore) removeExpiredSessions(now time.Time) {
 	m.sessionSwept = now
 	for _, s := range m.sessions {
 		if !now.Before(s.ExpiresAt) {
@@ -296,7 +414,19 @@ func (m *MemoryStore) sweepSessions(now time.Time) {
 			s.forgetPast(now)
 		}
 	}
-	m.sessions = shrink(m.sessions, &m.sessionsPeak)
+}
+
+// makeRoomForSession takes the sessions, at their cap, below it: it
+// removes the expired ones, then, if that was not enough, the least
+// recently refreshed. The caller holds m.smu.
+func (m *MemoryStore) makeRoomForSession(now time.Time, limit int) {
+	m.removeExpiredSessions(now)
+	if len(m.sessions) < limit {
+		return
+	}
+	for _, id := range oldest(m.sessions, len(m.sessions)-limit+evictions(limit), func(s *memSession) time.Time { return s.RefreshedAt }) {
+		m.removeSession(m.sessions[id])
+	}
 }
 
 // removeSession deletes s and its place in the user index. The caller holds
@@ -313,7 +443,8 @@ func (m *MemoryStore) removeSession(s *memSession) {
 
 // CreateSession implements SessionStore. It rejects an ID in use by a
 // session that has not expired at s.CreatedAt. It may sweep out expired
-// sessions, taking s.CreatedAt as the current time.
+// sessions, taking s.CreatedAt as the current time, and at MaxSessions
+// evicts the least recently refreshed (see MemoryStore).
 func (m *MemoryStore) CreateSession(_ context.Context, s Session) error {
 	stored := &memSession{Session: s}
 	stored.RefreshHash = bytes.Clone(s.RefreshHash)
@@ -328,6 +459,9 @@ func (m *MemoryStore) CreateSession(_ context.Context, s Session) error {
 	if m.sessions == nil {
 		m.sessions = make(map[string]*memSession)
 		m.userSessions = make(map[string][]string)
+	}
+	if limit := capOr(m.MaxSessions, DefaultMaxSessions); len(m.sessions) >= limit {
+		m.makeRoomForSession(s.CreatedAt, limit)
 	}
 	m.sessions[s.ID] = stored
 	m.userSessions[s.UserID] = append(m.userSessions[s.UserID], s.ID)
@@ -436,7 +570,8 @@ func (m *MemoryStore) UserByPhone(_ context.Context, phone string) (User, error)
 
 // CreateUser implements Users. The new user gets a random 128-bit ID (26
 // base32 characters) and its CreatedAt from m.Clock. The MemoryStore keeps
-// no metadata.
+// no metadata. At MaxUsers it creates no user and returns an error (an
+// existing user is still returned).
 func (m *MemoryStore) CreateUser(_ context.Context, phone string, _ map[string]any) (User, bool, error) {
 	clock := m.Clock
 	if clock == nil {
@@ -451,6 +586,9 @@ func (m *MemoryStore) CreateUser(_ context.Context, phone string, _ map[string]a
 	if m.users == nil {
 		m.users = make(map[string]User)
 		m.phones = make(map[string]string)
+	}
+	if len(m.users) >= capOr(m.MaxUsers, DefaultMaxUsers) {
+		return User{}, false, errMemoryStoreFull
 	}
 	id := rand.Text()
 	for m.users[id].ID != "" { // 2⁻¹²⁸: never, but cheap to rule out

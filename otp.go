@@ -189,7 +189,8 @@ type issueParams struct {
 // issue creates, stores and sends a new code for a challenge key. The
 // caller has checked the input. The steps run in this order, and the first
 // failure ends the request: pick the channel, check the captcha, apply the sending
-// limits, store the new challenge, send its code.
+// limits, store the new challenge, send its code. If storing or sending
+// fails, the limits get their events back (see refund).
 func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult, error) {
 	ch, err := a.channel(ctx, p)
 	if err != nil {
@@ -198,15 +199,18 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
 		return RequestResult{}, err
 	}
-	if err := a.allowSend(ctx, p.phone.E164, p.DeviceID, p.IP); err != nil {
+	charged, err := a.allowSend(ctx, p.phone.E164, p.DeviceID, p.IP)
+	if err != nil {
 		return RequestResult{}, err
 	}
 	c, code, testNumber := a.newChallenge(p, ch)
 	if err := a.store.PutChallenge(ctx, c); err != nil {
+		a.refund(ctx, charged)
 		return RequestResult{}, storeErr("put challenge", err)
 	}
 	sent, err := a.sendCode(ctx, c, code, testNumber, p)
 	if err != nil {
+		a.refund(ctx, charged)
 		return RequestResult{}, err
 	}
 	r := RequestResult{
@@ -347,10 +351,12 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 	}
 	budget := a.cfg.Limits.FailedVerifies
 	budgetKey := limiterPrefix + "verify:" + ph.E164
+	var charged []LimitCheck // the budget's event, given back if the store fails
 	if !budget.Off() {
 		if err := a.allow(ctx, "verify", budgetKey, budget, ph.E164); err != nil {
 			return Challenge{}, err
 		}
+		charged = []LimitCheck{{budgetKey, budget}}
 	}
 	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
 	switch {
@@ -358,6 +364,7 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
 		return Challenge{}, ErrVerificationFailed
 	case err != nil:
+		a.refund(ctx, charged)
 		return Challenge{}, storeErr("attempt challenge", err)
 	}
 	ev.ChallengeID = c.ID
@@ -371,6 +378,7 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
 		return Challenge{}, ErrVerificationFailed
 	case err != nil:
+		a.refund(ctx, charged)
 		return Challenge{}, storeErr("delete challenge", err)
 	}
 	if !budget.Off() {

@@ -64,6 +64,22 @@ type Limiter interface {
 	// Authenticator then fails closed with ErrStoreUnavailable).
 	Allow(ctx context.Context, key string, l Limit, now time.Time) (ok bool, retryAfter time.Duration, err error)
 
+	// Refund gives back one event recorded for key under limit l, as if it
+	// had not happened: the bucket gets one event's room back, never more
+	// than a full bucket (GCRA: the theoretical arrival time moves back one
+	// emission interval, not before now). Refunding a key with nothing
+	// recorded, or under an Off limit, changes nothing and is not an error.
+	// now is as in Allow. An event refunded is any event of the key, not
+	// one in particular: counts are all a limiter keeps.
+	//
+	// The Authenticator calls it for the events of a request it answers
+	// with an error after they were recorded (the store write or the send
+	// failed), so that a failed request starts no cooldown and costs no
+	// limit. It is one method on Limiter rather than an optional interface
+	// so that no limiter silently breaks that promise, and it takes one key
+	// like Allow: refunds happen only on failures, off the request's path.
+	Refund(ctx context.Context, key string, l Limit, now time.Time) error
+
 	// Reset forgets the events recorded for key, under every Limit, as if
 	// it had never been seen. Resetting an unknown key is not an error.
 	Reset(ctx context.Context, key string) error
@@ -282,6 +298,26 @@ func (m *MemoryLimiter) AllowAll(ctx context.Context, checks []LimitCheck, now t
 	return refused, retryAfter, nil
 }
 
+// Refund implements Limiter: key's bucket for l gets one token back, up to
+// full. A key it does not hold (never seen, swept as idle, evicted) is
+// full already. The only error is ctx's.
+func (m *MemoryLimiter) Refund(ctx context.Context, key string, l Limit, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.Off() || l.Events <= 0 {
+		return nil
+	}
+	m.once.Do(m.init)
+	s := m.shard(key)
+	s.mu.Lock()
+	if b := s.find(key, l); b != nil {
+		b.refund(now)
+	}
+	s.mu.Unlock()
+	return nil
+}
+
 // Reset implements Limiter: it forgets key under every Limit.
 func (m *MemoryLimiter) Reset(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
@@ -459,6 +495,21 @@ func (b *bucket) take(now time.Time) (ok bool, retryAfter time.Duration) {
 		d += step
 	}
 	return false, d
+}
+
+// refund gives one token back to the bucket at now, up to full. A
+// rate.Limiter cannot be given tokens, so the bucket gets a new one that
+// holds at now what the old one would after the refund: one emptied as
+// long before now as the tokens take to come back.
+func (b *bucket) refund(now time.Time) {
+	burst := b.lim.Burst()
+	tokens := b.lim.TokensAt(now) + 1
+	lim := rate.NewLimiter(b.lim.Limit(), burst)
+	if tokens < float64(burst) {
+		refill := time.Duration(tokens / float64(b.lim.Limit()) * float64(time.Second))
+		lim.ReserveN(now.Add(-refill), burst)
+	}
+	b.lim = lim
 }
 
 // wait returns how long after t the limiter would make an event wait, zero

@@ -232,6 +232,11 @@ type Users interface {
 // refuses client input that is not, with ErrInvalidRequest, before asking
 // the backend. So a backend may keep them as text and jsonb (PostgreSQL
 // refuses NUL in both), and a backend error is never the client's doing.
+//
+// Every call of a Store, Users or Limiter method gets a context with a
+// deadline (Config.StoreTimeout): a backend must return soon after its
+// context is done, with an error, so that the Authenticator can answer
+// ErrStoreUnavailable instead of hanging.
 type Store interface {
 	ChallengeStore
 	SessionStore

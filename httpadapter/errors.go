@@ -2,8 +2,10 @@ package httpadapter
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -167,24 +169,47 @@ func (h *Handler) message(key, detail string) string {
 	return defaultMessages[key]
 }
 
-// writeError answers p in style st, with Retry-After on a 429, and logs the
-// cause of a 5xx.
+// writeError answers p in style st, with Retry-After on a 429 and a 503,
+// and logs the cause of a 5xx: at debug level for store_unavailable, whose
+// outage the Authenticator logs once rather than once per request.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, st style, p *problem) {
 	msg := h.message(p.code, p.detail)
 	switch {
 	case p.status == http.StatusInternalServerError:
 		h.log.ErrorContext(r.Context(), "httpadapter: unexpected error", "method", r.Method, "path", r.URL.Path, "err", p.cause)
+	case p.code == CodeStoreUnavailable:
+		h.log.DebugContext(r.Context(), "httpadapter: "+msg, "method", r.Method, "path", r.URL.Path, "status", p.status, "err", p.cause)
 	case p.status >= 500:
 		h.log.WarnContext(r.Context(), "httpadapter: "+msg, "method", r.Method, "path", r.URL.Path, "status", p.status, "err", p.cause)
 	}
-	if p.status == http.StatusTooManyRequests {
+	switch p.status {
+	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(p.retryAfter), 10))
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(h.unavailableRetry), 10))
 	}
 	if st == styleBare {
 		h.writeJSON(w, r, p.status, bareError{Message: msg, Code: p.code})
 		return
 	}
 	h.writeJSON(w, r, p.status, envelope{Message: msg, Code: p.code, Timestamp: timestamp(h.clock.Now())})
+}
+
+// recoverPanic, deferred by every route, answers a panic (of a Sender,
+// Store or callback that panicked) with a JSON 500 instead of the dropped
+// connection net/http leaves, and logs it with its stack. The routes write
+// their response last, in one piece, so nothing has been written yet.
+// http.ErrAbortHandler, which asks for the connection to be dropped, is
+// passed on.
+func (h *Handler) recoverPanic(w http.ResponseWriter, r *http.Request, st style) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	h.writeError(w, r, st, &problem{status: http.StatusInternalServerError, code: CodeInternal, cause: fmt.Errorf("panic: %v\n%s", v, debug.Stack())})
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least 1.

@@ -3,8 +3,12 @@ package httpadapter_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,7 +112,9 @@ func TestErrorRowsOverHTTP(t *testing.T) {
 				f.failSends(errors.New("provider said no"))
 				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
 			}},
-		{name: "store unavailable", status: 503, code: httpadapter.CodeStoreUnavailable, message: "Service temporarily unavailable; try again later", logged: "connection refused",
+		// Not logged by the Handler (but at debug level): the
+		// Authenticator logs a store outage once, not per request.
+		{name: "store unavailable", status: 503, code: httpadapter.CodeStoreUnavailable, message: "Service temporarily unavailable; try again later",
 			configure: func(c *phoneauth.Config) { c.Store = downStore{phoneauth.NewMemoryStore()} },
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
@@ -147,6 +153,9 @@ func TestErrorRowsOverHTTP(t *testing.T) {
 			if status == 429 && w.Header().Get("Retry-After") == "" {
 				t.Error("429 without Retry-After")
 			}
+			if ra := w.Header().Get("Retry-After"); status == 503 && ra != "5" {
+				t.Errorf("503 with Retry-After %q, want the default 5", ra)
+			}
 			logs := f.logs.String()
 			if tc.logged != "" && !strings.Contains(logs, tc.logged) {
 				t.Errorf("cause %q not logged: %s", tc.logged, logs)
@@ -164,4 +173,78 @@ func wrongCode(code string) string {
 		return "111111"
 	}
 	return "000000"
+}
+
+// hungStore is a Store whose challenge writes wait until their context
+// ends, as a database that is paused. After ten seconds it gives up, so
+// that a test without a deadline fails instead of hanging.
+type hungStore struct{ *phoneauth.MemoryStore }
+
+func (hungStore) PutChallenge(ctx context.Context, _ phoneauth.Challenge) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("test: no deadline")
+	}
+}
+
+// A paused store is answered 503 store_unavailable with Retry-After, to
+// every one of many concurrent requests, once Config.StoreTimeout has
+// passed.
+func TestHungStoreOverHTTP(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Store, c.Users = hungStore{phoneauth.NewMemoryStore()}, phoneauth.NewMemoryStore()
+		c.StoreTimeout = 50 * time.Millisecond
+	}, httpadapter.WithUnavailableRetryAfter(1500*time.Millisecond))
+	const n = 32
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := f.do("POST", "/auth/otp/request", requestBody(fmt.Sprintf("+9198765432%02d", i), fmt.Sprintf("d%d", i)), "RemoteAddr", fmt.Sprintf("192.0.2.%d:1234", i+1))
+			e := decodeEnvelope(t, w, 503)
+			if e.Code != httpadapter.CodeStoreUnavailable || w.Header().Get("Retry-After") != "2" {
+				t.Errorf("request %d: %d %s, Retry-After %q; want 503 store_unavailable, Retry-After 2 (1.5s rounded up)", i, w.Code, e.Code, w.Header().Get("Retry-After"))
+			}
+		}()
+	}
+	wg.Wait()
+	if logs := f.logs.String(); logs != "" {
+		t.Errorf("the Handler logged the 503s (the Authenticator logs the outage, once): %s", logs)
+	}
+	if _, err := httpadapter.New(f.auth, httpadapter.WithUnavailableRetryAfter(0)); err == nil {
+		t.Error("New accepted a Retry-After of 0")
+	}
+}
+
+// A panic below a route (here a Sender's) is a JSON 500, logged with its
+// stack, not a dropped connection; http.ErrAbortHandler still aborts.
+func TestPanicIsJSON500(t *testing.T) {
+	var abort atomic.Bool
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Sender = phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) {
+			if abort.Load() {
+				panic(http.ErrAbortHandler)
+			}
+			panic("sender bug")
+		})
+	})
+	w := f.do("POST", "/auth/otp/request", requestBody("+923012345678", "d"))
+	if status, code, _ := errorOf(t, w, false); status != 500 || code != httpadapter.CodeInternal {
+		t.Fatalf("a panicking sender: %d %s, want 500 %s", status, code, httpadapter.CodeInternal)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "sender bug") || !strings.Contains(logs, "goroutine") {
+		t.Errorf("the panic and its stack were not logged: %s", logs)
+	}
+
+	abort.Store(true)
+	defer func() {
+		if v := recover(); v != http.ErrAbortHandler {
+			t.Errorf("http.ErrAbortHandler: recovered %v, want it passed on", v)
+		}
+	}()
+	f.do("POST", "/auth/otp/request", requestBody("+923012345679", "d"))
+	t.Error("http.ErrAbortHandler was answered instead of passed on")
 }

@@ -63,7 +63,9 @@
 // Content-Type other than JSON (415), a body over the limit (413), a wrong
 // method (405 with Allow). An empty body counts as {}. Every error maps to a
 // status, a code and a message through one table (see the Code constants);
-// every 429 carries Retry-After.
+// every 429 and 503 carries Retry-After. Every response, a 5xx included, is
+// JSON: a panic below a route (a Sender's, a Store's) is a JSON 500, not a
+// dropped connection.
 //
 // # Client IP
 //
@@ -82,6 +84,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/phoneauth/phoneauth"
 )
@@ -127,6 +130,7 @@ type options struct {
 	proxies     []string
 	maxBody     int64
 	logger      *slog.Logger
+	unavailable time.Duration
 }
 
 // WithPrefix sets the path prefix of the sign-in routes. Default "/auth";
@@ -177,9 +181,25 @@ func WithTrustedProxies(cidrs ...string) Option {
 // Default DefaultMaxBodyBytes.
 func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
 
-// WithLogger sets where the Handler logs failures it answers with 5xx (and
-// 502/503 causes). Default: logs are discarded, as in phoneauth.Config.
+// WithLogger sets where the Handler logs failures it answers with 5xx,
+// with their causes; store_unavailable only at debug level, since the
+// Authenticator logs a store outage once rather than once per request.
+// Default: logs are discarded, as in phoneauth.Config.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// DefaultUnavailableRetryAfter is the default Retry-After of a 503
+// (WithUnavailableRetryAfter).
+const DefaultUnavailableRetryAfter = 5 * time.Second
+
+// WithUnavailableRetryAfter sets the Retry-After of a 503 (store_unavailable,
+// captcha_unavailable), rounded up to whole seconds. Default
+// DefaultUnavailableRetryAfter, 5 seconds: long enough that clients do not
+// pile their retries onto a store that is coming back, short enough that a
+// blip costs a user only a few seconds. A failed request has not happened
+// (see phoneauth.Authenticator), so the retry is safe.
+func WithUnavailableRetryAfter(d time.Duration) Option {
+	return func(o *options) { o.unavailable = d }
+}
 
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
 // concurrent use.
@@ -193,9 +213,11 @@ type Handler struct {
 	clock    phoneauth.Clock
 	messages map[string]string // overrides, by code or message key
 	jwks     []byte
-	jwksETag string
-	openAPI  []byte    // with the configured paths
-	buffers  sync.Pool // of *bytes.Buffer, for bodies read and written
+
+	unavailableRetry time.Duration // Retry-After of a 503
+	jwksETag         string
+	openAPI          []byte    // with the configured paths
+	buffers          sync.Pool // of *bytes.Buffer, for bodies read and written
 }
 
 // A route is one mounted endpoint.
@@ -231,6 +253,7 @@ type routeFunc func(w http.ResponseWriter, r *http.Request) (any, *problem)
 // handler turns fn into the handler of a route of group g.
 func (h *Handler) handler(g routeGroup, fn routeFunc) http.HandlerFunc {
 	serve := func(w http.ResponseWriter, r *http.Request) {
+		defer h.recoverPanic(w, r, g.style)
 		data, p := fn(w, r)
 		if p != nil {
 			h.writeError(w, r, g.style, p)
@@ -258,6 +281,7 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		jwksPath:    DefaultJWKSPath,
 		routes:      AllRoutes,
 		maxBody:     DefaultMaxBodyBytes,
+		unavailable: DefaultUnavailableRetryAfter,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -268,6 +292,11 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		log:      o.logger,
 		clock:    auth.Clock(), // the envelope's "timestamp"
 		messages: o.messages,
+
+		unavailableRetry: o.unavailable,
+	}
+	if h.unavailableRetry <= 0 {
+		return nil, fmt.Errorf("httpadapter: Retry-After of a 503 must be positive, got %s", h.unavailableRetry)
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

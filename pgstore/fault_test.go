@@ -281,6 +281,7 @@ func everyCall(s *Store, c phoneauth.Challenge, sess phoneauth.Session) []faultp
 			_, _, err := lim.AllowAll(ctx, []phoneauth.LimitCheck{{Key: "k", Limit: limit}}, t0)
 			return err
 		}},
+		{Name: "Limiter.Refund", Run: func(ctx context.Context) error { return lim.Refund(ctx, "k", limit, t0) }},
 		{Name: "Limiter.Reset", Run: func(ctx context.Context) error { return lim.Reset(ctx, "k") }},
 		{Name: "Cleanup", Run: func(ctx context.Context) error { _, err := s.Cleanup(ctx, t0); return err }},
 		{Name: "Migrate", Run: s.Migrate},

@@ -113,6 +113,21 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 	return index[pos-1], time.Duration(retry), nil
 }
 
+// Refund gives back one event of key's bucket under l, in one UPDATE: its
+// tat moves back one emission interval, not before now. A bucket that is
+// full or missing, an Off limit and a limit of no events have nothing to
+// give back. It implements phoneauth.Limiter.
+func (lim *Limiter) Refund(ctx context.Context, key string, l phoneauth.Limit, now time.Time) error {
+	if l.Off() || l.Events <= 0 {
+		return nil
+	}
+	interval, _ := gcra(l)
+	if _, err := lim.pool.Exec(ctx, lim.q.refund, key, now.UnixNano(), interval); err != nil {
+		return unavailable("limiter refund", err)
+	}
+	return nil
+}
+
 // Reset forgets key's bucket. It implements phoneauth.Limiter.
 func (lim *Limiter) Reset(ctx context.Context, key string) error {
 	if _, err := lim.pool.Exec(ctx, lim.q.reset, key); err != nil {

@@ -7,7 +7,7 @@ type queries struct {
 	putChallenge, getChallenge, attemptChallenge, deleteChallenge         string
 	createSession, getSession, rotateRefresh, deleteSession, listSessions string
 	userByPhone, createUser, setPhone                                     string
-	allow, allowAll, reset                                                string
+	allow, allowAll, refund, reset                                        string
 	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
 }
 
@@ -30,6 +30,7 @@ func newQueries(schema string) queries {
 		setPhone:          r.Replace(setPhoneSQL),
 		allow:             r.Replace(allowSQL),
 		allowAll:          r.Replace(allowAllSQL),
+		refund:            r.Replace(refundSQL),
 		reset:             r.Replace(resetSQL),
 		cleanupChallenges: r.Replace(cleanupChallengesSQL),
 		cleanupSessions:   r.Replace(cleanupSessionsSQL),
@@ -176,6 +177,12 @@ RETURNING tat, allowed`
 	// event on each, or on none. Parameters: $1 the keys, $2 the emission
 	// intervals, $3 the periods (as in allowSQL, one per check), $4 now.
 	allowAllSQL = `SELECT refused, retry_after FROM {schema}.limiter_allow_all($1, $2, $3, $4)`
+
+	// refundSQL gives one event back: tat moves back one emission interval
+	// ($3), not before now ($2), as if the event had not happened. A
+	// bucket whose tat has passed is full and stays as it is.
+	refundSQL = `UPDATE {schema}.limiter_buckets SET tat = greatest(tat - $3::bigint, $2::bigint)
+WHERE key = $1 AND tat > $2::bigint`
 
 	resetSQL = `DELETE FROM {schema}.limiter_buckets WHERE key = $1`
 )

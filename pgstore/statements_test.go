@@ -106,6 +106,7 @@ func TestStatementsPerOperation(t *testing.T) {
 			_, _, err := lim.AllowAll(ctx, checks, t0)
 			must(t, err)
 		}},
+		{"Limiter.Refund", 1, nothing, func(t *testing.T) { must(t, lim.Refund(ctx, "count:"+rand.Text(), limit, t0)) }},
 		{"Limiter.Reset", 1, nothing, func(t *testing.T) { must(t, lim.Reset(ctx, "count:"+rand.Text())) }},
 	}
 	for _, o := range ops {

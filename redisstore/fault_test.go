@@ -229,6 +229,7 @@ func everyCall(s *Store, lim *Limiter, c phoneauth.Challenge, sess phoneauth.Ses
 			_, _, err := lim.AllowAll(ctx, []phoneauth.LimitCheck{{Key: "k", Limit: limit}}, t0)
 			return err
 		}},
+		{Name: "Limiter.Refund", Run: func(ctx context.Context) error { return lim.Refund(ctx, "k", limit, t0) }},
 		{Name: "Limiter.Reset", Run: func(ctx context.Context) error { return lim.Reset(ctx, "k") }},
 	}
 }

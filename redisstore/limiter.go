@@ -64,6 +64,21 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit phoneauth.Limit, 
 	return false, time.Duration(res[1]) * time.Microsecond, nil
 }
 
+// Refund implements phoneauth.Limiter in one script: key's theoretical
+// arrival time moves back one emission interval of limit, not before now.
+// Off limits and limits of no events have nothing to give back.
+func (l *Limiter) Refund(ctx context.Context, key string, limit phoneauth.Limit, now time.Time) error {
+	if limit.Off() || limit.Events <= 0 {
+		return nil
+	}
+	interval, _ := gcra(limit)
+	err := refund.Run(ctx, l.rdb, []string{l.keys.limit(key)}, now.UnixMicro(), interval, ttlMargin.Milliseconds()).Err()
+	if err != nil {
+		return unavailable("limiter refund", err)
+	}
+	return nil
+}
+
 // Reset implements phoneauth.Limiter: one DEL.
 func (l *Limiter) Reset(ctx context.Context, key string) error {
 	if err := l.rdb.Del(ctx, l.keys.limit(key)).Err(); err != nil {

@@ -188,6 +188,28 @@ redis.call('SET', KEYS[1], string.format('%d', new), 'PX',
 return {1, 0}
 `)
 
+// refund gives one event back to a GCRA key: its TAT moves back one
+// emission interval. A TAT that reaches now means a full bucket, which is
+// no key at all.
+//
+//	KEYS[1] limiter key
+//	ARGV[1] now, ARGV[2] emission interval (µs), ARGV[3] extra TTL in ms
+//
+// It returns 1 when it gave an event back, 0 for a full bucket.
+var refund = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
+if tat <= now then return 0 end
+local new = tat - tonumber(ARGV[2])
+if new <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%d', new), 'PX',
+    string.format('%d', math.ceil((new - now) / 1000) + tonumber(ARGV[3])))
+end
+return 1
+`)
+
 // allowAll is allow over several keys, all or nothing: it records an event
 // on every key if each allows one, and nothing otherwise.
 //

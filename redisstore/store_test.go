@@ -380,6 +380,7 @@ func roundTripOps(s *Store, lim *Limiter, servers func(keys ...string) int64) []
 			_, _, err := lim.AllowAll(ctx, []phoneauth.LimitCheck{{Key: "k1", Limit: limit}, {Key: "k2", Limit: limit}}, t0)
 			return err
 		}},
+		{"Limiter.Refund", one, func() error { return lim.Refund(ctx, "k", limit, t0) }},
 		{"Limiter.Reset", one, func() error { return lim.Reset(ctx, "k") }},
 	}
 }

@@ -77,8 +77,8 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 		case c.Limit.Events == 0:
 			return -1, 0, errZeroLimit
 		}
-		p := min(c.Limit.Per, maxPeriod)
-		gs = append(gs, gcraCheck{index: i, key: c.Key, interval: int64(max(p/time.Duration(c.Limit.Events), 1)), per: int64(p)})
+		interval, per := gcra(c.Limit)
+		gs = append(gs, gcraCheck{index: i, key: c.Key, interval: interval, per: per})
 		if !seen[c.Key] {
 			seen[c.Key] = true
 			keys = append(keys, c.Key)
@@ -124,6 +124,23 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 	return refused, retryAfter, nil
 }
 
+// Refund gives back one event of key's bucket under l, in one UPDATE: its
+// tat moves back one emission interval, not before now. A bucket that is
+// full or missing, an Off limit and a limit of no events have nothing to
+// give back. It implements phoneauth.Limiter.
+func (lim *Limiter) Refund(ctx context.Context, key string, l phoneauth.Limit, now time.Time) error {
+	if l.Off() || l.Events <= 0 {
+		return nil
+	}
+	interval, _ := gcra(l)
+	return lim.s.write(ctx, "limiter refund", func(t tx) error {
+		if _, err := t.exec(refundBucketSQL, interval, now.UnixNano(), key, now.UnixNano()); err != nil {
+			return unavailable("limiter refund", err)
+		}
+		return nil
+	})
+}
+
 // Reset forgets key's bucket. It implements phoneauth.Limiter.
 func (lim *Limiter) Reset(ctx context.Context, key string) error {
 	return lim.s.write(ctx, "limiter reset", func(t tx) error {
@@ -136,3 +153,11 @@ func (lim *Limiter) Reset(ctx context.Context, key string) error {
 
 // maxPeriod caps a Limit's period, so that tat stays within int64.
 const maxPeriod = 100 * 365 * 24 * time.Hour
+
+// gcra returns the GCRA parameters of l (Events > 0) in nanoseconds: its
+// emission interval, one event's share of the period, and the period,
+// capped at maxPeriod.
+func gcra(l phoneauth.Limit) (interval, per int64) {
+	p := min(l.Per, maxPeriod)
+	return int64(max(p/time.Duration(l.Events), 1)), int64(p)
+}

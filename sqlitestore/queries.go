@@ -63,6 +63,11 @@ RETURNING id, phone, created_at`
 ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`
 	resetBucketSQL = `DELETE FROM limiter_buckets WHERE key = ?`
 
+	// refundBucketSQL gives one event back: tat moves back one emission
+	// interval, not before now, as if the event had not happened. A bucket
+	// whose tat has passed is full and stays as it is.
+	refundBucketSQL = `UPDATE limiter_buckets SET tat = max(tat - ?, ?) WHERE key = ? AND tat > ?`
+
 	// Cleanup deletes in batches of at most the second parameter's rows.
 	cleanupChallengesSQL = `DELETE FROM challenges WHERE key IN (SELECT key FROM challenges WHERE expires_at <= ? LIMIT ?)`
 	cleanupSessionsSQL   = `DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ? LIMIT ?)`
@@ -75,7 +80,7 @@ func writeQueries() []string {
 	return []string{
 		putChallengeSQL, attemptChallengeSQL, deleteChallengeSQL, createSessionSQL,
 		lockedSessionSQL, pastTokenSQL, rememberTokenSQL, replaceTokenSQL, deleteSessionSQL,
-		createUserSQL, setPhoneSQL, bucketSQL, setBucketSQL, resetBucketSQL,
+		createUserSQL, setPhoneSQL, bucketSQL, setBucketSQL, resetBucketSQL, refundBucketSQL,
 		cleanupChallengesSQL, cleanupSessionsSQL, cleanupTokensSQL, cleanupBucketsSQL,
 	}
 }

@@ -21,8 +21,9 @@ type LimiterOptions struct {
 
 // RunLimiter checks a Limiter against the contract of phoneauth.Limiter:
 // a burst of Events allowed, then refusals with a retryAfter in (0, Per],
-// refilling as time passes, independent keys, Reset, and exactly Events
-// allowed among concurrent calls. A limiter that is also a
+// refilling as time passes, independent keys, Reset, Refund giving back
+// one event and never more than a full bucket, and exactly Events allowed
+// among concurrent calls. A limiter that is also a
 // phoneauth.BatchLimiter is held to AllowAll's contract too: all or
 // nothing, the first refusing check, and no lost or extra events under
 // concurrent batches. The limiter must count time by Allow's
@@ -61,6 +62,9 @@ var limiterTests = []limiterTest{
 	{"ConcurrentAllow", testConcurrentAllow},
 	{"ZeroEventsRefuses", testZeroEvents},
 	{"OffAllowsAndRecordsNothing", testOff},
+	{"Refund", testRefund},
+	{"RefundNeverOverfills", testRefundNeverOverfills},
+	{"ConcurrentRefund", testConcurrentRefund},
 	{"BatchAllOrNothing", testBatchAllOrNothing},
 	{"BatchConcurrent", testBatchConcurrent},
 }
@@ -267,6 +271,77 @@ func testOff(t *testing.T, c *limiterCheck) {
 	l := phoneauth.Limit{Events: 2, Per: time.Hour}
 	c.burst(t, "a real limit on a key used under Off limits", c.key, l, 2)
 	c.refused(t, "the event after the burst", c.key, l)
+}
+
+// refund calls Refund for key and fails t on an error.
+func (c *limiterCheck) refund(t *testing.T, key string, l phoneauth.Limit) {
+	t.Helper()
+	noErr(t, "Refund", c.Refund(ctx, key, l, c.time()))
+}
+
+// Refund gives back one event: after it exactly one more passes. Other
+// keys keep their counts.
+func testRefund(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 3, Per: time.Hour}
+	other := c.key + ":other"
+	c.burst(t, "a new key", c.key, l, 3)
+	c.burst(t, "another key", other, l, 3)
+	c.refused(t, "the event after the burst", c.key, l)
+	c.refund(t, c.key, l)
+	c.burst(t, "the event after a refund", c.key, l, 1)
+	c.refused(t, "the second event after one refund", c.key, l)
+	c.refused(t, "another key, not refunded", other, l)
+
+	c.refund(t, c.key, l)
+	c.refund(t, c.key, l)
+	c.burst(t, "the events after two refunds", c.key, l, 2)
+	c.refused(t, "the third event after two refunds", c.key, l)
+
+	one := phoneauth.Limit{Events: 1, Per: 10 * time.Minute} // a cooldown
+	key := c.key + ":one"
+	c.burst(t, "a limit of one", key, one, 1)
+	c.refund(t, key, one)
+	c.burst(t, "a limit of one after its refund", key, one, 1)
+	c.refused(t, "a limit of one after the refunded event", key, one)
+}
+
+// A refund on a full bucket, a key never seen or an Unlimited limit gives
+// nothing: the burst stays Events.
+func testRefundNeverOverfills(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 3, Per: time.Hour}
+	c.refund(t, c.key+":unknown", l)
+	c.burst(t, "a key refunded before it was seen", c.key+":unknown", l, 3)
+	c.refused(t, "the event after the burst of a key refunded unseen", c.key+":unknown", l)
+
+	c.burst(t, "a new key", c.key, l, 1)
+	for range 3 {
+		c.refund(t, c.key, l)
+	}
+	c.burst(t, "a key refunded more than it used", c.key, l, 3)
+	c.refused(t, "the event after the burst of a key refunded more than it used", c.key, l)
+
+	noErr(t, "Refund of an Unlimited limit", c.Refund(ctx, c.key, phoneauth.Unlimited, c.time()))
+}
+
+// Of 10 events, 5 concurrent refunds give back exactly 5.
+func testConcurrentRefund(t *testing.T, c *limiterCheck) {
+	const n = 5
+	l := phoneauth.Limit{Events: 10, Per: time.Hour}
+	c.burst(t, "a new key", c.key, l, l.Events)
+	now := c.time()
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		at := now
+		if c.own {
+			at = time.Now()
+		}
+		errs[i] = c.Refund(ctx, c.key, l, at)
+	})
+	for _, err := range errs {
+		noErr(t, "concurrent Refund", err)
+	}
+	c.burst(t, "the events after concurrent refunds", c.key, l, n)
+	c.refused(t, "the event after those the refunds gave back", c.key, l)
 }
 
 // batch returns c's limiter as a BatchLimiter, or skips the clause.

@@ -1,0 +1,426 @@
+package phoneauth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+)
+
+// Modes of a faultyStore.
+const (
+	working int32 = iota
+	failing       // calls fail at once with errDown
+	hanging       // calls wait until their context ends
+)
+
+var errDown = errors.New("connection refused")
+
+// faultyStore is a memory store whose challenge and session calls fail or
+// hang while its mode says so, and whose DeleteChallenge (the consume of a
+// verified code) does while consume says so. It records the deadline of
+// the last call's context.
+type faultyStore struct {
+	phoneauth.Store
+	mode     atomic.Int32
+	consume  atomic.Int32
+	deadline atomic.Pointer[time.Time] // of the last call; nil without one
+}
+
+func (s *faultyStore) fault(ctx context.Context) error {
+	if d, ok := ctx.Deadline(); ok {
+		s.deadline.Store(&d)
+	} else {
+		s.deadline.Store(nil)
+	}
+	return fault(ctx, s.mode.Load())
+}
+
+// fault fails or hangs a call as mode says. A hanging call gives up after
+// ten seconds, so that a test without the deadline under test fails
+// instead of hanging.
+func fault(ctx context.Context, mode int32) error {
+	switch mode {
+	case failing:
+		return errDown
+	case hanging:
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Second):
+			return errors.New("test: the call had no deadline")
+		}
+	}
+	return nil
+}
+
+func (s *faultyStore) PutChallenge(ctx context.Context, c phoneauth.Challenge) error {
+	if err := s.fault(ctx); err != nil {
+		return err
+	}
+	return s.Store.PutChallenge(ctx, c)
+}
+
+func (s *faultyStore) AttemptChallenge(ctx context.Context, key, id string, now time.Time) (phoneauth.Challenge, error) {
+	if err := s.fault(ctx); err != nil {
+		return phoneauth.Challenge{}, err
+	}
+	return s.Store.AttemptChallenge(ctx, key, id, now)
+}
+
+func (s *faultyStore) DeleteChallenge(ctx context.Context, key, id string) error {
+	if err := fault(ctx, s.consume.Load()); err != nil {
+		return err
+	}
+	return s.Store.DeleteChallenge(ctx, key, id)
+}
+
+func (s *faultyStore) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
+	if err := s.fault(ctx); err != nil {
+		return phoneauth.Session{}, err
+	}
+	return s.Store.RotateRefresh(ctx, r)
+}
+
+// faultyLimiter is a MemoryLimiter whose Allow and AllowAll fail or hang
+// while its mode says so.
+type faultyLimiter struct {
+	*phoneauth.MemoryLimiter
+	mode atomic.Int32
+}
+
+func (l *faultyLimiter) Allow(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
+	if err := fault(ctx, l.mode.Load()); err != nil {
+		return false, 0, err
+	}
+	return l.MemoryLimiter.Allow(ctx, key, lim, now)
+}
+
+func (l *faultyLimiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (int, time.Duration, error) {
+	if err := fault(ctx, l.mode.Load()); err != nil {
+		return -1, 0, err
+	}
+	return l.MemoryLimiter.AllowAll(ctx, checks, now)
+}
+
+// plainLimiter is a MemoryLimiter that is no BatchLimiter.
+type plainLimiter struct{ m *phoneauth.MemoryLimiter }
+
+func (l plainLimiter) Allow(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
+	return l.m.Allow(ctx, key, lim, now)
+}
+
+func (l plainLimiter) Refund(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) error {
+	return l.m.Refund(ctx, key, lim, now)
+}
+
+func (l plainLimiter) Reset(ctx context.Context, key string) error { return l.m.Reset(ctx, key) }
+
+// usersOf returns the fixture's memory store as Users.
+func usersOf(s phoneauth.Store) phoneauth.Users { return s.(phoneauth.Users) }
+
+func newFaultyFixture(t *testing.T, configure ...func(*phoneauth.Config)) (*fixture, *faultyStore) {
+	t.Helper()
+	fs := &faultyStore{}
+	f := newFixture(t, append([]func(*phoneauth.Config){func(c *phoneauth.Config) {
+		fs.Store = c.Store
+		c.Store, c.Users = fs, usersOf(c.Store)
+	}}, configure...)...)
+	return f, fs
+}
+
+// A store that hangs is answered ErrStoreUnavailable once StoreTimeout has
+// passed, by every operation, under concurrent requests.
+func TestHungStoreAnsweredAtDeadline(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.StoreTimeout = timeout
+	})
+	ctx := context.Background()
+	f.request(phonePK)
+	in, err := f.verify(phonePK, f.lastCode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.request(phonePK2)
+	sent := f.sentCount()
+
+	fs.mode.Store(hanging)
+	ops := map[string]func(i int) error{
+		"request": func(i int) error {
+			_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9198765432%02d", i), IP: fmt.Sprintf("192.0.2.%d", i+1)})
+			return err
+		},
+		"verify": func(i int) error {
+			_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK2, Code: "123456", Device: phoneauth.Device{ID: "dev-1"}, IP: fmt.Sprintf("198.51.100.%d", i+1)})
+			return err
+		},
+		"refresh": func(int) error { _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); return err },
+	}
+	const perOp = 10 // within the failed-verify budget (10 an hour)
+	var wg sync.WaitGroup
+	for name, op := range ops {
+		for i := range perOp {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start := time.Now()
+				err := op(i)
+				took := time.Since(start)
+				if !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("%s %d on a hung store: %v, want ErrStoreUnavailable and DeadlineExceeded", name, i, err)
+				}
+				if took < timeout {
+					t.Errorf("%s %d answered after %s, before the deadline of %s: the store did not hang", name, i, took, timeout)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if n := f.sentCount() - sent; n != 0 {
+		t.Errorf("%d codes sent that the store never stored", n)
+	}
+
+	// Once the store answers again, so does the Authenticator; the hung
+	// refreshes rotated nothing.
+	fs.mode.Store(working)
+	if _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); err != nil {
+		t.Fatalf("refresh after the store recovered: %v", err)
+	}
+}
+
+// A Limiter that hangs is answered the same way.
+func TestHungLimiterAnsweredAtDeadline(t *testing.T) {
+	lim := &faultyLimiter{MemoryLimiter: phoneauth.NewMemoryLimiter(0)}
+	f := newFixture(t, func(c *phoneauth.Config) { c.Limiter = lim; c.StoreTimeout = 20 * time.Millisecond })
+	lim.mode.Store(hanging)
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
+	if !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("request with a hung limiter: %v", err)
+	}
+	if _, err := f.verify(phonePK, "123456"); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("verify with a hung limiter: %v", err)
+	}
+	if f.sentCount() != 0 {
+		t.Fatal("a code was sent without the limits' answer")
+	}
+}
+
+// Every call gets StoreTimeout as its deadline, DefaultStoreTimeout by
+// default; a negative StoreTimeout sets none; one below a millisecond is
+// refused.
+func TestStoreTimeoutIsTheCallDeadline(t *testing.T) {
+	cfg := phoneauth.Config{Store: phoneauth.NewMemoryStore(), Sender: phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "", nil }),
+		Secret: testSecret(1), StoreTimeout: time.Microsecond}
+	if _, err := phoneauth.New(cfg); !errors.Is(err, phoneauth.ErrInvalidConfig) || !strings.Contains(err.Error(), "StoreTimeout") {
+		t.Errorf("StoreTimeout of a microsecond: %v, want ErrInvalidConfig naming it", err)
+	}
+	for _, tc := range []struct {
+		timeout time.Duration
+		want    time.Duration // 0: no deadline
+	}{
+		{0, phoneauth.DefaultStoreTimeout},
+		{time.Second, time.Second},
+		{-1, 0},
+	} {
+		f, fs := newFaultyFixture(t, func(c *phoneauth.Config) { c.StoreTimeout = tc.timeout })
+		start := time.Now()
+		f.request(phonePK)
+		end := time.Now()
+		d := fs.deadline.Load()
+		switch {
+		case tc.want == 0 && d != nil:
+			t.Errorf("StoreTimeout %s: the call had a deadline %s ahead", tc.timeout, d.Sub(start))
+		case tc.want == 0:
+		case d == nil:
+			t.Errorf("StoreTimeout %s: the call had no deadline", tc.timeout)
+		case d.Before(start.Add(tc.want)) || d.After(end.Add(tc.want)):
+			t.Errorf("StoreTimeout %s: the call's deadline was %s after the request started, want %s", tc.timeout, d.Sub(start), tc.want)
+		}
+	}
+}
+
+// An outage is logged when it starts, once a minute while it lasts, and
+// when it ends; not once per failed request. A caller that gives up is no
+// outage.
+func TestOutageLoggedOnce(t *testing.T) {
+	f, fs := newFaultyFixture(t)
+	// Each request is for a phone and from an address of its own, so that
+	// no limit refuses it.
+	request := func(ctx context.Context, i int) error {
+		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+919876%06d", i), IP: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)})
+		return err
+	}
+	count := func(msg string) int { return strings.Count(f.logs.String(), msg) }
+	const down, stillDown, upAgain = "store unavailable", "store still unavailable", "store available again"
+
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	fs.mode.Store(hanging)
+	if err := request(canceled, 0); err == nil {
+		t.Fatal("request with a canceled context succeeded")
+	}
+	if n := count(down); n != 0 {
+		t.Fatalf("a canceled request logged an outage: %d lines", n)
+	}
+
+	ctx := context.Background()
+	fs.mode.Store(failing)
+	const n = 50
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := request(ctx, 1+i); !errors.Is(err, errDown) {
+				t.Errorf("request: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := count(down); got != 1 {
+		t.Fatalf("%d failed requests logged %d outage lines, want 1:\n%s", n, got, f.logs)
+	}
+	f.clock.Advance(30 * time.Second)
+	_ = request(ctx, 100)
+	if got := count(stillDown); got != 0 {
+		t.Fatalf("reminded after 30s: %d lines", got)
+	}
+	f.clock.Advance(30 * time.Second)
+	_ = request(ctx, 101)
+	_ = request(ctx, 102)
+	if got := count(stillDown); got != 1 || !strings.Contains(f.logs.String(), "failures=52") {
+		t.Fatalf("a minute into the outage: %d reminders, want 1 counting 52 failures:\n%s", got, f.logs)
+	}
+
+	fs.mode.Store(working)
+	f.clock.Advance(time.Second)
+	for i := range 3 {
+		if err := request(ctx, 200+i); err != nil {
+			t.Fatalf("request once the store answers: %v", err)
+		}
+	}
+	if got := count(upAgain); got != 1 || !strings.Contains(f.logs.String(), "failures=53") || !strings.Contains(f.logs.String(), "after=1m1s") {
+		t.Fatalf("recovery: %d lines, want 1 with 53 failures after 1m1s:\n%s", got, f.logs)
+	}
+	if got := count(down); got != 1 {
+		t.Fatalf("outage lines after recovery: %d, want still 1", got)
+	}
+}
+
+// A request answered with an error because the store failed gives its
+// limit events back: the failed attempts start no cooldown and spend no
+// per-phone budget, whether the limiter decides in batches or one limit
+// at a time.
+func TestFailedStoreWriteGivesLimitsBack(t *testing.T) {
+	for name, newLimiter := range map[string]func() phoneauth.Limiter{
+		"BatchLimiter": func() phoneauth.Limiter { return phoneauth.NewMemoryLimiter(0) },
+		"Limiter":      func() phoneauth.Limiter { return plainLimiter{phoneauth.NewMemoryLimiter(0)} },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, fs := newFaultyFixture(t, func(c *phoneauth.Config) { c.Limiter = newLimiter() })
+			fs.mode.Store(failing)
+			for i := range 5 { // more than the per-phone limit of 3
+				if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+					t.Fatalf("request %d on a failing store: %v", i, err)
+				}
+				phoneauth.WaitRefunds(f.auth)
+			}
+			fs.mode.Store(working)
+			f.request(phonePK)
+			_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
+			if ra := retryAfter(t, err, "cooldown"); ra != 30*time.Second {
+				t.Fatalf("the request after a successful one: retry after %s, want the whole cooldown", ra)
+			}
+		})
+	}
+}
+
+// A code that could not be sent costs no cooldown either.
+func TestFailedSendGivesLimitsBack(t *testing.T) {
+	f := newFixture(t)
+	f.sendErr = errors.New("provider down")
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrSendFailed) {
+		t.Fatalf("request with a failing sender: %v", err)
+	}
+	phoneauth.WaitRefunds(f.auth)
+	f.sendErr = nil
+	f.request(phonePK)
+}
+
+// A verification the store could not answer spends nothing of the phone's
+// failed-verify budget: whether the attempt itself failed, or the consume
+// of the matching code.
+func TestFailedVerifyGivesBudgetBack(t *testing.T) {
+	for _, step := range []string{"attempt", "consume"} {
+		t.Run(step, func(t *testing.T) {
+			f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+				c.Limits.FailedVerifies = phoneauth.Limit{Events: 1, Per: time.Hour}
+			})
+			f.request(phonePK)
+			fail := &fs.mode
+			if step == "consume" {
+				fail = &fs.consume
+			}
+			fail.Store(failing)
+			for i := range 3 { // fewer than the 5 attempts of a code
+				if _, err := f.verify(phonePK, f.lastCode()); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+					t.Fatalf("verify %d on a failing store: %v", i, err)
+				}
+				phoneauth.WaitRefunds(f.auth)
+			}
+			fail.Store(working)
+			if _, err := f.verify(phonePK, f.lastCode()); err != nil {
+				t.Fatalf("verify once the store answers: %v", err)
+			}
+		})
+	}
+}
+
+// hangingRefunds is a MemoryLimiter whose Refund waits until its context
+// ends, as a limiter that is down as well.
+type hangingRefunds struct {
+	*phoneauth.MemoryLimiter
+	started chan struct{}
+	ended   chan error
+}
+
+func (l *hangingRefunds) Refund(ctx context.Context, _ string, _ phoneauth.Limit, _ time.Time) error {
+	l.started <- struct{}{}
+	err := fault(ctx, hanging)
+	l.ended <- err
+	return err
+}
+
+// Giving limit events back does not hold up the answer: it runs in the
+// background, under the deadline, and a failure is logged.
+func TestRefundDoesNotDelayTheAnswer(t *testing.T) {
+	lim := &hangingRefunds{MemoryLimiter: phoneauth.NewMemoryLimiter(0), started: make(chan struct{}, 1), ended: make(chan error, 1)}
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limiter = lim
+		c.StoreTimeout = 50 * time.Millisecond
+	})
+	fs.mode.Store(failing)
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("request on a failing store: %v", err)
+	}
+	<-lim.started
+	select {
+	case err := <-lim.ended:
+		t.Fatalf("the request was answered after its refund ended (%v), want before", err)
+	default:
+	}
+	phoneauth.WaitRefunds(f.auth)
+	if err := <-lim.ended; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the refund ended with %v, want its deadline", err)
+	}
+	if !strings.Contains(f.logs.String(), "giving back the limit events of a failed request failed") {
+		t.Fatalf("the failed refund was not logged:\n%s", f.logs)
+	}
+}
