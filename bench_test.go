@@ -101,7 +101,7 @@ func BenchmarkVerify(b *testing.B) {
 	now := clock.Now()
 	put := func(i int) {
 		phone := benchPhone(i % benchPhones)
-		c := Challenge{Key: loginKey(phone), ID: newID(), Phone: phone, MaxAttempts: 5, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		c := Challenge{Key: loginKey(phone, ""), ID: newID(), Phone: phone, MaxAttempts: 5, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
 		c.CodeHash = codeMAC(a.cfg.Secret, c.ID, phone, "123456")
 		if err := a.store.PutChallenge(ctx, c); err != nil {
 			b.Fatal(err)

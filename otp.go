@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -95,7 +96,7 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (RequestRe
 	if err != nil {
 		return RequestResult{}, err
 	}
-	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164), phone: ph})
+	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164, p.DeviceID), phone: ph})
 }
 
 // Resend sends a new code to a phone that has one pending, replacing it.
@@ -107,7 +108,7 @@ func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (RequestRes
 	if err != nil {
 		return RequestResult{}, err
 	}
-	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164), phone: ph, resend: true})
+	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164, p.DeviceID), phone: ph, resend: true})
 }
 
 // Verify checks a code and signs the user in: it resolves the phone to a
@@ -130,7 +131,7 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, err
 		textField{"Device.Name", d.Name}, textField{"Device.PlatformVersion", d.PlatformVersion}, textField{"Device.PushToken", d.PushToken}); err != nil {
 		return SignIn{}, err
 	}
-	c, err := a.checkCode(ctx, loginKey(ph.E164), p.RequestID, ph, p.Code, p.Device.ID, p.IP)
+	c, err := a.checkCode(ctx, loginKey(ph.E164, d.ID), p.RequestID, ph, p.Code, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
 	}
@@ -335,21 +336,17 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 }
 
 // checkCode verifies a code against the challenge under key and consumes
-// it. It counts the attempt against the phone's failed-verify budget and
-// the challenge's attempts before comparing.
+// it. It counts the attempt on the challenge and then, only if there was a
+// live challenge to attempt, on the phone's failed-verify budget, before
+// comparing: a verification that finds nothing (another device's phone, a
+// phone with nothing pending) touches no per-phone count, so that a
+// stranger who sends no code cannot spend the owner's budget.
 func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, code, deviceID, ip string) (Challenge, error) {
 	ev := Event{Phone: ph.E164, ChallengeID: id, DeviceID: deviceID, IP: ip}
 	code, ok := normalizeCode(code, a.cfg.CodeLength)
 	if !ok {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
-	}
-	budget := a.cfg.Limits.FailedVerifies
-	budgetKey := limiterPrefix + "verify:" + ph.E164
-	if !budget.Off() {
-		if err := a.allow(ctx, "verify", budgetKey, budget, ph.E164); err != nil {
-			return Challenge{}, err
-		}
 	}
 	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
 	switch {
@@ -360,6 +357,13 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		return Challenge{}, storeErr("attempt challenge", err)
 	}
 	ev.ChallengeID = c.ID
+	budget := a.cfg.Limits.FailedVerifies
+	budgetKey := limiterPrefix + "verify:" + ph.E164
+	if !budget.Off() {
+		if err := a.allow(ctx, "verify", budgetKey, budget, ph.E164); err != nil {
+			return Challenge{}, err
+		}
+	}
 	if !a.codeMatches(c, code) {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		a.log.InfoContext(ctx, "phoneauth: wrong code", "phone", MaskPhone(ph.E164), "challenge", c.ID, "attempt", c.Attempts)
@@ -416,8 +420,19 @@ func (a *Authenticator) parsePhone(number, country string) (Phone, error) {
 	return ph, nil
 }
 
-// loginKey is the challenge key of a sign-in code.
-func loginKey(e164 string) string { return "login:" + e164 }
+// loginKey is the challenge key of a sign-in code requested by device
+// deviceID: "login:" + E.164, and for a named device "#" and a hash of its
+// id. A challenge thus belongs to the device that asked for it: a request
+// from another device does not replace it, and a verification from another
+// device does not find it. A client that names no device shares the
+// device-less key with every other such client of the phone.
+func loginKey(e164, deviceID string) string {
+	if deviceID == "" {
+		return "login:" + e164
+	}
+	sum := sha256.Sum256([]byte(deviceID))
+	return "login:" + e164 + "#" + hex.EncodeToString(sum[:16])
+}
 
 // linkKey is the challenge key of a signed-in user's phone verification.
 func linkKey(userID, e164 string) string { return "link:" + userID + ":" + e164 }

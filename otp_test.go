@@ -206,7 +206,10 @@ func TestNewValidatesConfig(t *testing.T) {
 func TestRequestVerifyRefreshLogout(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	r := f.request("+92 301 2345678")
+	r, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+92 301 2345678", DeviceID: "android.unique.device.id", IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.Phone != phonePK || r.MaskedPhone == phonePK || !strings.HasSuffix(r.MaskedPhone, "5678") {
 		t.Fatalf("phone %q masked %q", r.Phone, r.MaskedPhone)
 	}
@@ -226,7 +229,7 @@ func TestRequestVerifyRefreshLogout(t *testing.T) {
 	}
 
 	// The store holds a keyed hash, not the code.
-	c, err := f.store.GetChallenge(ctx, "login:"+phonePK, epoch)
+	c, err := f.store.GetChallenge(ctx, phoneauth.LoginKey(phonePK, "android.unique.device.id"), epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +237,7 @@ func TestRequestVerifyRefreshLogout(t *testing.T) {
 		t.Fatalf("stored challenge %+v", c)
 	}
 
-	in, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: "923012345678", Country: "PK", RequestID: r.RequestID, Code: code, Device: phoneauth.Device{ID: "android.unique.device.id", Type: "android"}})
+	in, err := f.auth.Verify(ctx, phoneauth.VerifyParams{IP: "192.0.2.1", Phone: "923012345678", Country: "PK", RequestID: r.RequestID, Code: code, Device: phoneauth.Device{ID: "android.unique.device.id", Type: "android"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +321,7 @@ func TestMalformedCodeCostsNoAttempt(t *testing.T) {
 			t.Fatalf("code %q: %v", bad, err)
 		}
 	}
-	c, err := f.store.GetChallenge(context.Background(), "login:"+phonePK, epoch)
+	c, err := f.store.GetChallenge(context.Background(), phoneauth.LoginKey(phonePK, "dev-1"), epoch)
 	if err != nil || c.Attempts != 0 {
 		t.Fatalf("attempts %d, %v", c.Attempts, err)
 	}
@@ -332,7 +335,7 @@ func TestOnlyNewestCodeIsValid(t *testing.T) {
 	first := f.request(phonePK)
 	oldCode := f.lastCode()
 	f.clock.Advance(30 * time.Second)
-	second, err := f.auth.Resend(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	second, err := f.auth.Resend(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +344,7 @@ func TestOnlyNewestCodeIsValid(t *testing.T) {
 		t.Fatal("resend kept the request id")
 	}
 	// The old request id names no pending challenge any more.
-	_, err = f.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: phonePK, RequestID: first.RequestID, Code: newCode})
+	_, err = f.auth.Verify(context.Background(), phoneauth.VerifyParams{Device: phoneauth.Device{ID: "dev-1"}, IP: "192.0.2.1", Phone: phonePK, RequestID: first.RequestID, Code: newCode})
 	if !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("old request id: %v", err)
 	}
@@ -358,7 +361,7 @@ func TestOnlyNewestCodeIsValid(t *testing.T) {
 func TestResendNeedsAPendingCode(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
 		t.Fatalf("resend without request: %v", err)
 	}
 	f.request(phonePK)
@@ -366,7 +369,7 @@ func TestResendNeedsAPendingCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)
-	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
 		t.Fatalf("resend after use: %v", err)
 	}
 	if f.sentCount() != 1 {
@@ -377,15 +380,15 @@ func TestResendNeedsAPendingCode(t *testing.T) {
 func TestResendKeepsChannel(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, Channel: phoneauth.WhatsApp}); err != nil {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, Channel: phoneauth.WhatsApp}); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(30 * time.Second)
-	r, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	r, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if err != nil || r.Channel != phoneauth.WhatsApp || f.sent[1].Channel != phoneauth.WhatsApp {
 		t.Fatalf("resend %+v, %v", r, err)
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK2, Channel: "carrier-pigeon"}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK2, Channel: "carrier-pigeon"}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
 		t.Fatalf("unknown channel: %v", err)
 	}
 }
@@ -394,17 +397,17 @@ func TestResendCooldown(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.request(phonePK)
-	_, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if d := retryAfter(t, err, "cooldown"); d != 30*time.Second {
 		t.Fatalf("retry after %s", d)
 	}
 	f.clock.Advance(30*time.Second - time.Millisecond)
-	_, err = f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, err = f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if d := retryAfter(t, err, "cooldown"); d != time.Millisecond {
 		t.Fatalf("retry after %s", d)
 	}
 	f.clock.Advance(time.Millisecond)
-	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK}); err != nil {
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK}); err != nil {
 		t.Fatalf("resend at the cooldown's end: %v", err)
 	}
 	if f.countEvents(phoneauth.EventRateLimited, nil) != 2 {
@@ -418,7 +421,7 @@ func TestPerPhoneLimit(t *testing.T) {
 		f.request(phonePK)
 		f.clock.Advance(30 * time.Second)
 	}
-	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if d := retryAfter(t, err, "phone"); d <= 0 || d > 5*time.Minute {
 		t.Fatalf("retry after %s", d)
 	}
@@ -455,18 +458,18 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 	})
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d1"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345699", DeviceID: "d1"})
+	_, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: "+923012345699", DeviceID: "d1"})
 	retryAfter(t, err, "device")
 	for i := 5; i < 7; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d2"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d2"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err = f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345698", DeviceID: "d3"})
+	_, err = f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: "+923012345698", DeviceID: "d3"})
 	retryAfter(t, err, "global")
 	if f.sentCount() != 7 {
 		t.Fatalf("%d sent", f.sentCount())
@@ -513,7 +516,7 @@ func TestFailedVerifyBudgetSurvivesResends(t *testing.T) {
 func TestSendFailureKillsTheCode(t *testing.T) {
 	f := newFixture(t)
 	f.sendErr = errors.New("provider down")
-	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if !errors.Is(err, phoneauth.ErrSendFailed) || !strings.Contains(err.Error(), "provider down") {
 		t.Fatalf("err = %v", err)
 	}
@@ -574,7 +577,7 @@ func TestSignupPolicy(t *testing.T) {
 		if _, err := f.verify(phonePK, f.lastCode()); !errors.Is(err, phoneauth.ErrSignupNotAllowed) {
 			t.Fatalf("without createUser: %v", err)
 		}
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK2, CreateUser: true, Metadata: map[string]any{"name": "A"}}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK2, CreateUser: true, Metadata: map[string]any{"name": "A"}}); err != nil {
 			t.Fatal(err)
 		}
 		if in, err := f.verify(phonePK2, f.lastCode()); err != nil || !in.IsNewUser {
@@ -602,16 +605,16 @@ func TestCaptcha(t *testing.T) {
 		})
 	})
 	ctx := context.Background()
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, CaptchaToken: "bad"}); !errors.Is(err, phoneauth.ErrCaptchaFailed) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, CaptchaToken: "bad"}); !errors.Is(err, phoneauth.ErrCaptchaFailed) {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, CaptchaToken: "outage"}); !errors.Is(err, phoneauth.ErrCaptchaUnavailable) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, CaptchaToken: "outage"}); !errors.Is(err, phoneauth.ErrCaptchaUnavailable) {
 		t.Fatalf("outage: %v", err)
 	}
 	if f.sentCount() != 0 {
 		t.Fatal("a code was sent without a valid captcha")
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, CaptchaToken: "good"}); err != nil {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, CaptchaToken: "good"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -624,10 +627,10 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 			t.Errorf("Request(%+v): %v, want ErrInvalidPhone", p, err)
 		}
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "9876543219", Country: "+91"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: "9876543219", Country: "+91"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) {
 		t.Errorf("denied country: %v", err)
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+448005551234"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) && !errors.Is(err, phoneauth.ErrInvalidPhone) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: "+448005551234"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) && !errors.Is(err, phoneauth.ErrInvalidPhone) {
 		t.Errorf("toll-free: %v", err)
 	}
 	if f.sentCount() != 0 {
@@ -660,14 +663,14 @@ func TestSecretRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rotated.Verify(context.Background(), phoneauth.VerifyParams{Phone: phonePK, Code: code}); err != nil {
+	if _, err := rotated.Verify(context.Background(), phoneauth.VerifyParams{Device: phoneauth.Device{ID: "dev-1"}, IP: "192.0.2.1", Phone: phonePK, Code: code}); err != nil {
 		t.Fatalf("code issued under the previous secret: %v", err)
 	}
 	// Without the old secret the same kind of code fails.
 	f.clock.Advance(time.Minute)
 	f.request(phonePK)
 	other, _ := phoneauth.New(phoneauth.Config{Store: f.store, Sender: phoneauth.SenderFunc(f.send), Clock: f.clock, Secret: testSecret(3), Tokens: phoneauth.TokenConfig{Keys: keys}})
-	if _, err := other.Verify(context.Background(), phoneauth.VerifyParams{Phone: phonePK, Code: f.lastCode()}); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+	if _, err := other.Verify(context.Background(), phoneauth.VerifyParams{Device: phoneauth.Device{ID: "dev-1"}, IP: "192.0.2.1", Phone: phonePK, Code: f.lastCode()}); !errors.Is(err, phoneauth.ErrInvalidOTP) {
 		t.Fatalf("unknown secret: %v", err)
 	}
 }
@@ -678,7 +681,7 @@ func TestLogsNeverContainCodesOrPhones(t *testing.T) {
 	r := f.request(phonePK)
 	f.verify(phonePK, wrong(r.Code))
 	f.clock.Advance(30 * time.Second)
-	r2, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	r2, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -690,7 +693,7 @@ func TestLogsNeverContainCodesOrPhones(t *testing.T) {
 	f.auth.Refresh(ctx, in.Tokens.RefreshToken) // reuse: logged as a warning
 	f.sendErr = errors.New("down")
 	f.clock.Advance(time.Minute)
-	f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
+	f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	logs := f.logs.String()
 	if !strings.Contains(logs, "code sent") {
 		t.Fatalf("expected logs, got %q", logs)
@@ -826,7 +829,7 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 func TestStoreFailuresAreStoreUnavailable(t *testing.T) {
 	down := errors.New("connection refused")
 	f := newFixture(t, func(c *phoneauth.Config) { c.Store = failingStore{c.Store, down}; c.Users = phoneauth.NewMemoryStore() })
-	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, down) {
 		t.Fatalf("request: %v", err)
 	}

@@ -1,0 +1,4 @@
+package phoneauth
+
+// LoginKey exposes loginKey to the external tests.
+var LoginKey = loginKey
