@@ -12,10 +12,11 @@ var (
 	// ErrInvalidConfig reports a Config that New cannot run with.
 	ErrInvalidConfig = errors.New("phoneauth: invalid config")
 
-	// ErrInvalidRequest reports a malformed input other than the phone or
-	// the code: an unknown channel, a missing user id, an id, device
-	// detail or metadata that is not text (a NUL byte, invalid UTF-8; see
-	// Store).
+	// ErrInvalidRequest reports a missing or malformed input other than the
+	// phone or the code: a number without "+" and without a country, an
+	// unknown channel, a missing user id, an id, device detail or metadata
+	// that is not text (a NUL byte, invalid UTF-8; see Store). The error is
+	// an *InputError that names the field.
 	ErrInvalidRequest = errors.New("phoneauth: invalid request")
 
 	// ErrInvalidPhone reports a phone number that cannot be parsed or is not

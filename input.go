@@ -3,7 +3,6 @@ package phoneauth
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -14,24 +13,125 @@ import (
 // refused with ErrInvalidRequest before the store is asked, the same with
 // every backend.
 
+// An InputError reports an input of the Authenticator's methods that is
+// missing or malformed. It is found before anything is parsed, looked up or
+// counted, and matches ErrInvalidRequest.
+type InputError struct {
+	// Field names the input as its params struct spells it: "Country",
+	// "Channel", "DeviceID", "Device.Name", "Metadata", "UserID"…
+	Field string
+	// Reason says what is wrong, as words that follow the field's name:
+	// "is required when the phone number does not start with +".
+	Reason string
+}
+
+// Error returns "phoneauth: invalid request: " followed by the field and
+// the reason.
+func (e *InputError) Error() string {
+	return ErrInvalidRequest.Error() + ": " + e.Field + " " + e.Reason
+}
+
+// Is reports whether target is ErrInvalidRequest.
+func (e *InputError) Is(target error) bool { return target == ErrInvalidRequest }
+
+// CheckPhoneInput applies the one rule on a phone input that needs no
+// parsing: a number typed without a leading "+" (spaces aside) needs a
+// country. It returns an *InputError for the field "Country", or nil. Every
+// method of the Authenticator that takes a phone applies it first; an
+// adapter that checks its own required fields may apply it among them, to
+// report the first problem of a request in its own order.
+func CheckPhoneInput(number, country string) error {
+	number = strings.TrimSpace(number)
+	if number != "" && number[0] != '+' && strings.TrimSpace(country) == "" {
+		return &InputError{Field: "Country", Reason: "is required when the phone number does not start with +"}
+	}
+	return nil
+}
+
+// checkRequestInput checks the input of Request and Resend.
+func checkRequestInput(p RequestParams) error {
+	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	if err := checkChannel(p.Channel); err != nil {
+		return err
+	}
+	if err := checkText(textField{"DeviceID", p.DeviceID}); err != nil {
+		return err
+	}
+	return checkMetadata(p.Metadata)
+}
+
+// checkVerifyInput checks the input of Verify.
+func checkVerifyInput(p VerifyParams) error {
+	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	d := p.Device
+	return checkText(textField{"RequestID", p.RequestID}, textField{"Device.ID", d.ID}, textField{"Device.Type", d.Type},
+		textField{"Device.Name", d.Name}, textField{"Device.PlatformVersion", d.PlatformVersion}, textField{"Device.PushToken", d.PushToken})
+}
+
+// checkPhoneVerificationInput checks the input of StartPhoneVerification
+// and ResendPhoneVerification.
+func checkPhoneVerificationInput(p PhoneVerificationParams) error {
+	if err := checkUserID(p.UserID); err != nil {
+		return err
+	}
+	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	if err := checkChannel(p.Channel); err != nil {
+		return err
+	}
+	return checkText(textField{"DeviceID", p.DeviceID})
+}
+
+// checkConfirmPhoneInput checks the input of ConfirmPhone.
+func checkConfirmPhoneInput(p ConfirmPhoneParams) error {
+	if err := checkUserID(p.UserID); err != nil {
+		return err
+	}
+	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	return checkText(textField{"AuthCode", p.AuthCode})
+}
+
+// checkUserID checks the id of a signed-in user.
+func checkUserID(id string) error {
+	if id == "" {
+		return &InputError{Field: "UserID", Reason: "is required"}
+	}
+	return checkText(textField{"UserID", id})
+}
+
+// checkChannel accepts the known channels and "" (the default).
+func checkChannel(ch Channel) error {
+	if ch != "" && ch != SMS && ch != WhatsApp {
+		return &InputError{Field: "Channel", Reason: `must be "sms" or "whatsapp"`}
+	}
+	return nil
+}
+
 // isText reports whether s is valid UTF-8 without NUL bytes.
 func isText(s string) bool { return strings.IndexByte(s, 0) < 0 && utf8.ValidString(s) }
 
 // A textField is a named input for checkText.
 type textField struct{ name, value string }
 
-// checkText returns an error matching ErrInvalidRequest, naming the field,
-// for the first of fields that is not text.
+// checkText returns an *InputError for the first of fields that is not
+// text.
 func checkText(fields ...textField) error {
 	for _, f := range fields {
 		if !isText(f.value) {
-			return fmt.Errorf("%w: %s is not valid UTF-8 without NUL characters", ErrInvalidRequest, f.name)
+			return &InputError{Field: f.name, Reason: "is not valid UTF-8 without NUL characters"}
 		}
 	}
 	return nil
 }
 
-// checkMetadata returns an error matching ErrInvalidRequest if metadata
+// checkMetadata returns an *InputError for the field "Metadata" if metadata
 // cannot be stored: if it does not encode as JSON (a cycle, a function, a
 // NaN), or holds a NUL character in a key or a string. Invalid UTF-8 is no
 // reason: JSON encoding replaces it, as it does in every backend.
@@ -41,14 +141,14 @@ func checkMetadata(m map[string]any) error {
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
-		return fmt.Errorf("%w: metadata does not encode as JSON: %w", ErrInvalidRequest, err)
+		return &InputError{Field: "Metadata", Reason: "does not encode as JSON: " + err.Error()}
 	}
 	if !bytes.Contains(b, []byte(`\u0000`)) {
 		return nil // the only way JSON writes a NUL
 	}
 	var v any
 	if err := json.Unmarshal(b, &v); err != nil || holdsNUL(v) { // it decodes: json.Marshal wrote it
-		return fmt.Errorf("%w: metadata holds a NUL character", ErrInvalidRequest)
+		return &InputError{Field: "Metadata", Reason: "holds a NUL character"}
 	}
 	return nil // \u0000 was the text of a string, its backslash escaped
 }

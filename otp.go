@@ -65,8 +65,12 @@ type VerifyParams struct {
 	Country string
 	// RequestID, if set, must name the newest challenge of the phone.
 	RequestID string
-	// Code is the code the user typed.
+	// Code is the code the user typed. Surrounding spaces are ignored.
 	Code string
+	// CodeIsNumber says that Code is the code's numeric value rather than
+	// its text, as from a client that sent the code as a JSON number: its
+	// leading zeros are lost, and Verify restores them.
+	CodeIsNumber bool
 	// Device is the client the session will belong to.
 	Device Device
 	// IP is the client's address.
@@ -92,11 +96,7 @@ type SignIn struct {
 // Request answers the same whether or not the phone has an account: the
 // signup policy is applied by Verify, to the phone's owner only.
 func (a *Authenticator) Request(ctx context.Context, p RequestParams) (RequestResult, error) {
-	ph, err := a.parsePhone(p.Phone, p.Country)
-	if err != nil {
-		return RequestResult{}, err
-	}
-	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164, p.DeviceID), phone: ph})
+	return a.requestCode(ctx, p, false)
 }
 
 // Resend sends a new code to a phone that has one pending, replacing it.
@@ -104,11 +104,20 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (RequestRe
 // (never requested, expired, or already used) it returns ErrNoPendingCode.
 // An empty Channel keeps the pending code's channel.
 func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (RequestResult, error) {
+	return a.requestCode(ctx, p, true)
+}
+
+// requestCode is Request or Resend: it checks the input, parses the phone
+// and issues a sign-in code.
+func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend bool) (RequestResult, error) {
+	if err := checkRequestInput(p); err != nil {
+		return RequestResult{}, err
+	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
 		return RequestResult{}, err
 	}
-	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164, p.DeviceID), phone: ph, resend: true})
+	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164, p.DeviceID), phone: ph, resend: resend})
 }
 
 // Verify checks a code and signs the user in: it resolves the phone to a
@@ -122,16 +131,14 @@ func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (RequestRes
 // ErrVerificationFailed; an exhausted failed-verify budget for the phone is
 // a *RateLimitError.
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, error) {
+	if err := checkVerifyInput(p); err != nil {
+		return SignIn{}, err
+	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
 		return SignIn{}, err
 	}
-	d := p.Device
-	if err := checkText(textField{"RequestID", p.RequestID}, textField{"Device.ID", d.ID}, textField{"Device.Type", d.Type},
-		textField{"Device.Name", d.Name}, textField{"Device.PlatformVersion", d.PlatformVersion}, textField{"Device.PushToken", d.PushToken}); err != nil {
-		return SignIn{}, err
-	}
-	c, err := a.checkCode(ctx, loginKey(ph.E164, d.ID), p.RequestID, ph, p.Code, p.Device.ID, p.IP)
+	c, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
 	}
@@ -178,18 +185,12 @@ type issueParams struct {
 }
 
 // issue creates, stores and sends a new code for a challenge key. The
-// steps run in this order, and the first failure ends the request: pick the
-// channel, check the client's input, check the captcha, apply the sending
+// caller has checked the input. The steps run in this order, and the first
+// failure ends the request: pick the channel, check the captcha, apply the sending
 // limits, store the new challenge, send its code.
 func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult, error) {
 	ch, err := a.channel(ctx, p)
 	if err != nil {
-		return RequestResult{}, err
-	}
-	if err := checkText(textField{"DeviceID", p.DeviceID}); err != nil {
-		return RequestResult{}, err
-	}
-	if err := checkMetadata(p.Metadata); err != nil {
 		return RequestResult{}, err
 	}
 	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
@@ -240,9 +241,6 @@ func (a *Authenticator) channel(ctx context.Context, p issueParams) (Channel, er
 	}
 	if ch == "" {
 		ch = a.cfg.DefaultChannel
-	}
-	if ch != SMS && ch != WhatsApp {
-		return "", fmt.Errorf("%w: unknown channel %q", ErrInvalidRequest, ch)
 	}
 	return ch, nil
 }
@@ -341,9 +339,9 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 // comparing: a verification that finds nothing (another device's phone, a
 // phone with nothing pending) touches no per-phone count, so that a
 // stranger who sends no code cannot spend the owner's budget.
-func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, code, deviceID, ip string) (Challenge, error) {
+func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
 	ev := Event{Phone: ph.E164, ChallengeID: id, DeviceID: deviceID, IP: ip}
-	code, ok := normalizeCode(code, a.cfg.CodeLength)
+	code, ok := typed.normalize(a.cfg.CodeLength)
 	if !ok {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
@@ -410,6 +408,9 @@ func (a *Authenticator) testCode(e164 string, now time.Time) (string, bool) {
 
 // parsePhone parses a number and applies the number policy.
 func (a *Authenticator) parsePhone(number, country string) (Phone, error) {
+	if err := CheckPhoneInput(number, country); err != nil {
+		return Phone{}, err
+	}
 	ph, err := a.phones.parse(number, country)
 	if err != nil {
 		return Phone{}, err
@@ -464,6 +465,23 @@ func generateCode(n int) string {
 		}
 	}
 	return string(code)
+}
+
+// A typedCode is a code as the user gave it: its text, or (number true)
+// its numeric value, which lost the code's leading zeros.
+type typedCode struct {
+	text   string
+	number bool
+}
+
+// normalize returns the code of n digits that t stands for: the text
+// without surrounding spaces, or the number zero-padded to n digits.
+func (t typedCode) normalize(n int) (string, bool) {
+	code := strings.TrimSpace(t.text)
+	if t.number && len(code) < n {
+		code = strings.Repeat("0", n-len(code)) + code
+	}
+	return normalizeCode(code, n)
 }
 
 // normalizeCode returns code without surrounding spaces if it is exactly n

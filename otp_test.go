@@ -622,9 +622,22 @@ func TestCaptcha(t *testing.T) {
 func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Phones.DenyCountries = []string{"IN"} })
 	ctx := context.Background()
-	for _, p := range []phoneauth.RequestParams{{Phone: ""}, {Phone: "12345"}, {Phone: "03012345678"}, {Phone: "1234567890", Country: "XX"}} {
+	for _, p := range []phoneauth.RequestParams{{Phone: ""}, {Phone: "12345", Country: "PK"}, {Phone: "+12345"}, {Phone: "1234567890", Country: "XX"}} {
 		if _, err := f.auth.Request(ctx, p); !errors.Is(err, phoneauth.ErrInvalidPhone) {
 			t.Errorf("Request(%+v): %v, want ErrInvalidPhone", p, err)
+		}
+	}
+	// A number without "+" needs a country, whatever the method, and spaces
+	// before the "+" do not count.
+	for _, p := range []phoneauth.RequestParams{{Phone: "12345"}, {Phone: "03012345678"}, {Phone: " 03012345678", Country: " "}} {
+		_, err := f.auth.Request(ctx, p)
+		var ie *phoneauth.InputError
+		if !errors.Is(err, phoneauth.ErrInvalidRequest) || !errors.As(err, &ie) || ie.Field != "Country" {
+			t.Errorf("Request(%+v): %v, want an InputError for Country", p, err)
+		}
+		_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.Phone, Country: p.Country, Code: "123456"})
+		if !errors.As(err, &ie) || ie.Field != "Country" {
+			t.Errorf("Verify(%q, %q): %v, want an InputError for Country", p.Phone, p.Country, err)
 		}
 	}
 	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: "9876543219", Country: "+91"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) {
@@ -635,6 +648,9 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 	}
 	if f.sentCount() != 0 {
 		t.Fatal("sent to a refused number")
+	}
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: " +923012345678"}); err != nil {
+		t.Errorf("a number with spaces before its +: %v", err)
 	}
 }
 
@@ -870,5 +886,34 @@ func TestEventsOfAFlow(t *testing.T) {
 		if e.Time != epoch || e.Phone != phonePK {
 			t.Errorf("event %+v", e)
 		}
+	}
+}
+
+// A code given as a number lost its leading zeros: Verify restores them,
+// and only for a number.
+func TestVerifyCodeIsNumber(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.TestNumbers = map[string]phoneauth.TestNumber{phonePK: {Code: "012345", Expires: epoch.Add(time.Hour)}}
+	})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		code     string
+		isNumber bool
+		ok       bool
+	}{
+		{"12345", false, false},
+		{"12345", true, true},
+		{"012345", true, true},
+		{" 012345 ", false, true},
+		{"2345", true, false},
+	} {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: tc.code, CodeIsNumber: tc.isNumber})
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, phoneauth.ErrInvalidOTP)) {
+			t.Errorf("Verify(%q, number %v) = %v, want ok %v", tc.code, tc.isNumber, err, tc.ok)
+		}
+		f.clock.Advance(time.Minute)
 	}
 }

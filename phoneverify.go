@@ -34,8 +34,10 @@ type ConfirmPhoneParams struct {
 	Phone    string
 	Country  string
 	AuthCode string
-	Code     string
-	IP       string
+	// Code and CodeIsNumber as in VerifyParams.
+	Code         string
+	CodeIsNumber bool
+	IP           string
 }
 
 // StartPhoneVerification sends a code to a phone that the signed-in user
@@ -55,10 +57,7 @@ func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVeri
 }
 
 func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams, resend bool) (PhoneVerification, error) {
-	if p.UserID == "" {
-		return PhoneVerification{}, fmt.Errorf("%w: no user id", ErrInvalidRequest)
-	}
-	if err := checkText(textField{"UserID", p.UserID}); err != nil {
+	if err := checkPhoneVerificationInput(p); err != nil {
 		return PhoneVerification{}, err
 	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
@@ -90,20 +89,17 @@ func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams
 // those of Verify; a phone verified for another user in the meantime is
 // ErrPhoneTaken; a user unknown to Users is ErrInvalidToken.
 func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) error {
-	if p.UserID == "" {
-		return fmt.Errorf("%w: no user id", ErrInvalidRequest)
+	if err := checkConfirmPhoneInput(p); err != nil {
+		return err
 	}
 	if p.AuthCode == "" {
 		return fmt.Errorf("%w: no authCode", ErrVerificationFailed)
-	}
-	if err := checkText(textField{"UserID", p.UserID}, textField{"AuthCode", p.AuthCode}); err != nil {
-		return err
 	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
 		return err
 	}
-	if _, err := a.checkCode(ctx, linkKey(p.UserID, ph.E164), p.AuthCode, ph, p.Code, "", p.IP); err != nil {
+	if _, err := a.checkCode(ctx, linkKey(p.UserID, ph.E164), p.AuthCode, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
 		return err
 	}
 	switch err := a.users.SetPhone(ctx, p.UserID, ph.E164); {

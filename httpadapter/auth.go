@@ -49,7 +49,7 @@ func (h *Handler) authenticated(st style, next http.HandlerFunc) http.HandlerFun
 			h.writeError(w, r, st, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized})
 			return
 		case err != nil:
-			h.fail(w, r, st, err)
+			h.fail(w, r, st, err, nil)
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))

@@ -394,27 +394,16 @@ func allDigits(b []byte) bool {
 // String returns the text, trimmed of spaces.
 func (v stringOrNumber) String() string { return strings.TrimSpace(v.text) }
 
-// code returns a code as the Authenticator wants it: a number is
-// zero-padded to the code length (a client that sent 12345 for the code
-// 012345 means it), a string is taken as typed.
-func (h *Handler) code(v stringOrNumber) string {
-	if v.number && len(v.text) < h.codeLength {
-		return strings.Repeat("0", h.codeLength-len(v.text)) + v.text
-	}
-	return v.String()
-}
-
 // required is the problem of a missing field.
 func required(field string) *problem {
 	return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest, detail: field + " is required"}
 }
 
-// requiredCountry checks that a phone without a leading "+" comes with a
-// country, and names the country field if not.
-func requiredCountry(phone, country, field string) *problem {
-	if country == "" && !strings.HasPrefix(phone, "+") {
-		return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest,
-			detail: field + " is required when the phone number does not start with +"}
+// inputProblem is the problem of err, a *phoneauth.InputError, with the
+// field named as names say; nil if err is nil.
+func inputProblem(err error, names fieldNames) *problem {
+	if err == nil {
+		return nil
 	}
-	return nil
+	return problemFor(err, names)
 }

@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/phoneauth/phoneauth"
@@ -110,9 +109,24 @@ type problem struct {
 	cause error
 }
 
-// problemFor maps an error of the Authenticator to its response through
-// errorTable; an unknown error is a 500.
-func problemFor(err error) *problem {
+// fieldNames maps the core's names of input fields (phoneauth.InputError's
+// Field) to the names of a route's body, such as "Country" to
+// "otpInfo.country".
+type fieldNames map[string]string
+
+// problemFor maps an error of the Authenticator to its response: a
+// *phoneauth.InputError is a 400 that names the field as the route's body
+// does (names), any other error goes through errorTable; an unknown error
+// is a 500.
+func problemFor(err error, names fieldNames) *problem {
+	var ie *phoneauth.InputError
+	if errors.As(err, &ie) {
+		field := names[ie.Field]
+		if field == "" {
+			field = ie.Field
+		}
+		return &problem{status: http.StatusBadRequest, code: CodeInvalidRequest, detail: field + " " + ie.Reason, cause: err}
+	}
 	for _, row := range errorTable {
 		if !errors.Is(err, row.err) {
 			continue
@@ -125,15 +139,6 @@ func problemFor(err error) *problem {
 			if errors.As(err, &rl) && rl.RetryAfter > p.retryAfter {
 				p.retryAfter = rl.RetryAfter
 			}
-		case CodeInvalidRequest:
-			// The core's detail after the sentinel says which input was
-			// wrong ("invalid request: unknown channel …"); whatever
-			// context wraps it is not for clients.
-			msg := err.Error()
-			if i := strings.Index(msg, row.err.Error()); i >= 0 {
-				msg = msg[i:]
-			}
-			p.detail = strings.TrimPrefix(msg, "phoneauth: ")
 		}
 		return p
 	}
@@ -175,9 +180,10 @@ func (h *Handler) message(key, detail string) string {
 	return defaultMessages[key]
 }
 
-// fail answers err, an error of the Authenticator.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, st style, err error) {
-	h.writeError(w, r, st, problemFor(err))
+// fail answers err, an error of the Authenticator, naming input fields
+// with names.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, st style, err error, names fieldNames) {
+	h.writeError(w, r, st, problemFor(err, names))
 }
 
 // writeError answers p in style st, with Retry-After on a 429, and logs the

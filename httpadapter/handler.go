@@ -189,20 +189,19 @@ func WithClock(c phoneauth.Clock) Option { return func(o *options) { o.clock = c
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
 // concurrent use.
 type Handler struct {
-	auth       *phoneauth.Authenticator
-	routes     []route
-	mux        *http.ServeMux   // the routes plus a JSON 404, for ServeHTTP
-	byPath     map[string]route // the routes by path, for ServeHTTP
-	proxies    []netip.Prefix
-	maxBody    int64
-	log        *slog.Logger
-	clock      phoneauth.Clock
-	messages   map[string]string // overrides, by code or message key
-	codeLength int
-	jwks       []byte
-	jwksETag   string
-	openAPI    []byte    // with the configured paths
-	buffers    sync.Pool // of *bytes.Buffer, for bodies read and written
+	auth     *phoneauth.Authenticator
+	routes   []route
+	mux      *http.ServeMux   // the routes plus a JSON 404, for ServeHTTP
+	byPath   map[string]route // the routes by path, for ServeHTTP
+	proxies  []netip.Prefix
+	maxBody  int64
+	log      *slog.Logger
+	clock    phoneauth.Clock
+	messages map[string]string // overrides, by code or message key
+	jwks     []byte
+	jwksETag string
+	openAPI  []byte    // with the configured paths
+	buffers  sync.Pool // of *bytes.Buffer, for bodies read and written
 }
 
 // A route is one mounted endpoint.
@@ -234,12 +233,11 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		opt(&o)
 	}
 	h := &Handler{
-		auth:       auth,
-		maxBody:    o.maxBody,
-		log:        o.logger,
-		clock:      o.clock,
-		messages:   o.messages,
-		codeLength: auth.CodeLength(), // codes sent as JSON numbers are zero-padded to it
+		auth:     auth,
+		maxBody:  o.maxBody,
+		log:      o.logger,
+		clock:    o.clock,
+		messages: o.messages,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

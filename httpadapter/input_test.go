@@ -161,3 +161,13 @@ func TestMalformedJSONNeverEchoesCodes(t *testing.T) {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
+
+// The rule "a number without + needs a country" is the Authenticator's:
+// spaces before the "+" count as nothing, the same over HTTP as in Go.
+func TestCountryRuleIsTheCore(t *testing.T) {
+	f := newFixture(t, nil)
+	w := f.do("POST", "/auth/otp/request", requestBody(" "+pkPhone(9), "d9"))
+	decodeEnvelope(t, w, 200)
+	wantError(t, f.do("POST", "/auth/otp/request", requestBody(" 03010000009", "d9")), 400, httpadapter.CodeInvalidRequest,
+		"country is required when the phone number does not start with +")
+}

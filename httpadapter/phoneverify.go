@@ -13,6 +13,10 @@ import (
 // code with the authCode, resend sends a new code. They answer in the bare
 // shapes their clients expect, without the envelope.
 
+// phoneFields names the inputs of the phone verification as the bodies of
+// its routes do.
+var phoneFields = fieldNames{"Phone": "phone_number", "Country": "countryCode", "AuthCode": "authCode", "Code": "otp"}
+
 // phoneBody is the body of the phone-verification routes.
 type phoneBody struct {
 	PhoneNumber string `json:"phone_number"`
@@ -90,7 +94,7 @@ func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send ph
 	}
 	if p := firstProblem(
 		requiredIf(b.PhoneNumber == "", "phone_number"),
-		requiredCountry(b.PhoneNumber, b.CountryCode, "countryCode"),
+		inputProblem(phoneauth.CheckPhoneInput(b.PhoneNumber, b.CountryCode), phoneFields),
 	); p != nil {
 		h.writeError(w, r, styleBare, p)
 		return
@@ -106,7 +110,7 @@ func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send ph
 		Locale:   locale("", r),
 	})
 	if err != nil {
-		h.fail(w, r, styleBare, err)
+		h.fail(w, r, styleBare, err, phoneFields)
 		return
 	}
 	h.writeJSON(w, r, http.StatusOK, authCodeData{AuthCode: v.RequestID, IsNewUser: v.IsNewUser, OTP: v.Code}.appendJSON)
@@ -125,7 +129,7 @@ func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := firstProblem(
 		requiredIf(b.PhoneNumber == "", "phone_number"),
-		requiredCountry(b.PhoneNumber, b.CountryCode, "countryCode"),
+		inputProblem(phoneauth.CheckPhoneInput(b.PhoneNumber, b.CountryCode), phoneFields),
 		requiredIf(b.AuthCode.String() == "", "authCode"),
 		requiredIf(b.OTP.String() == "", "otp"),
 	); p != nil {
@@ -133,15 +137,16 @@ func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	err := h.auth.ConfirmPhone(r.Context(), phoneauth.ConfirmPhoneParams{
-		UserID:   c.Subject,
-		Phone:    b.PhoneNumber,
-		Country:  b.CountryCode,
-		AuthCode: b.AuthCode.String(),
-		Code:     h.code(b.OTP),
-		IP:       h.clientIP(r),
+		UserID:       c.Subject,
+		Phone:        b.PhoneNumber,
+		Country:      b.CountryCode,
+		AuthCode:     b.AuthCode.String(),
+		Code:         b.OTP.text,
+		CodeIsNumber: b.OTP.number,
+		IP:           h.clientIP(r),
 	})
 	if err != nil {
-		h.fail(w, r, styleBare, err)
+		h.fail(w, r, styleBare, err, phoneFields)
 		return
 	}
 	h.writeJSON(w, r, http.StatusOK, messageData{Message: h.message(MessagePhoneVerified, "")}.appendJSON)

@@ -14,6 +14,17 @@ import (
 	"github.com/phoneauth/phoneauth"
 )
 
+// requestFields names the inputs of Request and Resend as the body of
+// /otp/request and /otp/resend does.
+var requestFields = fieldNames{"Phone": "phone", "Country": "country", "DeviceID": "deviceId", "Channel": "channel", "Metadata": "metadata"}
+
+// verifyFields names the inputs of Verify as the body of /otp/verify does.
+var verifyFields = fieldNames{
+	"Phone": "otpInfo.phone", "Country": "otpInfo.country", "RequestID": "requestId",
+	"Device.ID": "deviceInfo.deviceId", "Device.Type": "deviceInfo.deviceType", "Device.Name": "deviceInfo.deviceName",
+	"Device.PlatformVersion": "deviceInfo.platformVersion", "Device.PushToken": "deviceInfo.fcmToken",
+}
+
 // requestBody is the body of /otp/request and /otp/resend.
 type requestBody struct {
 	Phone    string `json:"phone"`
@@ -94,13 +105,11 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 		h.writeError(w, r, styleEnvelope, p)
 		return
 	}
-	p := firstProblem(
+	if p := firstProblem(
 		requiredIf(b.Phone == "", "phone"),
-		requiredCountry(b.Phone, b.Country, "country"),
+		inputProblem(phoneauth.CheckPhoneInput(b.Phone, b.Country), requestFields),
 		requiredIf(b.DeviceID == "", "deviceId"),
-	)
-	ch, chp := parseChannel(b.Channel)
-	if p = firstProblem(p, chp); p != nil {
+	); p != nil {
 		h.writeError(w, r, styleEnvelope, p)
 		return
 	}
@@ -109,14 +118,14 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 		Country:      b.Country,
 		DeviceID:     b.DeviceID,
 		IP:           h.clientIP(r),
-		Channel:      ch,
+		Channel:      phoneauth.Channel(strings.ToLower(strings.TrimSpace(b.Channel))),
 		CreateUser:   b.CreateUser || b.CreateUserSnake,
 		Metadata:     b.Metadata,
 		CaptchaToken: b.CaptchaToken,
 		Locale:       locale(b.Locale, r),
 	})
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err)
+		h.fail(w, r, styleEnvelope, err, requestFields)
 		return
 	}
 	h.writeData(w, r, codeData{
@@ -218,7 +227,7 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 		p = firstProblem(
 			requiredIf(b.OTPInfo.Phone == "", "otpInfo.phone"),
 			requiredIf(b.OTPInfo.OTP.String() == "", "otpInfo.otp"),
-			requiredCountry(b.OTPInfo.Phone, b.OTPInfo.Country, "otpInfo.country"),
+			inputProblem(phoneauth.CheckPhoneInput(b.OTPInfo.Phone, b.OTPInfo.Country), verifyFields),
 			requiredIf(b.DeviceInfo.ID == "", "deviceInfo.deviceId"),
 		)
 	}
@@ -231,15 +240,16 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 		requestID = b.OTPInfo.RequestID
 	}
 	in, err := h.auth.Verify(r.Context(), phoneauth.VerifyParams{
-		Phone:     b.OTPInfo.Phone,
-		Country:   b.OTPInfo.Country,
-		RequestID: requestID,
-		Code:      h.code(b.OTPInfo.OTP),
-		Device:    *b.DeviceInfo,
-		IP:        h.clientIP(r),
+		Phone:        b.OTPInfo.Phone,
+		Country:      b.OTPInfo.Country,
+		RequestID:    requestID,
+		Code:         b.OTPInfo.OTP.text,
+		CodeIsNumber: b.OTPInfo.OTP.number,
+		Device:       *b.DeviceInfo,
+		IP:           h.clientIP(r),
 	})
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err)
+		h.fail(w, r, styleEnvelope, err, verifyFields)
 		return
 	}
 	h.writeData(w, r, newSignInData(in).appendJSON)
@@ -369,7 +379,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	in, err := h.auth.Refresh(r.Context(), b.RefreshToken)
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err)
+		h.fail(w, r, styleEnvelope, err, nil)
 		return
 	}
 	h.writeData(w, r, newSignInData(in).appendJSON)
@@ -402,7 +412,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err)
+		h.fail(w, r, styleEnvelope, err, nil)
 		return
 	}
 	h.writeData(w, r, appendEmptyObject)
@@ -449,16 +459,6 @@ func etagMatch(header, tag string) bool {
 		}
 	}
 	return false
-}
-
-// parseChannel checks the optional channel of a request.
-func parseChannel(s string) (phoneauth.Channel, *problem) {
-	switch ch := phoneauth.Channel(strings.ToLower(strings.TrimSpace(s))); ch {
-	case "", phoneauth.SMS, phoneauth.WhatsApp:
-		return ch, nil
-	}
-	return "", &problem{status: http.StatusBadRequest, code: CodeInvalidRequest,
-		detail: `channel must be "sms" or "whatsapp"`}
 }
 
 // locale returns the body's locale or else the first language of
