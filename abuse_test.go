@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +129,94 @@ func TestRequestFromAnotherDeviceDoesNotReplaceTheOwnersCode(t *testing.T) {
 	}
 	if _, err := f.ownerVerify(phonePK2, code); !errors.Is(err, phoneauth.ErrSignupNotAllowed) {
 		t.Fatalf("owner's code after the attacker's resend: %v", err)
+	}
+}
+
+// Spraying: one address cannot run 300 verifications over 300 numbers
+// unrefused; a whole IPv6 /48 cannot either, by rotating its /64s.
+func TestVerifySprayingIsLimitedPerAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ip   func(i int) string
+	}{
+		{"one IPv4 address", func(int) string { return attackerIP }},
+		{"one IPv6 /64", func(i int) string { return fmt.Sprintf("2001:db8:1:2::%x", i+1) }},
+		{"every /64 of a /48", func(i int) string { return fmt.Sprintf("2001:db8:1:%x::1", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			refused := 0
+			for i := range 300 {
+				phone := fmt.Sprintf("+92301%07d", i)
+				_, err := f.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: phone, Code: "123456", Device: phoneauth.Device{ID: attackerDevice}, IP: tc.ip(i)})
+				switch {
+				case errors.Is(err, phoneauth.ErrRateLimited):
+					retryAfter(t, err, "verify-ip")
+					refused++
+				case !errors.Is(err, phoneauth.ErrVerificationFailed):
+					t.Fatalf("verify %d: %v", i, err)
+				}
+			}
+			accepted := 300 - refused
+			budget := phoneauth.DefaultLimits().VerifyPerIP.Events * phoneauth.DefaultIPv6AggregateFactor * phoneauth.DefaultIPv6AggregateFactor
+			if refused == 0 || accepted > budget {
+				t.Fatalf("%d of 300 verifications accepted, want at most %d", accepted, budget)
+			}
+			t.Logf("%d of 300 verifications accepted", accepted)
+		})
+	}
+	// Refresh has its own per-address limit for well-formed tokens (a
+	// malformed one costs no store call).
+	f := newFixture(t)
+	refused := 0
+	wellFormed := strings.Repeat("A", 22) + "." + strings.Repeat("A", 43)
+	for range 200 {
+		_, err := f.auth.Refresh(context.Background(), phoneauth.RefreshParams{RefreshToken: wellFormed, IP: attackerIP})
+		if errors.Is(err, phoneauth.ErrRateLimited) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("200 refreshes from one address in an instant all accepted")
+	}
+}
+
+// Hole 6: the Go API requires a client address (NoIP opts out explicitly),
+// and addresses that do not parse share one bucket instead of escaping the
+// per-address limits.
+func TestUnknownClientAddressFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var ie *phoneauth.InputError
+	_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: "d"})
+	if !errors.As(err, &ie) || ie.Field != "IP" || !errors.Is(err, phoneauth.ErrInvalidRequest) {
+		t.Fatalf("Request without IP: %v", err)
+	}
+	_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: "123456"})
+	if !errors.As(err, &ie) || ie.Field != "IP" {
+		t.Fatalf("Verify without IP: %v", err)
+	}
+	_, err = f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: "x"})
+	if !errors.As(err, &ie) || ie.Field != "IP" {
+		t.Fatalf("Refresh without IP: %v", err)
+	}
+	if f.sentCount() != 0 {
+		t.Fatal("a code was sent")
+	}
+	// Unparsable addresses, all different, are one client.
+	perIP := phoneauth.DefaultLimits().PerIP.Events
+	for i := range perIP {
+		p := phoneauth.RequestParams{Phone: fmt.Sprintf("+92301%07d", i), IP: fmt.Sprintf("@socket-%d", i)}
+		if _, err := f.auth.Request(ctx, p); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, err = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK2, IP: "garbage"})
+	retryAfter(t, err, "ip")
+	// NoIP: no per-address limit, the others still apply.
+	for i := range 3 {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+92302%07d", i), IP: phoneauth.NoIP}); err != nil {
+			t.Fatalf("NoIP request %d: %v", i, err)
+		}
 	}
 }

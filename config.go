@@ -84,9 +84,27 @@ type Config struct {
 type Limits struct {
 	// PerPhone limits codes sent to one phone. Default 3 per 5 minutes.
 	PerPhone Limit
-	// PerIP limits code requests from one client IP (IPv6 per /64).
-	// Default 10 per 10 minutes.
+	// PerIP limits code requests from one client address: an IPv4 address,
+	// or an IPv6 /64 with its /56 and /48 as aggregates (see
+	// IPv6AggregateFactor). Default 10 per 10 minutes.
 	PerIP Limit
+	// VerifyPerIP limits verifications (Verify, ConfirmPhone) from one client
+	// address, whatever their outcome, with the same aggregates. Default 30
+	// per 10 minutes: three verifications for each code PerIP lets the
+	// address request, so it binds only an address that verifies codes it
+	// did not request (spraying guesses over many numbers).
+	VerifyPerIP Limit
+	// RefreshPerIP limits refreshes from one client address, with the same
+	// aggregates. Default 120 per minute: refresh tokens cannot be guessed,
+	// so it only bounds the load one address can put on the store, and it
+	// leaves room for about 1,800 sessions refreshing every 15 minutes
+	// behind one NAT.
+	RefreshPerIP Limit
+	// IPv6AggregateFactor scales the per-address limits for the IPv6
+	// aggregates: a /56 gets factor times the events of the limit and a /48
+	// factor² times (same period). Default 4 (so 40 and 160 code requests
+	// per 10 minutes); a negative value limits IPv6 per /64 only.
+	IPv6AggregateFactor int
 	// PerDevice limits code requests from one device id. Default 5 per 10
 	// minutes.
 	PerDevice Limit
@@ -148,7 +166,20 @@ var (
 	defaultPerIP          = Limit{Events: 10, Per: 10 * time.Minute}
 	defaultPerDevice      = Limit{Events: 5, Per: 10 * time.Minute}
 	defaultFailedVerifies = Limit{Events: 10, Per: time.Hour}
+	defaultVerifyPerIP    = Limit{Events: 30, Per: 10 * time.Minute}
+	defaultRefreshPerIP   = Limit{Events: 120, Per: time.Minute}
 )
+
+// DefaultIPv6AggregateFactor is the default of Limits.IPv6AggregateFactor.
+const DefaultIPv6AggregateFactor = 4
+
+// DefaultLimits returns the default limits, as New fills them in for a
+// zero Limits.
+func DefaultLimits() Limits {
+	var c Config
+	c.setDefaults()
+	return c.Limits
+}
 
 // setDefaults fills in the zero fields of a Config with their defaults.
 func (c *Config) setDefaults() {
@@ -181,6 +212,11 @@ func (c *Config) setDefaults() {
 	l.PerDevice = l.PerDevice.or(defaultPerDevice)
 	l.Global = l.Global.or(Unlimited)
 	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
+	l.VerifyPerIP = l.VerifyPerIP.or(defaultVerifyPerIP)
+	l.RefreshPerIP = l.RefreshPerIP.or(defaultRefreshPerIP)
+	if l.IPv6AggregateFactor == 0 {
+		l.IPv6AggregateFactor = DefaultIPv6AggregateFactor
+	}
 	if l.ResendCooldown == 0 {
 		l.ResendCooldown = DefaultResendCooldown
 	}
@@ -226,7 +262,8 @@ func (c *Config) validate() error {
 		return bad("MaxAttempts must be positive, got %d", c.MaxAttempts)
 	}
 	l := &c.Limits
-	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies} {
+	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies,
+		"VerifyPerIP": l.VerifyPerIP, "RefreshPerIP": l.RefreshPerIP} {
 		if lim.Events == 0 || (lim.Events > 0 && lim.Per <= 0) {
 			return bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", name)
 		}

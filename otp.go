@@ -21,7 +21,10 @@ type RequestParams struct {
 	Country string
 	// DeviceID identifies the client device, for the per-device limit.
 	DeviceID string
-	// IP is the client's address, for the per-IP limit.
+	// IP is the client's address, for the per-address limits. Required:
+	// NoIP says the caller has none (the per-address limits then do not
+	// apply); an address that does not parse shares one bucket with every
+	// other such address.
 	IP string
 	// Channel is SMS or WhatsApp; empty means Config.DefaultChannel.
 	Channel Channel
@@ -73,7 +76,7 @@ type VerifyParams struct {
 	CodeIsNumber bool
 	// Device is the client the session will belong to.
 	Device Device
-	// IP is the client's address.
+	// IP is the client's address, as in RequestParams. Required.
 	IP string
 }
 
@@ -138,6 +141,9 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, err
 	if err != nil {
 		return SignIn{}, err
 	}
+	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
+		return SignIn{}, err
+	}
 	c, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
@@ -196,7 +202,7 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
 		return RequestResult{}, err
 	}
-	if err := a.allowSend(ctx, p.phone.E164, p.DeviceID, p.IP); err != nil {
+	if err := a.allowSend(ctx, p.phone.E164, p.DeviceID, parseClientAddr(p.IP)); err != nil {
 		return RequestResult{}, err
 	}
 	c, code, testNumber := a.newChallenge(p, ch)

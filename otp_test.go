@@ -249,14 +249,14 @@ func TestRequestVerifyRefreshLogout(t *testing.T) {
 		t.Fatalf("claims %+v, %v", claims, err)
 	}
 
-	ref, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken)
+	ref, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"})
 	if err != nil || ref.User.ID != in.User.ID || ref.Tokens.RefreshToken == in.Tokens.RefreshToken {
 		t.Fatalf("refresh %+v, %v", ref, err)
 	}
 	if err := f.auth.Logout(ctx, ref.Tokens.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.auth.Refresh(ctx, ref.Tokens.RefreshToken); !errors.Is(err, phoneauth.ErrInvalidToken) {
+	if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: ref.Tokens.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrInvalidToken) {
 		t.Fatalf("refresh after logout: %v", err)
 	}
 
@@ -623,6 +623,7 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Phones.DenyCountries = []string{"IN"} })
 	ctx := context.Background()
 	for _, p := range []phoneauth.RequestParams{{Phone: ""}, {Phone: "12345", Country: "PK"}, {Phone: "+12345"}, {Phone: "1234567890", Country: "XX"}} {
+		p.IP = "192.0.2.1"
 		if _, err := f.auth.Request(ctx, p); !errors.Is(err, phoneauth.ErrInvalidPhone) {
 			t.Errorf("Request(%+v): %v, want ErrInvalidPhone", p, err)
 		}
@@ -635,7 +636,7 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 		if !errors.Is(err, phoneauth.ErrInvalidRequest) || !errors.As(err, &ie) || ie.Field != "Country" {
 			t.Errorf("Request(%+v): %v, want an InputError for Country", p, err)
 		}
-		_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.Phone, Country: p.Country, Code: "123456"})
+		_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{IP: "192.0.2.1", Phone: p.Phone, Country: p.Country, Code: "123456"})
 		if !errors.As(err, &ie) || ie.Field != "Country" {
 			t.Errorf("Verify(%q, %q): %v, want an InputError for Country", p.Phone, p.Country, err)
 		}
@@ -649,7 +650,7 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 	if f.sentCount() != 0 {
 		t.Fatal("sent to a refused number")
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: " +923012345678"}); err != nil {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: " +923012345678", IP: "192.0.2.1"}); err != nil {
 		t.Errorf("a number with spaces before its +: %v", err)
 	}
 }
@@ -705,8 +706,8 @@ func TestLogsNeverContainCodesOrPhones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.auth.Refresh(ctx, in.Tokens.RefreshToken)
-	f.auth.Refresh(ctx, in.Tokens.RefreshToken) // reuse: logged as a warning
+	f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"})
+	f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"}) // reuse: logged as a warning
 	f.sendErr = errors.New("down")
 	f.clock.Advance(time.Minute)
 	f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
@@ -722,7 +723,10 @@ func TestLogsNeverContainCodesOrPhones(t *testing.T) {
 }
 
 func TestConcurrentVerifyOfOneCodeHasOneWinner(t *testing.T) {
-	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.FailedVerifies = phoneauth.Unlimited })
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Limits.FailedVerifies = phoneauth.Unlimited
+		c.Limits.VerifyPerIP = phoneauth.Unlimited
+	})
 	f.request(phonePK)
 	code := f.lastCode()
 	var wins, fails atomic.Int32
@@ -749,7 +753,10 @@ func TestConcurrentVerifyOfOneCodeHasOneWinner(t *testing.T) {
 }
 
 func TestConcurrentWrongGuessesAreCapped(t *testing.T) {
-	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.FailedVerifies = phoneauth.Unlimited })
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Limits.FailedVerifies = phoneauth.Unlimited
+		c.Limits.VerifyPerIP = phoneauth.Unlimited
+	})
 	f.request(phonePK)
 	bad := wrong(f.lastCode())
 	var compared, refused atomic.Int32
@@ -788,7 +795,7 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 	}
 	uid := in.User.ID
 	// Register a new phone for the signed-in user (seed 003).
-	pv, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: uid, Phone: "9876543219", Country: "+91"})
+	pv, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: uid, Phone: "9876543219", Country: "+91"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -796,7 +803,7 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 		t.Fatalf("start %+v", pv)
 	}
 	code := f.lastCode()
-	base := phoneauth.ConfirmPhoneParams{UserID: uid, Phone: "9876543219", Country: "IN", AuthCode: pv.RequestID, Code: code}
+	base := phoneauth.ConfirmPhoneParams{IP: "192.0.2.1", UserID: uid, Phone: "9876543219", Country: "IN", AuthCode: pv.RequestID, Code: code}
 	p := base
 	p.AuthCode = "nope"
 	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
@@ -824,20 +831,20 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 	}
 	// The phone now belongs to a user.
 	f.clock.Advance(time.Minute)
-	pv, err = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: "u2", Phone: "+919876543219"})
+	pv, err = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: "u2", Phone: "+919876543219"})
 	if err != nil || pv.IsNewUser {
 		t.Fatalf("known phone: %+v, %v", pv, err)
 	}
 	// Resend replaces the authCode.
 	f.clock.Advance(30 * time.Second)
-	pv2, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: "u2", Phone: "+919876543219"})
+	pv2, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: "u2", Phone: "+919876543219"})
 	if err != nil || pv2.RequestID == pv.RequestID {
 		t.Fatalf("resend %+v, %v", pv2, err)
 	}
-	if _, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: "u3", Phone: "+919876543219"}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+	if _, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: "u3", Phone: "+919876543219"}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
 		t.Fatalf("resend without start: %v", err)
 	}
-	if _, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
+	if _, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", Phone: phonePK}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
 		t.Fatalf("no user id: %v", err)
 	}
 }
@@ -907,10 +914,10 @@ func TestVerifyCodeIsNumber(t *testing.T) {
 		{" 012345 ", false, true},
 		{"2345", true, false},
 	} {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: phonePK}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: tc.code, CodeIsNumber: tc.isNumber})
+		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{IP: "192.0.2.1", Phone: phonePK, Code: tc.code, CodeIsNumber: tc.isNumber})
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, phoneauth.ErrInvalidOTP)) {
 			t.Errorf("Verify(%q, number %v) = %v, want ok %v", tc.code, tc.isNumber, err, tc.ok)
 		}

@@ -99,6 +99,9 @@ func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) 
 	if err != nil {
 		return err
 	}
+	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
+		return err
+	}
 	if _, err := a.checkCode(ctx, linkKey(p.UserID, ph.E164), p.AuthCode, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
 		return err
 	}

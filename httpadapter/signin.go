@@ -377,7 +377,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, styleEnvelope, required("refreshToken"))
 		return
 	}
-	in, err := h.auth.Refresh(r.Context(), b.RefreshToken)
+	in, err := h.auth.Refresh(r.Context(), phoneauth.RefreshParams{RefreshToken: b.RefreshToken, IP: h.clientIP(r)})
 	if err != nil {
 		h.fail(w, r, styleEnvelope, err, nil)
 		return
