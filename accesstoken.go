@@ -11,11 +11,11 @@ import (
 
 // Token defaults (documented on the TokenConfig fields).
 const (
-	DefaultIssuer     = "phoneauth"
-	DefaultAccessTTL  = 15 * time.Minute
-	DefaultRefreshTTL = 30 * 24 * time.Hour
-	DefaultSessionTTL = 90 * 24 * time.Hour
-	DefaultLeeway     = 30 * time.Second
+	defaultIssuer     = "phoneauth"
+	defaultAccessTTL  = 15 * time.Minute
+	defaultRefreshTTL = 30 * 24 * time.Hour
+	defaultSessionTTL = 90 * 24 * time.Hour
+	defaultLeeway     = 30 * time.Second
 )
 
 // AccessTokenType is the "typ" header of every access token (RFC 9068).
@@ -53,7 +53,7 @@ type TokenConfig struct {
 // setDefaults fills in the zero fields of c with their defaults.
 func (c *TokenConfig) setDefaults() {
 	if c.Issuer == "" {
-		c.Issuer = DefaultIssuer
+		c.Issuer = defaultIssuer
 	}
 	if c.Audience == "" {
 		c.Audience = c.Issuer
@@ -63,10 +63,10 @@ func (c *TokenConfig) setDefaults() {
 			*d = def
 		}
 	}
-	setDefault(&c.AccessTTL, DefaultAccessTTL)
-	setDefault(&c.RefreshTTL, DefaultRefreshTTL)
-	setDefault(&c.SessionTTL, DefaultSessionTTL)
-	setDefault(&c.Leeway, DefaultLeeway)
+	setDefault(&c.AccessTTL, defaultAccessTTL)
+	setDefault(&c.RefreshTTL, defaultRefreshTTL)
+	setDefault(&c.SessionTTL, defaultSessionTTL)
+	setDefault(&c.Leeway, defaultLeeway)
 }
 
 // validate checks a TokenConfig with its defaults applied. Errors match

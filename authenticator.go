@@ -53,5 +53,6 @@ func New(cfg Config) (*Authenticator, error) {
 // Development reports whether the Authenticator returns codes in results.
 func (a *Authenticator) Development() bool { return a.cfg.Development }
 
-// CodeLength reports the number of digits of a code.
-func (a *Authenticator) CodeLength() int { return a.cfg.CodeLength }
+// Clock returns the clock the Authenticator tells the time by
+// (Config.Clock), for a server that must agree with it.
+func (a *Authenticator) Clock() Clock { return a.clock }

@@ -153,11 +153,11 @@ type CaptchaVerifier interface {
 
 // Defaults of Config and Limits.
 const (
-	DefaultCodeLength     = 6
-	DefaultCodeTTL        = 5 * time.Minute
-	DefaultMaxAttempts    = 5
-	DefaultResendCooldown = 30 * time.Second
-	DefaultAppName        = "phoneauth"
+	defaultCodeLength     = 6
+	defaultCodeTTL        = 5 * time.Minute
+	defaultMaxAttempts    = 5
+	defaultResendCooldown = 30 * time.Second
+	defaultAppName        = "phoneauth"
 )
 
 // Default limits (documented on the Limits fields).
@@ -170,16 +170,8 @@ var (
 	defaultRefreshPerIP   = Limit{Events: 120, Per: time.Minute}
 )
 
-// DefaultIPv6AggregateFactor is the default of Limits.IPv6AggregateFactor.
-const DefaultIPv6AggregateFactor = 4
-
-// DefaultLimits returns the default limits, as New fills them in for a
-// zero Limits.
-func DefaultLimits() Limits {
-	var c Config
-	c.setDefaults()
-	return c.Limits
-}
+// defaultIPv6AggregateFactor is the default of Limits.IPv6AggregateFactor.
+const defaultIPv6AggregateFactor = 4
 
 // setDefaults fills in the zero fields of a Config with their defaults.
 func (c *Config) setDefaults() {
@@ -198,13 +190,13 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.CodeLength == 0 {
-		c.CodeLength = DefaultCodeLength
+		c.CodeLength = defaultCodeLength
 	}
 	if c.CodeTTL == 0 {
-		c.CodeTTL = DefaultCodeTTL
+		c.CodeTTL = defaultCodeTTL
 	}
 	if c.MaxAttempts == 0 {
-		c.MaxAttempts = DefaultMaxAttempts
+		c.MaxAttempts = defaultMaxAttempts
 	}
 	l := &c.Limits
 	l.PerPhone = l.PerPhone.or(defaultPerPhone)
@@ -215,16 +207,16 @@ func (c *Config) setDefaults() {
 	l.VerifyPerIP = l.VerifyPerIP.or(defaultVerifyPerIP)
 	l.RefreshPerIP = l.RefreshPerIP.or(defaultRefreshPerIP)
 	if l.IPv6AggregateFactor == 0 {
-		l.IPv6AggregateFactor = DefaultIPv6AggregateFactor
+		l.IPv6AggregateFactor = defaultIPv6AggregateFactor
 	}
 	if l.ResendCooldown == 0 {
-		l.ResendCooldown = DefaultResendCooldown
+		l.ResendCooldown = defaultResendCooldown
 	}
 	if c.DefaultChannel == "" {
 		c.DefaultChannel = SMS
 	}
 	if c.AppName == "" {
-		c.AppName = DefaultAppName
+		c.AppName = defaultAppName
 	}
 	c.Tokens.setDefaults()
 }

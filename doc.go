@@ -24,7 +24,7 @@
 //     [Authenticator.JWKS] publishes the public keys.
 //
 // A signed-in user proves a further phone with
-// [Authenticator.StartPhoneVerification] and [Authenticator.ConfirmPhone].
+// [Authenticator.StartPhoneVerification] and [Authenticator.ConfirmPhoneVerification].
 // The package phoneauth/httpadapter mounts all of it as JSON routes on a
 // *http.ServeMux.
 //

@@ -96,8 +96,8 @@ func checkPhoneVerificationInput(p PhoneVerificationParams) error {
 	return checkText(textField{"DeviceID", p.DeviceID})
 }
 
-// checkConfirmPhoneInput checks the input of ConfirmPhone.
-func checkConfirmPhoneInput(p ConfirmPhoneParams) error {
+// checkConfirmPhoneVerificationInput checks the input of ConfirmPhoneVerification.
+func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error {
 	if err := checkUserID(p.UserID); err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func checkConfirmPhoneInput(p ConfirmPhoneParams) error {
 	if err := checkIP("IP", p.IP); err != nil {
 		return err
 	}
-	return checkText(textField{"AuthCode", p.AuthCode})
+	return checkText(textField{"RequestID", p.RequestID})
 }
 
 // checkUserID checks the id of a signed-in user.

@@ -17,8 +17,8 @@ import (
 
 // Minimum key sizes accepted by NewSigningKey and NewVerificationKey.
 const (
-	MinRSABits  = 2048
-	MinHMACSize = 32
+	minRSABits  = 2048
+	minHMACSize = 32
 )
 
 // Signing algorithms, as named in the JWT "alg" header.
@@ -87,16 +87,16 @@ func NewSigningKey(kid string, key any) (*Key, error) {
 		}
 		k.method, k.private, k.public = jwt.SigningMethodES256, key, &key.PublicKey
 	case *rsa.PrivateKey:
-		if key == nil || key.N == nil || key.N.BitLen() < MinRSABits {
-			return nil, fmt.Errorf("%w: key %q: RSA keys need at least %d bits", ErrInvalidConfig, kid, MinRSABits)
+		if key == nil || key.N == nil || key.N.BitLen() < minRSABits {
+			return nil, fmt.Errorf("%w: key %q: RSA keys need at least %d bits", ErrInvalidConfig, kid, minRSABits)
 		}
 		if err := key.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: key %q: %w", ErrInvalidConfig, kid, err)
 		}
 		k.method, k.private, k.public = jwt.SigningMethodRS256, key, &key.PublicKey
 	case []byte:
-		if len(key) < MinHMACSize {
-			return nil, fmt.Errorf("%w: key %q: HMAC secrets need at least %d bytes", ErrInvalidConfig, kid, MinHMACSize)
+		if len(key) < minHMACSize {
+			return nil, fmt.Errorf("%w: key %q: HMAC secrets need at least %d bytes", ErrInvalidConfig, kid, minHMACSize)
 		}
 		secret := append([]byte(nil), key...)
 		k.method, k.private, k.public = jwt.SigningMethodHS256, secret, secret
@@ -133,8 +133,8 @@ func NewVerificationKey(kid string, public any) (*Key, error) {
 		}
 		return &Key{kid: kid, method: jwt.SigningMethodES256, public: pub}, nil
 	case *rsa.PublicKey:
-		if pub == nil || pub.N == nil || pub.N.BitLen() < MinRSABits || pub.E < 3 {
-			return nil, fmt.Errorf("%w: key %q: RSA keys need at least %d bits", ErrInvalidConfig, kid, MinRSABits)
+		if pub == nil || pub.N == nil || pub.N.BitLen() < minRSABits || pub.E < 3 {
+			return nil, fmt.Errorf("%w: key %q: RSA keys need at least %d bits", ErrInvalidConfig, kid, minRSABits)
 		}
 		return &Key{kid: kid, method: jwt.SigningMethodRS256, public: pub}, nil
 	}

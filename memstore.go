@@ -76,9 +76,9 @@ var (
 	_ Users = (*MemoryStore)(nil)
 )
 
-// MemoryStats counts what a MemoryStore holds, including expired entries
+// memoryStats counts what a MemoryStore holds, including expired entries
 // that have not been swept out yet.
-type MemoryStats struct {
+type memoryStats struct {
 	Challenges int
 	Sessions   int
 	// PastTokens counts the remembered hashes of rotated refresh tokens.
@@ -86,9 +86,9 @@ type MemoryStats struct {
 	Users      int
 }
 
-// Stats counts the entries of the store, for metrics and tests.
-func (m *MemoryStore) Stats() MemoryStats {
-	var st MemoryStats
+// stats counts the entries of the store, for tests.
+func (m *MemoryStore) stats() memoryStats {
+	var st memoryStats
 	for i := range m.challenges {
 		sh := &m.challenges[i]
 		sh.mu.Lock()

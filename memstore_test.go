@@ -82,7 +82,7 @@ func TestMemoryStoreSweepsChallenges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := s.Stats().Challenges; got != n {
+	if got := phoneauth.StatsOf(s).Challenges; got != n {
 		t.Fatalf("after %d puts: %d challenges, want %d", n, got, n)
 	}
 
@@ -95,7 +95,7 @@ func TestMemoryStoreSweepsChallenges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := s.Stats().Challenges; got != live {
+	if got := phoneauth.StatsOf(s).Challenges; got != live {
 		t.Fatalf("after a later write to every shard: %d challenges, want the %d live ones", got, live)
 	}
 
@@ -109,13 +109,13 @@ func TestMemoryStoreSweepsChallenges(t *testing.T) {
 	if err := s.PutChallenge(ctx, challenge(n+live+1, soon, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Stats().Challenges; got != live+2 {
+	if got := phoneauth.StatsOf(s).Challenges; got != live+2 {
 		t.Fatalf("a sweep ran within the interval: %d challenges, want %d", got, live+2)
 	}
 	if _, err := s.GetChallenge(ctx, short.Key, soon); err != phoneauth.ErrNotFound {
 		t.Fatalf("GetChallenge of an expired, unswept challenge: %v, want ErrNotFound", err)
 	}
-	if got := s.Stats().Challenges; got != live+1 {
+	if got := phoneauth.StatsOf(s).Challenges; got != live+1 {
 		t.Fatalf("GetChallenge of an expired challenge did not remove it: %d challenges, want %d", got, live+1)
 	}
 }
@@ -136,7 +136,7 @@ func TestMemoryStoreBoundedChallenges(t *testing.T) {
 	}
 	// At most the waves of the last 5 minutes plus a sweep interval are
 	// kept: 3 waves.
-	if got := s.Stats().Challenges; got > 3*perWave {
+	if got := phoneauth.StatsOf(s).Challenges; got > 3*perWave {
 		t.Fatalf("after 20 waves of %d challenges living 5 minutes, 3 minutes apart: %d stored, want at most %d", perWave, got, 3*perWave)
 	}
 }
@@ -170,7 +170,7 @@ func TestMemoryStoreShrinksAfterBurst(t *testing.T) {
 		}
 	}
 	after := heap()
-	if got := s.Stats().Challenges; got != 200 {
+	if got := phoneauth.StatsOf(s).Challenges; got != 200 {
 		t.Fatalf("%d challenges after the sweep, want 200", got)
 	}
 	// The burst's map tables alone take some 4 MB.
@@ -209,7 +209,7 @@ func TestMemoryStoreSweepsSessions(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := s.Stats(); got.Sessions != n+1 || got.PastTokens != 10 {
+	if got := phoneauth.StatsOf(s); got.Sessions != n+1 || got.PastTokens != 10 {
 		t.Fatalf("before expiry: %+v, want %d sessions and 10 past tokens", got, n+1)
 	}
 
@@ -217,7 +217,7 @@ func TestMemoryStoreSweepsSessions(t *testing.T) {
 	if err := s.CreateSession(ctx, session(n+1, "late", later, time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Stats(); got.Sessions != 2 || got.PastTokens != 0 {
+	if got := phoneauth.StatsOf(s); got.Sessions != 2 || got.PastTokens != 0 {
 		t.Fatalf("after a write three hours later: %+v, want 2 sessions and no past tokens", got)
 	}
 	for i := range 10 {
@@ -365,7 +365,7 @@ func BenchmarkMemoryStoreChallengeMemory(b *testing.B) {
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if got := s.Stats().Challenges; got != n {
+		if got := phoneauth.StatsOf(s).Challenges; got != n {
 			b.Fatalf("%d challenges stored, want %d", got, n)
 		}
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/challenge")

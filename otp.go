@@ -41,8 +41,8 @@ type RequestParams struct {
 
 // RequestResult describes a code that was sent.
 type RequestResult struct {
-	// RequestID identifies the challenge (the authCode of a phone
-	// verification).
+	// RequestID identifies the challenge: Verify and
+	// ConfirmPhoneVerification may be given it to name this code.
 	RequestID string
 	// Phone is the E.164 number; MaskedPhone its masked form for display.
 	Phone       string
@@ -441,8 +441,11 @@ func loginKey(e164, deviceID string) string {
 	return "login:" + e164 + "#" + hex.EncodeToString(sum[:16])
 }
 
-// linkKey is the challenge key of a signed-in user's phone verification.
-func linkKey(userID, e164 string) string { return "link:" + userID + ":" + e164 }
+// phoneVerificationKey is the challenge key of a signed-in user's phone
+// verification.
+func phoneVerificationKey(userID, e164 string) string {
+	return "phone-verification:" + userID + ":" + e164
+}
 
 // codeMAC is the stored form of a code: HMAC-SHA-256 under secret, bound to
 // the challenge id and the phone.

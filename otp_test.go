@@ -803,26 +803,26 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 		t.Fatalf("start %+v", pv)
 	}
 	code := f.lastCode()
-	base := phoneauth.ConfirmPhoneParams{IP: "192.0.2.1", UserID: uid, Phone: "9876543219", Country: "IN", AuthCode: pv.RequestID, Code: code}
+	base := phoneauth.ConfirmPhoneVerificationParams{IP: "192.0.2.1", UserID: uid, Phone: "9876543219", Country: "IN", RequestID: pv.RequestID, Code: code}
 	p := base
-	p.AuthCode = "nope"
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	p.RequestID = "nope"
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("wrong authCode: %v", err)
 	}
 	p = base
 	p.UserID = "someone-else"
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("other user: %v", err)
 	}
 	p = base
 	p.Code = wrong(code)
-	if err := f.auth.ConfirmPhone(ctx, p); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrInvalidOTP) {
 		t.Fatalf("wrong code: %v", err)
 	}
-	if err := f.auth.ConfirmPhone(ctx, base); err != nil {
+	if err := f.auth.ConfirmPhoneVerification(ctx, base); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.auth.ConfirmPhone(ctx, base); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	if err := f.auth.ConfirmPhoneVerification(ctx, base); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("second use: %v", err)
 	}
 	u, err := f.store.UserByPhone(ctx, "+919876543219")

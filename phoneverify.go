@@ -6,8 +6,13 @@ import (
 	"fmt"
 )
 
+// Phone verification lets a signed-in user prove that a further phone
+// number is theirs: StartPhoneVerification sends a code to it,
+// ResendPhoneVerification sends a new one, and ConfirmPhoneVerification
+// checks the code and records the phone as the user's verified phone.
+
 // PhoneVerificationParams are the inputs of StartPhoneVerification and
-// ResendPhoneVerification: a signed-in user proving they own a phone.
+// ResendPhoneVerification.
 type PhoneVerificationParams struct {
 	// UserID is the signed-in user (from their access token).
 	UserID string
@@ -20,43 +25,49 @@ type PhoneVerificationParams struct {
 	Locale   string
 }
 
-// PhoneVerification describes a phone-verification code that was sent.
-// RequestID is the authCode the client returns with the code.
+// PhoneVerification describes a phone-verification code that was sent. Its
+// RequestID goes back with the code to ConfirmPhoneVerification.
 type PhoneVerification struct {
 	RequestResult
 	// IsNewUser reports that the phone belongs to no user yet.
 	IsNewUser bool
 }
 
-// ConfirmPhoneParams are the inputs of ConfirmPhone.
-type ConfirmPhoneParams struct {
-	UserID   string
-	Phone    string
-	Country  string
-	AuthCode string
+// ConfirmPhoneVerificationParams are the inputs of ConfirmPhoneVerification.
+type ConfirmPhoneVerificationParams struct {
+	// UserID is the signed-in user who started the verification.
+	UserID string
+	// Phone and Country as in RequestParams.
+	Phone   string
+	Country string
+	// RequestID is the PhoneVerification's RequestID. Required.
+	RequestID string
 	// Code and CodeIsNumber as in VerifyParams.
 	Code         string
 	CodeIsNumber bool
-	IP           string
+	// IP is the client's address.
+	IP string
 }
 
 // StartPhoneVerification sends a code to a phone that the signed-in user
-// p.UserID wants to verify as theirs (seed 003's register). The result's
-// RequestID is the authCode to return with the code; IsNewUser reports that
-// the phone belongs to no user yet. Limits, cooldown and code rules are
+// p.UserID wants to verify as theirs. The result's RequestID goes back with
+// the code to ConfirmPhoneVerification; IsNewUser reports that the phone
+// belongs to no user yet. Limits, cooldown and code rules are
 // those of Request.
 func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
-	return a.startLink(ctx, p, false)
+	return a.startPhoneVerification(ctx, p, false)
 }
 
 // ResendPhoneVerification sends a new code for the user's pending phone
-// verification, replacing the old one (and its authCode). With nothing
+// verification, replacing the old one (and its RequestID). With nothing
 // pending it returns ErrNoPendingCode.
 func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
-	return a.startLink(ctx, p, true)
+	return a.startPhoneVerification(ctx, p, true)
 }
 
-func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams, resend bool) (PhoneVerification, error) {
+// startPhoneVerification is StartPhoneVerification, or with resend
+// ResendPhoneVerification.
+func (a *Authenticator) startPhoneVerification(ctx context.Context, p PhoneVerificationParams, resend bool) (PhoneVerification, error) {
 	if err := checkPhoneVerificationInput(p); err != nil {
 		return PhoneVerification{}, err
 	}
@@ -73,7 +84,7 @@ func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams
 	}
 	r, err := a.issue(ctx, issueParams{
 		RequestParams: RequestParams{Phone: p.Phone, Country: p.Country, DeviceID: p.DeviceID, IP: p.IP, Channel: p.Channel, Locale: p.Locale},
-		key:           linkKey(p.UserID, ph.E164),
+		key:           phoneVerificationKey(p.UserID, ph.E164),
 		phone:         ph,
 		userID:        p.UserID,
 		resend:        resend,
@@ -84,16 +95,16 @@ func (a *Authenticator) startLink(ctx context.Context, p PhoneVerificationParams
 	return PhoneVerification{RequestResult: r, IsNewUser: isNew}, nil
 }
 
-// ConfirmPhone checks a phone-verification code (with its authCode) and
-// records the phone as the verified phone of p.UserID. Code errors are
+// ConfirmPhoneVerification checks a phone-verification code (with its
+// RequestID) and records the phone as the verified phone of p.UserID. Code errors are
 // those of Verify; a phone verified for another user in the meantime is
 // ErrPhoneTaken; a user unknown to Users is ErrInvalidToken.
-func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) error {
-	if err := checkConfirmPhoneInput(p); err != nil {
+func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmPhoneVerificationParams) error {
+	if err := checkConfirmPhoneVerificationInput(p); err != nil {
 		return err
 	}
-	if p.AuthCode == "" {
-		return fmt.Errorf("%w: no authCode", ErrVerificationFailed)
+	if p.RequestID == "" {
+		return fmt.Errorf("%w: no RequestID", ErrVerificationFailed)
 	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
@@ -102,7 +113,7 @@ func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) 
 	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
 		return err
 	}
-	if _, err := a.checkCode(ctx, linkKey(p.UserID, ph.E164), p.AuthCode, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
+	if _, err := a.checkCode(ctx, phoneVerificationKey(p.UserID, ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
 		return err
 	}
 	switch err := a.users.SetPhone(ctx, p.UserID, ph.E164); {
@@ -113,6 +124,6 @@ func (a *Authenticator) ConfirmPhone(ctx context.Context, p ConfirmPhoneParams) 
 	case err != nil:
 		return storeErr("set phone", err)
 	}
-	a.emit(ctx, Event{Kind: EventPhoneVerified, Phone: ph.E164, UserID: p.UserID, ChallengeID: p.AuthCode, IP: p.IP})
+	a.emit(ctx, Event{Kind: EventPhoneVerified, Phone: ph.E164, UserID: p.UserID, ChallengeID: p.RequestID, IP: p.IP})
 	return nil
 }

@@ -114,14 +114,16 @@ const DefaultTemplate = "Your {{.AppName}} code is {{.Code}}. It expires in {{.M
 
 // Templates maps BCP 47 locales ("pt-BR", "pt", "en") to text/template
 // sources that render the message text; the key "" is the default, used
-// when no locale matches (DefaultTemplate if absent). Templates are executed
-// with a TemplateData and must print {{.Code}}.
+// when no locale matches (DefaultTemplate if absent). A template must print
+// {{.Code}}, the code; it may print {{.AppName}} (Config.AppName) and
+// {{.Minutes}} (the code's validity in whole minutes, rounded up).
 //
 // A locale is looked up case-insensitively and then by dropping subtags from
 // the end, so a client asking for "pt-BR" gets "pt-BR", else "pt", else "".
 // An underscore is read as a hyphen ("pt_BR"). New checks every template
 // once, and logs a warning for a template whose message does not fit one
-// SMS segment (see SMSSegments).
+// SMS segment (160 GSM-7 characters, or 70 UCS-2 ones as soon as one
+// character is outside GSM-7).
 //
 //	cfg.Templates = phoneauth.Templates{
 //		"":   "{{.Code}} is your {{.AppName}} code. Valid {{.Minutes}} min.",
@@ -129,8 +131,8 @@ const DefaultTemplate = "Your {{.AppName}} code is {{.Code}}. It expires in {{.M
 //	}
 type Templates map[string]string
 
-// TemplateData is what a message template is executed with.
-type TemplateData struct {
+// templateData is what a message template is executed with.
+type templateData struct {
 	// AppName is Config.AppName.
 	AppName string
 	// Code is the one-time code.
@@ -161,7 +163,7 @@ func newMessageRenderer(t Templates, appName, webOTPDomain string, codeLength in
 		log = slog.New(slog.DiscardHandler)
 	}
 	if codeLength <= 0 {
-		codeLength = DefaultCodeLength
+		codeLength = defaultCodeLength
 	}
 	if webOTPDomain != "" && !validWebOTPDomain(webOTPDomain) {
 		return nil, fmt.Errorf("%w: WebOTPDomain %q is not a host name", ErrInvalidConfig, webOTPDomain)
@@ -204,7 +206,7 @@ func newMessageRenderer(t Templates, appName, webOTPDomain string, codeLength in
 			}
 			text = out
 		}
-		if segments, encoding := SMSSegments(text); segments > 1 {
+		if segments, encoding := smsSegments(text); segments > 1 {
 			log.Warn("phoneauth: message template does not fit one SMS segment",
 				slog.String("locale", key),
 				slog.String("encoding", encoding),
@@ -254,7 +256,7 @@ func (r *messageRenderer) lookup(locale string) *template.Template {
 // execute runs tmpl and appends the WebOTP line if configured.
 func (r *messageRenderer) execute(tmpl *template.Template, code string, minutes int) (string, error) {
 	var b strings.Builder
-	if err := tmpl.Execute(&b, TemplateData{AppName: r.appName, Code: code, Minutes: minutes}); err != nil {
+	if err := tmpl.Execute(&b, templateData{AppName: r.appName, Code: code, Minutes: minutes}); err != nil {
 		return "", err
 	}
 	if r.webOTPDomain == "" {
@@ -308,24 +310,24 @@ func validWebOTPDomain(d string) bool {
 	return true
 }
 
-// SMS encodings reported by SMSSegments.
+// SMS encodings reported by smsSegments.
 const (
-	// EncodingGSM7 is the GSM 03.38 7-bit default alphabet: 160 characters
+	// encodingGSM7 is the GSM 03.38 7-bit default alphabet: 160 characters
 	// in one segment, 153 per segment of a longer message; the characters
 	// of the extension table (€ [ ] { } \ ^ ~ | and form feed) count twice.
-	EncodingGSM7 = "GSM-7"
-	// EncodingUCS2 is used as soon as one character is outside GSM-7: 70
+	encodingGSM7 = "GSM-7"
+	// encodingUCS2 is used as soon as one character is outside GSM-7: 70
 	// UTF-16 code units in one segment, 67 per segment of a longer message
 	// (characters outside the Basic Multilingual Plane, such as most emoji,
 	// count twice).
-	EncodingUCS2 = "UCS-2"
+	encodingUCS2 = "UCS-2"
 )
 
-// SMSSegments returns how many SMS segments text needs and the encoding a
-// carrier would use for it (EncodingGSM7 or EncodingUCS2). A segment of a
+// smsSegments returns how many SMS segments text needs and the encoding a
+// carrier would use for it (encodingGSM7 or encodingUCS2). A segment of a
 // multi-part message never splits an escaped GSM-7 character or a UTF-16
 // surrogate pair. The empty text needs 0 segments.
-func SMSSegments(text string) (segments int, encoding string) {
+func smsSegments(text string) (segments int, encoding string) {
 	gsm := true
 	septets, units := 0, 0
 	for _, r := range text {
@@ -335,10 +337,10 @@ func SMSSegments(text string) (segments int, encoding string) {
 		gsm = gsm && n > 0
 	}
 	size, total, single, multi := utf16Size, units, 70, 67
-	encoding = EncodingUCS2
+	encoding = encodingUCS2
 	if gsm {
 		size, total, single, multi = gsm7Size, septets, 160, 153
-		encoding = EncodingGSM7
+		encoding = encodingGSM7
 	}
 	switch {
 	case total == 0:
@@ -382,7 +384,7 @@ func utf16Size(r rune) int {
 
 // singleSegmentLimit is the capacity of a one-segment message.
 func singleSegmentLimit(encoding string) int {
-	if encoding == EncodingGSM7 {
+	if encoding == encodingGSM7 {
 		return 160
 	}
 	return 70

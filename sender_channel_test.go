@@ -141,7 +141,7 @@ func TestFailedFallbackReportsTheChannelTriedLast(t *testing.T) {
 func TestPlainSenderReportsTheChannelAskedFor(t *testing.T) {
 	f := newFixture(t) // a SenderFunc, which knows nothing of SendReporter
 	for i, ch := range []phoneauth.Channel{phoneauth.WhatsApp, phoneauth.SMS} {
-		f.clock.Advance(phoneauth.DefaultResendCooldown)
+		f.clock.Advance(30e9) // the default ResendCooldown, 30 seconds
 		r, err := f.requestOn(ch)
 		if err != nil {
 			t.Fatal(err)

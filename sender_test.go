@@ -198,33 +198,33 @@ func TestSMSSegments(t *testing.T) {
 		segments int
 		encoding string
 	}{
-		{"empty", "", 0, EncodingGSM7},
-		{"GSM-7 1", "a", 1, EncodingGSM7},
-		{"GSM-7 160", a(160), 1, EncodingGSM7},
-		{"GSM-7 161", a(161), 2, EncodingGSM7},
-		{"GSM-7 306", a(306), 2, EncodingGSM7},
-		{"GSM-7 307", a(307), 3, EncodingGSM7},
-		{"GSM-7 basic non-ASCII", "£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà@$_\n\r", 1, EncodingGSM7},
-		{"extension 80 = 160 septets", strings.Repeat("€", 80), 1, EncodingGSM7},
-		{"extension 80 + 1 = 161 septets", strings.Repeat("€", 80) + "a", 2, EncodingGSM7},
-		{"every extension char", strings.Repeat("^{}\\[~]|€\f", 8), 1, EncodingGSM7},
-		{"every extension char, one more", strings.Repeat("^{}\\[~]|€\f", 8) + "a", 2, EncodingGSM7},
-		{"escape never split", a(152) + "€" + a(152), 3, EncodingGSM7},
-		{"UCS-2 70", ya(70), 1, EncodingUCS2},
-		{"UCS-2 71", ya(71), 2, EncodingUCS2},
-		{"UCS-2 69 + GSM char", a(69) + "я", 1, EncodingUCS2},
-		{"UCS-2 134", ya(134), 2, EncodingUCS2},
-		{"UCS-2 135", ya(135), 3, EncodingUCS2},
-		{"emoji count twice 35", strings.Repeat("😀", 35), 1, EncodingUCS2},
-		{"emoji count twice 36", strings.Repeat("😀", 36), 2, EncodingUCS2},
-		{"surrogate pair never split", ya(66) + "😀" + ya(66), 3, EncodingUCS2},
-		{"backtick is not GSM-7", "`", 1, EncodingUCS2},
-		{"extension char in UCS-2 counts once", strings.Repeat("€", 69) + "я", 1, EncodingUCS2},
-		{"invalid UTF-8", "\xff", 1, EncodingUCS2},
+		{"empty", "", 0, encodingGSM7},
+		{"GSM-7 1", "a", 1, encodingGSM7},
+		{"GSM-7 160", a(160), 1, encodingGSM7},
+		{"GSM-7 161", a(161), 2, encodingGSM7},
+		{"GSM-7 306", a(306), 2, encodingGSM7},
+		{"GSM-7 307", a(307), 3, encodingGSM7},
+		{"GSM-7 basic non-ASCII", "£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà@$_\n\r", 1, encodingGSM7},
+		{"extension 80 = 160 septets", strings.Repeat("€", 80), 1, encodingGSM7},
+		{"extension 80 + 1 = 161 septets", strings.Repeat("€", 80) + "a", 2, encodingGSM7},
+		{"every extension char", strings.Repeat("^{}\\[~]|€\f", 8), 1, encodingGSM7},
+		{"every extension char, one more", strings.Repeat("^{}\\[~]|€\f", 8) + "a", 2, encodingGSM7},
+		{"escape never split", a(152) + "€" + a(152), 3, encodingGSM7},
+		{"UCS-2 70", ya(70), 1, encodingUCS2},
+		{"UCS-2 71", ya(71), 2, encodingUCS2},
+		{"UCS-2 69 + GSM char", a(69) + "я", 1, encodingUCS2},
+		{"UCS-2 134", ya(134), 2, encodingUCS2},
+		{"UCS-2 135", ya(135), 3, encodingUCS2},
+		{"emoji count twice 35", strings.Repeat("😀", 35), 1, encodingUCS2},
+		{"emoji count twice 36", strings.Repeat("😀", 36), 2, encodingUCS2},
+		{"surrogate pair never split", ya(66) + "😀" + ya(66), 3, encodingUCS2},
+		{"backtick is not GSM-7", "`", 1, encodingUCS2},
+		{"extension char in UCS-2 counts once", strings.Repeat("€", 69) + "я", 1, encodingUCS2},
+		{"invalid UTF-8", "\xff", 1, encodingUCS2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			segments, encoding := SMSSegments(tt.text)
+			segments, encoding := smsSegments(tt.text)
 			if segments != tt.segments || encoding != tt.encoding {
 				t.Errorf("SMSSegments = %d, %s; want %d, %s", segments, encoding, tt.segments, tt.encoding)
 			}
@@ -237,7 +237,7 @@ func FuzzSMSSegments(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		segments, encoding := SMSSegments(text)
+		segments, encoding := smsSegments(text)
 		if (segments == 0) != (text == "") {
 			t.Fatalf("SMSSegments(%q) = %d segments", text, segments)
 		}
@@ -245,7 +245,7 @@ func FuzzSMSSegments(f *testing.F) {
 		for _, r := range text {
 			gsm = gsm && (isGSM7Basic(r) || isGSM7Extension(r))
 		}
-		if want := map[bool]string{true: EncodingGSM7, false: EncodingUCS2}[gsm]; encoding != want {
+		if want := map[bool]string{true: encodingGSM7, false: encodingUCS2}[gsm]; encoding != want {
 			t.Fatalf("SMSSegments(%q) encoding %s, want %s", text, encoding, want)
 		}
 		// Every character takes at most 2 units, and a segment holds at
@@ -339,7 +339,7 @@ func BenchmarkSMSSegments(b *testing.B) {
 	text := "Your Acme code is 123456. It expires in 5 minutes.\n\n@example.com #123456"
 	b.ReportAllocs()
 	for b.Loop() {
-		SMSSegments(text)
+		smsSegments(text)
 	}
 }
 

@@ -9,13 +9,13 @@ import (
 // bookkeeping around it. A Store keeps at most one challenge per Key: the
 // newest.
 type Challenge struct {
-	// Key identifies what the code proves. Login challenges use
+	// Key identifies what the code proves. Sign-in challenges use
 	// "login:" + E.164 phone; phone-verification challenges of a signed-in
-	// user use "link:" + user id + ":" + E.164 phone. Stores treat it as an
-	// opaque string.
+	// user use "phone-verification:" + user id + ":" + E.164 phone. Stores
+	// treat it as an opaque string.
 	Key string
 	// ID is the public, random identifier of this challenge (the request id
-	// or authCode a client sees). It is bound into CodeHash.
+	// a client sees). It is bound into CodeHash.
 	ID string
 	// Phone is the E.164 phone number the code was sent to.
 	Phone string
@@ -75,11 +75,15 @@ type ChallengeStore interface {
 // Device describes the client a session belongs to, as the client reports
 // it.
 type Device struct {
-	ID              string `json:"deviceId"`
-	Type            string `json:"deviceType,omitempty"`
-	Name            string `json:"deviceName,omitempty"`
-	PlatformVersion string `json:"platformVersion,omitempty"`
-	PushToken       string `json:"fcmToken,omitempty"`
+	// ID identifies the device; the client chooses it.
+	ID string
+	// Type ("ios", "android", "web"), Name and PlatformVersion describe
+	// it for the user's list of sessions.
+	Type            string
+	Name            string
+	PlatformVersion string
+	// PushToken is the device's push-notification token (FCM), if any.
+	PushToken string
 }
 
 // A Session is a signed-in device: one refresh-token family. Refresh tokens

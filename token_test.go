@@ -210,7 +210,7 @@ func TestTokenRoundTripEveryAlgorithm(t *testing.T) {
 			if c.ID == "" || c.IssuedAt == nil || !c.IssuedAt.Equal(t0) {
 				t.Errorf("jti = %q, iat = %v", c.ID, c.IssuedAt)
 			}
-			if want := t0.Add(DefaultAccessTTL); !c.ExpiresAt.Equal(want) || !toks.AccessExpiresAt.Equal(want) {
+			if want := t0.Add(defaultAccessTTL); !c.ExpiresAt.Equal(want) || !toks.AccessExpiresAt.Equal(want) {
 				t.Errorf("exp = %v, AccessExpiresAt = %v, want %v", c.ExpiresAt, toks.AccessExpiresAt, want)
 			}
 		})
@@ -434,9 +434,9 @@ func forge(t *testing.T, method jwt.SigningMethod, key any, hdr map[string]any, 
 func goodClaims(now time.Time) *Claims {
 	return &Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    DefaultIssuer,
+			Issuer:    defaultIssuer,
 			Subject:   alice.ID,
-			Audience:  jwt.ClaimStrings{DefaultIssuer},
+			Audience:  jwt.ClaimStrings{defaultIssuer},
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        "jti",
@@ -558,7 +558,7 @@ func TestAccessTokenLeeway(t *testing.T) {
 		t.Run(fmt.Sprint(leeway), func(t *testing.T) {
 			e := newTokenEnv(t, TokenConfig{Leeway: leeway, AccessTTL: time.Minute})
 			if leeway == 0 {
-				leeway = DefaultLeeway
+				leeway = defaultLeeway
 			}
 			_, toks := e.signIn(t, alice, phone)
 			if !toks.AccessExpiresAt.Equal(t0.Add(time.Minute)) {
@@ -723,7 +723,7 @@ func TestRefreshRotates(t *testing.T) {
 	if in.User.ID != alice.ID || in.User.Phone != alice.Phone || in.IsNewUser || in.Session.ID != s.ID || in.Session.RefreshHash != nil {
 		t.Errorf("SignIn = %+v", in)
 	}
-	if want := t0.Add(time.Minute + DefaultRefreshTTL); !in.Tokens.RefreshExpiresAt.Equal(want) {
+	if want := t0.Add(time.Minute + defaultRefreshTTL); !in.Tokens.RefreshExpiresAt.Equal(want) {
 		t.Errorf("RefreshExpiresAt = %v, want %v", in.Tokens.RefreshExpiresAt, want)
 	}
 	c, err := e.a.ValidateAccessToken(context.Background(), in.Tokens.AccessToken)
@@ -1105,7 +1105,7 @@ func BenchmarkRefresh(b *testing.B) {
 	token := toks.RefreshToken
 	b.ReportAllocs()
 	for b.Loop() {
-		e.clock.Advance(DefaultAccessTTL)
+		e.clock.Advance(defaultAccessTTL)
 		in, err := e.a.Refresh(ctx, RefreshParams{RefreshToken: token, IP: "192.0.2.1"})
 		if err != nil {
 			b.Fatal(err)

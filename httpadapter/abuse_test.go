@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/httpadapter"
@@ -13,13 +14,14 @@ import (
 // shared client "unknown" unless WithTrustedUnixSocket trusts the socket's
 // X-Forwarded-For: the per-address limits never switch off.
 func TestUnixSocketPeerFailsClosed(t *testing.T) {
-	perIP := phoneauth.DefaultLimits().PerIP.Events
+	const perIP = 10
+	limits := func(c *phoneauth.Config) { c.Limits.PerIP = phoneauth.Limit{Events: perIP, Per: 10 * time.Minute} }
 	request := func(f *fixture, i int, headers ...string) int {
 		t.Helper()
 		return f.do("POST", "/auth/otp/request", requestBody(pkPhone(i), fmt.Sprintf("dev-%d", i)), headers...).Code
 	}
 	for _, peer := range []string{"@", "", "/run/app.sock"} {
-		f := newFixture(t, nil)
+		f := newFixture(t, limits)
 		for i := range perIP {
 			if code := request(f, i, "RemoteAddr", peer, "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1)); code != http.StatusOK {
 				t.Fatalf("peer %q: request %d: status %d", peer, i, code)
@@ -28,7 +30,7 @@ func TestUnixSocketPeerFailsClosed(t *testing.T) {
 		w := f.do("POST", "/auth/otp/request", requestBody(pkPhone(99), "dev-99"), "RemoteAddr", peer, "X-Forwarded-For", "198.51.100.200")
 		wantError(t, w, http.StatusTooManyRequests, httpadapter.CodeRateLimited, "")
 	}
-	f := newFixture(t, nil, httpadapter.WithTrustedUnixSocket())
+	f := newFixture(t, limits, httpadapter.WithTrustedUnixSocket())
 	for i := range perIP + 5 {
 		if code := request(f, i, "RemoteAddr", "@", "X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i+1)); code != http.StatusOK {
 			t.Fatalf("trusted socket: request %d: status %d", i, code)

@@ -49,16 +49,11 @@ func (h *Handler) authenticated(st style, next http.HandlerFunc) http.HandlerFun
 			h.writeError(w, r, st, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized})
 			return
 		case err != nil:
-			h.fail(w, r, st, err, nil)
+			h.writeError(w, r, st, problemFor(err, nil))
 			return
 		}
 		next(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, c)))
 	}
-}
-
-// requireUser guards a phone-verification route.
-func (h *Handler) requireUser(next http.HandlerFunc) http.HandlerFunc {
-	return h.authenticated(styleBare, next)
 }
 
 // accessToken returns the bearer token of "Authorization: Bearer …", else

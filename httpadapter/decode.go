@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"unicode/utf8"
 )
 
 // decode reads r's JSON body into dst, a pointer to a zero struct. It
@@ -17,10 +16,6 @@ import (
 // a field of the wrong type (400, naming it). Unknown fields are ignored;
 // an empty body leaves dst as it is, like {}. A request without a
 // Content-Type is accepted only with an empty body.
-//
-// A dst with a fast path (fastDecoder) tries it first; json.Unmarshal
-// decodes, from a zero dst again, whatever the fast path gives up on, and
-// explains errors.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) *problem {
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !isJSONMediaType(ct) {
@@ -53,12 +48,6 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) *probl
 	if ct == "" {
 		return &problem{status: http.StatusUnsupportedMediaType, code: CodeUnsupportedMediaType}
 	}
-	if fd, ok := dst.(fastDecoder); ok {
-		if l := (jsonLexer{s: body}); fd.decodeFast(&l) && l.end() {
-			return nil
-		}
-		reflect.ValueOf(dst).Elem().SetZero() // undo what the fast path read
-	}
 	if err := json.Unmarshal(body, dst); err != nil {
 		return jsonProblem(body, err)
 	}
@@ -73,8 +62,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) *probl
 // nulEscape returns the offset of the first \u0000 escape in the strings of
 // a valid JSON body, or -1. No client has a reason to send one, and the
 // Authenticator refuses NUL in what it stores (ErrInvalidRequest); finding
-// it here lets the answer say where it is. (The fast path gives up on
-// escapes, so only json.Unmarshal's bodies can hold one.)
+// it here lets the answer say where it is.
 func nulEscape(body []byte) int {
 	for i := 0; ; {
 		j := bytes.Index(body[i:], []byte(`u0000`))
@@ -91,145 +79,6 @@ func nulEscape(body []byte) int {
 		}
 		i = j + 1
 	}
-}
-
-// A fastDecoder is a request body with a fast path of decoding, for its
-// common shape.
-type fastDecoder interface {
-	// decodeFast reads the body with l's object, reporting false if it
-	// gave up.
-	decodeFast(l *jsonLexer) bool
-}
-
-// A jsonLexer reads the common shape of a request body several times
-// faster than json.Unmarshal, which spends more time finding its way
-// around a small body than decoding it: an object whose members are strings
-// of printable ASCII without escapes, booleans, codes as whole numbers or
-// such objects. A decoder gives up on anything else (escapes, other
-// numbers, null, arrays, a key it does not know exactly as written, bad
-// syntax), and decode falls back on
-// json.Unmarshal, which accepts what it accepts and explains what it does
-// not. So whatever a fast path accepts is valid JSON that json.Unmarshal
-// decodes the same way (FuzzDecodeFast checks).
-type jsonLexer struct {
-	s []byte
-	i int // the next byte to read
-}
-
-// object reads an object, calling member with each key, the lexer at the
-// value, for member to read it. It reports false if the object is not
-// well formed or member returned false.
-func (l *jsonLexer) object(member func(key []byte) bool) bool {
-	if !l.next('{') {
-		return false
-	}
-	if l.next('}') {
-		return true
-	}
-	for {
-		key, ok := l.text()
-		if !ok || !l.next(':') || !member(key) {
-			return false
-		}
-		if l.next('}') {
-			return true
-		}
-		if !l.next(',') {
-			return false
-		}
-	}
-}
-
-// string reads a string into dst.
-func (l *jsonLexer) string(dst *string) bool {
-	t, ok := l.text()
-	if ok {
-		*dst = string(t)
-	}
-	return ok
-}
-
-// stringOrNumber reads a string, or a whole number without a sign, an
-// exponent or leading zeros, into dst.
-func (l *jsonLexer) stringOrNumber(dst *stringOrNumber) bool {
-	l.space()
-	n := l.i
-	for n < len(l.s) && '0' <= l.s[n] && l.s[n] <= '9' {
-		n++
-	}
-	if digits := l.s[l.i:n]; len(digits) > 0 {
-		if len(digits) > 1 && digits[0] == '0' {
-			return false // not JSON
-		}
-		*dst = stringOrNumber{text: string(digits), number: true}
-		l.i = n
-		return true
-	}
-	var text string
-	if !l.string(&text) {
-		return false
-	}
-	*dst = stringOrNumber{text: text}
-	return true
-}
-
-// bool reads true or false into dst.
-func (l *jsonLexer) bool(dst *bool) bool {
-	l.space()
-	switch rest := l.s[l.i:]; {
-	case bytes.HasPrefix(rest, []byte("true")):
-		*dst = true
-		l.i += len("true")
-	case bytes.HasPrefix(rest, []byte("false")):
-		*dst = false
-		l.i += len("false")
-	default:
-		return false
-	}
-	return true
-}
-
-// text reads a string of printable ASCII without escapes and returns what
-// is between its quotes.
-func (l *jsonLexer) text() ([]byte, bool) {
-	if !l.next('"') {
-		return nil, false
-	}
-	n := bytes.IndexByte(l.s[l.i:], '"')
-	if n < 0 || !isPlainASCII(l.s[l.i:l.i+n]) {
-		return nil, false
-	}
-	t := l.s[l.i : l.i+n]
-	l.i += n + 1
-	return t, true
-}
-
-// next skips whitespace and reads c, if c is next.
-func (l *jsonLexer) next(c byte) bool {
-	l.space()
-	if l.i < len(l.s) && l.s[l.i] == c {
-		l.i++
-		return true
-	}
-	return false
-}
-
-// space skips JSON whitespace.
-func (l *jsonLexer) space() {
-	for l.i < len(l.s) {
-		switch l.s[l.i] {
-		case ' ', '\t', '\n', '\r':
-			l.i++
-		default:
-			return
-		}
-	}
-}
-
-// end reports whether only whitespace is left.
-func (l *jsonLexer) end() bool {
-	l.space()
-	return l.i == len(l.s)
 }
 
 // tooLarge is the problem of a body over the limit.
@@ -346,12 +195,6 @@ func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
 	switch {
 	case len(b) > 0 && b[0] == '"':
 		v.number = false
-		// A string of printable ASCII without escapes (every code) needs
-		// no unquoting.
-		if len(b) >= 2 && b[len(b)-1] == '"' && isPlainASCII(b[1:len(b)-1]) {
-			v.text = string(b[1 : len(b)-1])
-			return nil
-		}
 		return json.Unmarshal(b, &v.text)
 	case string(b) == "null":
 		return nil
@@ -369,17 +212,6 @@ func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
 		kind = "array"
 	}
 	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[stringOrNumber]()}
-}
-
-// isPlainASCII reports whether b is printable ASCII without quotes or
-// backslashes: the text of a JSON string that is its own value.
-func isPlainASCII(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
 }
 
 func allDigits(b []byte) bool {

@@ -155,19 +155,6 @@ const (
 	styleBare
 )
 
-// bareError is the error body of the phone-verification routes.
-type bareError struct {
-	Message string `json:"message"`
-	Code    string `json:"code"`
-}
-
-func (e bareError) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.string("message", e.Message)
-	o.string("code", e.Code)
-	return o.end()
-}
-
 // message returns the message for a code or message key, with detail as the
 // fallback before the default.
 func (h *Handler) message(key, detail string) string {
@@ -178,12 +165,6 @@ func (h *Handler) message(key, detail string) string {
 		return detail
 	}
 	return defaultMessages[key]
-}
-
-// fail answers err, an error of the Authenticator, naming input fields
-// with names.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, st style, err error, names fieldNames) {
-	h.writeError(w, r, st, problemFor(err, names))
 }
 
 // writeError answers p in style st, with Retry-After on a 429, and logs the
@@ -200,10 +181,10 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, st style, p
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(p.retryAfter), 10))
 	}
 	if st == styleBare {
-		h.writeJSON(w, r, p.status, bareError{Message: msg, Code: p.code}.appendJSON)
+		h.writeJSON(w, r, p.status, bareError{Message: msg, Code: p.code})
 		return
 	}
-	h.writeEnvelope(w, r, p.status, msg, p.code, nil)
+	h.writeJSON(w, r, p.status, envelope{Message: msg, Code: p.code, Timestamp: timestamp(h.clock.Now())})
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least 1.

@@ -55,7 +55,7 @@ func TestErrorTable(t *testing.T) {
 			h := &Handler{clock: phoneauth.NewManualClock(time.Unix(0, 0)), log: slog.New(slog.NewTextHandler(&logs, nil))}
 			w := httptest.NewRecorder()
 			err := fmt.Errorf("doing things: %w", row.err)
-			h.fail(w, httptest.NewRequest("POST", "/x", nil), st, err, nil)
+			h.writeError(w, httptest.NewRequest("POST", "/x", nil), st, problemFor(err, nil))
 			var body struct {
 				Success *bool
 				Message string
@@ -88,7 +88,7 @@ func TestUnexpectedErrorIs500(t *testing.T) {
 	var logs bytes.Buffer
 	h := &Handler{clock: phoneauth.SystemClock{}, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	w := httptest.NewRecorder()
-	h.fail(w, httptest.NewRequest("POST", "/auth/otp/request", nil), styleEnvelope, errors.New("secret internals: nil map"), nil)
+	h.writeError(w, httptest.NewRequest("POST", "/auth/otp/request", nil), styleEnvelope, problemFor(errors.New("secret internals: nil map"), nil))
 	if w.Code != 500 || strings.Contains(w.Body.String(), "secret internals") || !strings.Contains(w.Body.String(), `"internal_error"`) {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}
@@ -111,7 +111,7 @@ func TestRetryAfter(t *testing.T) {
 	} {
 		h := &Handler{clock: phoneauth.SystemClock{}, log: slog.New(slog.DiscardHandler)}
 		w := httptest.NewRecorder()
-		h.fail(w, httptest.NewRequest("POST", "/", nil), styleBare, tc.err, nil)
+		h.writeError(w, httptest.NewRequest("POST", "/", nil), styleBare, problemFor(tc.err, nil))
 		if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != tc.want {
 			t.Errorf("%v: %d Retry-After %q, want %q", tc.err, w.Code, w.Header().Get("Retry-After"), tc.want)
 		}

@@ -131,7 +131,6 @@ type options struct {
 	trustUnix   bool
 	maxBody     int64
 	logger      *slog.Logger
-	clock       phoneauth.Clock
 }
 
 // WithPrefix sets the path prefix of the sign-in routes. Default "/auth";
@@ -194,17 +193,12 @@ func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n 
 // 502/503 causes). Default: logs are discarded, as in phoneauth.Config.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithClock sets the clock of the envelope's "timestamp": pass the
-// Authenticator's clock. Default: the system clock.
-func WithClock(c phoneauth.Clock) Option { return func(o *options) { o.clock = c } }
-
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
 // concurrent use.
 type Handler struct {
 	auth    *phoneauth.Authenticator
 	routes  []route
-	mux     *http.ServeMux   // the routes plus a JSON 404, for ServeHTTP
-	byPath  map[string]route // the routes by path, for ServeHTTP
+	mux     *http.ServeMux // the routes plus a JSON 404, for ServeHTTP
 	proxies []netip.Prefix
 	// trustUnix makes a Unix-socket peer a trusted proxy.
 	trustUnix bool
@@ -224,8 +218,44 @@ type route struct {
 	path    string // as mounted
 	pattern string // method + " " + path
 	docPath string // the path in openapi.json (the default)
-	style   style  // of its errors
+	style   style  // of its group: the shape of its errors
 	handler http.HandlerFunc
+}
+
+// A routeGroup is a set of routes that answer in one style and may need a
+// signed-in user.
+type routeGroup struct {
+	style    style
+	signedIn bool // an access token is required (see authenticated)
+}
+
+// The route groups. The JWKS and OpenAPI documents answer their errors (a
+// 405) in the envelope.
+var (
+	signInGroup   = routeGroup{style: styleEnvelope}
+	phoneGroup    = routeGroup{style: styleBare, signedIn: true}
+	documentGroup = routeGroup{style: styleEnvelope}
+)
+
+// A routeFunc serves a JSON route: it returns the response data of a
+// success or the problem of a failure, and its group writes either in the
+// group's style. w is for reading the body (see decode).
+type routeFunc func(w http.ResponseWriter, r *http.Request) (any, *problem)
+
+// handler turns fn into the handler of a route of group g.
+func (h *Handler) handler(g routeGroup, fn routeFunc) http.HandlerFunc {
+	serve := func(w http.ResponseWriter, r *http.Request) {
+		data, p := fn(w, r)
+		if p != nil {
+			h.writeError(w, r, g.style, p)
+			return
+		}
+		h.writeSuccess(w, r, g.style, data)
+	}
+	if g.signedIn {
+		return h.authenticated(g.style, serve)
+	}
+	return serve
 }
 
 // New returns a Handler serving auth's routes. It returns an error for a
@@ -250,15 +280,12 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		auth:      auth,
 		maxBody:   o.maxBody,
 		log:       o.logger,
-		clock:     o.clock,
+		clock:     auth.Clock(), // the envelope's "timestamp"
 		messages:  o.messages,
 		trustUnix: o.trustUnix,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.clock == nil {
-		h.clock = phoneauth.SystemClock{}
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
@@ -286,32 +313,31 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 
 // buildRoutes fills h.routes and h.mux from o.
 func (h *Handler) buildRoutes(o options) error {
-	add := func(method, prefix, suffix, docPrefix string, fn http.HandlerFunc) {
-		st := styleEnvelope
-		if docPrefix == DefaultPhoneVerificationPrefix {
-			st = styleBare
-		}
+	// add mounts a route at prefix+suffix; docPrefix+suffix is its path in
+	// the OpenAPI document.
+	add := func(g routeGroup, method, prefix, suffix, docPrefix string, fn http.HandlerFunc) {
 		path := prefix + suffix
-		h.routes = append(h.routes, route{method, path, method + " " + path, docPrefix + suffix, st, fn})
+		h.routes = append(h.routes, route{method, path, method + " " + path, docPrefix + suffix, g.style, fn})
 	}
 	if o.routes&SignInRoutes != 0 {
 		if err := checkPath("prefix", o.prefix); err != nil {
 			return err
 		}
-		add(http.MethodPost, o.prefix, "/otp/request", DefaultPrefix, h.serveRequest)
-		add(http.MethodPost, o.prefix, "/otp/verify", DefaultPrefix, h.serveVerify)
-		add(http.MethodPost, o.prefix, "/otp/resend", DefaultPrefix, h.serveResend)
-		add(http.MethodPost, o.prefix, "/token/refresh", DefaultPrefix, h.serveRefresh)
-		add(http.MethodPost, o.prefix, "/logout", DefaultPrefix, h.serveLogout)
+		g, p, d := signInGroup, o.prefix, DefaultPrefix
+		add(g, http.MethodPost, p, "/otp/request", d, h.handler(g, h.serveRequest))
+		add(g, http.MethodPost, p, "/otp/verify", d, h.handler(g, h.serveVerify))
+		add(g, http.MethodPost, p, "/otp/resend", d, h.handler(g, h.serveResend))
+		add(g, http.MethodPost, p, "/token/refresh", d, h.handler(g, h.serveRefresh))
+		add(g, http.MethodPost, p, "/logout", d, h.handler(g, h.serveLogout))
 	}
 	if o.routes&PhoneVerificationRoutes != 0 {
 		if err := checkPath("phone-verification prefix", o.phonePrefix); err != nil {
 			return err
 		}
-		p, d := o.phonePrefix, DefaultPhoneVerificationPrefix
-		add(http.MethodPost, p, "/otp/register", d, h.requireUser(h.servePhoneRegister))
-		add(http.MethodPost, p, "/otp/verify", d, h.requireUser(h.servePhoneVerify))
-		add(http.MethodPost, p, "/otp/resend", d, h.requireUser(h.servePhoneResend))
+		g, p, d := phoneGroup, o.phonePrefix, DefaultPhoneVerificationPrefix
+		add(g, http.MethodPost, p, "/otp/register", d, h.handler(g, h.servePhoneRegister))
+		add(g, http.MethodPost, p, "/otp/verify", d, h.handler(g, h.servePhoneVerify))
+		add(g, http.MethodPost, p, "/otp/resend", d, h.handler(g, h.servePhoneResend))
 	}
 	if o.routes&JWKSRoute != 0 {
 		if err := checkPath("JWKS path", o.jwksPath); err != nil || o.jwksPath == "" {
@@ -319,13 +345,13 @@ func (h *Handler) buildRoutes(o options) error {
 		}
 		h.jwks = h.auth.JWKS()
 		h.jwksETag = etag(h.jwks)
-		add(http.MethodGet, o.jwksPath, "", DefaultJWKSPath, h.serveJWKS)
+		add(documentGroup, http.MethodGet, o.jwksPath, "", DefaultJWKSPath, h.serveJWKS)
 	}
 	if o.openAPIPath != "" {
 		if err := checkPath("OpenAPI path", o.openAPIPath); err != nil {
 			return err
 		}
-		add(http.MethodGet, o.openAPIPath, "", openAPIDocPath, h.serveOpenAPI)
+		add(documentGroup, http.MethodGet, o.openAPIPath, "", openAPIDocPath, h.serveOpenAPI)
 	}
 	doc, err := h.renderOpenAPI()
 	if err != nil {
@@ -343,10 +369,6 @@ func (h *Handler) buildRoutes(o options) error {
 		h.writeError(w, r, styleEnvelope, &problem{status: http.StatusNotFound, code: CodeNotFound, detail: "No route " + r.URL.Path})
 	})
 	h.mux = mux
-	h.byPath = make(map[string]route, len(h.routes))
-	for _, rt := range h.routes {
-		h.byPath[rt.path] = rt
-	}
 	return nil
 }
 
@@ -404,14 +426,6 @@ func (h *Handler) registerOn(mux *http.ServeMux) (err error) {
 // ServeHTTP serves the Handler's routes, by the request's full URL path,
 // and a JSON 404 for other paths.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// A request on the exact path and method of a route, nearly every
-	// request, goes straight to it, as the mux would send it; the mux takes
-	// the rest (HEAD, other methods, unclean or escaped paths, 404s).
-	if rt, ok := h.byPath[r.URL.Path]; ok && r.Method == rt.method && r.URL.RawPath == "" {
-		r.Pattern = rt.pattern
-		rt.handler(w, r)
-		return
-	}
 	h.mux.ServeHTTP(w, r)
 }
 

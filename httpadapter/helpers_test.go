@@ -73,7 +73,6 @@ func newFixture(t testing.TB, configure func(*phoneauth.Config), opts ...httpada
 		t.Fatal(err)
 	}
 	opts = append([]httpadapter.Option{
-		httpadapter.WithClock(f.clock),
 		httpadapter.WithLogger(slog.New(slog.NewTextHandler(f.logs, nil))),
 	}, opts...)
 	if f.h, err = httpadapter.New(f.auth, opts...); err != nil {

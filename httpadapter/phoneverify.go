@@ -15,7 +15,7 @@ import (
 
 // phoneFields names the inputs of the phone verification as the bodies of
 // its routes do.
-var phoneFields = fieldNames{"Phone": "phone_number", "Country": "countryCode", "AuthCode": "authCode", "Code": "otp"}
+var phoneFields = fieldNames{"Phone": "phone_number", "Country": "countryCode", "RequestID": "authCode", "Code": "otp"}
 
 // phoneBody is the body of the phone-verification routes.
 type phoneBody struct {
@@ -28,22 +28,6 @@ type phoneBody struct {
 	OTP      stringOrNumber `json:"otp"`
 }
 
-func (b *phoneBody) decodeFast(l *jsonLexer) bool {
-	return l.object(func(key []byte) bool {
-		switch string(key) {
-		case "phone_number":
-			return l.string(&b.PhoneNumber)
-		case "countryCode":
-			return l.string(&b.CountryCode)
-		case "authCode":
-			return l.stringOrNumber(&b.AuthCode)
-		case "otp":
-			return l.stringOrNumber(&b.OTP)
-		}
-		return false
-	})
-}
-
 // authCodeData is the response of register and resend.
 type authCodeData struct {
 	AuthCode  string `json:"authCode"`
@@ -51,53 +35,37 @@ type authCodeData struct {
 	OTP       string `json:"otp,omitempty"` // development mode only
 }
 
-func (d authCodeData) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.string("authCode", d.AuthCode)
-	o.bool("isNewUser", d.IsNewUser)
-	o.stringOmitEmpty("otp", d.OTP)
-	return o.end()
-}
-
 // messageData is the response of verify.
 type messageData struct {
 	Message string `json:"message"`
 }
 
-func (d messageData) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.string("message", d.Message)
-	return o.end()
-}
-
 // phoneSendFunc is StartPhoneVerification or ResendPhoneVerification.
 type phoneSendFunc func(context.Context, phoneauth.PhoneVerificationParams) (phoneauth.PhoneVerification, error)
 
-func (h *Handler) servePhoneRegister(w http.ResponseWriter, r *http.Request) {
-	h.servePhoneSend(w, r, h.auth.StartPhoneVerification)
+func (h *Handler) servePhoneRegister(w http.ResponseWriter, r *http.Request) (any, *problem) {
+	return h.servePhoneSend(w, r, h.auth.StartPhoneVerification)
 }
 
-func (h *Handler) servePhoneResend(w http.ResponseWriter, r *http.Request) {
-	h.servePhoneSend(w, r, h.auth.ResendPhoneVerification)
+func (h *Handler) servePhoneResend(w http.ResponseWriter, r *http.Request) (any, *problem) {
+	return h.servePhoneSend(w, r, h.auth.ResendPhoneVerification)
 }
 
 // servePhoneSend serves register and resend.
-func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send phoneSendFunc) {
-	c, ok := h.user(w, r)
-	if !ok {
-		return
+func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send phoneSendFunc) (any, *problem) {
+	c, p := user(r)
+	if p != nil {
+		return nil, p
 	}
 	var b phoneBody
 	if p := h.decode(w, r, &b); p != nil {
-		h.writeError(w, r, styleBare, p)
-		return
+		return nil, p
 	}
 	if p := firstProblem(
 		requiredIf(b.PhoneNumber == "", "phone_number"),
 		inputProblem(phoneauth.CheckPhoneInput(b.PhoneNumber, b.CountryCode), phoneFields),
 	); p != nil {
-		h.writeError(w, r, styleBare, p)
-		return
+		return nil, p
 	}
 	v, err := send(r.Context(), phoneauth.PhoneVerificationParams{
 		UserID:  c.Subject,
@@ -110,22 +78,20 @@ func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send ph
 		Locale:   locale("", r),
 	})
 	if err != nil {
-		h.fail(w, r, styleBare, err, phoneFields)
-		return
+		return nil, problemFor(err, phoneFields)
 	}
-	h.writeJSON(w, r, http.StatusOK, authCodeData{AuthCode: v.RequestID, IsNewUser: v.IsNewUser, OTP: v.Code}.appendJSON)
+	return authCodeData{AuthCode: v.RequestID, IsNewUser: v.IsNewUser, OTP: v.Code}, nil
 }
 
 // servePhoneVerify serves verify.
-func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
-	c, ok := h.user(w, r)
-	if !ok {
-		return
+func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) (any, *problem) {
+	c, p := user(r)
+	if p != nil {
+		return nil, p
 	}
 	var b phoneBody
 	if p := h.decode(w, r, &b); p != nil {
-		h.writeError(w, r, styleBare, p)
-		return
+		return nil, p
 	}
 	if p := firstProblem(
 		requiredIf(b.PhoneNumber == "", "phone_number"),
@@ -133,31 +99,29 @@ func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) {
 		requiredIf(b.AuthCode.String() == "", "authCode"),
 		requiredIf(b.OTP.String() == "", "otp"),
 	); p != nil {
-		h.writeError(w, r, styleBare, p)
-		return
+		return nil, p
 	}
-	err := h.auth.ConfirmPhone(r.Context(), phoneauth.ConfirmPhoneParams{
+	err := h.auth.ConfirmPhoneVerification(r.Context(), phoneauth.ConfirmPhoneVerificationParams{
 		UserID:       c.Subject,
 		Phone:        b.PhoneNumber,
 		Country:      b.CountryCode,
-		AuthCode:     b.AuthCode.String(),
+		RequestID:    b.AuthCode.String(),
 		Code:         b.OTP.text,
 		CodeIsNumber: b.OTP.number,
 		IP:           h.clientIP(r),
 	})
 	if err != nil {
-		h.fail(w, r, styleBare, err, phoneFields)
-		return
+		return nil, problemFor(err, phoneFields)
 	}
-	h.writeJSON(w, r, http.StatusOK, messageData{Message: h.message(MessagePhoneVerified, "")}.appendJSON)
+	return messageData{Message: h.message(MessagePhoneVerified, "")}, nil
 }
 
-// user returns the claims that requireUser put in the context, or answers
-// 401 if there are none (a route mounted without requireUser).
-func (h *Handler) user(w http.ResponseWriter, r *http.Request) (*phoneauth.Claims, bool) {
+// user returns the claims that the route group's authentication put in the
+// context, or a 401 if there are none.
+func user(r *http.Request) (*phoneauth.Claims, *problem) {
 	c, ok := ClaimsFromContext(r.Context())
 	if !ok {
-		h.writeError(w, r, styleBare, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized})
+		return nil, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized}
 	}
-	return c, ok
+	return c, nil
 }

@@ -40,30 +40,6 @@ type requestBody struct {
 	Locale string `json:"locale"`
 }
 
-func (b *requestBody) decodeFast(l *jsonLexer) bool {
-	return l.object(func(key []byte) bool {
-		switch string(key) {
-		case "phone":
-			return l.string(&b.Phone)
-		case "country":
-			return l.string(&b.Country)
-		case "deviceId":
-			return l.string(&b.DeviceID)
-		case "channel":
-			return l.string(&b.Channel)
-		case "createUser":
-			return l.bool(&b.CreateUser)
-		case "create_user":
-			return l.bool(&b.CreateUserSnake)
-		case "captchaToken":
-			return l.string(&b.CaptchaToken)
-		case "locale":
-			return l.string(&b.Locale)
-		}
-		return false // metadata, or a key json.Unmarshal matches in another case
-	})
-}
-
 // codeData is the data of a sent code.
 type codeData struct {
 	RequestID   string `json:"requestId"`
@@ -75,43 +51,29 @@ type codeData struct {
 	OTP         string `json:"otp,omitempty"` // development mode only
 }
 
-func (d codeData) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.string("requestId", d.RequestID)
-	o.string("maskedPhone", d.MaskedPhone)
-	o.string("channel", d.Channel)
-	o.int("expiresIn", d.ExpiresIn)
-	o.int("resendAfter", d.ResendAfter)
-	o.stringOmitEmpty("messageId", d.MessageID)
-	o.stringOmitEmpty("otp", d.OTP)
-	return o.end()
-}
-
 // sendFunc is Authenticator.Request or Resend.
 type sendFunc func(context.Context, phoneauth.RequestParams) (phoneauth.RequestResult, error)
 
-func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) {
-	h.serveSend(w, r, h.auth.Request)
+func (h *Handler) serveRequest(w http.ResponseWriter, r *http.Request) (any, *problem) {
+	return h.serveSend(w, r, h.auth.Request)
 }
 
-func (h *Handler) serveResend(w http.ResponseWriter, r *http.Request) {
-	h.serveSend(w, r, h.auth.Resend)
+func (h *Handler) serveResend(w http.ResponseWriter, r *http.Request) (any, *problem) {
+	return h.serveSend(w, r, h.auth.Resend)
 }
 
 // serveSend serves /otp/request and /otp/resend.
-func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFunc) {
+func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFunc) (any, *problem) {
 	var b requestBody
 	if p := h.decode(w, r, &b); p != nil {
-		h.writeError(w, r, styleEnvelope, p)
-		return
+		return nil, p
 	}
 	if p := firstProblem(
 		requiredIf(b.Phone == "", "phone"),
 		inputProblem(phoneauth.CheckPhoneInput(b.Phone, b.Country), requestFields),
 		requiredIf(b.DeviceID == "", "deviceId"),
 	); p != nil {
-		h.writeError(w, r, styleEnvelope, p)
-		return
+		return nil, p
 	}
 	res, err := send(r.Context(), phoneauth.RequestParams{
 		Phone:        b.Phone,
@@ -125,10 +87,9 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 		Locale:       locale(b.Locale, r),
 	})
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err, requestFields)
-		return
+		return nil, problemFor(err, requestFields)
 	}
-	h.writeData(w, r, codeData{
+	return codeData{
 		RequestID:   res.RequestID,
 		MaskedPhone: res.MaskedPhone,
 		Channel:     string(res.Channel),
@@ -136,35 +97,15 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 		ResendAfter: seconds(res.ResendAfter),
 		MessageID:   res.MessageID,
 		OTP:         res.Code,
-	}.appendJSON)
+	}, nil
 }
 
 // verifyBody is the body of /otp/verify.
 type verifyBody struct {
-	OTPInfo    *otpInfo          `json:"otpInfo"`
-	DeviceInfo *phoneauth.Device `json:"deviceInfo"`
+	OTPInfo    *otpInfo    `json:"otpInfo"`
+	DeviceInfo *deviceInfo `json:"deviceInfo"`
 	// RequestID, if set (here or in otpInfo), must name the newest code.
 	RequestID string `json:"requestId"`
-}
-
-func (b *verifyBody) decodeFast(l *jsonLexer) bool {
-	return l.object(func(key []byte) bool {
-		switch string(key) {
-		case "otpInfo":
-			if b.OTPInfo == nil {
-				b.OTPInfo = new(otpInfo)
-			}
-			return b.OTPInfo.decodeFast(l)
-		case "deviceInfo":
-			if b.DeviceInfo == nil {
-				b.DeviceInfo = new(phoneauth.Device)
-			}
-			return decodeDeviceFast(l, b.DeviceInfo)
-		case "requestId":
-			return l.string(&b.RequestID)
-		}
-		return false
-	})
 }
 
 type otpInfo struct {
@@ -174,48 +115,20 @@ type otpInfo struct {
 	RequestID string         `json:"requestId"`
 }
 
-func (o *otpInfo) decodeFast(l *jsonLexer) bool {
-	return l.object(func(key []byte) bool {
-		switch string(key) {
-		case "phone":
-			return l.string(&o.Phone)
-		case "otp":
-			return l.stringOrNumber(&o.OTP)
-		case "country":
-			return l.string(&o.Country)
-		case "requestId":
-			return l.string(&o.RequestID)
-		}
-		return false
-	})
-}
-
-// decodeDeviceFast is the fast path of decoding a phoneauth.Device, whose
-// json tags name its keys.
-func decodeDeviceFast(l *jsonLexer, d *phoneauth.Device) bool {
-	return l.object(func(key []byte) bool {
-		switch string(key) {
-		case "deviceId":
-			return l.string(&d.ID)
-		case "deviceType":
-			return l.string(&d.Type)
-		case "deviceName":
-			return l.string(&d.Name)
-		case "platformVersion":
-			return l.string(&d.PlatformVersion)
-		case "fcmToken":
-			return l.string(&d.PushToken)
-		}
-		return false
-	})
+// deviceInfo is the client device of /otp/verify.
+type deviceInfo struct {
+	ID              string `json:"deviceId"`
+	Type            string `json:"deviceType"`
+	Name            string `json:"deviceName"`
+	PlatformVersion string `json:"platformVersion"`
+	PushToken       string `json:"fcmToken"`
 }
 
 // serveVerify serves /otp/verify.
-func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) (any, *problem) {
 	var b verifyBody
 	if p := h.decode(w, r, &b); p != nil {
-		h.writeError(w, r, styleEnvelope, p)
-		return
+		return nil, p
 	}
 	var p *problem
 	switch {
@@ -232,8 +145,7 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 		)
 	}
 	if p != nil {
-		h.writeError(w, r, styleEnvelope, p)
-		return
+		return nil, p
 	}
 	requestID := b.RequestID
 	if requestID == "" {
@@ -245,14 +157,13 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) {
 		RequestID:    requestID,
 		Code:         b.OTPInfo.OTP.text,
 		CodeIsNumber: b.OTPInfo.OTP.number,
-		Device:       *b.DeviceInfo,
+		Device:       phoneauth.Device(*b.DeviceInfo),
 		IP:           h.clientIP(r),
 	})
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err, verifyFields)
-		return
+		return nil, problemFor(err, verifyFields)
 	}
-	h.writeData(w, r, newSignInData(in).appendJSON)
+	return newSignInData(in), nil
 }
 
 // signInData is the data of a verification or a refresh.
@@ -263,29 +174,11 @@ type signInData struct {
 	RefreshExpiresIn int64     `json:"refreshExpiresIn"` // of the refresh token, seconds
 }
 
-func (d signInData) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.value("token", d.Token.appendJSON)
-	o.value("user", d.User.appendJSON)
-	o.int("expiresIn", d.ExpiresIn)
-	o.int("refreshExpiresIn", d.RefreshExpiresIn)
-	return o.end()
-}
-
 type tokenData struct {
 	AccessToken   string     `json:"accessToken"`
 	RefreshToken  string     `json:"refreshToken"`
 	TokenType     string     `json:"tokenType"`
 	CurrentDevice deviceData `json:"currentDevice"`
-}
-
-func (t tokenData) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.string("accessToken", t.AccessToken)
-	o.string("refreshToken", t.RefreshToken)
-	o.string("tokenType", t.TokenType)
-	o.value("currentDevice", t.CurrentDevice.appendJSON)
-	return o.end()
 }
 
 // deviceData is a device session as its owner sees it.
@@ -299,30 +192,10 @@ type deviceData struct {
 	ExpiresAt       time.Time `json:"expiresAt"`
 }
 
-func (d deviceData) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.string("id", d.ID)
-	o.string("deviceId", d.DeviceID)
-	o.stringOmitEmpty("deviceType", d.DeviceType)
-	o.stringOmitEmpty("deviceName", d.DeviceName)
-	o.stringOmitEmpty("platformVersion", d.PlatformVersion)
-	o.time("createdAt", d.CreatedAt)
-	o.time("expiresAt", d.ExpiresAt)
-	return o.end()
-}
-
 type userData struct {
 	ID        string `json:"id"`
 	Phone     string `json:"phone"`
 	IsNewUser bool   `json:"isNewUser"`
-}
-
-func (u userData) appendJSON(b []byte) []byte {
-	o := beginObject(b)
-	o.string("id", u.ID)
-	o.string("phone", u.Phone)
-	o.bool("isNewUser", u.IsNewUser)
-	return o.end()
 }
 
 func newSignInData(in phoneauth.SignIn) signInData {
@@ -357,42 +230,29 @@ type refreshBody struct {
 	RefreshToken string `json:"refreshToken"`
 }
 
-func (b *refreshBody) decodeFast(l *jsonLexer) bool {
-	return l.object(func(key []byte) bool {
-		if string(key) == "refreshToken" {
-			return l.string(&b.RefreshToken)
-		}
-		return false
-	})
-}
-
 // serveRefresh serves /token/refresh.
-func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) (any, *problem) {
 	var b refreshBody
 	if p := h.decode(w, r, &b); p != nil {
-		h.writeError(w, r, styleEnvelope, p)
-		return
+		return nil, p
 	}
 	if b.RefreshToken == "" {
-		h.writeError(w, r, styleEnvelope, required("refreshToken"))
-		return
+		return nil, required("refreshToken")
 	}
 	in, err := h.auth.Refresh(r.Context(), phoneauth.RefreshParams{RefreshToken: b.RefreshToken, IP: h.clientIP(r)})
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err, nil)
-		return
+		return nil, problemFor(err, nil)
 	}
-	h.writeData(w, r, newSignInData(in).appendJSON)
+	return newSignInData(in), nil
 }
 
 // serveLogout serves /logout: it ends the session of the refresh token in
 // the body or, without one, the session of the access token in the
 // Authorization header (a session that has ended already is no error then).
-func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) (any, *problem) {
 	var b refreshBody
 	if p := h.decode(w, r, &b); p != nil {
-		h.writeError(w, r, styleEnvelope, p)
-		return
+		return nil, p
 	}
 	var err error
 	switch access := accessToken(r); {
@@ -407,15 +267,13 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	default:
-		h.writeError(w, r, styleEnvelope, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized,
-			detail: "refreshToken or an Authorization: Bearer access token is required"})
-		return
+		return nil, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized,
+			detail: "refreshToken or an Authorization: Bearer access token is required"}
 	}
 	if err != nil {
-		h.fail(w, r, styleEnvelope, err, nil)
-		return
+		return nil, problemFor(err, nil)
 	}
-	h.writeData(w, r, appendEmptyObject)
+	return struct{}{}, nil
 }
 
 // serveJWKS serves the key set, cacheable for five minutes and with an

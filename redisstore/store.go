@@ -215,7 +215,7 @@ func (s *Store) DeleteChallenge(ctx context.Context, key, id string) error {
 // scripts, one storing the session (it refuses a duplicate id with an
 // error), the other adding it to its user's index.
 func (s *Store) CreateSession(ctx context.Context, sess phoneauth.Session) error {
-	device, err := json.Marshal(sess.Device)
+	device, err := json.Marshal(storedDevice(sess.Device))
 	if err != nil {
 		return fmt.Errorf("redisstore: create session: device: %w", err)
 	}
@@ -537,9 +537,21 @@ func decodeSession(id string, f map[string]string) (phoneauth.Session, error) {
 		return phoneauth.Session{}, fmt.Errorf("session: %w", d.err)
 	}
 	if dev := f["device"]; dev != "" {
-		if err := json.Unmarshal([]byte(dev), &s.Device); err != nil {
+		var sd storedDevice
+		if err := json.Unmarshal([]byte(dev), &sd); err != nil {
 			return phoneauth.Session{}, fmt.Errorf("session: bad device: %w", err)
 		}
+		s.Device = phoneauth.Device(sd)
 	}
 	return s, nil
+}
+
+// storedDevice is the JSON form of a session's device in its hash's
+// "device" field.
+type storedDevice struct {
+	ID              string `json:"deviceId"`
+	Type            string `json:"deviceType,omitempty"`
+	Name            string `json:"deviceName,omitempty"`
+	PlatformVersion string `json:"platformVersion,omitempty"`
+	PushToken       string `json:"fcmToken,omitempty"`
 }

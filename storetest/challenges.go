@@ -45,7 +45,7 @@ func put(t *testing.T, s phoneauth.ChallengeStore, c phoneauth.Challenge) {
 func testPutGet(t *testing.T, s phoneauth.ChallengeStore) {
 	c := newChallenge(start)
 	c.UserID = "user-" + randomString(10)
-	c.Key = "link:" + c.UserID + ":" + c.Phone
+	c.Key = "phone-verification:" + c.UserID + ":" + c.Phone
 	c.Channel = phoneauth.WhatsApp
 	c.Attempts = 2
 	c.CreateUser = true
@@ -141,7 +141,7 @@ func testKeysIsolated(t *testing.T, s phoneauth.ChallengeStore) {
 	checkChallenge(t, "b after deleting a", got, b)
 
 	c := newChallenge(start)
-	c.Key = "link:user-" + randomString(10) + ":" + b.Phone // same phone, other key
+	c.Key = "phone-verification:user-" + randomString(10) + ":" + b.Phone // same phone, other key
 	put(t, s, c)
 	got, err = s.GetChallenge(ctx, b.Key, start)
 	noErr(t, "GetChallenge of b after a put under another key for its phone", err)

@@ -480,8 +480,8 @@ func testClientInputIsText(t *testing.T, r *replicas) {
 	}
 	_, err = r.a.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: nul, Phone: mobilePhone(), DeviceID: r.device, IP: r.ip})
 	invalid("StartPhoneVerification, UserID with NUL", err)
-	err = r.a.ConfirmPhone(ctx, phoneauth.ConfirmPhoneParams{UserID: in.User.ID, Phone: mobilePhone(), AuthCode: nul, Code: "123456", IP: r.ip})
-	invalid("ConfirmPhone, AuthCode with NUL", err)
+	err = r.a.ConfirmPhoneVerification(ctx, phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, Phone: mobilePhone(), RequestID: nul, Code: "123456", IP: r.ip})
+	invalid("ConfirmPhoneVerification, RequestID with NUL", err)
 }
 
 // A stranger's verifications of a phone, from another device and address,

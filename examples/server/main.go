@@ -17,8 +17,8 @@
 //	                   default: an Ed25519 key generated at start
 //	-cpuprofile        file to write a CPU profile of the whole run to, for go tool pprof
 //
-// In development mode the seeds' phone number +923012345678 is a test
-// number with the seeds' code 249364, so that the API documents' cURL
+// In development mode the API documents' phone number +923012345678 is a test
+// number with their code 249364, so that their cURL
 // examples work as written: request a code, then verify "249364" (no
 // message is logged for a test number).
 //
