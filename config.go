@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 )
@@ -51,6 +52,12 @@ type Config struct {
 
 	// CodeLength is the number of digits of a code. Default 6; 4 to 10.
 	CodeLength int
+	// AllowWeakCodes lets New accept a configuration under which an
+	// attacker could guess a targeted phone's code with a probability above
+	// 10⁻³ per day (a short code, a large failed-verify budget, limits
+	// turned off); see docs/security.md for the computation. Default false:
+	// New refuses such a configuration.
+	AllowWeakCodes bool
 	// CodeTTL is how long a code is valid. Default 5 minutes.
 	CodeTTL time.Duration
 	// MaxAttempts is how many verification attempts one code allows.
@@ -233,12 +240,12 @@ func (c *Config) validate() error {
 	if c.Sender == nil {
 		return bad("Sender is required")
 	}
-	if len(c.Secret) < 32 {
-		return bad("Secret must be at least 32 bytes, got %d", len(c.Secret))
+	if err := checkSecret(c.Secret); err != nil {
+		return bad("Secret %s", err)
 	}
 	for i, s := range c.PreviousSecrets {
-		if len(s) < 32 {
-			return bad("PreviousSecrets[%d] must be at least 32 bytes", i)
+		if err := checkSecret(s); err != nil {
+			return bad("PreviousSecrets[%d] %s", i, err)
 		}
 	}
 	if c.Users == nil {
@@ -281,5 +288,76 @@ func (c *Config) validate() error {
 	if c.DefaultChannel != SMS && c.DefaultChannel != WhatsApp {
 		return bad("unknown DefaultChannel %q", c.DefaultChannel)
 	}
+	if p := c.guessOdds(); p > maxGuessOdds && !c.AllowWeakCodes {
+		return bad("an attacker could guess a phone's code with probability %.2g per day (CodeLength %d, MaxAttempts %d, Limits.FailedVerifies, PerPhone and ResendCooldown), above %g; strengthen them or set AllowWeakCodes",
+			p, c.CodeLength, c.MaxAttempts, maxGuessOdds)
+	}
 	return c.Tokens.validate()
+}
+
+// minSecretBytes and minSecretSymbols bound what a server secret looks
+// like: at least 32 bytes, of at least 8 different values. The second
+// refuses placeholders (all zeros, one repeated character, "abab…"); a
+// secret from crypto/rand has about 30 different bytes in 32, and one
+// written as hex 16.
+const (
+	minSecretBytes   = 32
+	minSecretSymbols = 8
+)
+
+// checkSecret returns what is wrong with a server secret, or nil.
+func checkSecret(s []byte) error {
+	if len(s) < minSecretBytes {
+		return fmt.Errorf("must be at least %d bytes, got %d", minSecretBytes, len(s))
+	}
+	var seen [256]bool
+	n := 0
+	for _, b := range s {
+		if !seen[b] {
+			seen[b] = true
+			n++
+		}
+	}
+	if n < minSecretSymbols {
+		return fmt.Errorf("has only %d different bytes: it is a placeholder, not random (use crypto/rand)", n)
+	}
+	return nil
+}
+
+// maxGuessOdds is the highest probability per day of guessing a targeted
+// phone's code that New accepts without Config.AllowWeakCodes.
+const maxGuessOdds = 1e-3
+
+// guessOdds bounds the probability that an attacker guesses the code of
+// one targeted phone within a day, for a Config with its defaults applied:
+// the most wrong guesses the limits let through per phone per day, over the
+// 10^CodeLength possible codes (a union bound). The guesses are the fewer
+// of what the failed-verify budget allows and what the codes the phone can
+// be sent allow (MaxAttempts each), whatever the number of addresses and
+// devices, since both counts are per phone. A limit turned off counts as no
+// bound (+Inf).
+func (c *Config) guessOdds() float64 {
+	guesses := math.Min(eventsPerDay(c.Limits.FailedVerifies), codesPerDay(c.Limits)*float64(c.MaxAttempts))
+	return math.Min(1, guesses/math.Pow10(c.CodeLength))
+}
+
+// codesPerDay is the most codes the sending limits let one phone be sent in
+// a day: the fewer of the per-phone limit and the cooldown.
+func codesPerDay(l Limits) float64 {
+	n := eventsPerDay(l.PerPhone)
+	if l.ResendCooldown > 0 {
+		n = math.Min(n, 1+math.Floor(float64(day)/float64(l.ResendCooldown)))
+	}
+	return math.Min(n, eventsPerDay(l.Global))
+}
+
+const day = 24 * time.Hour
+
+// eventsPerDay is the most events a Limit (a token bucket) allows in a day:
+// the full burst, then the refill over the day; +Inf if it is off.
+func eventsPerDay(l Limit) float64 {
+	if l.Off() {
+		return math.Inf(1)
+	}
+	return float64(l.Events) + math.Floor(float64(l.Events)*float64(day)/float64(l.Per))
 }

@@ -3,6 +3,7 @@ package phoneauth_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,7 +55,11 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+// testSecret returns one of several distinct 32-byte secrets.
+func testSecret(b byte) []byte {
+	s := sha256.Sum256([]byte{b})
+	return s[:]
+}
 
 func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	t.Helper()

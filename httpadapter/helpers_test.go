@@ -60,7 +60,7 @@ func newFixture(t testing.TB, configure func(*phoneauth.Config), opts ...httpada
 			f.sent = append(f.sent, m)
 			return fmt.Sprintf("msg-%d", len(f.sent)), nil
 		}),
-		Secret:      bytes.Repeat([]byte{7}, 32),
+		Secret:      []byte("a test secret: 32 bytes or more, of many different bytes"),
 		Tokens:      phoneauth.TokenConfig{Keys: keys},
 		Clock:       f.clock,
 		Development: true,
