@@ -731,6 +731,7 @@ func TestConcurrentVerifyOfOneCodeHasOneWinner(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) {
 		c.Limits.FailedVerifies = phoneauth.Unlimited
 		c.Limits.VerifyPerIP = phoneauth.Unlimited
+		c.AllowWeakCodes = true // no failed-verify budget
 	})
 	f.request(phonePK)
 	code := f.lastCode()
@@ -761,6 +762,7 @@ func TestConcurrentWrongGuessesAreCapped(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) {
 		c.Limits.FailedVerifies = phoneauth.Unlimited
 		c.Limits.VerifyPerIP = phoneauth.Unlimited
+		c.AllowWeakCodes = true // no failed-verify budget
 	})
 	f.request(phonePK)
 	bad := wrong(f.lastCode())
