@@ -141,46 +141,6 @@ func TestMemoryStoreBoundedChallenges(t *testing.T) {
 	}
 }
 
-// After a burst has expired and been swept, the store gives its memory
-// back: Go maps never shrink, so the swept tables must be rebuilt.
-func TestMemoryStoreShrinksAfterBurst(t *testing.T) {
-	if testing.Short() {
-		t.Skip("puts 100,000 challenges")
-	}
-	ctx := context.Background()
-	heap := func() uint64 {
-		var ms runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		return ms.HeapAlloc
-	}
-	base := heap()
-	s := phoneauth.NewMemoryStore()
-	const burst = 100_000
-	for i := range burst {
-		if err := s.PutChallenge(ctx, challenge(i, t0, 5*time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	full := heap()
-	later := t0.Add(time.Hour)
-	for i := range 200 { // a write to every shard
-		if err := s.PutChallenge(ctx, challenge(burst+i, later, 5*time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := heap()
-	if got := phoneauth.StatsOf(s).Challenges; got != 200 {
-		t.Fatalf("%d challenges after the sweep, want 200", got)
-	}
-	// The burst's map tables alone take some 4 MB.
-	if after > base && after-base > 1<<20 {
-		t.Fatalf("heap: %d KB before the burst, %d KB with it, %d KB once it was swept; want the tables rebuilt small",
-			base>>10, full>>10, after>>10)
-	}
-	runtime.KeepAlive(s)
-}
-
 // Expired sessions, and the rotated tokens of live ones that would have
 // expired, go away with a write a sweep interval later.
 func TestMemoryStoreSweepsSessions(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 var epoch = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -30,29 +31,12 @@ type fixture struct {
 	clock  *phoneauth.ManualClock
 	store  *phoneauth.MemoryStore
 	auth   *phoneauth.Authenticator
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	mu     sync.Mutex
 	sent   []phoneauth.Message
 	events []phoneauth.Event
 	// sendErr, if set, makes the sender fail.
 	sendErr error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // testSecret returns one of several distinct 32-byte secrets.
@@ -63,7 +47,7 @@ func testSecret(b byte) []byte {
 
 func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &syncBuffer{}}
+	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &testutil.Buffer{}}
 	key, err := phoneauth.GenerateEd25519Key("k1")
 	if err != nil {
 		t.Fatal(err)

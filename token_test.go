@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 // t0 is the start of every test clock: a whole second, as JWT times are.
@@ -68,33 +69,21 @@ func mustKeySet(t testing.TB, signing *Key, verifyOnly ...*Key) *KeySet {
 }
 
 // recorder collects events.
-type recorder struct {
-	mu     sync.Mutex
-	events []Event
-}
-
-func (r *recorder) record(_ context.Context, e Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
+type recorder struct{ testutil.Recorder[Event] }
 
 func (r *recorder) kinds() []EventKind {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	var ks []EventKind
-	for _, e := range r.events {
+	for _, e := range r.All() {
 		ks = append(ks, e.Kind)
 	}
 	return ks
 }
 
 func (r *recorder) last(kind EventKind) (Event, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.events) - 1; i >= 0; i-- {
-		if r.events[i].Kind == kind {
-			return r.events[i], true
+	all := r.All()
+	for i := len(all) - 1; i >= 0; i-- {
+		if all[i].Kind == kind {
+			return all[i], true
 		}
 	}
 	return Event{}, false
@@ -129,7 +118,7 @@ func newTokenEnvStore(t testing.TB, cfg TokenConfig, store Store) *tokenEnv {
 		Secret: []byte("a test secret of at least 32 bytes"),
 		Tokens: cfg,
 		Clock:  clock,
-		Events: rec.record,
+		Events: rec.Record,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 // fakeSender calls fn for every attempt and counts attempts and successful
@@ -50,28 +51,19 @@ func (f *fakeSender) counts(challenge string) (attempts, delivered int) {
 
 // recorder collects events and the delays asked of the injected sleep.
 type recorder struct {
-	mu     sync.Mutex
-	events []phoneauth.Event
-	delays []time.Duration
+	events testutil.Recorder[phoneauth.Event]
+	delays testutil.Recorder[time.Duration]
 }
 
-func (r *recorder) observe(_ context.Context, e phoneauth.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
+func (r *recorder) observe(ctx context.Context, e phoneauth.Event) { r.events.Record(ctx, e) }
 
 func (r *recorder) sleep(ctx context.Context, d time.Duration) error {
-	r.mu.Lock()
-	r.delays = append(r.delays, d)
-	r.mu.Unlock()
+	r.delays.Record(ctx, d)
 	return ctx.Err()
 }
 
 func (r *recorder) snapshot() ([]phoneauth.Event, []time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]phoneauth.Event(nil), r.events...), append([]time.Duration(nil), r.delays...)
+	return r.events.All(), r.delays.All()
 }
 
 // maxRand makes the jitter pick the top of its range; zeroRand the bottom.
@@ -313,12 +305,15 @@ func TestAsyncSendWithDoneContext(t *testing.T) {
 // outcome and none was delivered twice.
 func TestAsyncDrainsUnderLoad(t *testing.T) {
 	const n = 400
+	// The slow messages are held until every message is queued, so that
+	// sends, retries and deliveries overlap.
+	allQueued := make(chan struct{})
 	s := newFake(func(_ context.Context, m phoneauth.Message, attempt int) (string, error) {
 		var i int
 		fmt.Sscanf(m.ChallengeID, "ch%d", &i)
 		switch i % 4 {
 		case 0:
-			time.Sleep(50 * time.Microsecond) // slow
+			<-allQueued // slow
 		case 1:
 			if attempt == 1 {
 				return "", errTemporary
@@ -342,6 +337,7 @@ func TestAsyncDrainsUnderLoad(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	close(allQueued)
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -378,20 +374,29 @@ func TestAsyncCloseRacingSends(t *testing.T) {
 	a, rec := start(t, s, AsyncOptions{Workers: 2, QueueSize: 16}, zeroRand)
 	var accepted sync.Map
 	var wg sync.WaitGroup
+	// Close waits until each sender has sent once, so that
+	// every sender is under way when it closes.
+	var started sync.WaitGroup
 	for g := range 4 {
 		wg.Add(1)
+		started.Add(1)
 		go func() {
 			defer wg.Done()
+			first := true
 			for i := g; i < 2000; i += 4 {
 				if _, err := a.Send(context.Background(), msg(i)); err == nil {
 					accepted.Store(msg(i).ChallengeID, true)
 				} else if !errors.Is(err, ErrClosed) && !errors.Is(err, ErrQueueFull) {
 					t.Errorf("Send: %v", err)
 				}
+				if first {
+					first = false
+					started.Done()
+				}
 			}
 		}()
 	}
-	time.Sleep(time.Millisecond)
+	started.Wait()
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}

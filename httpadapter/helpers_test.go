@@ -1,7 +1,6 @@
 package httpadapter_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/httpadapter"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 )
 
 // t0 is the fixtures' start time: the timestamp of the seed's example.
@@ -29,7 +29,7 @@ type fixture struct {
 	store *phoneauth.MemoryStore
 	auth  *phoneauth.Authenticator
 	h     *httpadapter.Handler
-	logs  *syncBuffer // the Handler's logs
+	logs  *testutil.Buffer // the Handler's logs
 
 	mu      sync.Mutex
 	sent    []phoneauth.Message
@@ -39,7 +39,7 @@ type fixture struct {
 // newFixture builds a fixture; configure may change the Config before New.
 func newFixture(t testing.TB, configure func(*phoneauth.Config), opts ...httpadapter.Option) *fixture {
 	t.Helper()
-	f := &fixture{t: t, clock: phoneauth.NewManualClock(t0), store: phoneauth.NewMemoryStore(), logs: &syncBuffer{}}
+	f := &fixture{t: t, clock: phoneauth.NewManualClock(t0), store: phoneauth.NewMemoryStore(), logs: &testutil.Buffer{}}
 	f.store.Clock = f.clock
 	key, err := phoneauth.GenerateEd25519Key("test-key")
 	if err != nil {
@@ -270,21 +270,3 @@ func (f *fixture) signIn(phone string) signInData {
 
 // pkPhone returns the i-th of a range of valid Pakistani mobile numbers.
 func pkPhone(i int) string { return fmt.Sprintf("+92301%07d", i) }
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
