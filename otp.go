@@ -199,10 +199,12 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err != nil {
 		return RequestResult{}, err
 	}
-	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
-		return RequestResult{}, err
+	if !a.cfg.CaptchaOnlyOverLimit {
+		if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
+			return RequestResult{}, err
+		}
 	}
-	if err := a.allowSend(ctx, p.phone.E164, p.DeviceID, parseClientAddr(p.IP)); err != nil {
+	if err := a.allowSend(ctx, p, parseClientAddr(p.IP)); err != nil {
 		return RequestResult{}, err
 	}
 	c, code, testNumber := a.newChallenge(p, ch)
