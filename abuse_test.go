@@ -451,7 +451,8 @@ func TestPaidVerifyLockoutCost(t *testing.T) {
 	attempts, sms, ownerBlocked, ownerTries := phoneauth.DefaultMaxAttempts, 0, 0, 0
 	const hours = 4
 	step := limits.FailedVerifies.Per / time.Duration(limits.FailedVerifies.Events) // the budget's refill
-	wait := true                                                                    // for the cooldown between the attacker's own codes
+	// wait is whether the attacker waits for the cooldown between codes.
+	wait := true
 	var guess func() error
 	guess = func() error {
 		if attempts == phoneauth.DefaultMaxAttempts {

@@ -138,8 +138,10 @@ type Limits struct {
 	// Default 30 seconds; a negative value turns it off.
 	ResendCooldown time.Duration
 	// FailedVerifies is the budget of consecutive failed verifications of
-	// one phone, across codes and resends. A success resets it. Default 10
-	// per hour.
+	// one phone, across codes, devices and resends: it is what bounds
+	// guessing. Only a wrong guess at a code that exists is charged (a
+	// verification that finds nothing to verify is not), and a success
+	// resets it. Default 10 per hour.
 	FailedVerifies Limit
 }
 
