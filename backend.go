@@ -198,6 +198,12 @@ func (g guardedStore) ListSessions(ctx context.Context, userID string, now time.
 	return list, g.b.end(ctx, callCtx, "list sessions", err)
 }
 
+func (g guardedStore) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "revoke other sessions", g.s.RevokeOtherSessions(callCtx, userID, keepID, phone, now))
+}
+
 // guardedUsers is the Authenticator's Users.
 type guardedUsers struct {
 	u Users

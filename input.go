@@ -59,12 +59,18 @@ func checkRequestInput(p RequestParams) error {
 	if err := checkText(textField{"DeviceID", p.DeviceID}); err != nil {
 		return err
 	}
+	if err := checkIP("IP", p.IP); err != nil {
+		return err
+	}
 	return checkMetadata(p.Metadata)
 }
 
 // checkVerifyInput checks the input of Verify.
 func checkVerifyInput(p VerifyParams) error {
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	if err := checkIP("IP", p.IP); err != nil {
 		return err
 	}
 	d := p.Device
@@ -75,10 +81,7 @@ func checkVerifyInput(p VerifyParams) error {
 // checkPhoneVerificationInput checks the input of StartPhoneVerification
 // and ResendPhoneVerification.
 func checkPhoneVerificationInput(p PhoneVerificationParams) error {
-	if err := checkUserID(p.UserID); err != nil {
-		return err
-	}
-	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+	if err := checkSignedInPhoneInput(p.UserID, p.SessionID, p.Phone, p.Country, p.IP); err != nil {
 		return err
 	}
 	if err := checkChannel(p.Channel); err != nil {
@@ -89,13 +92,33 @@ func checkPhoneVerificationInput(p PhoneVerificationParams) error {
 
 // checkConfirmPhoneVerificationInput checks the input of ConfirmPhoneVerification.
 func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error {
-	if err := checkUserID(p.UserID); err != nil {
-		return err
-	}
-	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+	if err := checkSignedInPhoneInput(p.UserID, p.SessionID, p.Phone, p.Country, p.IP); err != nil {
 		return err
 	}
 	return checkText(textField{"RequestID", p.RequestID})
+}
+
+// checkSignedInPhoneInput checks what the phone-verification methods share:
+// the signed-in user and session, the phone and the client address.
+func checkSignedInPhoneInput(userID, sessionID, phone, country, ip string) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return err
+	}
+	if err := CheckPhoneInput(phone, country); err != nil {
+		return err
+	}
+	return checkIP("IP", ip)
+}
+
+// checkSessionID checks the session id of a signed-in user.
+func checkSessionID(id string) error {
+	if id == "" {
+		return &InputError{Field: "SessionID", Reason: "is required (the access token's session, which must be live)"}
+	}
+	return checkText(textField{"SessionID", id})
 }
 
 // checkUserID checks the id of a signed-in user.

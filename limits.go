@@ -6,53 +6,137 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 )
 
-// allowSend applies the sending limits in order: cooldown, IP, device,
-// phone, global. With a BatchLimiter they are decided in one call, all or
-// nothing; otherwise one by one, stopping at the first refusal (the earlier
-// ones keep their event): the cooldown comes first so that a double tap
-// costs nothing else, the global budget last so that only requests every
-// other limit accepted spend it. When all allow, it returns the checks
-// that recorded an event, for refund.
-func (a *Authenticator) allowSend(ctx context.Context, phone, deviceID, ip string) (charged []LimitCheck, err error) {
-	l := a.cfg.Limits
-	all := [...]struct {
-		scope string
-		check LimitCheck
-	}{
-		{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}},
-		{"ip", LimitCheck{ipKey(ip), l.PerIP}},
-		{"device", LimitCheck{deviceKey(deviceID), l.PerDevice}},
-		{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
-		{"global", LimitCheck{"global", l.Global}},
+// A scopedCheck is a LimitCheck with the scope a refusal reports.
+type scopedCheck struct {
+	scope string
+	check LimitCheck
+}
+
+// allowSend applies the sending limits in order: cooldown, address, device,
+// phone, global. The cooldown comes first so that a double tap costs
+// nothing else, the global budget last so that only requests every other
+// limit accepted spend it. When all allow, it returns the checks that
+// recorded an event, for refund.
+//
+// With a Config.Captcha, a request the per-phone limit refuses escalates
+// instead: with a captcha token (verified here when
+// Config.CaptchaOnlyOverLimit; already verified otherwise) it is counted
+// against Limits.PerPhoneWithCaptcha; without one it is refused with a
+// *RateLimitError that matches ErrCaptchaRequired. So a stranger who
+// spends the phone's budget cannot keep its owner from getting a code.
+func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clientAddr) (charged []LimitCheck, err error) {
+	phone, l := p.phone.E164, a.cfg.Limits
+	checks := []scopedCheck{{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}}}
+	checks = append(checks, a.addressChecks("ip", "ip:", addr, l.PerIP)...)
+	checks = append(checks,
+		scopedCheck{"device", LimitCheck{deviceKey(p.DeviceID), l.PerDevice}},
+		scopedCheck{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
+		scopedCheck{"global", LimitCheck{"global", l.Global}},
+	)
+	checks = liveChecks(checks)
+	i, retry, err := a.allowChecks(ctx, checks)
+	if err != nil {
+		return nil, err
 	}
-	scopes := make([]string, 0, len(all))
-	checks := make([]LimitCheck, 0, len(all))
+	if i < 0 {
+		return limitChecks(checks), nil
+	}
+	if checks[i].scope != "phone" || a.cfg.Captcha == nil {
+		return nil, a.refuse(ctx, checks[i].scope, retry, phone, false)
+	}
+	if p.CaptchaToken == "" {
+		return nil, a.refuse(ctx, "phone", retry, phone, true)
+	}
+	if a.cfg.CaptchaOnlyOverLimit {
+		if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
+			return nil, err
+		}
+	}
+	checks[i] = scopedCheck{"phone-captcha", LimitCheck{limiterPrefix + "phone-captcha:" + phone, l.PerPhoneWithCaptcha}}
+	checks = liveChecks(checks)
+	rest := checks
+	if a.limiter.batch == nil {
+		rest = checks[i:] // the checks before i have recorded their event
+	}
+	j, retry, err := a.allowChecks(ctx, rest)
+	if err != nil {
+		return nil, err
+	}
+	if j >= 0 {
+		return nil, a.refuse(ctx, rest[j].scope, retry, phone, false)
+	}
+	return limitChecks(checks), nil
+}
+
+// allowAddress applies the per-address limit of a verification ("verify-ip")
+// or a refresh ("refresh-ip").
+func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr clientAddr, l Limit, phone string) error {
+	checks := liveChecks(a.addressChecks(scope, scope+":", addr, l))
+	i, retry, err := a.allowChecks(ctx, checks)
+	if err != nil || i < 0 {
+		return err
+	}
+	return a.refuse(ctx, checks[i].scope, retry, phone, false)
+}
+
+// liveChecks returns the checks that limit anything (an empty key or an off
+// limit limits nothing), with their keys prefixed, keeping prefixed ones.
+func liveChecks(all []scopedCheck) []scopedCheck {
+	out := all[:0:0]
 	for _, c := range all {
 		if c.check.Key == "" || c.check.Limit.Off() || c.check.Limit.Per <= 0 {
 			continue
 		}
-		c.check.Key = limiterPrefix + c.check.Key
-		scopes, checks = append(scopes, c.scope), append(checks, c.check)
+		if !strings.HasPrefix(c.check.Key, limiterPrefix) {
+			c.check.Key = limiterPrefix + c.check.Key
+		}
+		out = append(out, c)
 	}
+	return out
+}
+
+// limitChecks returns the LimitChecks of checks.
+func limitChecks(checks []scopedCheck) []LimitCheck {
+	lc := make([]LimitCheck, len(checks))
+	for i, c := range checks {
+		lc[i] = c.check
+	}
+	return lc
+}
+
+// allowChecks applies live checks and returns the index of the one that
+// refused (-1 if none) and when it allows again. With a BatchLimiter they
+// are decided in one call, all or nothing; otherwise one by one, stopping
+// at the first refusal (the earlier ones keep their event).
+func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck) (int, time.Duration, error) {
+	if len(checks) == 0 {
+		return -1, 0, nil
+	}
+	now := a.clock.Now()
 	if a.limiter.batch != nil {
-		refused, retry, err := a.limiter.AllowAll(ctx, checks, a.clock.Now())
+		refused, retry, err := a.limiter.AllowAll(ctx, limitChecks(checks), now)
 		if err != nil {
-			return nil, storeErr("limiter", err)
+			return -1, 0, storeErr("limiter", err)
 		}
-		if refused >= 0 && refused < len(scopes) {
-			return nil, a.refuse(ctx, scopes[refused], retry, phone)
+		if refused >= len(checks) {
+			refused = -1
 		}
-		return checks, nil
+		return refused, retry, nil
 	}
 	for i, c := range checks {
-		if err := a.allow(ctx, scopes[i], c.Key, c.Limit, phone); err != nil {
-			return nil, err
+		ok, retry, err := a.limiter.Allow(ctx, c.check.Key, c.check.Limit, now)
+		if err != nil {
+			return -1, 0, storeErr("limiter", err)
+		}
+		if !ok {
+			return i, retry, nil
 		}
 	}
-	return checks, nil
+	return -1, 0, nil
 }
 
 // refund gives back the events a request recorded (see Limiter.Refund)
@@ -95,12 +179,13 @@ func (a *Authenticator) allow(ctx context.Context, scope, key string, l Limit, p
 	if ok {
 		return nil
 	}
-	return a.refuse(ctx, scope, retry, phone)
+	return a.refuse(ctx, scope, retry, phone, false)
 }
 
-// refuse reports and returns the *RateLimitError of a limit's refusal.
-func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string) error {
-	rl := &RateLimitError{Scope: scope, RetryAfter: retry}
+// refuse reports and returns the *RateLimitError of a limit's refusal;
+// captcha says that a captcha token would have let the request through.
+func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string, captcha bool) error {
+	rl := &RateLimitError{Scope: scope, RetryAfter: retry, CaptchaRequired: captcha}
 	a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
 	level := slog.LevelInfo
 	if scope == "global" { // every user is refused: the operator must know
@@ -110,23 +195,80 @@ func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Dur
 	return rl
 }
 
-// ipKey is the per-IP limiter key: the address, or its /64 for IPv6, so
-// that one client cannot rotate through its own prefix. An empty ip means
-// the caller has none to give: no per-IP limit.
-func ipKey(ip string) string {
+// NoIP is the value of a params' IP that says "this caller has no client
+// address to give" (a batch job, a test). The per-address limits then do
+// not apply; an empty IP is refused with ErrInvalidRequest instead, so that
+// a forgotten address never silently turns those limits off.
+const NoIP = "-"
+
+// A clientAddr is the client address of a call: the per-address limiter
+// keys of its network and, for IPv6, of the /56 and /48 around it.
+type clientAddr struct {
+	// keys are the limiter keys without their purpose prefix: the address
+	// (IPv4) or its /64 (IPv6), then the /56 and the /48; "unknown" for an
+	// address that does not parse; none for NoIP.
+	keys []string
+}
+
+// checkIP returns an *InputError for a missing client address (field is
+// the params' field name). Any other value is accepted: one that is no
+// address counts in the shared "unknown" bucket and never reaches a
+// backend.
+func checkIP(field, ip string) error {
 	if ip == "" {
-		return ""
+		return &InputError{Field: field, Reason: "is required (the client's address, for the per-address limits; phoneauth.NoIP if there is none)"}
+	}
+	return nil
+}
+
+// parseClientAddr returns the limiter view of a client address. One that
+// does not parse shares the bucket "unknown" with every other such client:
+// an unreadable peer fails closed, never into "no limit". An IPv6 client is
+// limited per /64 (one client can rotate through its own /64 at will) and
+// its /56 and /48 as aggregates, so that a whole allocation cannot multiply
+// its budget by its number of /64s.
+func parseClientAddr(ip string) clientAddr {
+	if ip == NoIP {
+		return clientAddr{}
 	}
 	addr, err := netip.ParseAddr(ip)
 	if err != nil {
-		return "ip:?" + boundedKey(ip)
+		return clientAddr{keys: []string{"unknown"}}
 	}
 	addr = addr.Unmap().WithZone("")
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return "ip:" + p.String()
+	if !addr.Is6() {
+		return clientAddr{keys: []string{addr.String()}}
 	}
-	return "ip:" + addr.String()
+	keys := make([]string, 0, 3)
+	for _, bits := range [...]int{64, 56, 48} {
+		p, _ := addr.Prefix(bits)
+		keys = append(keys, p.String())
+	}
+	return clientAddr{keys: keys}
+}
+
+// addressChecks returns the checks of addr under l with keys prefix+key:
+// the address (or /64) under l, the /56 under factor times l's events and
+// the /48 under factor² times (l.Per unchanged), with
+// Limits.IPv6AggregateFactor as factor (aggregates off when it is
+// negative).
+func (a *Authenticator) addressChecks(scope, prefix string, addr clientAddr, l Limit) []scopedCheck {
+	if l.Off() {
+		return nil
+	}
+	out := make([]scopedCheck, 0, len(addr.keys))
+	factor := a.cfg.Limits.IPv6AggregateFactor
+	scaled := l
+	for i, k := range addr.keys {
+		if i > 0 {
+			if factor < 0 {
+				break
+			}
+			scaled.Events *= factor
+		}
+		out = append(out, scopedCheck{scope, LimitCheck{prefix + k, scaled}})
+	}
+	return out
 }
 
 // deviceKey is the per-device limiter key, empty without a device id.

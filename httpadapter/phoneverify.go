@@ -11,7 +11,11 @@ import (
 // "user-jwt-token" or "Authorization: Bearer") prove they own a phone
 // number: register sends a code and returns an authCode, verify checks the
 // code with the authCode, resend sends a new code. They answer in the bare
-// shapes their clients expect, without the envelope.
+// shapes their clients expect, without the envelope. They change the
+// account, so the token's session must be live (RequireSession: a token of
+// a logged-out or revoked session gets 401), and moving an account that
+// has a phone to another one needs a sign-in within
+// phoneauth.Config.RecentSignIn (403 reauthentication_required).
 
 // phoneFields names the inputs of the phone verification as the bodies of
 // its routes do.
@@ -68,9 +72,10 @@ func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send ph
 		return nil, p
 	}
 	v, err := send(r.Context(), phoneauth.PhoneVerificationParams{
-		UserID:  c.Subject,
-		Phone:   b.PhoneNumber,
-		Country: b.CountryCode,
+		UserID:    c.Subject,
+		SessionID: c.SessionID,
+		Phone:     b.PhoneNumber,
+		Country:   b.CountryCode,
 		// The signed-in session stands for the device in the per-device
 		// limit.
 		DeviceID: "session:" + c.SessionID,
@@ -103,12 +108,14 @@ func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) (any,
 	}
 	err := h.auth.ConfirmPhoneVerification(r.Context(), phoneauth.ConfirmPhoneVerificationParams{
 		UserID:       c.Subject,
+		SessionID:    c.SessionID,
 		Phone:        b.PhoneNumber,
 		Country:      b.CountryCode,
 		RequestID:    b.AuthCode.String(),
 		Code:         b.OTP.text,
 		CodeIsNumber: b.OTP.number,
 		IP:           h.clientIP(r),
+		Locale:       locale("", r),
 	})
 	if err != nil {
 		return nil, problemFor(err, phoneFields)

@@ -32,20 +32,21 @@ func newFlows(tb testing.TB) *storetest.Flows {
 // BEGIN IMMEDIATE … COMMIT of its own when the operations run one at a
 // time (concurrent writes share one):
 //
-//	Request                  13  the cooldown, IP, device and phone limits in one
-//	                             Limiter.AllowAll (BEGIN, a SELECT and an upsert per
-//	                             bucket, COMMIT), PutChallenge (BEGIN, upsert, COMMIT)
-//	Verify, new user         19  failed-verify budget (4), then 3 each for
-//	                             AttemptChallenge, DeleteChallenge, budget Reset,
-//	                             CreateUser, CreateSession
-//	Verify, returning user   19  the same: CreateUser returns the existing user
-//	Refresh                   5  RotateRefresh: BEGIN, SELECT, INSERT of the past
-//	                             token, UPDATE, COMMIT
+//	Request                  13  the send limits in one Limiter.AllowAll (BEGIN, a
+//	                             SELECT and an upsert per bucket, COMMIT),
+//	                             PutChallenge (BEGIN, upsert, COMMIT)
+//	Verify, new user         23  per-address limit (4), then AttemptChallenge (3),
+//	                             failed-verify budget (4), then 3 each for
+//	                             DeleteChallenge, budget Reset, CreateUser,
+//	                             CreateSession
+//	Verify, returning user   23  the same: CreateUser returns the existing user
+//	Refresh                   9  per-address limit (4), RotateRefresh: BEGIN,
+//	                             SELECT, INSERT of the past token, UPDATE, COMMIT
 //	Logout                    4  GetSession (a read), DeleteSession (3)
 func TestFlowStatements(t *testing.T) {
 	flows := newFlows(t)
 	flows.WarmUp(t)
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 13, VerifyNewUser: 19, VerifyReturningUser: 19, Refresh: 5, Logout: 4})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 13, VerifyNewUser: 23, VerifyReturningUser: 23, Refresh: 9, Logout: 4})
 }
 
 // TestFlowCommits counts the transactions each operation commits when
@@ -56,7 +57,7 @@ func TestFlowCommits(t *testing.T) {
 	s := openStore(t, newFile(t), Options{})
 	flows := storetest.NewFlows(t, s, s.Limiter(), s.commits.Load, "commits")
 	flows.WarmUp(t)
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 6, VerifyReturningUser: 6, Refresh: 1, Logout: 1})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 7, VerifyReturningUser: 7, Refresh: 2, Logout: 1})
 }
 
 func BenchmarkFlowRequest(b *testing.B) { newFlows(b).BenchmarkRequest(b) }

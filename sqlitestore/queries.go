@@ -50,6 +50,12 @@ ON CONFLICT (session_id, hash) DO NOTHING`
 	replaceTokenSQL  = `UPDATE sessions SET refresh_hash = ?, refreshed_at = ?, refresh_expires_at = ? WHERE id = ?`
 	deleteSessionSQL = `DELETE FROM sessions WHERE id = ?`
 
+	// RevokeOtherSessions: the kept session takes the new phone if it is
+	// the user's and live; then the user's other sessions go, their token
+	// hashes with them (ON DELETE CASCADE).
+	keepSessionSQL         = `UPDATE sessions SET phone = ? WHERE id = ? AND user_id = ? AND expires_at > ?`
+	deleteOtherSessionsSQL = `DELETE FROM sessions WHERE user_id = ? AND id <> ?`
+
 	// On a concurrent signup the existing row is returned (DO UPDATE, unlike
 	// DO NOTHING, returns the row); the caller tells the cases apart by id.
 	createUserSQL = `INSERT INTO users (id, phone, metadata, created_at) VALUES (?, ?, ?, ?)
@@ -80,6 +86,7 @@ func writeQueries() []string {
 	return []string{
 		putChallengeSQL, attemptChallengeSQL, deleteChallengeSQL, createSessionSQL,
 		lockedSessionSQL, pastTokenSQL, rememberTokenSQL, replaceTokenSQL, deleteSessionSQL,
+		keepSessionSQL, deleteOtherSessionsSQL,
 		createUserSQL, setPhoneSQL, bucketSQL, setBucketSQL, resetBucketSQL, refundBucketSQL,
 		cleanupChallengesSQL, cleanupSessionsSQL, cleanupTokensSQL, cleanupBucketsSQL,
 	}

@@ -115,8 +115,8 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (phone
 }
 
 // RotateRefresh replaces a session's refresh token, detects the reuse of a
-// rotated one (deleting the session) and honours the grace interval, in
-// one write: under the write lock from its first read, so concurrent
+// rotated one (deleting the session) and answers the same rotation again
+// within the grace interval with the session as it is, in one write: under the write lock from its first read, so concurrent
 // rotations, in this process or another, take turns and each sees what the
 // previous one wrote. See
 // phoneauth.SessionStore.RotateRefresh. A rotated token is remembered until
@@ -137,15 +137,14 @@ func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phonea
 			if err != nil {
 				return notFoundOr("rotate refresh token", err)
 			}
-			if r.Grace <= 0 || r.Now.Sub(fromMicros(rotatedAt)) >= r.Grace {
-				if _, err := t.exec(deleteSessionSQL, r.SessionID); err != nil {
-					return unavailable("rotate refresh token", err)
-				}
-				reused = true
-				return nil
+			if r.Grace > 0 && r.Now.Sub(fromMicros(rotatedAt)) < r.Grace && bytes.Equal(r.NewHash, sess.RefreshHash) {
+				return nil // the same rotation again: the session as it is
 			}
-			// Within grace: rotate once more, below. The current token,
-			// used or not, becomes a past token too.
+			if _, err := t.exec(deleteSessionSQL, r.SessionID); err != nil {
+				return unavailable("rotate refresh token", err)
+			}
+			reused = true
+			return nil
 		} else if !r.Now.Before(sess.RefreshExpiresAt) {
 			return phoneauth.ErrNotFound
 		}
@@ -177,6 +176,24 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return s.write(ctx, "delete session", func(t tx) error {
 		res, err := t.exec(deleteSessionSQL, id)
 		return oneRow("delete session", res, err)
+	})
+}
+
+// RevokeOtherSessions records phone as the Phone of the session keepID and
+// deletes every other session of userID with its token hashes, in one
+// write; if keepID is not a session of userID live at now, it returns
+// phoneauth.ErrNotFound and changes nothing. It implements
+// phoneauth.SessionStore.
+func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	return s.write(ctx, "revoke other sessions", func(t tx) error {
+		res, err := t.exec(keepSessionSQL, phone, keepID, userID, micros(now))
+		if err := oneRow("revoke other sessions", res, err); err != nil {
+			return err
+		}
+		if _, err := t.exec(deleteOtherSessionsSQL, userID, keepID); err != nil {
+			return unavailable("revoke other sessions", err)
+		}
+		return nil
 	})
 }
 

@@ -38,7 +38,8 @@ var mutantCases = []mutantCase{
 	{"attempt-check-then-write", "Challenges", "ConcurrentAttemptRounds"},
 	{"rotate-ignores-session-expiry", "Sessions", "ExpiredFirstCall"},
 	{"list-ignores-expiry", "Sessions", "ExpiredFirstCall"},
-	{"grace-forgets-replaced", "Sessions", "ReuseGrace"},
+	{"grace-rotates-again", "Sessions", "ReuseGrace"},
+	{"grace-restarts", "Sessions", "GraceFromFirstRotation"},
 	{"rotate-check-then-write", "Sessions", "ConcurrentRotateRounds"},
 	{"compare-before-count", "Replicas", "ConcurrentWrongGuessesCapped"},
 	{"zero-events-allowed", "Limiter", "ZeroEventsRefuses"},
@@ -113,11 +114,11 @@ type mutant struct {
 
 	mu         sync.Mutex
 	realExpiry map[string]time.Time // rotate-ignores-session-expiry: session id → ExpiresAt
-	forgotten  map[string]bool      // grace-forgets-replaced: token hashes it has lost
+	rotatedAt  map[string]time.Time // grace-*: token hash → when it was (last) presented
 }
 
 func newMutant(bug string) *mutant {
-	return &mutant{Store: phoneauth.NewMemoryStore(), bug: bug, realExpiry: map[string]time.Time{}, forgotten: map[string]bool{}}
+	return &mutant{Store: phoneauth.NewMemoryStore(), bug: bug, realExpiry: map[string]time.Time{}, rotatedAt: map[string]time.Time{}}
 }
 
 // gap is the window of a check-then-write bug: a release and a new
@@ -221,18 +222,8 @@ func (m *mutant) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phone
 		s, err := m.Store.RotateRefresh(ctx, r)
 		m.restore(&s, r.Now) // the bug: whether the session is live is not checked
 		return s, err
-	case "grace-forgets-replaced":
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		if m.forgotten[string(r.OldHash)] {
-			return phoneauth.Session{}, phoneauth.ErrNotFound
-		}
-		cur, _ := m.Store.GetSession(ctx, r.SessionID, r.Now)
-		s, err := m.Store.RotateRefresh(ctx, r)
-		if err == nil && !bytes.Equal(cur.RefreshHash, r.OldHash) {
-			m.forgotten[string(cur.RefreshHash)] = true // a grace rotation loses the token it replaced
-		}
-		return s, err
+	case "grace-rotates-again", "grace-restarts":
+		return m.graceRotate(ctx, r)
 	case "rotate-check-then-write":
 		s, err := m.Store.GetSession(ctx, r.SessionID, r.Now)
 		if err != nil || !bytes.Equal(s.RefreshHash, r.OldHash) {
@@ -240,11 +231,40 @@ func (m *mutant) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phone
 		}
 		gap()
 		// Checked: the write no longer asks whether the token is still
-		// current (a grace as long as the session is the same here).
-		r.Grace = 1000 * time.Hour
+		// current; it replaces whatever is current by now.
+		if now, err := m.Store.GetSession(ctx, r.SessionID, r.Now); err == nil {
+			r.OldHash = now.RefreshHash
+		}
 		return m.Store.RotateRefresh(ctx, r)
 	}
 	return m.Store.RotateRefresh(ctx, r)
+}
+
+// graceRotate is RotateRefresh with a grace bug, for a past token within
+// grace: grace-rotates-again rotates the session's current token to any
+// NewHash (the token is treated as current again); grace-restarts accepts
+// the same rotation again but restarts the grace interval each time.
+func (m *mutant) graceRotate(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, err := m.Store.GetSession(ctx, r.SessionID, r.Now)
+	at, past := m.rotatedAt[string(r.OldHash)]
+	if err != nil || !past || !r.Now.Before(at.Add(r.Grace)) {
+		s, err := m.Store.RotateRefresh(ctx, r)
+		if err == nil {
+			m.rotatedAt[string(r.OldHash)] = r.Now
+		}
+		return s, err
+	}
+	if m.bug == "grace-rotates-again" {
+		r.OldHash = cur.RefreshHash
+		return m.Store.RotateRefresh(ctx, r)
+	}
+	if !bytes.Equal(cur.RefreshHash, r.NewHash) {
+		return m.Store.RotateRefresh(ctx, r)
+	}
+	m.rotatedAt[string(r.OldHash)] = r.Now
+	return cur, nil
 }
 
 // A mutantLimiter is a memory limiter with one bug.

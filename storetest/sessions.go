@@ -39,6 +39,8 @@ var sessionTests = []sessionTest{
 	{"ListEmpty", testListEmpty},
 	{"ConcurrentRotate", testConcurrentRotate},
 	{"ConcurrentRotateRounds", testConcurrentRotateRounds},
+	{"ConcurrentSameRotation", testConcurrentSameRotation},
+	{"RevokeOtherSessions", testRevokeOtherSessions},
 }
 
 // create stores s or fails t.
@@ -64,6 +66,13 @@ func graceRotation(s phoneauth.Session, old []byte, now time.Time, grace time.Du
 	r := rotation(s, old, now)
 	r.Grace = grace
 	return r
+}
+
+// rotateErr presents the rotation r again at now and returns its error.
+func rotateErr(st phoneauth.SessionStore, r phoneauth.Rotation, now time.Time) error {
+	r.Now = now
+	_, err := st.RotateRefresh(ctx, r)
+	return err
 }
 
 // rotated returns s as a rotation r should have left it.
@@ -260,8 +269,10 @@ func testReuseOlderToken(t *testing.T, st phoneauth.SessionStore) {
 	wantGone(t, st, "GetSession after a reused token", s.ID, now)
 }
 
-// Within Grace of its rotation a past token rotates once more; the token it
-// had been rotated to does not rotate later.
+// Within Grace of its rotation, a past token presented again with the
+// NewHash it was rotated to (a retry, a concurrent refresh) gets the
+// session as it is, as often as it comes; with any other NewHash it is
+// reuse.
 func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	const grace = 10 * time.Second
 	s := newSession(start)
@@ -270,65 +281,87 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	t0 := start.Add(time.Hour)
 	r := graceRotation(s, first, t0, grace)
 	s = mustRotate(t, st, s, r)
-	lost := s.RefreshHash // the client never received it
 
-	r = graceRotation(s, first, t0.Add(grace-time.Millisecond), grace)
-	s = mustRotate(t, st, s, r) // checks that the new token is current
+	for _, at := range []time.Duration{0, time.Second, grace - time.Millisecond} {
+		again := r
+		again.Now = t0.Add(at)
+		again.NewExpiresAt = again.Now.Add(time.Hour) // ignored: nothing changes
+		got, err := st.RotateRefresh(ctx, again)
+		noErr(t, fmt.Sprintf("the same rotation again, %s after it", at), err)
+		checkSession(t, "session returned by the same rotation again", got, s)
+		wantUnchanged(t, st, "session after the same rotation again", s, again.Now)
+	}
+	mustRotate(t, st, s, rotation(s, s.RefreshHash, t0.Add(grace))) // its token rotates as usual
 
-	r = graceRotation(s, s.RefreshHash, t0.Add(grace), grace)
-	s = mustRotate(t, st, s, r) // the grace rotation's token rotates as usual
+	// Within the grace, the same rotation after its successor rotated on
+	// is reuse: its NewHash is no longer current.
+	s3 := newSession(start)
+	create(t, st, s3)
+	r3 := graceRotation(s3, s3.RefreshHash, t0, grace)
+	s3 = mustRotate(t, st, s3, r3)
+	mustRotate(t, st, s3, rotation(s3, s3.RefreshHash, t0.Add(time.Second)))
+	wantErr(t, "the same rotation within grace after its successor rotated", rotateErr(st, r3, t0.Add(2*time.Second)), phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after the reuse of a token two rotations old", s3.ID, t0.Add(2*time.Second))
 
-	// The token the grace rotation replaced was current and never used: it
-	// became a past token, remembered until its own expiry (30 days), so
-	// presenting it an hour later is reuse, not an unknown token.
-	_, err := st.RotateRefresh(ctx, rotation(s, lost, t0.Add(time.Hour)))
-	wantErr(t, "RotateRefresh, an hour later, of the unused token a grace rotation replaced", err, phoneauth.ErrTokenReused)
-	wantGone(t, st, "GetSession after the reuse of a token a grace rotation replaced", s.ID, t0.Add(time.Hour))
+	// Within the grace, a past token with another NewHash is reuse.
+	s2 := newSession(start)
+	create(t, st, s2)
+	r = graceRotation(s2, s2.RefreshHash, t0, grace)
+	mustRotate(t, st, s2, r)
+	other := graceRotation(s2, r.OldHash, t0.Add(time.Second), grace)
+	_, err := st.RotateRefresh(ctx, other)
+	wantErr(t, "RotateRefresh of a past token within grace, to another NewHash", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after that reuse", s2.ID, other.Now)
 }
 
-// The grace interval of a past token runs from its own rotation, the first
-// time it was replaced: grace rotations with it do not restart it.
+// The grace interval of a past token runs from its rotation: the same
+// rotation presented again within it changes nothing, so it does not
+// restart the interval either.
 func testGraceFromFirstRotation(t *testing.T, st phoneauth.SessionStore) {
 	const grace = 10 * time.Second
 	reuseAtGraceEnd(t, st, grace, grace/2, grace-time.Millisecond)
 }
 
-// Grace does not outlive the session: at its ExpiresAt, a past token
-// within grace finds nothing.
+// Grace does not outlive the session: at its ExpiresAt, the same rotation
+// of a past token within grace finds nothing.
 func testGraceInExpiredSession(t *testing.T, st phoneauth.SessionStore) {
 	const grace = time.Minute
 	s := newSession(start)
 	s.ExpiresAt = start.Add(time.Hour)
 	create(t, st, s)
-	first := s.RefreshHash
-	r := graceRotation(s, first, s.ExpiresAt.Add(-time.Second), grace)
+	r := graceRotation(s, s.RefreshHash, s.ExpiresAt.Add(-time.Second), grace)
 	mustRotate(t, st, s, r)
-	r = graceRotation(s, first, s.ExpiresAt, grace)
-	_, err := st.RotateRefresh(ctx, r)
-	wantErr(t, "RotateRefresh of a past token within grace at the session's ExpiresAt", err, phoneauth.ErrNotFound)
+	wantErr(t, "the same rotation of a past token within grace at the session's ExpiresAt", rotateErr(st, r, s.ExpiresAt), phoneauth.ErrNotFound)
 }
 
-// At Grace after its rotation, and later, a past token is reuse.
+// At Grace after its rotation, and later, a past token is reuse, even
+// with the NewHash it was rotated to.
 func testReuseAfterGrace(t *testing.T, st phoneauth.SessionStore) {
 	reuseAtGraceEnd(t, st, 10*time.Second)
 }
 
 // reuseAtGraceEnd rotates a session's first token at t0 with grace, presents
-// it again at each of t0 + within (grace rotations, which must succeed),
-// and then at t0 + grace, which must be reuse and revoke the session.
+// the same rotation again at each of t0 + within (which must succeed and
+// return the session as it is), and then at t0 + grace, which must be
+// reuse and revoke the session.
 func reuseAtGraceEnd(t *testing.T, st phoneauth.SessionStore, grace time.Duration, within ...time.Duration) {
 	t.Helper()
 	s := newSession(start)
 	create(t, st, s)
 	first := s.RefreshHash
 	t0 := start.Add(time.Hour)
-	s = mustRotate(t, st, s, graceRotation(s, first, t0, grace))
+	r := graceRotation(s, first, t0, grace)
+	s = mustRotate(t, st, s, r)
 	for _, at := range within {
-		s = mustRotate(t, st, s, graceRotation(s, first, t0.Add(at), grace))
+		again := r
+		again.Now = t0.Add(at)
+		got, err := st.RotateRefresh(ctx, again)
+		noErr(t, fmt.Sprintf("the same rotation again, %s after it", at), err)
+		checkSession(t, "session returned by the same rotation again", got, s)
 	}
-	r := graceRotation(s, first, t0.Add(grace), grace)
+	r.Now = t0.Add(grace)
 	_, err := st.RotateRefresh(ctx, r)
-	wantErr(t, fmt.Sprintf("RotateRefresh of a past token exactly Grace after its first rotation (%d grace rotations since)", len(within)), err, phoneauth.ErrTokenReused)
+	wantErr(t, fmt.Sprintf("RotateRefresh of a past token exactly Grace after its rotation (%d retries within grace since)", len(within)), err, phoneauth.ErrTokenReused)
 	wantGone(t, st, "GetSession after reuse past the grace interval", s.ID, r.Now)
 }
 
@@ -496,4 +529,68 @@ func testConcurrentRotateRounds(t *testing.T, st phoneauth.SessionStore) {
 			t.Fatalf("round %d: %d concurrent RotateRefresh of one token: %d succeeded, want exactly 1", round, roundGoroutines, wins)
 		}
 	}
+}
+
+// 20 concurrent rotations of one token to the same NewHash, with a grace
+// (a refresh fired many times: the Authenticator derives the successor
+// from the token): all succeed, the session stays, and NewHash is current.
+func testConcurrentSameRotation(t *testing.T, st phoneauth.SessionStore) {
+	const n = 20
+	s := newSession(start)
+	create(t, st, s)
+	now := start.Add(time.Hour)
+	r := graceRotation(s, s.RefreshHash, now, 10*time.Second)
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		_, errs[i] = st.RotateRefresh(ctx, r)
+	})
+	for i, err := range errs {
+		noErr(t, fmt.Sprintf("concurrent rotation %d of one token to the same NewHash", i), err)
+	}
+	wantUnchanged(t, st, "session after concurrent same rotations", rotated(s, r), now)
+}
+
+// RevokeOtherSessions ends the user's other sessions, with their tokens,
+// and gives the kept one the new phone; another user's sessions stay. A
+// kept session that is missing, expired or another user's is ErrNotFound,
+// and changes nothing. A second call changes nothing more.
+func testRevokeOtherSessions(t *testing.T, st phoneauth.SessionStore) {
+	keep, other1, other2, stranger := newSession(start), newSession(start), newSession(start.Add(time.Second)), newSession(start)
+	other1.UserID, other2.UserID = keep.UserID, keep.UserID
+	for _, s := range []phoneauth.Session{keep, other1, other2, stranger} {
+		create(t, st, s)
+	}
+	now := start.Add(time.Hour)
+	newPhone := randomPhone()
+	err := st.RevokeOtherSessions(ctx, keep.UserID, stranger.ID, newPhone, now)
+	wantErr(t, "RevokeOtherSessions keeping another user's session", err, phoneauth.ErrNotFound)
+	err = st.RevokeOtherSessions(ctx, keep.UserID, randomString(26), newPhone, now)
+	wantErr(t, "RevokeOtherSessions keeping a missing session", err, phoneauth.ErrNotFound)
+	err = st.RevokeOtherSessions(ctx, keep.UserID, keep.ID, newPhone, keep.ExpiresAt)
+	wantErr(t, "RevokeOtherSessions keeping an expired session", err, phoneauth.ErrNotFound)
+	for _, s := range []phoneauth.Session{keep, other1, other2, stranger} {
+		wantUnchanged(t, st, "a session after a refused RevokeOtherSessions", s, now)
+	}
+
+	for range 2 {
+		noErr(t, "RevokeOtherSessions", st.RevokeOtherSessions(ctx, keep.UserID, keep.ID, newPhone, now))
+		want := keep
+		want.Phone = newPhone
+		wantUnchanged(t, st, "the kept session", want, now)
+		wantGone(t, st, "another session of the user", other1.ID, now)
+		wantGone(t, st, "another session of the user", other2.ID, now)
+		wantUnchanged(t, st, "another user's session", stranger, now)
+		list, err := st.ListSessions(ctx, keep.UserID, now)
+		noErr(t, "ListSessions", err)
+		if len(list) != 1 || list[0].ID != keep.ID {
+			t.Fatalf("ListSessions after RevokeOtherSessions: %v, want only the kept session", ids(list))
+		}
+	}
+	// The revoked sessions' tokens are gone with them.
+	_, err = st.RotateRefresh(ctx, rotation(other1, other1.RefreshHash, now))
+	wantErr(t, "RotateRefresh of a revoked session's token", err, phoneauth.ErrNotFound)
+	// The kept session rotates on, with its new phone.
+	want := keep
+	want.Phone = newPhone
+	mustRotate(t, st, want, rotation(want, want.RefreshHash, now))
 }
