@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/phoneauth/phoneauth/internal/testutil"
 
 	"github.com/phoneauth/phoneauth/internal/faultproxy"
 	"github.com/phoneauth/phoneauth/internal/testutil"
