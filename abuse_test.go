@@ -369,11 +369,13 @@ func TestPaidLockoutEscalatesToCaptcha(t *testing.T) {
 		name      string
 		captcha   bool
 		onlyOver  bool
+		plain     bool  // a Limiter that decides limits one by one
 		ownerSees error // the owner's request without a captcha token
 	}{
-		{"no captcha", false, false, phoneauth.ErrRateLimited},
-		{"captcha over the limit", true, true, phoneauth.ErrCaptchaRequired},
-		{"captcha always", true, false, phoneauth.ErrCaptchaFailed},
+		{"no captcha", false, false, false, phoneauth.ErrRateLimited},
+		{"captcha over the limit", true, true, false, phoneauth.ErrCaptchaRequired},
+		{"captcha over the limit, one limit at a time", true, true, true, phoneauth.ErrCaptchaRequired},
+		{"captcha always", true, false, false, phoneauth.ErrCaptchaFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(c *phoneauth.Config) {
@@ -381,6 +383,9 @@ func TestPaidLockoutEscalatesToCaptcha(t *testing.T) {
 					c.Captcha, c.CaptchaOnlyOverLimit = human, tc.onlyOver
 				}
 				c.Limits.ResendCooldown = -1 // the clock stands still: no refill
+				if tc.plain {
+					c.Limiter = plainLimiter{phoneauth.NewMemoryLimiter(0)}
+				}
 			})
 			ctx := context.Background()
 			token := ""
@@ -509,3 +514,6 @@ func TestPaidVerifyLockoutCost(t *testing.T) {
 		t.Fatalf("%.1f SMS per hour, docs/security.md says 10", perHour)
 	}
 }
+
+// plainLimiter hides the BatchLimiter of the Limiter it wraps.
+type plainLimiter struct{ phoneauth.Limiter }
