@@ -517,3 +517,37 @@ func TestPaidVerifyLockoutCost(t *testing.T) {
 
 // plainLimiter hides the BatchLimiter of the Limiter it wraps.
 type plainLimiter struct{ phoneauth.Limiter }
+
+// A signed-in user's phone verification carries no captcha token: with a
+// captcha verifier it is neither asked for one nor escalated to "captcha
+// required", which it could not answer.
+func TestPhoneVerificationWithACaptchaVerifier(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(_ context.Context, token, _ string) error {
+			if token != "solved" {
+				return phoneauth.ErrCaptchaFailed
+			}
+			return nil
+		})
+		c.Limits.ResendCooldown = -1
+	})
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: ownerDevice, IP: ownerIP, CaptchaToken: "solved"}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.ownerVerify(phonePK, f.lastCode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: phonePK2, IP: ownerIP}
+	for i := range phoneauth.DefaultLimits().PerPhone.Events {
+		if _, err := f.auth.StartPhoneVerification(ctx, p); err != nil {
+			t.Fatalf("phone verification %d: %v", i, err)
+		}
+	}
+	_, err = f.auth.StartPhoneVerification(ctx, p)
+	retryAfter(t, err, "phone")
+	if errors.Is(err, phoneauth.ErrCaptchaRequired) {
+		t.Fatal("a phone verification was asked for a captcha it cannot send")
+	}
+}
