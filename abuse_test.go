@@ -551,3 +551,20 @@ func TestPhoneVerificationWithACaptchaVerifier(t *testing.T) {
 		t.Fatal("a phone verification was asked for a captcha it cannot send")
 	}
 }
+
+// A client that names no device (GoTrue-style, seed 002) verifies without
+// one, and a named device does not find its code.
+func TestDevicelessClientPairsWithDevicelessVerify(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: ownerIP}); err != nil {
+		t.Fatal(err)
+	}
+	code := f.lastCode()
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: code, Device: phoneauth.Device{ID: "some-device"}, IP: ownerIP}); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+		t.Fatalf("a named device verifying a device-less code: %v", err)
+	}
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: code, IP: ownerIP}); err != nil {
+		t.Fatalf("device-less verify: %v", err)
+	}
+}
