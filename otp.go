@@ -209,7 +209,9 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err != nil {
 		return RequestResult{}, err
 	}
-	if !a.cfg.CaptchaOnlyOverLimit {
+	// A signed-in user's phone verification has a live session for its
+	// proof of a human, and no captcha token to give.
+	if !a.cfg.CaptchaOnlyOverLimit && p.userID == "" {
 		if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
 			return RequestResult{}, err
 		}

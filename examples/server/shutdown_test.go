@@ -19,7 +19,6 @@ import (
 	"crypto/rand"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/phoneauth/phoneauth/internal/testutil"
 
 	"github.com/phoneauth/phoneauth/internal/faultproxy"
 	"github.com/phoneauth/phoneauth/internal/testutil"
