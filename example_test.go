@@ -53,6 +53,7 @@ func Example() {
 	in, err := auth.Verify(ctx, phoneauth.VerifyParams{
 		Phone: "+923012345678", RequestID: req.RequestID, Code: lastCode,
 		Device: phoneauth.Device{ID: "device-1", Type: "android"},
+		IP:     "203.0.113.5",
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -66,16 +67,16 @@ func Example() {
 	fmt.Println("access token for the user:", claims.Subject == in.User.ID)
 
 	// 3. Refresh: the refresh token rotates.
-	next, err := auth.Refresh(ctx, in.Tokens.RefreshToken)
+	next, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("refreshed, same session:", next.Session.ID == in.Session.ID)
 
 	// Presenting the old refresh token again is reuse: the session ends.
-	_, err = auth.Refresh(ctx, in.Tokens.RefreshToken)
+	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
 	fmt.Println("reuse detected:", errors.Is(err, phoneauth.ErrTokenReused))
-	_, err = auth.Refresh(ctx, next.Tokens.RefreshToken)
+	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: next.Tokens.RefreshToken, IP: "203.0.113.5"})
 	fmt.Println("session revoked:", errors.Is(err, phoneauth.ErrInvalidToken))
 
 	// Output:
@@ -101,8 +102,8 @@ func ExampleRateLimitError() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"})
-	_, err = auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"})
+	auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678", IP: "203.0.113.5"})
+	_, err = auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678", IP: "203.0.113.5"})
 
 	var rl *phoneauth.RateLimitError
 	if errors.As(err, &rl) {

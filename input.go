@@ -59,12 +59,18 @@ func checkRequestInput(p RequestParams) error {
 	if err := checkText(textField{"DeviceID", p.DeviceID}); err != nil {
 		return err
 	}
+	if err := checkIP("IP", p.IP); err != nil {
+		return err
+	}
 	return checkMetadata(p.Metadata)
 }
 
 // checkVerifyInput checks the input of Verify.
 func checkVerifyInput(p VerifyParams) error {
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	if err := checkIP("IP", p.IP); err != nil {
 		return err
 	}
 	d := p.Device
@@ -84,6 +90,9 @@ func checkPhoneVerificationInput(p PhoneVerificationParams) error {
 	if err := checkChannel(p.Channel); err != nil {
 		return err
 	}
+	if err := checkIP("IP", p.IP); err != nil {
+		return err
+	}
 	return checkText(textField{"DeviceID", p.DeviceID})
 }
 
@@ -93,6 +102,9 @@ func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error 
 		return err
 	}
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	if err := checkIP("IP", p.IP); err != nil {
 		return err
 	}
 	return checkText(textField{"RequestID", p.RequestID})

@@ -425,22 +425,36 @@ func isGSM7Extension(r rune) bool {
 }
 
 // LogSender is a Sender for development: instead of delivering a message it
-// logs it, code and text included, at Warn level. It is the only part of
-// phoneauth that ever writes a code to a log: never use it in production.
+// logs it at Warn level. Only with Development set does it log the code and
+// the text: it is then the only part of phoneauth that ever writes a code to
+// a log, and must never run in production. Without Development (the zero
+// value) it logs that a message was not sent, without its code or text, so
+// that a production server left with it never leaks a code to its logs.
 // The zero value logs to slog.Default().
 type LogSender struct {
 	// Logger receives the messages. Default: slog.Default().
 	Logger *slog.Logger
+	// Development logs the code and the message text. Set it from the same
+	// switch as Config.Development.
+	Development bool
 }
 
-// Send logs m (phone masked, code in clear) and returns a random message id
-// of the form "log-…". It never fails.
+// Send logs m (phone masked; code and text only in Development) and returns
+// a random message id of the form "log-…". It never fails.
 func (s LogSender) Send(ctx context.Context, m Message) (string, error) {
 	log := s.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	id := "log-" + rand.Text()
+	if !s.Development {
+		log.LogAttrs(ctx, slog.LevelWarn, "phoneauth: message NOT sent: LogSender outside development mode (configure a real Sender); code withheld",
+			slog.String("to", MaskPhone(m.To)),
+			slog.String("channel", string(m.Channel)),
+			slog.String("challenge_id", m.ChallengeID),
+			slog.String("message_id", id))
+		return id, nil
+	}
 	log.LogAttrs(ctx, slog.LevelWarn, "phoneauth: DEVELOPMENT ONLY: message logged instead of sent",
 		slog.String("to", MaskPhone(m.To)),
 		slog.String("channel", string(m.Channel)),

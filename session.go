@@ -137,6 +137,14 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 	}, nil
 }
 
+// RefreshParams are the inputs of Refresh.
+type RefreshParams struct {
+	// RefreshToken is the token to exchange.
+	RefreshToken string
+	// IP is the client's address, as in RequestParams. Required.
+	IP string
+}
+
 // Refresh exchanges a refresh token for a new access token and a new refresh
 // token. Refresh tokens are single use (rotated on every refresh, RFC 9700
 // section 4.14):
@@ -157,10 +165,17 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 // A malformed, unknown, expired or revoked token is ErrInvalidToken; a store
 // failure ErrStoreUnavailable. The result's User carries the session's ID
 // and Phone only; IsNewUser is false; its Session carries no RefreshHash.
-func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (SignIn, error) {
+func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (SignIn, error) {
+	if err := checkIP("IP", p.IP); err != nil {
+		return SignIn{}, err
+	}
+	refreshToken := p.RefreshToken
 	sid, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return SignIn{}, errMalformedRefresh
+	}
+	if err := a.allowAddress(ctx, "refresh-ip", parseClientAddr(p.IP), a.cfg.Limits.RefreshPerIP, ""); err != nil {
+		return SignIn{}, err
 	}
 	now := a.clock.Now()
 	next, nextHash := newRefreshToken(sid)

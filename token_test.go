@@ -143,7 +143,7 @@ func (e *tokenEnv) signIn(t testing.TB, u User, d Device) (Session, Tokens) {
 
 func (e *tokenEnv) refresh(t testing.TB, token string) SignIn {
 	t.Helper()
-	in, err := e.a.Refresh(context.Background(), token)
+	in, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: token, IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
@@ -585,7 +585,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := after.a.ValidateAccessToken(context.Background(), oldToks.AccessToken); err != nil {
 		t.Errorf("a token of the rotated-out key no longer validates: %v", err)
 	}
-	in, err := after.a.Refresh(context.Background(), oldToks.RefreshToken)
+	in, err := after.a.Refresh(context.Background(), RefreshParams{RefreshToken: oldToks.RefreshToken, IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatalf("refresh across the rotation: %v", err)
 	}
@@ -726,7 +726,7 @@ func TestRefreshRotates(t *testing.T) {
 
 	// The first token was rotated: presenting it again is reuse, which
 	// revokes the whole session, the newest token included.
-	_, err = e.a.Refresh(context.Background(), first.RefreshToken)
+	_, err = e.a.Refresh(context.Background(), RefreshParams{RefreshToken: first.RefreshToken, IP: "192.0.2.1"})
 	if !errors.Is(err, ErrTokenReused) || !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("reused token: %v, want ErrTokenReused", err)
 	}
@@ -736,7 +736,7 @@ func TestRefreshRotates(t *testing.T) {
 	if ev, ok := e.events.last(EventTokenReused); !ok || ev.SessionID != s.ID {
 		t.Errorf("token_reused event = %+v, %v", ev, ok)
 	}
-	if _, err := e.a.Refresh(context.Background(), second.Tokens.RefreshToken); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: second.Tokens.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
 		t.Errorf("newest token after reuse: %v, want ErrInvalidToken", err)
 	}
 	if ss, err := e.a.Sessions(context.Background(), alice.ID); err != nil || len(ss) != 0 {
@@ -761,7 +761,7 @@ func TestRefreshReuseGrace(t *testing.T) {
 
 	// At exactly the grace after its rotation, a is a reused token.
 	e.clock.Set(t0.Add(time.Minute + grace))
-	if _, err := e.a.Refresh(context.Background(), a.RefreshToken); !errors.Is(err, ErrTokenReused) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: a.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrTokenReused) {
 		t.Fatalf("reuse after the grace: %v, want ErrTokenReused", err)
 	}
 	if ss, _ := e.a.Sessions(context.Background(), alice.ID); len(ss) != 0 {
@@ -774,7 +774,7 @@ func TestRefreshWithoutGraceRevokesAtOnce(t *testing.T) {
 	_, a := e.signIn(t, alice, phone)
 	e.refresh(t, a.RefreshToken)
 	// Same instant: without a grace even an immediate retry is reuse.
-	if _, err := e.a.Refresh(context.Background(), a.RefreshToken); !errors.Is(err, ErrTokenReused) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: a.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrTokenReused) {
 		t.Errorf("immediate reuse: %v, want ErrTokenReused", err)
 	}
 }
@@ -786,7 +786,7 @@ func TestRefreshTokenExpiry(t *testing.T) {
 	in := e.refresh(t, toks.RefreshToken)
 
 	e.clock.Advance(time.Hour) // in's token expires exactly now
-	_, err := e.a.Refresh(context.Background(), in.Tokens.RefreshToken)
+	_, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"})
 	if !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
 		t.Errorf("expired refresh token: %v, want ErrInvalidToken", err)
 	}
@@ -810,7 +810,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		}
 	}
 	e.clock.Set(end)
-	if _, err := e.a.Refresh(context.Background(), tok); !errors.Is(err, ErrInvalidToken) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: tok, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh at the session's end: %v, want ErrInvalidToken", err)
 	}
 }
@@ -870,7 +870,7 @@ func TestMalformedRefreshTokenSkipsStore(t *testing.T) {
 		sid[1:] + "." + secret, sid + "." + secret[:42] + "!", sid + "." + secret + "." + secret,
 		strings.Replace(toks.RefreshToken, ".", "-", 1), sid + "=." + secret[:42],
 	} {
-		if _, err := e.a.Refresh(context.Background(), bad); !errors.Is(err, ErrInvalidToken) {
+		if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: bad, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("Refresh(%q) = %v, want ErrInvalidToken", bad, err)
 		}
 		if err := e.a.Logout(context.Background(), bad); !errors.Is(err, ErrInvalidToken) {
@@ -882,7 +882,7 @@ func TestMalformedRefreshTokenSkipsStore(t *testing.T) {
 	}
 	// A well-formed token that is not the session's is looked up, and refused.
 	forged := sid + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 32))
-	if _, err := e.a.Refresh(context.Background(), forged); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: forged, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
 		t.Errorf("unknown token: %v, want ErrInvalidToken", err)
 	}
 	if store.calls != 1 {
@@ -900,7 +900,7 @@ func TestTokenStoreErrors(t *testing.T) {
 	ctx := context.Background()
 
 	_, _, err := e.a.startSession(ctx, alice, phone)
-	_, rerr := e.a.Refresh(ctx, toks.RefreshToken)
+	_, rerr := e.a.Refresh(ctx, RefreshParams{RefreshToken: toks.RefreshToken, IP: "192.0.2.1"})
 	lerr := e.a.Logout(ctx, toks.RefreshToken)
 	_, serr := e.a.Sessions(ctx, alice.ID)
 	verr := e.a.RevokeSession(ctx, alice.ID, s.ID)
@@ -934,7 +934,7 @@ func TestLogout(t *testing.T) {
 	if _, err := e.store.GetSession(ctx, s.ID, e.clock.Now()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("session after logout: %v", err)
 	}
-	if _, err := e.a.Refresh(ctx, in.Tokens.RefreshToken); !errors.Is(err, ErrInvalidToken) {
+	if _, err := e.a.Refresh(ctx, RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh after logout: %v", err)
 	}
 	if err := e.a.Logout(ctx, in.Tokens.RefreshToken); !errors.Is(err, ErrInvalidToken) {
@@ -990,7 +990,7 @@ func TestSessionsAndRevoke(t *testing.T) {
 	if ev, ok := e.events.last(EventSignedOut); !ok || ev.SessionID != s1.ID {
 		t.Errorf("signed_out event = %+v, %v", ev, ok)
 	}
-	if _, err := e.a.Refresh(ctx, t1.RefreshToken); !errors.Is(err, ErrInvalidToken) {
+	if _, err := e.a.Refresh(ctx, RefreshParams{RefreshToken: t1.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh of a revoked session: %v", err)
 	}
 	if err := e.a.RevokeSession(ctx, alice.ID, s1.ID); !errors.Is(err, ErrNotFound) {
@@ -1021,7 +1021,7 @@ func TestConcurrentRefreshOneWinner(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			in, err := e.a.Refresh(context.Background(), toks.RefreshToken)
+			in, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: toks.RefreshToken, IP: "192.0.2.1"})
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -1095,7 +1095,7 @@ func BenchmarkRefresh(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		e.clock.Advance(defaultAccessTTL)
-		in, err := e.a.Refresh(ctx, token)
+		in, err := e.a.Refresh(ctx, RefreshParams{RefreshToken: token, IP: "192.0.2.1"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -89,7 +89,7 @@ func TestRequestOptionalFields(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	f := newFixture(t, nil)
-	c := f.requestCode("+923012345678")
+	c := f.requestCodeFrom("+923012345678", "android.unique.device.id")
 	body := `{"otpInfo": {"phone": "923012345678", "otp": "` + c.OTP + `", "country": "PK"},
 		"deviceInfo": {"deviceId": "android.unique.device.id", "deviceType": "android", "deviceName": "pixel9",
 		"platformVersion": "0.9.0", "fcmToken": "ksjfjdsfkljiowuerio2u39048"}}`
