@@ -144,7 +144,7 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, err
 	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
 		return SignIn{}, err
 	}
-	c, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
+	c, err := a.checkCode(ctx, loginKeys(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
 	}
@@ -195,7 +195,7 @@ type issueParams struct {
 // failure ends the request: pick the channel, check the captcha, apply the sending
 // limits, store the new challenge, send its code.
 func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult, error) {
-	ch, err := a.channel(ctx, p)
+	ch, pendingID, err := a.channel(ctx, p)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -205,7 +205,7 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err := a.allowSend(ctx, p.phone.E164, p.DeviceID, parseClientAddr(p.IP)); err != nil {
 		return RequestResult{}, err
 	}
-	c, code, testNumber := a.newChallenge(p, ch)
+	c, code, testNumber := a.newChallenge(p, ch, pendingID)
 	if err := a.store.PutChallenge(ctx, c); err != nil {
 		return RequestResult{}, storeErr("put challenge", err)
 	}
@@ -229,26 +229,28 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 }
 
 // channel returns the channel of a new code: the one asked for, else (for
-// a resend) the pending code's, else Config.DefaultChannel. A resend with
-// nothing pending is ErrNoPendingCode.
-func (a *Authenticator) channel(ctx context.Context, p issueParams) (Channel, error) {
-	ch := p.Channel
+// a resend) the pending code's, else Config.DefaultChannel; and for a
+// resend the ID of the pending challenge, which the new one must not reuse.
+// A resend with nothing pending is ErrNoPendingCode.
+func (a *Authenticator) channel(ctx context.Context, p issueParams) (ch Channel, pendingID string, err error) {
+	ch = p.Channel
 	if p.resend {
 		pending, err := a.store.GetChallenge(ctx, p.key, a.clock.Now())
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return "", ErrNoPendingCode
+			return "", "", ErrNoPendingCode
 		case err != nil:
-			return "", storeErr("get challenge", err)
+			return "", "", storeErr("get challenge", err)
 		}
 		if ch == "" {
 			ch = pending.Channel
 		}
+		pendingID = pending.ID
 	}
 	if ch == "" {
 		ch = a.cfg.DefaultChannel
 	}
-	return ch, nil
+	return ch, pendingID, nil
 }
 
 // checkCaptcha asks Config.Captcha, if set, about a request's token. An
@@ -267,8 +269,8 @@ func (a *Authenticator) checkCaptcha(ctx context.Context, token, ip string) erro
 
 // newChallenge returns a new challenge for p on channel ch, with its code
 // in clear: the fixed code of a test number (testNumber true), or a random
-// one.
-func (a *Authenticator) newChallenge(p issueParams, ch Channel) (c Challenge, code string, testNumber bool) {
+// one. Its ID differs from pendingID, the challenge it replaces.
+func (a *Authenticator) newChallenge(p issueParams, ch Channel, pendingID string) (c Challenge, code string, testNumber bool) {
 	now := a.clock.Now()
 	e164 := p.phone.E164
 	code, testNumber = a.testCode(e164, now)
@@ -277,7 +279,7 @@ func (a *Authenticator) newChallenge(p issueParams, ch Channel) (c Challenge, co
 	}
 	c = Challenge{
 		Key:         p.key,
-		ID:          newID(),
+		ID:          newChallengeID(p.userID, pendingID),
 		Phone:       e164,
 		UserID:      p.userID,
 		Channel:     ch,
@@ -339,20 +341,26 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 	return failed, fmt.Errorf("%w: %w", ErrSendFailed, err)
 }
 
-// checkCode verifies a code against the challenge under key and consumes
-// it. It counts the attempt on the challenge and then, only if there was a
+// checkCode verifies a code against the challenge under the first of keys
+// that has one, and consumes it. It counts the attempt on the challenge and then, only if there was a
 // live challenge to attempt, on the phone's failed-verify budget, before
 // comparing: a verification that finds nothing (another device's phone, a
 // phone with nothing pending) touches no per-phone count, so that a
 // stranger who sends no code cannot spend the owner's budget.
-func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
+func (a *Authenticator) checkCode(ctx context.Context, keys []string, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
 	ev := Event{Phone: ph.E164, ChallengeID: id, DeviceID: deviceID, IP: ip}
 	code, ok := typed.normalize(a.cfg.CodeLength)
 	if !ok {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
 	}
-	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
+	var key string
+	var c Challenge
+	err := ErrNotFound
+	for i := 0; i < len(keys) && errors.Is(err, ErrNotFound); i++ {
+		key = keys[i]
+		c, err = a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
@@ -371,7 +379,7 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 	if !a.codeMatches(c, code) {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		a.log.InfoContext(ctx, "phoneauth: wrong code", "phone", MaskPhone(ph.E164), "challenge", c.ID, "attempt", c.Attempts)
-		return Challenge{}, ErrInvalidOTP
+		return Challenge{}, &InvalidOTPError{AttemptsLeft: max(c.MaxAttempts-c.Attempts, 0)}
 	}
 	switch err := a.store.DeleteChallenge(ctx, key, c.ID); {
 	case errors.Is(err, ErrNotFound): // a concurrent verification won
@@ -439,6 +447,19 @@ func loginKey(e164, deviceID string) string {
 	}
 	sum := sha256.Sum256([]byte(deviceID))
 	return "login:" + e164 + "#" + hex.EncodeToString(sum[:16])
+}
+
+// loginKeys are the challenge keys a verification from device deviceID
+// tries, in order: the device's own, then the device-less key, where the
+// code of a client that named no device when it asked (a GoTrue-style
+// request, seed 002) waits. The fallback gives an attacker nothing: a
+// device-less challenge can be attempted by naming no device anyway, and
+// its attempts are capped like any other.
+func loginKeys(e164, deviceID string) []string {
+	if deviceID == "" {
+		return []string{loginKey(e164, "")}
+	}
+	return []string{loginKey(e164, deviceID), loginKey(e164, "")}
 }
 
 // phoneVerificationKey is the challenge key of a signed-in user's phone
@@ -510,6 +531,26 @@ func normalizeCode(code string, n int) (string, bool) {
 
 // newID returns a random identifier: 128 bits in 26 base32 characters.
 func newID() string { return rand.Text() }
+
+// authCodeDigits is the length of a phone verification's authCode.
+const authCodeDigits = 6
+
+// newChallengeID returns the ID of a new challenge, other than pendingID:
+// a random identifier (newID) for a sign-in code; for the phone
+// verification of user userID, its authCode, authCodeDigits random digits
+// from crypto/rand whose first is not 0, so that a client that sends it
+// back as a JSON number (as in seed 003) sends the same text. The authCode
+// is short because it need not be secret: see PhoneVerification.
+func newChallengeID(userID, pendingID string) string {
+	if userID == "" {
+		return newID()
+	}
+	for {
+		if c := generateCode(authCodeDigits); c[0] != '0' && c != pendingID {
+			return c
+		}
+	}
+}
 
 func with(e Event, k EventKind) Event { e.Kind = k; return e }
 

@@ -28,7 +28,7 @@ func newExampleAuthenticator() *phoneauth.Authenticator {
 	auth, err := phoneauth.New(phoneauth.Config{
 		Store:  phoneauth.NewMemoryStore(),
 		Sender: phoneauth.LogSender{},
-		Secret: bytes.Repeat([]byte{1}, 32), // load 32 random bytes in production
+		Secret: []byte("example only: in production, 32 random bytes"),
 		Tokens: phoneauth.TokenConfig{Keys: keys},
 		TestNumbers: map[string]phoneauth.TestNumber{
 			"+923012345678": {Code: "249364", Expires: time.Now().Add(time.Hour)},

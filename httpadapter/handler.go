@@ -65,6 +65,11 @@
 // status, a code and a message through one table (see the Code constants);
 // every 429 carries Retry-After.
 //
+// Beside its code, an error may say more, without revealing anything about
+// an account: "reason" on a phone_not_allowed ("toll_free", "landline",
+// "country_not_allowed"…), "attemptsLeft" on an invalid_otp, and on a
+// verification_failed a "hint" that the user needs a new code.
+//
 // # Client IP
 //
 // The per-address limits count the TCP peer of the request. Only when the
@@ -87,6 +92,7 @@ import (
 	"sync"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/warnlog"
 )
 
 // DefaultMaxBodyBytes is the default limit on request bodies (16 KiB).
@@ -156,8 +162,11 @@ func WithRoutes(sets RouteSet) Option { return func(o *options) { o.routes = set
 
 // WithMessages overrides response messages. Keys are error codes
 // (CodeRateLimited…), whose message then replaces the default and any
-// detail, or MessageSuccess and MessagePhoneVerified. Later calls add to
-// earlier ones. New rejects an unknown key.
+// detail, or MessageSuccess, MessagePhoneVerified and MessageNewCodeHint.
+// Later calls add to earlier ones. New rejects an unknown key. For the
+// literal text of seed 000's 429, for instance:
+//
+//	httpadapter.WithMessages(map[string]string{httpadapter.CodeRateLimited: "Two many request"})
 func WithMessages(messages map[string]string) Option {
 	return func(o *options) {
 		if o.messages == nil {
@@ -190,7 +199,8 @@ func WithTrustedUnixSocket() Option { return func(o *options) { o.trustUnix = tr
 func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
 
 // WithLogger sets where the Handler logs failures it answers with 5xx (and
-// 502/503 causes). Default: logs are discarded, as in phoneauth.Config.
+// 502/503 causes). Default: its warnings and errors go to slog.Default()
+// (as it is when New runs), as in phoneauth.Config.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
@@ -285,7 +295,7 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		trustUnix: o.trustUnix,
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+		h.log = warnlog.Default()
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes
