@@ -74,8 +74,13 @@ type Config struct {
 	// TestNumbers maps E.164 numbers to fixed codes (app-store review). No
 	// message is sent to them; each entry stops working at its Expires.
 	TestNumbers map[string]TestNumber
-	// Signup decides whether verifying an unknown phone creates a user.
-	// Default SignupAllowed.
+	// Signup decides whether verifying an unknown phone creates a user,
+	// and what a request's CreateUser (createUser / create_user over HTTP)
+	// means. Default SignupAllowed: new users are signed up on their first
+	// verification, as seeds 000 and 001 expect, and CreateUser is ignored.
+	// SignupWithCreateUser is GoTrue's rule (seed 002): a user is created
+	// only if the code was requested with CreateUser, which defaults to
+	// false.
 	Signup SignupPolicy
 
 	// DefaultChannel is used when a request names none. Default SMS.
@@ -145,10 +150,13 @@ type TestNumber struct {
 type SignupPolicy int
 
 const (
-	// SignupAllowed creates a user on first verification.
+	// SignupAllowed creates a user on first verification, whatever the
+	// request's CreateUser says (seeds 000 and 001 never send it).
 	SignupAllowed SignupPolicy = iota
 	// SignupWithCreateUser creates a user only if the code was requested
-	// with CreateUser set.
+	// with CreateUser set; a request that leaves it out means false, as in
+	// GoTrue (seed 002), and verifying an unknown phone is then
+	// ErrSignupNotAllowed.
 	SignupWithCreateUser
 	// SignupDisabled never creates users: only existing users sign in.
 	SignupDisabled

@@ -18,6 +18,10 @@
 //	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
 //	                   default: an Ed25519 key generated at start
 //	-cpuprofile        file to write a CPU profile of the whole run to, for go tool pprof
+//	-signup            who verifying an unknown phone signs up: allowed (default: everyone, as
+//	                   seeds 000/001 expect), create-user (only requests with createUser /
+//	                   create_user true, which defaults to false, as in GoTrue, seed 002), or
+//	                   disabled (existing users only)
 //
 // In development mode the API documents' phone number +923012345678 is a test
 // number with their code 249364, so that their cURL
@@ -72,7 +76,12 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of trusted proxies")
 	keyFile := fs.String("key", "", "PEM file with a PKCS#8 signing key (default: generate an Ed25519 key)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+	signup := fs.String("signup", "allowed", "who verifying an unknown phone signs up: allowed (everyone), create-user (requests with createUser true only; it defaults to false) or disabled")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	signupPolicy, err := parseSignup(*signup)
+	if err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
@@ -108,6 +117,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		Tokens:      phoneauth.TokenConfig{Keys: keys},
 		Logger:      log,
 		Development: *dev,
+		Signup:      signupPolicy,
 	}
 	if *dev {
 		cfg.TestNumbers = seedTestNumbers(time.Now())
@@ -124,7 +134,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, *addr, routes(h), log)
+	return serve(ctx, *addr, routes(h), log, banner{dev: *dev, signup: *signup})
 }
 
 // routes mounts the API on a new mux.
@@ -137,8 +147,9 @@ func routes(h *httpadapter.Handler) *http.ServeMux {
 }
 
 // serve serves handler on addr until ctx is done, then shuts down,
-// letting requests in flight finish for up to 10 seconds.
-func serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger) error {
+// letting requests in flight finish for up to 10 seconds. Once it listens
+// it logs where, and prints the banner.
+func serve(ctx context.Context, addr string, handler http.Handler, log *slog.Logger, b banner) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -154,7 +165,9 @@ func serve(ctx context.Context, addr string, handler http.Handler, log *slog.Log
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("phoneauth server listening", "addr", "http://"+ln.Addr().String(), "openapi", "/openapi.json")
+	base := "http://" + ln.Addr().String()
+	log.Info("phoneauth server listening", append([]any{"addr", base}, b.attrs(base)...)...)
+	fmt.Fprint(os.Stderr, b.text(base))
 
 	select {
 	case err := <-errc:

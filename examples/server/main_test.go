@@ -120,13 +120,74 @@ func TestServer(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	for _, want := range []string{"DEVELOPMENT", "code=" + otp, "PHONEAUTH_SECRET not set", "shutting down"} {
+	for _, want := range []string{"DEVELOPMENT", "code=" + otp, "PHONEAUTH_SECRET not set", "shutting down",
+		"signin=" + base + "/ ", "openapi=" + base + "/openapi.json", "test_number=+923012345678 test_code=249364"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
 	if _, err := http.Get(base + "/.well-known/jwks.json"); err == nil {
 		t.Error("still serving after shutdown")
+	}
+}
+
+// The banner names the sign-in page, the OpenAPI document and, in
+// development mode only, the test number with its code.
+func TestBanner(t *testing.T) {
+	dev := banner{dev: true, signup: "allowed"}.text("http://127.0.0.1:8080")
+	for _, want := range []string{"sign-in page      http://127.0.0.1:8080/\n", "OpenAPI document  http://127.0.0.1:8080/openapi.json",
+		"test number       +923012345678, code 249364", "sign-up           allowed"} {
+		if !strings.Contains(dev, want) {
+			t.Errorf("banner lacks %q:\n%s", want, dev)
+		}
+	}
+	if prod := (banner{signup: "disabled"}).text("http://x"); strings.Contains(prod, "249364") || !strings.Contains(prod, "http://x/openapi.json") {
+		t.Errorf("production banner:\n%s", prod)
+	}
+}
+
+// verifyBody is seed 001's verify body for phone and code.
+func verifyBody(phone, code string) string {
+	return fmt.Sprintf(`{"otpInfo": {"phone": %q, "otp": %q}, "deviceInfo": {"deviceId": "android.unique.device.id", "deviceType": "android"}}`, phone, code)
+}
+
+// Seed 002's request body, without a deviceId, gets a code that verifies
+// with seed 001's body; -signup decides whether a new user is made.
+func TestServerGoTrueStyleRequest(t *testing.T) {
+	base, stop, _ := start(t)
+	status, m := post(t, base+"/auth/otp/request", `{"phone":"+12345678901"}`)
+	if status != 200 {
+		t.Fatalf("request: %d %v", status, m)
+	}
+	otp := m["data"].(map[string]any)["otp"].(string)
+	if status, m = post(t, base+"/auth/otp/verify", verifyBody("+12345678901", otp)); status != 200 {
+		t.Fatalf("verify: %d %v", status, m)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// GoTrue's rule: create_user defaults to false.
+	base, stop, logs := start(t, "-signup", "create-user")
+	defer stop()
+	if !strings.Contains(logs.String(), "signup=create-user") {
+		t.Errorf("log does not say the signup policy:\n%s", logs)
+	}
+	for _, tc := range []struct {
+		phone, body string
+		status      int
+	}{
+		{"+12345678902", `{"phone":"+12345678902"}`, 403},
+		{"+12345678903", `{"phone":"+12345678903","create_user":true,"data":{"name":"Ann"}}`, 200},
+	} {
+		status, m := post(t, base+"/auth/otp/request", tc.body)
+		if status != 200 {
+			t.Fatalf("request %s: %d %v", tc.body, status, m)
+		}
+		otp := m["data"].(map[string]any)["otp"].(string)
+		if status, m = post(t, base+"/auth/otp/verify", verifyBody(tc.phone, otp)); status != tc.status {
+			t.Fatalf("verify after %s: %d %v, want %d", tc.body, status, m, tc.status)
+		}
 	}
 }
 
@@ -183,6 +244,7 @@ func TestRunRejects(t *testing.T) {
 		{nil, "abcd", "at least 32"},
 		{nil, "not hex or base64!", "neither hex nor base64"},
 		{[]string{"-nope"}, "", "flag provided but not defined"},
+		{[]string{"-signup", "yes"}, "", "want allowed, create-user or disabled"},
 	} {
 		t.Setenv("PHONEAUTH_SECRET", tc.env)
 		err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, tc.args...), discard)
