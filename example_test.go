@@ -73,10 +73,22 @@ func Example() {
 	}
 	fmt.Println("refreshed, same session:", next.Session.ID == in.Session.ID)
 
-	// Presenting the old refresh token again is reuse: the session ends.
+	// A retry of that refresh (a lost response, a second tab) within
+	// TokenConfig.ReuseGrace gets the same new refresh token.
+	again, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("retry gets the same token:", again.Tokens.RefreshToken == next.Tokens.RefreshToken)
+	third, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: next.Tokens.RefreshToken, IP: "203.0.113.5"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Presenting an older refresh token is reuse: the session ends.
 	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
 	fmt.Println("reuse detected:", errors.Is(err, phoneauth.ErrTokenReused))
-	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: next.Tokens.RefreshToken, IP: "203.0.113.5"})
+	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: third.Tokens.RefreshToken, IP: "203.0.113.5"})
 	fmt.Println("session revoked:", errors.Is(err, phoneauth.ErrInvalidToken))
 
 	// Output:
@@ -84,6 +96,7 @@ func Example() {
 	// signed in, new user: true
 	// access token for the user: true
 	// refreshed, same session: true
+	// retry gets the same token: true
 	// reuse detected: true
 	// session revoked: true
 }

@@ -376,12 +376,11 @@ func (m *MemoryStore) RotateRefresh(_ context.Context, r Rotation) (Session, err
 		if i < 0 {
 			return Session{}, ErrNotFound
 		}
-		if r.Grace <= 0 || r.Now.Sub(s.past[i].rotatedAt) >= r.Grace {
-			m.removeSession(s)
-			return Session{}, ErrTokenReused
+		if r.Grace > 0 && r.Now.Sub(s.past[i].rotatedAt) < r.Grace && bytes.Equal(newHash, s.RefreshHash) {
+			return s.clone(), nil // the same rotation again
 		}
-		// Within the grace interval: rotate once more, below. The
-		// current token, never used, becomes a past token too.
+		m.removeSession(s)
+		return Session{}, ErrTokenReused
 	}
 	s.past = append(s.past, pastToken{hash: s.RefreshHash, rotatedAt: r.Now, expiresAt: s.RefreshExpiresAt})
 	s.RefreshHash = newHash

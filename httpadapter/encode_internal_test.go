@@ -83,3 +83,19 @@ func TestWriteEnvelope(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedHeaderValues checks that a handler adding to the header of a
+// response after the adapter set it leaves the shared values alone.
+func TestSharedHeaderValues(t *testing.T) {
+	h := &Handler{clock: phoneauth.NewManualClock(time.Unix(0, 0)), log: slog.New(slog.DiscardHandler)}
+	w := httptest.NewRecorder()
+	h.writeSuccess(w, httptest.NewRequest("POST", "/x", nil), styleEnvelope, struct{}{})
+	w.Header().Add("Cache-Control", "private")
+	w.Header().Add("Content-Type", "charset=utf-8")
+	if len(noStore) != 1 || noStore[0] != "no-store" || len(jsonContentType) != 1 || jsonContentType[0] != "application/json" {
+		t.Errorf("shared header values changed: %q %q", noStore, jsonContentType)
+	}
+	if got := w.Header().Values("Cache-Control"); len(got) != 2 {
+		t.Errorf("Cache-Control %q", got)
+	}
+}

@@ -83,14 +83,15 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 	// cur locks the session row. Of concurrent rotations, the first gets
 	// the lock; the others wait and then read the row as the first left it
 	// (READ COMMITTED re-reads a locked row): they find the presented token
-	// in prev_hash, rotated at that very moment, and so see a reuse (or a
-	// grace retry), exactly as if they had come one after another. Older
-	// past tokens are in refresh_tokens, read as of the start of the
-	// statement (past). A token rotated after that start by a concurrent
-	// statement and already replaced again (only possible with grace) is
-	// in neither: the session row then differs from the one the statement
-	// started with (seen), and the outcome is 'retry', which changes
-	// nothing; the caller runs the statement again.
+	// in prev_hash, rotated at that very moment, and so see either the same
+	// rotation again (their new hash is now current, within the grace:
+	// 'same', which changes nothing) or a reuse, exactly as if they had come
+	// one after another. Older past tokens are in refresh_tokens, read as of
+	// the start of the statement (past); only the token rotated last can be
+	// 'same'. A token rotated after that start by a concurrent statement and
+	// already replaced again is in neither: the session row then differs
+	// from the one the statement started with (seen), and the outcome is
+	// 'retry', which changes nothing; the caller runs the statement again.
 	//
 	// The outcome is decided once, in verdict, and the three
 	// data-modifying CTEs act on it: at most one of them changes anything.
@@ -108,8 +109,7 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 ), verdict AS (
 	SELECT CASE
 		WHEN cur.refresh_hash = $3 AND cur.refresh_expires_at > $2 THEN 'rotate'
-		WHEN cur.prev_hash = $3 AND cur.prev_rotated_at > $6 THEN 'grace'
-		WHEN past.rotated_at > $6 THEN 'grace'
+		WHEN cur.prev_hash = $3 AND cur.refresh_hash = $4 AND cur.prev_rotated_at > $6 THEN 'same'
 		WHEN cur.prev_hash = $3 OR past.rotated_at IS NOT NULL THEN 'reuse'
 		WHEN seen.refresh_hash IS DISTINCT FROM cur.refresh_hash THEN 'retry'
 		ELSE 'none'
@@ -120,12 +120,12 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 	SET refresh_hash = $4, refresh_expires_at = $5, refreshed_at = $2,
 		prev_hash = cur.refresh_hash, prev_rotated_at = $2
 	FROM cur, verdict
-	WHERE s.id = cur.id AND verdict.outcome IN ('rotate', 'grace')
+	WHERE s.id = cur.id AND verdict.outcome = 'rotate'
 ), remembered AS (
 	INSERT INTO {schema}.refresh_tokens (session_id, hash, rotated_at)
 	SELECT cur.id, cur.refresh_hash, $2
 	FROM cur, verdict
-	WHERE verdict.outcome IN ('rotate', 'grace')
+	WHERE verdict.outcome = 'rotate'
 	ON CONFLICT (session_id, hash) DO NOTHING
 ), revoked AS (
 	DELETE FROM {schema}.sessions s

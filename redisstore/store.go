@@ -272,12 +272,6 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (phone
 // RotateRefresh implements phoneauth.SessionStore: one script over the
 // session and its past tokens. A session revoked for token reuse stays in
 // its user's index until ListSessions prunes it.
-//
-// One addition to the contract makes client retries safe: the same
-// Rotation performed twice (same OldHash and NewHash, as when go-redis
-// re-sends a command whose reply it lost) succeeds twice with the same
-// session instead of revoking it for reuse. NewHash is random for every
-// request, so a reused token from anyone else is still detected.
 func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
 	res, err := rotateRefresh.Run(ctx, s.rdb,
 		[]string{s.keys.session(r.SessionID), s.keys.tokens(r.SessionID)},

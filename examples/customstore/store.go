@@ -166,11 +166,11 @@ func (s *store) RotateRefresh(_ context.Context, r phoneauth.Rotation) (phoneaut
 		if !past {
 			return phoneauth.Session{}, phoneauth.ErrNotFound // no token of ours: change nothing
 		}
-		if r.Now.Sub(rotatedAt) >= r.Grace {
-			delete(s.sessions, ss.ID) // a rotated token came back: revoke the family
-			return phoneauth.Session{}, phoneauth.ErrTokenReused
+		if r.Now.Sub(rotatedAt) < r.Grace && bytes.Equal(r.NewHash, ss.RefreshHash) {
+			return copySession(ss), nil // the same rotation again (a retry): as it is
 		}
-		// Within the grace interval: rotate once more, below.
+		delete(s.sessions, ss.ID) // a rotated token came back: revoke the family
+		return phoneauth.Session{}, phoneauth.ErrTokenReused
 	} else if expired(ss.RefreshExpiresAt, r.Now) {
 		return phoneauth.Session{}, phoneauth.ErrNotFound
 	}
