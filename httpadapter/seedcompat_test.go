@@ -1,14 +1,19 @@
 package httpadapter_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/httpadapter"
 )
 
 // metadataUsers is a Users that records the metadata of the users it
@@ -102,5 +107,26 @@ func TestAuthCodeIsShortAndNumeric(t *testing.T) {
 		if m["message"] != "Phone number verified successfully" {
 			t.Fatalf("verify with authCode %s: %v", sent, m)
 		}
+	}
+}
+
+// Without WithLogger, the Handler's warnings reach slog.Default().
+func TestHandlerWarningsReachSlogDefault(t *testing.T) {
+	var buf bytes.Buffer
+	old := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(old) })
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+
+	f := newFixture(t, nil)
+	h, err := httpadapter.New(f.auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.failSends(errors.New("provider said no"))
+	if w := serve(h, "POST", "/auth/otp/request", `{"phone": "+923012345678"}`); w.Code != 502 {
+		t.Fatalf("status %d", w.Code)
+	}
+	if out := buf.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "provider said no") {
+		t.Fatalf("the 502's cause did not reach slog.Default():\n%s", out)
 	}
 }

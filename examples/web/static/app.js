@@ -57,7 +57,7 @@ const timers = {};
 // ---- helpers ---------------------------------------------------------------
 
 // api POSTs body as JSON and unwraps the envelope {success, message, code,
-// data}; a network failure is status 0.
+// attemptsLeft, data}; a network failure is status 0.
 async function api(path, body) {
   let res;
   try {
@@ -77,6 +77,7 @@ async function api(path, body) {
     code: env.code || "",
     message: env.message || `Request failed (${res.status})`,
     data: env.data || {},
+    attemptsLeft: env.attemptsLeft,
     retryAfter: retryAfter(res.headers.get("Retry-After")),
   };
 }
@@ -240,7 +241,7 @@ function requestFailed(r) {
       });
       return;
     }
-    case "invalid_phone": case "invalid_request":
+    case "invalid_phone": case "invalid_country": case "invalid_request":
       return setError("phone-error", `${sentence(r.message)} Check the number and the country.`, { field });
     case "phone_not_allowed":
       return setError("phone-error", `${sentence(r.message)} Use a mobile number.`, { field });
@@ -342,7 +343,7 @@ async function verify() {
   boxes[0].focus();
   switch (r.code || String(r.status)) {
     case "invalid_otp": {
-      const left = Number.isInteger(r.data.attemptsLeft) ? r.data.attemptsLeft : state.attemptsLeft - 1;
+      const left = Number.isInteger(r.attemptsLeft) ? r.attemptsLeft : state.attemptsLeft - 1;
       state.attemptsLeft = Math.max(0, left);
       return setError("code-error", state.attemptsLeft > 0
         ? `That code isn't right. ${plural(state.attemptsLeft, "attempt")} left.`
