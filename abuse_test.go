@@ -220,3 +220,135 @@ func TestUnknownClientAddressFailsClosed(t *testing.T) {
 		}
 	}
 }
+
+// signInOn requests and verifies a code for phone on device.
+func (f *fixture) signInOn(phone, device string) phoneauth.SignIn {
+	f.t.Helper()
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phone, DeviceID: device, IP: ownerIP}); err != nil {
+		f.t.Fatalf("request on %s: %v", device, err)
+	}
+	in, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phone, Code: f.lastCode(), Device: phoneauth.Device{ID: device}, IP: ownerIP})
+	if err != nil {
+		f.t.Fatalf("verify on %s: %v", device, err)
+	}
+	return in
+}
+
+// Hole 3: the access token of a dead session (logged out, revoked for
+// token reuse) is refused by ValidateSession and cannot start or confirm a
+// phone change, although it still passes ValidateAccessToken.
+func TestDeadSessionCannotChangeThePhone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	loggedOut := f.signInOn(phonePK, ownerDevice)
+	if _, err := f.auth.ValidateSession(ctx, loggedOut.Tokens.AccessToken); err != nil {
+		t.Fatalf("ValidateSession of a live session: %v", err)
+	}
+	if err := f.auth.Logout(ctx, loggedOut.Tokens.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	reused := f.signInOn(phonePK, "second-device")
+	if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: reused.Tokens.RefreshToken, IP: ownerIP}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute) // past the reuse grace
+	if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: reused.Tokens.RefreshToken, IP: attackerIP}); !errors.Is(err, phoneauth.ErrTokenReused) {
+		t.Fatalf("reuse: %v", err)
+	}
+	for name, in := range map[string]phoneauth.SignIn{"logged out": loggedOut, "revoked for reuse": reused} {
+		if _, err := f.auth.ValidateAccessToken(ctx, in.Tokens.AccessToken); err != nil {
+			t.Fatalf("%s: the access token itself is still valid until it expires: %v", name, err)
+		}
+		if _, err := f.auth.ValidateSession(ctx, in.Tokens.AccessToken); !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s: ValidateSession = %v, want ErrInvalidToken", name, err)
+		}
+		_, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: "+919876543219", IP: attackerIP})
+		if !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s: StartPhoneVerification = %v, want ErrInvalidToken", name, err)
+		}
+		err = f.auth.ConfirmPhoneVerification(ctx, phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: "+919876543219", RequestID: "x", Code: "123456", IP: attackerIP})
+		if !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s: ConfirmPhoneVerification = %v, want ErrInvalidToken", name, err)
+		}
+	}
+	if u, err := f.store.UserByPhone(ctx, phonePK); err != nil || u.ID != loggedOut.User.ID {
+		t.Fatalf("the owner's phone: %+v, %v", u, err)
+	}
+}
+
+// Hole 3: a phone change needs a recent sign-in; it ends the user's other
+// sessions (a thief's), tells the old number without a code, reports
+// EventPhoneChanged, and the session that made it carries the new phone.
+func TestPhoneChangeNeedsRecentSignInAndEndsOtherSessions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const newPhone = "+919876543219"
+	thief := f.signInOn(phonePK, "thief-device") // say, a stolen session
+	f.clock.Advance(time.Minute)
+	old := f.signInOn(phonePK, ownerDevice)
+	f.clock.Advance(phoneauth.DefaultRecentSignIn) // old's sign-in is 10 min old, thief's 11
+	start := func(in phoneauth.SignIn) (phoneauth.PhoneVerification, error) {
+		return f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: newPhone, IP: ownerIP})
+	}
+	if _, err := start(thief); !errors.Is(err, phoneauth.ErrReauthenticationRequired) {
+		t.Fatalf("a phone change from a session signed in 11 minutes ago: %v, want ErrReauthenticationRequired", err)
+	}
+	pv, err := start(old) // exactly RecentSignIn ago is still recent
+	if err != nil {
+		t.Fatalf("a phone change 10 minutes after sign-in: %v", err)
+	}
+	code := f.lastCode()
+	f.clock.Advance(time.Second)
+	confirm := phoneauth.ConfirmPhoneVerificationParams{UserID: old.User.ID, SessionID: old.Session.ID, Phone: newPhone, RequestID: pv.RequestID, Code: code, IP: ownerIP}
+	if err := f.auth.ConfirmPhoneVerification(ctx, confirm); !errors.Is(err, phoneauth.ErrReauthenticationRequired) {
+		t.Fatalf("confirming past RecentSignIn: %v, want ErrReauthenticationRequired", err)
+	}
+	// A fresh sign-in allows it.
+	fresh := f.signInOn(phonePK, ownerDevice)
+	f.clock.Advance(phoneauth.DefaultResendCooldown)
+	if pv, err = start(fresh); err != nil {
+		t.Fatal(err)
+	}
+	confirm = phoneauth.ConfirmPhoneVerificationParams{UserID: fresh.User.ID, SessionID: fresh.Session.ID, Phone: newPhone, RequestID: pv.RequestID, Code: f.lastCode(), IP: ownerIP, Locale: "en"}
+	sentBefore := f.sentCount()
+	if err := f.auth.ConfirmPhoneVerification(ctx, confirm); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]phoneauth.SignIn{"thief": thief, "old": old} {
+		if _, err := f.auth.ValidateSession(ctx, in.Tokens.AccessToken); !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s session after the phone change: %v, want it ended", name, err)
+		}
+		if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: attackerIP}); !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s session refreshes after the phone change: %v", name, err)
+		}
+	}
+	next, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: fresh.Tokens.RefreshToken, IP: ownerIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := f.auth.ValidateSession(ctx, next.Tokens.AccessToken)
+	if err != nil || claims.Phone != newPhone {
+		t.Fatalf("claims after the change: %+v, %v; want phone %s", claims, err, newPhone)
+	}
+	// The old number got a notice without a code.
+	if f.sentCount() != sentBefore+1 {
+		t.Fatalf("%d messages sent by the change, want 1", f.sentCount()-sentBefore)
+	}
+	f.mu.Lock()
+	notice := f.sent[len(f.sent)-1]
+	var changed []phoneauth.Event
+	for _, e := range f.events {
+		if e.Kind == phoneauth.EventPhoneChanged {
+			changed = append(changed, e)
+		}
+	}
+	f.mu.Unlock()
+	if notice.To != phonePK || notice.Code != "" || !strings.Contains(notice.Text, phoneauth.MaskPhone(newPhone)) || strings.Contains(notice.Text, code) {
+		t.Errorf("notice %+v", notice)
+	}
+	if len(changed) != 1 || changed[0].OldPhone != phonePK || changed[0].Phone != newPhone || changed[0].SessionID != fresh.Session.ID {
+		t.Errorf("phone_changed events %+v", changed)
+	}
+}

@@ -18,6 +18,7 @@ type Authenticator struct {
 	limiter Limiter
 	log     *slog.Logger
 	render  *messageRenderer // sender.go
+	notices *messageRenderer // sender.go: phone-change notices
 	phones  *phoneParser     // phone.go
 	parser  *jwt.Parser      // accesstoken.go: validates access tokens
 }
@@ -42,6 +43,9 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	var err error
 	if a.render, err = newMessageRenderer(cfg.Templates, cfg.AppName, cfg.WebOTPDomain, cfg.CodeLength, cfg.Logger); err != nil {
+		return nil, err
+	}
+	if a.notices, err = newNoticeRenderer(cfg.PhoneChangeTemplates, cfg.AppName); err != nil {
 		return nil, err
 	}
 	if cfg.Development {

@@ -90,6 +90,14 @@ type Config struct {
 	Templates Templates
 	// AppName is shown in messages. Default "phoneauth".
 	AppName string
+	// PhoneChangeTemplates render, per locale as Templates do, the notice
+	// sent to a user's old number when the account moves to another one. A
+	// template may print {{.AppName}} and {{.Phone}} (the new number,
+	// masked); there is no code. Default: DefaultPhoneChangeTemplate.
+	PhoneChangeTemplates Templates
+	// RecentSignIn is how recently a session must have signed in (verified
+	// a code) to move its account to another phone. Default 10 minutes.
+	RecentSignIn time.Duration
 	// WebOTPDomain, if set, appends the WebOTP line "@domain #code" to
 	// messages so browsers can fill the code in.
 	WebOTPDomain string
@@ -177,6 +185,7 @@ const (
 	defaultMaxAttempts    = 5
 	defaultResendCooldown = 30 * time.Second
 	defaultAppName        = "phoneauth"
+	defaultRecentSignIn   = 10 * time.Minute
 )
 
 // Default limits (documented on the Limits fields).
@@ -237,6 +246,9 @@ func (c *Config) setDefaults() {
 	if c.AppName == "" {
 		c.AppName = defaultAppName
 	}
+	if c.RecentSignIn == 0 {
+		c.RecentSignIn = defaultRecentSignIn
+	}
 	c.Tokens.setDefaults()
 }
 
@@ -269,6 +281,9 @@ func (c *Config) validate() error {
 	}
 	if c.CodeTTL < time.Second {
 		bad("CodeTTL must be at least a second, got %s", c.CodeTTL)
+	}
+	if c.RecentSignIn < 0 {
+		bad("RecentSignIn is negative")
 	}
 	if c.MaxAttempts < 1 {
 		bad("MaxAttempts must be positive, got %d", c.MaxAttempts)

@@ -19,4 +19,5 @@ const (
 	DefaultMaxAttempts         = defaultMaxAttempts
 	DefaultResendCooldown      = defaultResendCooldown
 	DefaultIPv6AggregateFactor = defaultIPv6AggregateFactor
+	DefaultRecentSignIn        = defaultRecentSignIn
 )

@@ -84,6 +84,9 @@ func checkPhoneVerificationInput(p PhoneVerificationParams) error {
 	if err := checkUserID(p.UserID); err != nil {
 		return err
 	}
+	if err := checkSessionID(p.SessionID); err != nil {
+		return err
+	}
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
 		return err
 	}
@@ -101,6 +104,9 @@ func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error 
 	if err := checkUserID(p.UserID); err != nil {
 		return err
 	}
+	if err := checkSessionID(p.SessionID); err != nil {
+		return err
+	}
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
 		return err
 	}
@@ -108,6 +114,14 @@ func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error 
 		return err
 	}
 	return checkText(textField{"RequestID", p.RequestID})
+}
+
+// checkSessionID checks the session id of a signed-in user.
+func checkSessionID(id string) error {
+	if id == "" {
+		return &InputError{Field: "SessionID", Reason: "is required (the access token's session, which must be live)"}
+	}
+	return checkText(textField{"SessionID", id})
 }
 
 // checkUserID checks the id of a signed-in user.

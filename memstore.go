@@ -389,6 +389,23 @@ func (m *MemoryStore) RotateRefresh(_ context.Context, r Rotation) (Session, err
 	return s.clone(), nil
 }
 
+// RevokeOtherSessions implements SessionStore, in one step.
+func (m *MemoryStore) RevokeOtherSessions(_ context.Context, userID, keepID, phone string, now time.Time) error {
+	m.smu.Lock()
+	defer m.smu.Unlock()
+	keep, ok := m.sessions[keepID]
+	if !ok || keep.UserID != userID || !now.Before(keep.ExpiresAt) {
+		return ErrNotFound
+	}
+	for _, id := range slices.Clone(m.userSessions[userID]) {
+		if id != keepID {
+			m.removeSession(m.sessions[id])
+		}
+	}
+	keep.Phone = phone
+	return nil
+}
+
 // DeleteSession implements SessionStore.
 func (m *MemoryStore) DeleteSession(_ context.Context, id string) error {
 	m.smu.Lock()

@@ -784,9 +784,9 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid := in.User.ID
+	uid, sid := in.User.ID, in.Session.ID
 	// Register a new phone for the signed-in user (seed 003).
-	pv, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: uid, Phone: "9876543219", Country: "+91"})
+	pv, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: uid, SessionID: sid, Phone: "9876543219", Country: "+91"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -794,15 +794,15 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 		t.Fatalf("start %+v", pv)
 	}
 	code := f.lastCode()
-	base := phoneauth.ConfirmPhoneVerificationParams{IP: "192.0.2.1", UserID: uid, Phone: "9876543219", Country: "IN", RequestID: pv.RequestID, Code: code}
+	base := phoneauth.ConfirmPhoneVerificationParams{IP: "192.0.2.1", UserID: uid, SessionID: sid, Phone: "9876543219", Country: "IN", RequestID: pv.RequestID, Code: code}
 	p := base
 	p.RequestID = "nope"
 	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("wrong authCode: %v", err)
 	}
 	p = base
-	p.UserID = "someone-else"
-	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	p.UserID = "someone-else" // whose session this is not
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrInvalidToken) {
 		t.Fatalf("other user: %v", err)
 	}
 	p = base
@@ -822,20 +822,30 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 	}
 	// The phone now belongs to a user.
 	f.clock.Advance(time.Minute)
-	pv, err = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: "u2", Phone: "+919876543219"})
+	signIn := func(phone string) phoneauth.SignIn {
+		t.Helper()
+		f.request(phone)
+		in, err := f.verify(phone, f.lastCode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	u2, u3 := signIn(phonePK2), signIn("+923012345670")
+	pv, err = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: u2.User.ID, SessionID: u2.Session.ID, Phone: "+919876543219"})
 	if err != nil || pv.IsNewUser {
 		t.Fatalf("known phone: %+v, %v", pv, err)
 	}
 	// Resend replaces the authCode.
 	f.clock.Advance(30 * time.Second)
-	pv2, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: "u2", Phone: "+919876543219"})
+	pv2, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: u2.User.ID, SessionID: u2.Session.ID, Phone: "+919876543219"})
 	if err != nil || pv2.RequestID == pv.RequestID {
 		t.Fatalf("resend %+v, %v", pv2, err)
 	}
-	if _, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: "u3", Phone: "+919876543219"}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+	if _, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: u3.User.ID, SessionID: u3.Session.ID, Phone: "+919876543219"}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
 		t.Fatalf("resend without start: %v", err)
 	}
-	if _, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", Phone: phonePK}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
+	if _, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", SessionID: sid, Phone: phonePK}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
 		t.Fatalf("no user id: %v", err)
 	}
 }

@@ -183,7 +183,7 @@ func TestAuthCodeOfPhoneVerification(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := phoneauth.PhoneVerificationParams{UserID: in.User.ID, Phone: "+919876543219", IP: "192.0.2.1"}
+	p := phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: "+919876543219", IP: "192.0.2.1"}
 	pv, err := f.auth.StartPhoneVerification(ctx, p)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestAuthCodeOfPhoneVerification(t *testing.T) {
 	if err != nil || pv2.RequestID == pv.RequestID || len(pv2.RequestID) != 6 {
 		t.Fatalf("resend: %+v, %v", pv2, err)
 	}
-	confirm := phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, Phone: p.Phone, IP: p.IP, RequestID: pv.RequestID, Code: f.lastCode()}
+	confirm := phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: p.Phone, IP: p.IP, RequestID: pv.RequestID, Code: f.lastCode()}
 	if err := f.auth.ConfirmPhoneVerification(ctx, confirm); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("the replaced authCode: %v", err)
 	}

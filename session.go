@@ -294,6 +294,39 @@ func (a *Authenticator) logoutNotCurrent(ctx context.Context, s Session, hash []
 	return fmt.Errorf("%w: not the session's current refresh token", ErrInvalidToken)
 }
 
+// ValidateSession checks an access token as ValidateAccessToken does and
+// then that its session is live: not logged out, revoked (token reuse, a
+// phone change) or expired, and the token's user's. It costs one store read.
+// Every failure matches ErrInvalidToken; a store failure
+// ErrStoreUnavailable. Routes that change the account should use it rather
+// than ValidateAccessToken, whose tokens outlive their session by up to
+// TokenConfig.AccessTTL.
+func (a *Authenticator) ValidateSession(ctx context.Context, token string) (*Claims, error) {
+	c, err := a.ValidateAccessToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.liveSession(ctx, c.Subject, c.SessionID, a.clock.Now()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// liveSession returns the session id of userID if it is live at now, or an
+// error matching ErrInvalidToken.
+func (a *Authenticator) liveSession(ctx context.Context, userID, id string, now time.Time) (Session, error) {
+	s, err := a.store.GetSession(ctx, id, now)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Session{}, fmt.Errorf("%w: the session has ended", ErrInvalidToken)
+	case err != nil:
+		return Session{}, storeErr("get session", err)
+	case s.UserID != userID:
+		return Session{}, fmt.Errorf("%w: the session is another user's", ErrInvalidToken)
+	}
+	return s, nil
+}
+
 // Sessions returns the user's live sessions (signed-in devices), oldest
 // first, without their refresh-token hashes.
 func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]Session, error) {

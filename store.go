@@ -169,6 +169,16 @@ type SessionStore interface {
 	// ListSessions returns the user's sessions that have not expired at now,
 	// oldest first. A user without sessions gets an empty list, not an error.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+
+	// RevokeOtherSessions ends every session of userID except keepID, with
+	// their token hashes, and records phone as keepID's Phone (which the
+	// tokens it issues from then on carry): after a phone change, the
+	// session that made it is the user's only one. If keepID is not a
+	// session of userID live at now, it returns ErrNotFound and changes
+	// nothing. Calling it again after a failure, or twice, is safe. A
+	// backend whose sessions cannot be changed in one transaction (Redis
+	// Cluster) updates keepID first, then deletes the others.
+	RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error
 }
 
 // A User is an account as phoneauth sees it: an id and a verified phone.

@@ -263,7 +263,7 @@ func (h *Handler) handler(g routeGroup, fn routeFunc) http.HandlerFunc {
 		h.writeSuccess(w, r, g.style, data)
 	}
 	if g.signedIn {
-		return h.authenticated(g.style, serve)
+		return h.authenticated(g.style, true, serve) // routes that change the account: a live session
 	}
 	return serve
 }

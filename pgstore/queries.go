@@ -6,6 +6,7 @@ import "strings"
 type queries struct {
 	putChallenge, getChallenge, attemptChallenge, deleteChallenge         string
 	createSession, getSession, rotateRefresh, deleteSession, listSessions string
+	revokeOtherSessions                                                   string
 	userByPhone, createUser, setPhone                                     string
 	allow, allowAll, reset                                                string
 	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
@@ -16,24 +17,25 @@ type queries struct {
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{schema}", schema)
 	return queries{
-		putChallenge:      r.Replace(putChallengeSQL),
-		getChallenge:      r.Replace(getChallengeSQL),
-		attemptChallenge:  r.Replace(attemptChallengeSQL),
-		deleteChallenge:   r.Replace(deleteChallengeSQL),
-		createSession:     r.Replace(createSessionSQL),
-		getSession:        r.Replace(getSessionSQL),
-		rotateRefresh:     r.Replace(rotateRefreshSQL),
-		deleteSession:     r.Replace(deleteSessionSQL),
-		listSessions:      r.Replace(listSessionsSQL),
-		userByPhone:       r.Replace(userByPhoneSQL),
-		createUser:        r.Replace(createUserSQL),
-		setPhone:          r.Replace(setPhoneSQL),
-		allow:             r.Replace(allowSQL),
-		allowAll:          r.Replace(allowAllSQL),
-		reset:             r.Replace(resetSQL),
-		cleanupChallenges: r.Replace(cleanupChallengesSQL),
-		cleanupSessions:   r.Replace(cleanupSessionsSQL),
-		cleanupBuckets:    r.Replace(cleanupBucketsSQL),
+		putChallenge:        r.Replace(putChallengeSQL),
+		getChallenge:        r.Replace(getChallengeSQL),
+		attemptChallenge:    r.Replace(attemptChallengeSQL),
+		deleteChallenge:     r.Replace(deleteChallengeSQL),
+		createSession:       r.Replace(createSessionSQL),
+		getSession:          r.Replace(getSessionSQL),
+		rotateRefresh:       r.Replace(rotateRefreshSQL),
+		deleteSession:       r.Replace(deleteSessionSQL),
+		listSessions:        r.Replace(listSessionsSQL),
+		revokeOtherSessions: r.Replace(revokeOtherSessionsSQL),
+		userByPhone:         r.Replace(userByPhoneSQL),
+		createUser:          r.Replace(createUserSQL),
+		setPhone:            r.Replace(setPhoneSQL),
+		allow:               r.Replace(allowSQL),
+		allowAll:            r.Replace(allowAllSQL),
+		reset:               r.Replace(resetSQL),
+		cleanupChallenges:   r.Replace(cleanupChallengesSQL),
+		cleanupSessions:     r.Replace(cleanupSessionsSQL),
+		cleanupBuckets:      r.Replace(cleanupBucketsSQL),
 	}
 }
 
@@ -137,6 +139,22 @@ FROM verdict CROSS JOIN cur`
 
 	// Token hashes go with the session (ON DELETE CASCADE).
 	deleteSessionSQL = `DELETE FROM {schema}.sessions WHERE id = $1`
+
+	// revokeOtherSessionsSQL is RevokeOtherSessions in one statement:
+	// parameters $1 user id, $2 the kept session, $3 its new phone, $4 now.
+	// keep locks and updates the kept session if it is the user's and live;
+	// the others are deleted (with their tokens, ON DELETE CASCADE) only
+	// then. It returns how many sessions were kept: 1, or 0 for nothing
+	// done.
+	revokeOtherSessionsSQL = `WITH keep AS (
+	UPDATE {schema}.sessions SET phone = $3
+	WHERE id = $2 AND user_id = $1 AND expires_at > $4
+	RETURNING id
+), gone AS (
+	DELETE FROM {schema}.sessions
+	WHERE user_id = $1 AND id <> $2 AND EXISTS (SELECT 1 FROM keep)
+)
+SELECT count(*) FROM keep`
 
 	listSessionsSQL = `SELECT ` + sessionColumns + `
 FROM {schema}.sessions WHERE user_id = $1 AND expires_at > $2

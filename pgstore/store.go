@@ -150,6 +150,20 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return nil
 }
 
+// RevokeOtherSessions deletes every session of userID but keepID, with
+// their token hashes, and gives keepID the phone, in one statement. It
+// implements phoneauth.SessionStore.
+func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	var kept int
+	if err := s.pool.QueryRow(ctx, s.q.revokeOtherSessions, userID, keepID, phone, now).Scan(&kept); err != nil {
+		return unavailable("revoke other sessions", err)
+	}
+	if kept == 0 {
+		return phoneauth.ErrNotFound
+	}
+	return nil
+}
+
 // ListSessions returns the user's sessions that have not expired at now,
 // oldest first. It implements phoneauth.SessionStore.
 func (s *Store) ListSessions(ctx context.Context, userID string, now time.Time) ([]phoneauth.Session, error) {

@@ -115,6 +115,20 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `)
 
+// keepSession gives a session of a user a new phone, if it is the user's
+// and live: the first step of RevokeOtherSessions.
+//
+//	KEYS[1] session hash
+//	ARGV[1] user id, ARGV[2] phone, ARGV[3] now
+//
+// It returns 1 when done, 0 when there is no such live session of the user.
+var keepSession = redis.NewScript(`
+local s = redis.call('HMGET', KEYS[1], 'user', 'expires_at')
+if s[1] ~= ARGV[1] or (tonumber(s[2]) or 0) <= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'phone', ARGV[2])
+return 1
+`)
+
 // userByPhone looks a user up by phone.
 //
 //	KEYS[1] phone → user id, KEYS[2] user id → creation time

@@ -315,6 +315,45 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	return nil
 }
 
+// RevokeOtherSessions implements phoneauth.SessionStore. A user's sessions
+// live in many slots, so it cannot be one transaction: a script gives the
+// kept session its new phone (and checks it), then one pipeline reads the
+// user's index, and another deletes every other session with its tokens
+// and drops them from the index. A failure part-way leaves some other
+// sessions alive, never the kept one changed wrongly; calling again
+// finishes the job.
+func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	done, err := keepSession.Run(ctx, s.rdb, []string{s.keys.session(keepID)}, userID, phone, micros(now)).Int64()
+	if err != nil {
+		return unavailable("revoke other sessions", err)
+	}
+	if done == 0 {
+		return phoneauth.ErrNotFound
+	}
+	index := s.keys.userSessions(userID)
+	ids, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return unavailable("revoke other sessions", err)
+	}
+	others := make([]any, 0, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			if id != keepID {
+				p.Del(ctx, s.keys.session(id), s.keys.tokens(id))
+				others = append(others, id)
+			}
+		}
+		if len(others) > 0 {
+			p.ZRem(ctx, index, others...)
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable("revoke other sessions", err)
+	}
+	return nil
+}
+
 // ListSessions implements phoneauth.SessionStore. It costs two round trips,
 // because a user's sessions live in many slots: one pipeline drops expired
 // ids from the user's index and reads it, a second reads the sessions (on a

@@ -33,6 +33,7 @@ var sessionTests = []struct {
 	{"ListEmpty", testListEmpty},
 	{"ConcurrentRotate", testConcurrentRotate},
 	{"ConcurrentSameRotation", testConcurrentSameRotation},
+	{"RevokeOtherSessions", testRevokeOtherSessions},
 }
 
 // create stores s or fails t.
@@ -444,4 +445,49 @@ func testConcurrentSameRotation(t *testing.T, st phoneauth.SessionStore) {
 		noErr(t, fmt.Sprintf("concurrent rotation %d of one token to the same NewHash", i), err)
 	}
 	wantUnchanged(t, st, "session after concurrent same rotations", rotated(s, r), now)
+}
+
+// RevokeOtherSessions ends the user's other sessions, with their tokens,
+// and gives the kept one the new phone; another user's sessions stay. A
+// kept session that is missing, expired or another user's is ErrNotFound,
+// and changes nothing. A second call changes nothing more.
+func testRevokeOtherSessions(t *testing.T, st phoneauth.SessionStore) {
+	keep, other1, other2, stranger := newSession(start), newSession(start), newSession(start.Add(time.Second)), newSession(start)
+	other1.UserID, other2.UserID = keep.UserID, keep.UserID
+	for _, s := range []phoneauth.Session{keep, other1, other2, stranger} {
+		create(t, st, s)
+	}
+	now := start.Add(time.Hour)
+	newPhone := randomPhone()
+	err := st.RevokeOtherSessions(ctx, keep.UserID, stranger.ID, newPhone, now)
+	wantErr(t, "RevokeOtherSessions keeping another user's session", err, phoneauth.ErrNotFound)
+	err = st.RevokeOtherSessions(ctx, keep.UserID, randomString(26), newPhone, now)
+	wantErr(t, "RevokeOtherSessions keeping a missing session", err, phoneauth.ErrNotFound)
+	err = st.RevokeOtherSessions(ctx, keep.UserID, keep.ID, newPhone, keep.ExpiresAt)
+	wantErr(t, "RevokeOtherSessions keeping an expired session", err, phoneauth.ErrNotFound)
+	for _, s := range []phoneauth.Session{keep, other1, other2, stranger} {
+		wantUnchanged(t, st, "a session after a refused RevokeOtherSessions", s, now)
+	}
+
+	for range 2 {
+		noErr(t, "RevokeOtherSessions", st.RevokeOtherSessions(ctx, keep.UserID, keep.ID, newPhone, now))
+		want := keep
+		want.Phone = newPhone
+		wantUnchanged(t, st, "the kept session", want, now)
+		wantGone(t, st, "another session of the user", other1.ID, now)
+		wantGone(t, st, "another session of the user", other2.ID, now)
+		wantUnchanged(t, st, "another user's session", stranger, now)
+		list, err := st.ListSessions(ctx, keep.UserID, now)
+		noErr(t, "ListSessions", err)
+		if len(list) != 1 || list[0].ID != keep.ID {
+			t.Fatalf("ListSessions after RevokeOtherSessions: %v, want only the kept session", ids(list))
+		}
+	}
+	// The revoked sessions' tokens are gone with them.
+	_, err = st.RotateRefresh(ctx, rotation(other1, other1.RefreshHash, now))
+	wantErr(t, "RotateRefresh of a revoked session's token", err, phoneauth.ErrNotFound)
+	// The kept session rotates on, with its new phone.
+	want := keep
+	want.Phone = newPhone
+	mustRotate(t, st, want, rotation(want, want.RefreshHash, now))
 }

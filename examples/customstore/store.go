@@ -181,6 +181,23 @@ func (s *store) RotateRefresh(_ context.Context, r phoneauth.Rotation) (phoneaut
 	return copySession(ss), nil
 }
 
+// RevokeOtherSessions walks every session, as ListSessions does.
+func (s *store) RevokeOtherSessions(_ context.Context, userID, keepID, phone string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep, ok := s.sessions[keepID]
+	if !ok || keep.UserID != userID || expired(keep.ExpiresAt, now) {
+		return phoneauth.ErrNotFound
+	}
+	for id, ss := range s.sessions {
+		if ss.UserID == userID && id != keepID {
+			delete(s.sessions, id)
+		}
+	}
+	keep.Phone = phone
+	return nil
+}
+
 func (s *store) DeleteSession(_ context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
