@@ -71,6 +71,8 @@ func TestGoTrueStyleRequest(t *testing.T) {
 func TestRequestWithoutDeviceIsLimited(t *testing.T) {
 	f := newFixture(t, nil)
 	const perIP = 10
+	// More requests than the per-device limit (5) allows one device: the
+	// requests without a device share no device bucket.
 	for i := range perIP {
 		decodeEnvelope(t, f.do("POST", "/auth/otp/request", fmt.Sprintf(`{"phone":%q}`, pkPhone(i))), 200)
 	}
