@@ -125,6 +125,19 @@ func TestPhoneNotAllowedSaysWhy(t *testing.T) {
 			t.Errorf("Check(%+v) under %+v = %v, want reason %s", tc.ph, tc.policy, err, tc.reason)
 		}
 	}
+	// Every refusal of the default policy says why: a satellite number,
+	// if refused, as "satellite".
+	for _, number := range []string{"+870301234567", "+881612345678", "+18005550123", "+442079460000", "+923012345678"} {
+		ph, err := phoneauth.ParsePhone(number, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = phoneauth.PhonePolicy{}.Check(ph)
+		var e *phoneauth.PhoneNotAllowedError
+		if err != nil && (!errors.As(err, &e) || e.Reason == "" || (ph.Region == "001" && e.Reason != phoneauth.ReasonSatellite)) {
+			t.Errorf("%s: %v (%T) says no reason, or not the right one", number, err, err)
+		}
+	}
 }
 
 // A client that names no device when it asks for a code (seed 002) gets
