@@ -31,14 +31,19 @@
 // # Security defaults
 //
 // Codes are 6 digits from crypto/rand, valid 5 minutes, single use, and
-// only the newest code of a phone is valid. They are stored only as
-// HMAC-SHA-256 under Config.Secret, bound to the phone and the challenge
-// id, and never logged (except by the development [LogSender]). A code
-// allows 5 attempts, counted atomically before comparing, and a phone has a
-// budget of 10 failed verifications per hour across codes. Sending is
-// limited per phone, per IP (per /64 for IPv6), per device, globally, and by
-// a 30-second cooldown. Premium-rate, toll-free and shared-cost numbers are
-// refused. Every number is a [Config] field.
+// only the newest code of a phone per device is valid: a code belongs to
+// the device that requested it. They are stored only as HMAC-SHA-256 under
+// Config.Secret, bound to the phone and the challenge id, and never logged
+// (except by the development [LogSender]). A code allows 5 attempts,
+// counted atomically before comparing, and a phone has a budget of 10
+// failed verifications per hour across codes, charged only for wrong
+// guesses at a code that exists. Sending is limited per phone, per address
+// (per /64 for IPv6, with /56 and /48 aggregates), per device, globally,
+// and by a 30-second cooldown; verifying and refreshing per address.
+// Premium-rate, toll-free and shared-cost numbers are refused. Every number
+// is a [Config] field, and New refuses configurations under which a code
+// can be guessed with probability above 10⁻³ a day. docs/security.md holds
+// the threat model.
 //
 // Errors are sentinels such as [ErrInvalidOTP] and [ErrRateLimited],
 // matched with errors.Is; some say more through errors.As: a

@@ -54,6 +54,11 @@ var (
 	// ErrPhoneTaken reports a phone that is already verified for another user.
 	ErrPhoneTaken = errors.New("phoneauth: phone number belongs to another user")
 
+	// ErrCaptchaRequired reports a request over a per-phone limit that a
+	// captcha would let through (Config.Captcha is set): the client should
+	// show a captcha and send its token, or wait RetryAfter. The error is a
+	// *RateLimitError (it matches ErrRateLimited too).
+	ErrCaptchaRequired = errors.New("phoneauth: captcha required")
 	// ErrCaptchaFailed reports a missing or rejected captcha token.
 	ErrCaptchaFailed = errors.New("phoneauth: captcha verification failed")
 	// ErrCaptchaUnavailable reports a captcha provider that could not be
@@ -87,11 +92,15 @@ var (
 // RateLimitError is the error of a request refused by a limit. It matches
 // ErrRateLimited with errors.Is.
 type RateLimitError struct {
-	// Scope names the limit that refused: "phone", "ip", "device",
-	// "global", "cooldown" or "verify".
+	// Scope names the limit that refused: "cooldown", "ip", "device",
+	// "phone", "phone-captcha" (Limits.PerPhoneWithCaptcha), "global",
+	// "verify" (the failed-verify budget), "verify-ip" or "refresh-ip".
 	Scope string
 	// RetryAfter is how long the caller should wait before trying again.
 	RetryAfter time.Duration
+	// CaptchaRequired reports that the request would go through now with a
+	// captcha token (see ErrCaptchaRequired).
+	CaptchaRequired bool
 }
 
 // Error implements error.
@@ -99,8 +108,11 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("phoneauth: too many requests (%s limit), retry after %s", e.Scope, e.RetryAfter.Round(time.Second))
 }
 
-// Is makes errors.Is(err, ErrRateLimited) true.
-func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+// Is makes errors.Is(err, ErrRateLimited) true, and errors.Is(err,
+// ErrCaptchaRequired) when CaptchaRequired is set.
+func (e *RateLimitError) Is(target error) bool {
+	return target == ErrRateLimited || target == ErrCaptchaRequired && e.CaptchaRequired
+}
 
 // InvalidOTPError is the error of a wrong code compared with a pending
 // challenge. It matches ErrInvalidOTP with errors.Is.
