@@ -191,11 +191,7 @@ func TestRequestWithoutDevice(t *testing.T) {
 func TestAuthCodeOfPhoneVerification(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	f.request(phonePK)
-	in, err := f.verify(phonePK, f.lastCode())
-	if err != nil {
-		t.Fatal(err)
-	}
+	in := f.signInOn(phonePK, "dev-1")
 	p := phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: "+919876543219", IP: "192.0.2.1"}
 	pv, err := f.auth.StartPhoneVerification(ctx, p)
 	if err != nil {
