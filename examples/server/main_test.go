@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +111,34 @@ func TestServer(t *testing.T) {
 		t.Fatalf("register: %d %v", status, m)
 	}
 	otp, _ := m["otp"].(string)
+	// Seed 003's verify body, its authCode and otp as JSON numbers.
+	authCode, _ := m["authCode"].(string)
+	otpNumber, err := strconv.Atoi(otp)
+	if err != nil {
+		t.Fatalf("otp %q", otp)
+	}
+	if !regexp.MustCompile(`^[1-9][0-9]{5}$`).MatchString(authCode) {
+		t.Fatalf("authCode %q", m["authCode"])
+	}
+	status, m = post(t, base+"/fe/users/auth/otp/verify", `{
+  "phone_number": "9876543219",
+  "countryCode": "+91",
+  "authCode": `+authCode+`,
+  "otp": `+strconv.Itoa(otpNumber)+`
+}`, "user-jwt-token", access)
+	if status != 200 || m["message"] != "Phone number verified successfully" {
+		t.Fatalf("verify phone: %d %v", status, m)
+	}
+	// The seed's own example, with its placeholder country "XX".
+	status, m = post(t, base+"/fe/users/auth/otp/verify", `{
+  "phone_number": "1234567890",
+  "countryCode": "XX",
+  "authCode": 1234,
+  "otp": 5678
+}`, "user-jwt-token", access)
+	if status != 400 || m["code"] != "invalid_country" {
+		t.Fatalf("seed 003's verify example: %d %v", status, m)
+	}
 	for _, path := range []string{"/.well-known/jwks.json", "/openapi.json"} {
 		resp, err := http.Get(base + path)
 		if err != nil || resp.StatusCode != 200 {
