@@ -369,11 +369,13 @@ func TestPaidLockoutEscalatesToCaptcha(t *testing.T) {
 		name      string
 		captcha   bool
 		onlyOver  bool
+		plain     bool  // a Limiter that decides limits one by one
 		ownerSees error // the owner's request without a captcha token
 	}{
-		{"no captcha", false, false, phoneauth.ErrRateLimited},
-		{"captcha over the limit", true, true, phoneauth.ErrCaptchaRequired},
-		{"captcha always", true, false, phoneauth.ErrCaptchaFailed},
+		{"no captcha", false, false, false, phoneauth.ErrRateLimited},
+		{"captcha over the limit", true, true, false, phoneauth.ErrCaptchaRequired},
+		{"captcha over the limit, one limit at a time", true, true, true, phoneauth.ErrCaptchaRequired},
+		{"captcha always", true, false, false, phoneauth.ErrCaptchaFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, func(c *phoneauth.Config) {
@@ -381,6 +383,9 @@ func TestPaidLockoutEscalatesToCaptcha(t *testing.T) {
 					c.Captcha, c.CaptchaOnlyOverLimit = human, tc.onlyOver
 				}
 				c.Limits.ResendCooldown = -1 // the clock stands still: no refill
+				if tc.plain {
+					c.Limiter = plainLimiter{phoneauth.NewMemoryLimiter(0)}
+				}
 			})
 			ctx := context.Background()
 			token := ""
@@ -507,5 +512,59 @@ func TestPaidVerifyLockoutCost(t *testing.T) {
 	// guess needs a new code.
 	if perHour := float64(sms) / hours; perHour != 10 {
 		t.Fatalf("%.1f SMS per hour, docs/security.md says 10", perHour)
+	}
+}
+
+// plainLimiter hides the BatchLimiter of the Limiter it wraps.
+type plainLimiter struct{ phoneauth.Limiter }
+
+// A signed-in user's phone verification carries no captcha token: with a
+// captcha verifier it is neither asked for one nor escalated to "captcha
+// required", which it could not answer.
+func TestPhoneVerificationWithACaptchaVerifier(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(_ context.Context, token, _ string) error {
+			if token != "solved" {
+				return phoneauth.ErrCaptchaFailed
+			}
+			return nil
+		})
+		c.Limits.ResendCooldown = -1
+	})
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: ownerDevice, IP: ownerIP, CaptchaToken: "solved"}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.ownerVerify(phonePK, f.lastCode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: phonePK2, IP: ownerIP}
+	for i := range phoneauth.DefaultLimits().PerPhone.Events {
+		if _, err := f.auth.StartPhoneVerification(ctx, p); err != nil {
+			t.Fatalf("phone verification %d: %v", i, err)
+		}
+	}
+	_, err = f.auth.StartPhoneVerification(ctx, p)
+	retryAfter(t, err, "phone")
+	if errors.Is(err, phoneauth.ErrCaptchaRequired) {
+		t.Fatal("a phone verification was asked for a captcha it cannot send")
+	}
+}
+
+// A client that names no device (GoTrue-style, seed 002) verifies without
+// one, and a named device does not find its code.
+func TestDevicelessClientPairsWithDevicelessVerify(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: ownerIP}); err != nil {
+		t.Fatal(err)
+	}
+	code := f.lastCode()
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: code, Device: phoneauth.Device{ID: "some-device"}, IP: ownerIP}); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+		t.Fatalf("a named device verifying a device-less code: %v", err)
+	}
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: code, IP: ownerIP}); err != nil {
+		t.Fatalf("device-less verify: %v", err)
 	}
 }

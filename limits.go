@@ -25,7 +25,9 @@ type scopedCheck struct {
 // Config.CaptchaOnlyOverLimit; already verified otherwise) it is counted
 // against Limits.PerPhoneWithCaptcha; without one it is refused with a
 // *RateLimitError that matches ErrCaptchaRequired. So a stranger who
-// spends the phone's budget cannot keep its owner from getting a code.
+// spends the phone's budget cannot keep its owner from getting a code. A
+// signed-in user's phone verification, which carries no captcha token, is
+// refused as without a captcha.
 func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clientAddr) error {
 	phone, l := p.phone.E164, a.cfg.Limits
 	checks := []scopedCheck{{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}}}
@@ -40,7 +42,7 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 	if err != nil || i < 0 {
 		return err
 	}
-	if checks[i].scope != "phone" || a.cfg.Captcha == nil {
+	if checks[i].scope != "phone" || a.cfg.Captcha == nil || p.userID != "" {
 		return a.refuse(ctx, checks[i].scope, retry, phone, false)
 	}
 	if p.CaptchaToken == "" {

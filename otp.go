@@ -150,7 +150,7 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, err
 	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
 		return SignIn{}, err
 	}
-	c, err := a.checkCode(ctx, loginKeys(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
+	c, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
 	}
@@ -205,7 +205,9 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err != nil {
 		return RequestResult{}, err
 	}
-	if !a.cfg.CaptchaOnlyOverLimit {
+	// A signed-in user's phone verification has a live session for its
+	// proof of a human, and no captcha token to give.
+	if !a.cfg.CaptchaOnlyOverLimit && p.userID == "" {
 		if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
 			return RequestResult{}, err
 		}
@@ -349,26 +351,20 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 	return failed, fmt.Errorf("%w: %w", ErrSendFailed, err)
 }
 
-// checkCode verifies a code against the challenge under the first of keys
-// that has one, and consumes it. It counts the attempt on the challenge and then, only if there was a
+// checkCode verifies a code against the challenge under key and consumes
+// it. It counts the attempt on the challenge and then, only if there was a
 // live challenge to attempt, on the phone's failed-verify budget, before
 // comparing: a verification that finds nothing (another device's phone, a
 // phone with nothing pending) touches no per-phone count, so that a
 // stranger who sends no code cannot spend the owner's budget.
-func (a *Authenticator) checkCode(ctx context.Context, keys []string, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
+func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
 	ev := Event{Phone: ph.E164, ChallengeID: id, DeviceID: deviceID, IP: ip}
 	code, ok := typed.normalize(a.cfg.CodeLength)
 	if !ok {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
 	}
-	var key string
-	var c Challenge
-	err := ErrNotFound
-	for i := 0; i < len(keys) && errors.Is(err, ErrNotFound); i++ {
-		key = keys[i]
-		c, err = a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
-	}
+	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
 	switch {
 	case errors.Is(err, ErrNotFound):
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
@@ -455,19 +451,6 @@ func loginKey(e164, deviceID string) string {
 	}
 	sum := sha256.Sum256([]byte(deviceID))
 	return "login:" + e164 + "#" + hex.EncodeToString(sum[:16])
-}
-
-// loginKeys are the challenge keys a verification from device deviceID
-// tries, in order: the device's own, then the device-less key, where the
-// code of a client that named no device when it asked (a GoTrue-style
-// request, seed 002) waits. The fallback gives an attacker nothing: a
-// device-less challenge can be attempted by naming no device anyway, and
-// its attempts are capped like any other.
-func loginKeys(e164, deviceID string) []string {
-	if deviceID == "" {
-		return []string{loginKey(e164, "")}
-	}
-	return []string{loginKey(e164, deviceID), loginKey(e164, "")}
 }
 
 // phoneVerificationKey is the challenge key of a signed-in user's phone

@@ -149,7 +149,7 @@ func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmP
 	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
 		return err
 	}
-	if _, err := a.checkCode(ctx, []string{phoneVerificationKey(p.UserID, ph.E164)}, p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
+	if _, err := a.checkCode(ctx, phoneVerificationKey(p.UserID, ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
 		return err
 	}
 	switch err := a.users.SetPhone(ctx, p.UserID, ph.E164); {

@@ -31,8 +31,15 @@ func (u *metadataUsers) CreateUser(ctx context.Context, phone string, md map[str
 	return u.MemoryStore.CreateUser(ctx, phone, md)
 }
 
+// verifyWithoutDevice is seed 001's verify body without deviceInfo, for a
+// code requested without a deviceId.
+func verifyWithoutDevice(phone, code string) string {
+	return fmt.Sprintf(`{"otpInfo": {"phone": %q, "otp": %q}}`, phone, code)
+}
+
 // Seed 002's (GoTrue's) request: no deviceId, create_user and data. The
-// code then verifies with seed 001's body from the device the client names.
+// code then verifies with seed 001's body, without a device as it was
+// requested; a named device does not find it.
 func TestGoTrueStyleRequest(t *testing.T) {
 	var users *metadataUsers
 	f := newFixture(t, func(c *phoneauth.Config) {
@@ -42,8 +49,9 @@ func TestGoTrueStyleRequest(t *testing.T) {
 	})
 	e := decodeEnvelope(t, f.do("POST", "/auth/otp/request", `{"phone":"+12345678901","create_user":true,"data":{"name":"Ann"}}`), 200)
 	c := data[codeData](t, e)
-	in := data[signInData](t, decodeEnvelope(t, f.do("POST", "/auth/otp/verify", verifyBody("+12345678901", c.OTP, "any-device")), 200))
-	if !in.User.IsNewUser || in.Token.CurrentDevice.DeviceID != "any-device" {
+	wantError(t, f.do("POST", "/auth/otp/verify", verifyBody("+12345678901", c.OTP, "any-device")), 401, "verification_failed", "OTP verification failed")
+	in := data[signInData](t, decodeEnvelope(t, f.do("POST", "/auth/otp/verify", verifyWithoutDevice("+12345678901", c.OTP)), 200))
+	if !in.User.IsNewUser || in.Token.CurrentDevice.DeviceID != "" || in.Token.AccessToken == "" {
 		t.Fatalf("sign-in %+v", in)
 	}
 	if len(users.metadata) != 1 || users.metadata[0]["name"] != "Ann" {
@@ -54,12 +62,12 @@ func TestGoTrueStyleRequest(t *testing.T) {
 	// says: the code verifies, and no user is made.
 	e = decodeEnvelope(t, f.do("POST", "/auth/otp/request", `{"phone":"+12345678902"}`), 200)
 	c = data[codeData](t, e)
-	wantError(t, f.do("POST", "/auth/otp/verify", verifyBody("+12345678902", c.OTP, "any-device")), 403, "signup_not_allowed", "")
+	wantError(t, f.do("POST", "/auth/otp/verify", verifyWithoutDevice("+12345678902", c.OTP)), 403, "signup_not_allowed", "")
 
 	// metadata wins over data; a bad data field is named "data".
 	f.clock.Advance(5 * time.Minute)
 	decodeEnvelope(t, f.do("POST", "/auth/otp/request", `{"phone":"+12345678903","createUser":true,"metadata":{"name":"M"},"data":{"name":"D"}}`), 200)
-	decodeEnvelope(t, f.do("POST", "/auth/otp/verify", verifyBody("+12345678903", f.lastSent().Code, "d")), 200)
+	decodeEnvelope(t, f.do("POST", "/auth/otp/verify", verifyWithoutDevice("+12345678903", f.lastSent().Code)), 200)
 	if md := users.metadata[len(users.metadata)-1]; md["name"] != "M" {
 		t.Fatalf("metadata %v", md)
 	}

@@ -36,8 +36,8 @@ type requestBody struct {
 	Phone   string `json:"phone"`
 	Country string `json:"country"`
 	// DeviceID is optional: without it the per-device limit does not
-	// apply (the per-phone and per-address limits do), and the code can be
-	// verified from any device.
+	// apply (the per-phone and per-address limits do), and the code is
+	// verified without a device too (see verifyBody).
 	DeviceID string `json:"deviceId"`
 	Channel  string `json:"channel"`
 	// CreateUser is also accepted as create_user. It matters only under
@@ -118,8 +118,12 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 
 // verifyBody is the body of /otp/verify.
 type verifyBody struct {
-	OTPInfo    *otpInfo    `json:"otpInfo"`
-	DeviceInfo *deviceInfo `json:"deviceInfo"`
+	OTPInfo *otpInfo `json:"otpInfo"`
+	// DeviceInfo names the device the session will belong to. Its deviceId
+	// must be the one the code was requested with: a code requested without
+	// a deviceId (seed 002) is verified without one (no deviceInfo, or no
+	// deviceId in it).
+	DeviceInfo deviceInfo `json:"deviceInfo"`
 	// RequestID, if set (here or in otpInfo), must name the newest code.
 	RequestID string `json:"requestId"`
 }
@@ -150,14 +154,11 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) (any, *pro
 	switch {
 	case b.OTPInfo == nil:
 		p = required("otpInfo")
-	case b.DeviceInfo == nil:
-		p = required("deviceInfo")
 	default:
 		p = firstProblem(
 			requiredIf(b.OTPInfo.Phone == "", "otpInfo.phone"),
 			requiredIf(b.OTPInfo.OTP.String() == "", "otpInfo.otp"),
 			inputProblem(phoneauth.CheckPhoneInput(b.OTPInfo.Phone, b.OTPInfo.Country), verifyFields),
-			requiredIf(b.DeviceInfo.ID == "", "deviceInfo.deviceId"),
 		)
 	}
 	if p != nil {
@@ -173,7 +174,7 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) (any, *pro
 		RequestID:    requestID,
 		Code:         b.OTPInfo.OTP.text,
 		CodeIsNumber: b.OTPInfo.OTP.number,
-		Device:       phoneauth.Device(*b.DeviceInfo),
+		Device:       phoneauth.Device(b.DeviceInfo),
 		IP:           h.clientIP(r),
 	})
 	if err != nil {
@@ -199,13 +200,13 @@ type tokenData struct {
 
 // deviceData is a device session as its owner sees it.
 type deviceData struct {
-	ID              string    `json:"id"` // the session id
-	DeviceID        string    `json:"deviceId"`
-	DeviceType      string    `json:"deviceType,omitempty"`
-	DeviceName      string    `json:"deviceName,omitempty"`
-	PlatformVersion string    `json:"platformVersion,omitempty"`
-	CreatedAt       time.Time `json:"createdAt"`
-	ExpiresAt       time.Time `json:"expiresAt"`
+	ID              string `json:"id"` // the session id
+	DeviceID        string `json:"deviceId"`
+	DeviceType      string `json:"deviceType,omitempty"`
+	DeviceName      string `json:"deviceName,omitempty"`
+	PlatformVersion string `json:"platformVersion,omitempty"`
+	CreatedAt       string `json:"createdAt"` // RFC 3339, UTC, to the millisecond
+	ExpiresAt       string `json:"expiresAt"`
 }
 
 type userData struct {
@@ -231,14 +232,21 @@ func newSignInData(in phoneauth.SignIn) signInData {
 				DeviceType:      s.Device.Type,
 				DeviceName:      s.Device.Name,
 				PlatformVersion: s.Device.PlatformVersion,
-				CreatedAt:       s.CreatedAt.UTC().Truncate(time.Millisecond),
-				ExpiresAt:       s.ExpiresAt.UTC().Truncate(time.Millisecond),
+				CreatedAt:       jsonTime(s.CreatedAt),
+				ExpiresAt:       jsonTime(s.ExpiresAt),
 			},
 		},
 		User:             userData{ID: in.User.ID, Phone: in.User.Phone, IsNewUser: in.IsNewUser},
 		ExpiresIn:        seconds(in.Tokens.AccessExpiresAt.Sub(issued)),
 		RefreshExpiresIn: seconds(in.Tokens.RefreshExpiresAt.Sub(issued)),
 	}
+}
+
+// jsonTime is t in UTC, truncated to the millisecond, as time.Time's
+// MarshalJSON writes it (RFC 3339 with as many digits of the second as it
+// takes), without the second pass encoding/json gives a Marshaler's output.
+func jsonTime(t time.Time) string {
+	return t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
 }
 
 // refreshBody is the body of /token/refresh and /logout.
