@@ -2,6 +2,7 @@ package phoneauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -75,11 +76,12 @@ func (c *TokenConfig) setDefaults() {
 	setDefault(&c.ReuseGrace, defaultReuseGrace)
 }
 
-// validate checks a TokenConfig with its defaults applied. Errors match
-// ErrInvalidConfig.
+// validate checks a TokenConfig with its defaults applied. It reports
+// every problem, joined; each matches ErrInvalidConfig.
 func (c *TokenConfig) validate() error {
+	var errs []error
 	if c.Keys == nil || c.Keys.signing == nil {
-		return fmt.Errorf("%w: Tokens.Keys is required (see NewKeySet)", ErrInvalidConfig)
+		errs = append(errs, fmt.Errorf("%w: Tokens.Keys is required (see NewKeySet)", ErrInvalidConfig))
 	}
 	for _, d := range []struct {
 		name string
@@ -89,13 +91,13 @@ func (c *TokenConfig) validate() error {
 		{"Leeway", c.Leeway},
 	} {
 		if d.v < 0 {
-			return fmt.Errorf("%w: Tokens.%s is negative", ErrInvalidConfig, d.name)
+			errs = append(errs, fmt.Errorf("%w: Tokens.%s is negative", ErrInvalidConfig, d.name))
 		}
 	}
-	if c.AccessTTL < time.Second {
-		return fmt.Errorf("%w: Tokens.AccessTTL is under a second (token times have second precision)", ErrInvalidConfig)
+	if c.AccessTTL >= 0 && c.AccessTTL < time.Second {
+		errs = append(errs, fmt.Errorf("%w: Tokens.AccessTTL is under a second (token times have second precision)", ErrInvalidConfig))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // newAccessTokenParser returns the parser that validates access tokens

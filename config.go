@@ -2,11 +2,14 @@ package phoneauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/phoneauth/phoneauth/internal/warnlog"
 )
 
 // Config configures an Authenticator. Store, Sender, Secret and Tokens.Keys
@@ -47,7 +50,8 @@ type Config struct {
 	// MemoryStore and MemoryLimiter, which cannot hang, run without it.
 	StoreTimeout time.Duration
 	// Logger receives the library's logs. Codes are never logged and phone
-	// numbers are masked. Default: logs are discarded.
+	// numbers are masked. Default: the warnings and errors go to
+	// slog.Default() (as it is when New runs), the routine lines nowhere.
 	Logger *slog.Logger
 	// Events, if set, is called synchronously for every event (see Event):
 	// for metrics and audit logs. It must be quick and safe for concurrent
@@ -86,8 +90,13 @@ type Config struct {
 	// TestNumbers maps E.164 numbers to fixed codes (app-store review). No
 	// message is sent to them; each entry stops working at its Expires.
 	TestNumbers map[string]TestNumber
-	// Signup decides whether verifying an unknown phone creates a user.
-	// Default SignupAllowed.
+	// Signup decides whether verifying an unknown phone creates a user,
+	// and what a request's CreateUser (createUser / create_user over HTTP)
+	// means. Default SignupAllowed: new users are signed up on their first
+	// verification, as seeds 000 and 001 expect, and CreateUser is ignored.
+	// SignupWithCreateUser is GoTrue's rule (seed 002): a user is created
+	// only if the code was requested with CreateUser, which defaults to
+	// false.
 	Signup SignupPolicy
 
 	// DefaultChannel is used when a request names none. Default SMS.
@@ -185,10 +194,13 @@ type TestNumber struct {
 type SignupPolicy int
 
 const (
-	// SignupAllowed creates a user on first verification.
+	// SignupAllowed creates a user on first verification, whatever the
+	// request's CreateUser says (seeds 000 and 001 never send it).
 	SignupAllowed SignupPolicy = iota
 	// SignupWithCreateUser creates a user only if the code was requested
-	// with CreateUser set.
+	// with CreateUser set; a request that leaves it out means false, as in
+	// GoTrue (seed 002), and verifying an unknown phone is then
+	// ErrSignupNotAllowed.
 	SignupWithCreateUser
 	// SignupDisabled never creates users: only existing users sign in.
 	SignupDisabled
@@ -241,7 +253,7 @@ func (c *Config) setDefaults() {
 		c.Limiter = NewMemoryLimiter(0)
 	}
 	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
+		c.Logger = warnlog.Default()
 	}
 	if c.StoreTimeout == 0 {
 		c.StoreTimeout = DefaultStoreTimeout
@@ -282,80 +294,87 @@ func (c *Config) setDefaults() {
 	c.Tokens.setDefaults()
 }
 
-// validate checks a Config with its defaults applied. Errors match
-// ErrInvalidConfig.
+// validate checks a Config with its defaults applied. It reports every
+// problem at once, joined (errors.Join); each matches ErrInvalidConfig.
 func (c *Config) validate() error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...)))
 	}
 	if c.Store == nil {
-		return bad("Store is required")
+		bad("Store is required")
 	}
 	if c.Sender == nil {
-		return bad("Sender is required")
+		bad("Sender is required")
 	}
 	if err := checkSecret(c.Secret); err != nil {
-		return bad("Secret %s", err)
+		bad("Secret %s", err)
 	}
 	for i, s := range c.PreviousSecrets {
 		if err := checkSecret(s); err != nil {
-			return bad("PreviousSecrets[%d] %s", i, err)
+			bad("PreviousSecrets[%d] %s", i, err)
 		}
 	}
-	if c.Users == nil {
-		return bad("Users is required when the Store does not implement Users")
+	if c.Users == nil && c.Store != nil {
+		bad("Users is required when the Store does not implement Users")
 	}
 	if c.CodeLength < 4 || c.CodeLength > 10 {
-		return bad("CodeLength must be 4 to 10, got %d", c.CodeLength)
+		bad("CodeLength must be 4 to 10, got %d", c.CodeLength)
 	}
 	if c.CodeTTL < time.Second {
-		return bad("CodeTTL must be at least a second, got %s", c.CodeTTL)
+		bad("CodeTTL must be at least a second, got %s", c.CodeTTL)
 	}
 	if c.StoreTimeout > 0 && c.StoreTimeout < time.Millisecond {
-		return bad("StoreTimeout must be at least a millisecond (or negative for none), got %s", c.StoreTimeout)
+		bad("StoreTimeout must be at least a millisecond (or negative for none), got %s", c.StoreTimeout)
 	}
 	if c.RecentSignIn < 0 {
-		return bad("RecentSignIn is negative")
+		bad("RecentSignIn is negative")
 	}
 	if c.MaxAttempts < 1 {
-		return bad("MaxAttempts must be positive, got %d", c.MaxAttempts)
+		bad("MaxAttempts must be positive, got %d", c.MaxAttempts)
 	}
+	before := len(errs)
 	l := &c.Limits
-	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies,
-		"VerifyPerIP": l.VerifyPerIP, "RefreshPerIP": l.RefreshPerIP, "PerPhoneWithCaptcha": l.PerPhoneWithCaptcha} {
+	for _, lim := range []struct {
+		name string
+		Limit
+	}{{"PerPhone", l.PerPhone}, {"PerIP", l.PerIP}, {"PerDevice", l.PerDevice}, {"Global", l.Global}, {"FailedVerifies", l.FailedVerifies},
+		{"VerifyPerIP", l.VerifyPerIP}, {"RefreshPerIP", l.RefreshPerIP}, {"PerPhoneWithCaptcha", l.PerPhoneWithCaptcha}} {
 		if lim.Events == 0 || (lim.Events > 0 && lim.Per <= 0) {
-			return bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", name)
+			bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", lim.name)
 		}
 	}
-	if err := c.Phones.validate(); err != nil {
-		return err
-	}
+	// The odds of guessing a code are computed from valid code rules and
+	// limits only.
+	oddsComputable := len(errs) == before && c.CodeLength >= 4 && c.CodeLength <= 10 && c.MaxAttempts >= 1
+	errs = append(errs, c.Phones.validate())
 	for number, tn := range c.TestNumbers {
 		ph, err := ParsePhone(number, "")
 		if err != nil || ph.E164 != number {
-			return bad("TestNumbers key %q is not an E.164 number", number)
+			bad("TestNumbers key %q is not an E.164 number", number)
 		}
 		if _, ok := normalizeCode(tn.Code, c.CodeLength); !ok || tn.Code != strings.TrimSpace(tn.Code) {
-			return bad("TestNumbers[%q].Code must be %d digits", number, c.CodeLength)
+			bad("TestNumbers[%q].Code must be %d digits", number, c.CodeLength)
 		}
 		if tn.Expires.IsZero() {
-			return bad("TestNumbers[%q].Expires is required", number)
+			bad("TestNumbers[%q].Expires is required", number)
 		}
 	}
 	if c.CaptchaOnlyOverLimit && c.Captcha == nil {
-		return bad("CaptchaOnlyOverLimit needs a Captcha")
+		bad("CaptchaOnlyOverLimit needs a Captcha")
 	}
 	if c.Signup < SignupAllowed || c.Signup > SignupDisabled {
-		return bad("unknown Signup policy %d", c.Signup)
+		bad("unknown Signup policy %d", c.Signup)
 	}
 	if c.DefaultChannel != SMS && c.DefaultChannel != WhatsApp {
-		return bad("unknown DefaultChannel %q", c.DefaultChannel)
+		bad("unknown DefaultChannel %q", c.DefaultChannel)
 	}
-	if p := c.guessOdds(); p > maxGuessOdds && !c.AllowWeakCodes {
-		return bad("an attacker could guess a phone's code with probability %.2g per day (CodeLength %d, MaxAttempts %d, Limits.FailedVerifies, PerPhone and ResendCooldown), above %g; strengthen them or set AllowWeakCodes",
+	if p := c.guessOdds(); oddsComputable && p > maxGuessOdds && !c.AllowWeakCodes {
+		bad("an attacker could guess a phone's code with probability %.2g per day (CodeLength %d, MaxAttempts %d, Limits.FailedVerifies, PerPhone and ResendCooldown), above %g; strengthen them or set AllowWeakCodes",
 			p, c.CodeLength, c.MaxAttempts, maxGuessOdds)
 	}
-	return c.Tokens.validate()
+	errs = append(errs, c.Tokens.validate())
+	return errors.Join(errs...)
 }
 
 // minSecretBytes and minSecretSymbols bound what a server secret looks

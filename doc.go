@@ -53,9 +53,11 @@
 //
 //	Phones: phoneauth.PhonePolicy{AllowCountries: []string{"PK", "AE", "GB"}},
 //
-// Errors are sentinels such as [ErrInvalidOTP] and [ErrRateLimited] (a
-// [*RateLimitError] with its RetryAfter), matched with errors.Is and
-// errors.As. Time comes from a [Clock], logs go to a *slog.Logger with phone
+// Errors are sentinels such as [ErrInvalidOTP] and [ErrRateLimited],
+// matched with errors.Is; some say more through errors.As: a
+// [*RateLimitError] its RetryAfter, an [*InvalidOTPError] the attempts
+// left, a [*PhoneNotAllowedError] why the number is refused. [New] reports
+// every problem of a Config at once. Time comes from a [Clock], logs go to a *slog.Logger with phone
 // numbers masked, and every step can be observed through Config.Events.
 //
 // Every call to the store and the limiter has a deadline

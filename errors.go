@@ -20,10 +20,16 @@ var (
 	ErrInvalidRequest = errors.New("phoneauth: invalid request")
 
 	// ErrInvalidPhone reports a phone number that cannot be parsed or is not
-	// a valid number, or an unknown country.
+	// a valid number, or an unknown country (then the error also matches
+	// ErrInvalidCountry).
 	ErrInvalidPhone = errors.New("phoneauth: invalid phone number")
+	// ErrInvalidCountry reports a country input that is neither an ISO
+	// 3166-1 alpha-2 code ("PK") nor a calling code ("+92", "92"), such as
+	// "PAK", "Pakistan" or "XX". It matches ErrInvalidPhone too.
+	ErrInvalidCountry = fmt.Errorf("%w: unknown country", ErrInvalidPhone)
 	// ErrPhoneNotAllowed reports a valid number refused by policy: its type
-	// (premium-rate, toll-free, shared-cost…) or its country.
+	// (premium-rate, toll-free, shared-cost…) or its country. The error is a
+	// *PhoneNotAllowedError that says which.
 	ErrPhoneNotAllowed = errors.New("phoneauth: phone number not allowed")
 
 	// ErrRateLimited reports a limit hit. The error is a *RateLimitError that
@@ -31,7 +37,9 @@ var (
 	ErrRateLimited = errors.New("phoneauth: too many requests")
 
 	// ErrInvalidOTP reports a wrong code for a pending challenge (or a code
-	// that is not made of the expected number of digits).
+	// that is not made of the expected number of digits). A wrong code
+	// compared with a pending challenge is an *InvalidOTPError that says how
+	// many attempts the challenge has left.
 	ErrInvalidOTP = errors.New("phoneauth: invalid code")
 	// ErrVerificationFailed reports that there is nothing to verify: no code
 	// pending, expired, already used, attempts exhausted, or another
@@ -110,6 +118,52 @@ func (e *RateLimitError) Error() string {
 func (e *RateLimitError) Is(target error) bool {
 	return target == ErrRateLimited || target == ErrCaptchaRequired && e.CaptchaRequired
 }
+
+// InvalidOTPError is the error of a wrong code compared with a pending
+// challenge. It matches ErrInvalidOTP with errors.Is.
+type InvalidOTPError struct {
+	// AttemptsLeft is how many more codes the challenge will check; at 0
+	// it is dead and the user needs a new code. It tells the client nothing
+	// it could not count itself: only the device that requested a code can
+	// spend its attempts.
+	AttemptsLeft int
+}
+
+// Error implements error.
+func (e *InvalidOTPError) Error() string {
+	return fmt.Sprintf("phoneauth: invalid code, %d attempts left", e.AttemptsLeft)
+}
+
+// Is makes errors.Is(err, ErrInvalidOTP) true.
+func (e *InvalidOTPError) Is(target error) bool { return target == ErrInvalidOTP }
+
+// Reasons of a PhoneNotAllowedError: why a valid number may not receive
+// codes.
+const (
+	ReasonLandline          = "landline"            // a fixed line, which cannot receive text messages
+	ReasonTollFree          = "toll_free"           // a free-phone number
+	ReasonPremiumRate       = "premium_rate"        // a premium-rate number, the classic SMS-pumping target
+	ReasonSharedCost        = "shared_cost"         // a shared-cost number
+	ReasonSatellite         = "satellite"           // a satellite or international-network number (RegionNonGeographic)
+	ReasonCountryNotAllowed = "country_not_allowed" // its country is denied or not on the allowlist
+	ReasonTypeNotAllowed    = "type_not_allowed"    // another number type outside PhonePolicy.AllowedTypes
+)
+
+// PhoneNotAllowedError is the error of a valid number that PhonePolicy
+// refuses. It matches ErrPhoneNotAllowed with errors.Is.
+type PhoneNotAllowedError struct {
+	// Reason is one of the Reason constants, for programs.
+	Reason string
+	// Detail says the same in words, for people: "toll-free numbers are
+	// not accepted". It never contains the number.
+	Detail string
+}
+
+// Error implements error.
+func (e *PhoneNotAllowedError) Error() string { return ErrPhoneNotAllowed.Error() + ": " + e.Detail }
+
+// Is makes errors.Is(err, ErrPhoneNotAllowed) true.
+func (e *PhoneNotAllowedError) Is(target error) bool { return target == ErrPhoneNotAllowed }
 
 // storeErr wraps an unexpected Store or Limiter error so that it matches
 // ErrStoreUnavailable while keeping the cause.

@@ -145,6 +145,6 @@ func ExamplePhonePolicy() {
 	// Output:
 	// +92******5678 (PK): <nil>
 	// +49*******6789 (DE): phoneauth: phone number not allowed: numbers of DE are not accepted
-	// +881*****5678 (001): phoneauth: phone number not allowed: numbers of 001 are not accepted
+	// +881*****5678 (001): phoneauth: phone number not allowed: numbers of 001 (satellite and international networks) are not accepted
 	// phoneauth: phone number not allowed: satellite and international-network numbers are not accepted
 }

@@ -205,7 +205,7 @@ type issueParams struct {
 // limits, store the new challenge, send its code. If storing or sending
 // fails, the limits get their events back (see refund).
 func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult, error) {
-	ch, err := a.channel(ctx, p)
+	ch, pendingID, err := a.channel(ctx, p)
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -220,7 +220,7 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err != nil {
 		return RequestResult{}, err
 	}
-	c, code, testNumber := a.newChallenge(p, ch)
+	c, code, testNumber := a.newChallenge(p, ch, pendingID)
 	if err := a.store.PutChallenge(ctx, c); err != nil {
 		a.refund(ctx, charged)
 		return RequestResult{}, storeErr("put challenge", err)
@@ -246,26 +246,28 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 }
 
 // channel returns the channel of a new code: the one asked for, else (for
-// a resend) the pending code's, else Config.DefaultChannel. A resend with
-// nothing pending is ErrNoPendingCode.
-func (a *Authenticator) channel(ctx context.Context, p issueParams) (Channel, error) {
-	ch := p.Channel
+// a resend) the pending code's, else Config.DefaultChannel; and for a
+// resend the ID of the pending challenge, which the new one must not reuse.
+// A resend with nothing pending is ErrNoPendingCode.
+func (a *Authenticator) channel(ctx context.Context, p issueParams) (ch Channel, pendingID string, err error) {
+	ch = p.Channel
 	if p.resend {
 		pending, err := a.store.GetChallenge(ctx, p.key, a.clock.Now())
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return "", ErrNoPendingCode
+			return "", "", ErrNoPendingCode
 		case err != nil:
-			return "", storeErr("get challenge", err)
+			return "", "", storeErr("get challenge", err)
 		}
 		if ch == "" {
 			ch = pending.Channel
 		}
+		pendingID = pending.ID
 	}
 	if ch == "" {
 		ch = a.cfg.DefaultChannel
 	}
-	return ch, nil
+	return ch, pendingID, nil
 }
 
 // checkCaptcha asks Config.Captcha, if set, about a request's token. An
@@ -284,8 +286,8 @@ func (a *Authenticator) checkCaptcha(ctx context.Context, token, ip string) erro
 
 // newChallenge returns a new challenge for p on channel ch, with its code
 // in clear: the fixed code of a test number (testNumber true), or a random
-// one.
-func (a *Authenticator) newChallenge(p issueParams, ch Channel) (c Challenge, code string, testNumber bool) {
+// one. Its ID differs from pendingID, the challenge it replaces.
+func (a *Authenticator) newChallenge(p issueParams, ch Channel, pendingID string) (c Challenge, code string, testNumber bool) {
 	now := a.clock.Now()
 	e164 := p.phone.E164
 	code, testNumber = a.testCode(e164, now)
@@ -294,7 +296,7 @@ func (a *Authenticator) newChallenge(p issueParams, ch Channel) (c Challenge, co
 	}
 	c = Challenge{
 		Key:         p.key,
-		ID:          newID(),
+		ID:          newChallengeID(p.userID, pendingID),
 		Phone:       e164,
 		UserID:      p.userID,
 		Channel:     ch,
@@ -390,7 +392,7 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 	if !a.codeMatches(c, code) {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		a.log.InfoContext(ctx, "phoneauth: wrong code", "phone", MaskPhone(ph.E164), "challenge", c.ID, "attempt", c.Attempts)
-		return Challenge{}, ErrInvalidOTP
+		return Challenge{}, &InvalidOTPError{AttemptsLeft: max(c.MaxAttempts-c.Attempts, 0)}
 	}
 	switch err := a.store.DeleteChallenge(ctx, key, c.ID); {
 	case errors.Is(err, ErrNotFound): // a concurrent verification won
@@ -530,6 +532,26 @@ func normalizeCode(code string, n int) (string, bool) {
 
 // newID returns a random identifier: 128 bits in 26 base32 characters.
 func newID() string { return rand.Text() }
+
+// authCodeDigits is the length of a phone verification's authCode.
+const authCodeDigits = 6
+
+// newChallengeID returns the ID of a new challenge, other than pendingID:
+// a random identifier (newID) for a sign-in code; for the phone
+// verification of user userID, its authCode, authCodeDigits random digits
+// from crypto/rand whose first is not 0, so that a client that sends it
+// back as a JSON number (as in seed 003) sends the same text. The authCode
+// is short because it need not be secret: see PhoneVerification.
+func newChallengeID(userID, pendingID string) string {
+	if userID == "" {
+		return newID()
+	}
+	for {
+		if c := generateCode(authCodeDigits); c[0] != '0' && c != pendingID {
+			return c
+		}
+	}
+}
 
 func with(e Event, k EventKind) Event { e.Kind = k; return e }
 

@@ -135,3 +135,37 @@ func FuzzCheckMetadata(f *testing.F) {
 		}
 	})
 }
+
+// An authCode is six digits, never starting with 0 (so that it survives a
+// round trip as a JSON number), spread over all of 100000-999999, and a
+// resend's differs from the one it replaces.
+func TestAuthCodes(t *testing.T) {
+	var first [10]int
+	seen := map[string]bool{}
+	const n = 9000
+	for range n {
+		c := newChallengeID("user-1", "")
+		if len(c) != authCodeDigits || c[0] == '0' || !isDigits(c) {
+			t.Fatalf("authCode %q", c)
+		}
+		first[c[0]-'0']++
+		seen[c] = true
+	}
+	for d := 1; d <= 9; d++ {
+		if first[d] < n/9/2 { // expected n/9 each
+			t.Fatalf("first digits %v", first)
+		}
+	}
+	if len(seen) < n*99/100 { // 9000 draws from 900000 values: about 45 repeats
+		t.Fatalf("%d distinct authCodes in %d", len(seen), n)
+	}
+	for i := range 1000 {
+		pending := newChallengeID("user-1", "")
+		if c := newChallengeID("user-1", pending); c == pending {
+			t.Fatalf("draw %d: a resend reused authCode %q", i, c)
+		}
+	}
+	if id := newChallengeID("", ""); len(id) != 26 {
+		t.Fatalf("sign-in challenge id %q", id)
+	}
+}

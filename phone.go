@@ -270,7 +270,7 @@ func asciiDigits(s string) (string, error) {
 // region and calling code. An empty country gives "", 0.
 func parseCountry(country string) (region string, callingCode int, err error) {
 	if len(country) > maxCountryInput {
-		return "", 0, invalidPhone("unknown country")
+		return "", 0, ErrInvalidCountry
 	}
 	country = strings.TrimSpace(country)
 	if country == "" {
@@ -279,24 +279,24 @@ func parseCountry(country string) (region string, callingCode int, err error) {
 	code := strings.TrimPrefix(country, "+")
 	if isDigits(code) {
 		if len(code) > 3 || code[0] == '0' {
-			return "", 0, invalidPhone(fmt.Sprintf("unknown calling code %q", country))
+			return "", 0, fmt.Errorf("%w: unknown calling code %q", ErrInvalidCountry, country)
 		}
 		cc, _ := strconv.Atoi(code)
 		region = phonenumbers.GetRegionCodeForCountryCode(cc)
 		if len(region) != 2 || region == "ZZ" {
 			// "ZZ" is no country; "001" is the non-geographic entities
 			// (+800, +882…), which have no national numbers to parse.
-			return "", 0, invalidPhone(fmt.Sprintf("calling code %q has no country", country))
+			return "", 0, fmt.Errorf("%w: calling code %q has no country", ErrInvalidCountry, country)
 		}
 		return region, cc, nil
 	}
 	region = strings.ToUpper(country)
-	if len(region) != 2 {
-		return "", 0, invalidPhone(fmt.Sprintf("unknown country %q", country))
+	cc := 0
+	if len(region) == 2 {
+		cc = phonenumbers.GetCountryCodeForRegion(region)
 	}
-	cc := phonenumbers.GetCountryCodeForRegion(region)
 	if cc == 0 {
-		return "", 0, invalidPhone(fmt.Sprintf("unknown country %q", country))
+		return "", 0, fmt.Errorf("%w %q", ErrInvalidCountry, country)
 	}
 	return region, cc, nil
 }
@@ -360,21 +360,39 @@ type PhonePolicy struct {
 	AllowNonGeographic bool
 }
 
-// Check returns nil if ph may receive codes under p, or an error matching
-// ErrPhoneNotAllowed that says why (its type, its country, or its being a
-// satellite or international-network number).
+// Check returns nil if ph may receive codes under p, or a
+// *PhoneNotAllowedError that says why (its type, its country, or its being
+// a satellite or international-network number).
 func (p PhonePolicy) Check(ph Phone) error {
 	if !p.typeAllowed(ph.Type) {
-		return fmt.Errorf("%w: %s numbers are not accepted", ErrPhoneNotAllowed, ph.Type)
+		return &PhoneNotAllowedError{Reason: typeReason(ph.Type), Detail: ph.Type.String() + " numbers are not accepted"}
 	}
 	if containsFold(p.DenyCountries, ph.Region) ||
 		(len(p.AllowCountries) > 0 && !containsFold(p.AllowCountries, ph.Region)) {
-		return fmt.Errorf("%w: numbers of %s are not accepted", ErrPhoneNotAllowed, ph.Region)
+		if ph.Region == RegionNonGeographic {
+			return &PhoneNotAllowedError{Reason: ReasonSatellite, Detail: "numbers of 001 (satellite and international networks) are not accepted"}
+		}
+		return &PhoneNotAllowedError{Reason: ReasonCountryNotAllowed, Detail: "numbers of " + ph.Region + " are not accepted"}
 	}
 	if ph.Region == RegionNonGeographic && !p.AllowNonGeographic && !containsFold(p.AllowCountries, ph.Region) {
-		return fmt.Errorf("%w: satellite and international-network numbers are not accepted", ErrPhoneNotAllowed)
+		return &PhoneNotAllowedError{Reason: ReasonSatellite, Detail: "satellite and international-network numbers are not accepted"}
 	}
 	return nil
+}
+
+// typeReason is the Reason of a number refused for its type t.
+func typeReason(t NumberType) string {
+	switch t {
+	case NumberFixedLine:
+		return ReasonLandline
+	case NumberTollFree:
+		return ReasonTollFree
+	case NumberPremiumRate:
+		return ReasonPremiumRate
+	case NumberSharedCost:
+		return ReasonSharedCost
+	}
+	return ReasonTypeNotAllowed
 }
 
 func (p PhonePolicy) typeAllowed(t NumberType) bool {

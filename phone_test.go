@@ -86,6 +86,7 @@ func TestParsePhoneRejects(t *testing.T) {
 		{"03012345678", "P", "unknown country"},
 		{"+923012345678", "XX", "unknown country"}, // a given country must be known
 		{"03012345678", "Pakistan!", "unknown country"},
+		{"03012345678", "Pakistan", "unknown country"},
 		{"3012345678", "+999", "has no country"},
 		{"12345678", "+800", "has no country"}, // non-geographic: no national numbers
 		{"2025550123", "001", "unknown calling code"},
@@ -111,6 +112,10 @@ func TestParsePhoneRejects(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tt.reason) {
 				t.Errorf("error %q does not say %q", err, tt.reason)
+			}
+			countryErr := strings.Contains(tt.reason, "country") && tt.country != "" || strings.Contains(tt.reason, "calling code")
+			if countryErr != errors.Is(err, ErrInvalidCountry) {
+				t.Errorf("error %q: matches ErrInvalidCountry %v, want %v", err, !countryErr, countryErr)
 			}
 			if d := digitsOf(tt.number); len(d) >= 6 && strings.Contains(err.Error(), d) {
 				t.Errorf("error %q contains the number", err)

@@ -32,6 +32,16 @@ type PhoneVerificationParams struct {
 
 // PhoneVerification describes a phone-verification code that was sent. Its
 // RequestID goes back with the code to ConfirmPhoneVerification.
+//
+// The RequestID of a phone verification is the seed's "authCode": six
+// digits, such as "482915", the first never 0, from crypto/rand, new for
+// every code (a resend issues another). It names the pending verification
+// of one user and one phone; it is not a secret and does not need to be: the
+// verification is found by the signed-in user and the phone, never by the
+// authCode, so guessing one leads nowhere. What protects the phone is the
+// user's live session (an access token of a session that is not revoked)
+// plus the code that only the phone received, whose attempts are capped
+// (Config.MaxAttempts per code, Limits.FailedVerifies per phone).
 type PhoneVerification struct {
 	RequestResult
 	// IsNewUser reports that the phone belongs to no user yet.

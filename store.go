@@ -17,7 +17,9 @@ type Challenge struct {
 	// treat it as an opaque string.
 	Key string
 	// ID is the public, random identifier of this challenge (the request id
-	// a client sees). It is bound into CodeHash.
+	// a client sees): 26 base32 characters for a sign-in, six digits (the
+	// authCode) for a phone verification. It is bound into CodeHash. Stores
+	// look challenges up by Key, never by ID alone.
 	ID string
 	// Phone is the E.164 phone number the code was sent to.
 	Phone string

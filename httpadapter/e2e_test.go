@@ -136,7 +136,7 @@ func TestSeedsEndToEnd(t *testing.T) {
 
 	// 003: the seed's placeholder number (country "XX") is refused...
 	status, _, m = c.post("/fe/users/auth/otp/register", seedRegisterPhone, "user-jwt-token", access)
-	if status != 400 || m["code"] != "invalid_phone" {
+	if status != 400 || m["code"] != "invalid_country" {
 		t.Fatalf("register XX: %d %v", status, m)
 	}
 	// ...without a token it is UN_AUTHORIZED...
@@ -145,7 +145,7 @@ func TestSeedsEndToEnd(t *testing.T) {
 		t.Fatalf("register without token: %d %v", status, m)
 	}
 	// ...and with a real number: register, resend, verify (authCode and otp
-	// as the client got them, the otp as a JSON number as in the seed).
+	// as the client got them, both as JSON numbers as in the seed).
 	reg := c.mustPost("/fe/users/auth/otp/register", seedResendPhone, "user-jwt-token", access)
 	if reg["isNewUser"] != true || reg["authCode"] == "" {
 		t.Fatalf("register: %v", reg)
@@ -157,7 +157,7 @@ func TestSeedsEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := strings.NewReplacer(`"1234567890"`, `"9876543219"`, `"XX"`, `"+91"`,
-		`1234`, strconv.Quote(reg["authCode"].(string)), `5678`, strconv.Itoa(otpNumber)).Replace(seedVerifyPhone)
+		`1234`, reg["authCode"].(string), `5678`, strconv.Itoa(otpNumber)).Replace(seedVerifyPhone)
 	if m := c.mustPost("/fe/users/auth/otp/verify", body, "user-jwt-token", access); m["message"] != "Phone number verified successfully" {
 		t.Fatalf("verify phone: %v", m)
 	}

@@ -11,11 +11,13 @@ import (
 //
 //	{"success": …, "message": …, "code": …, "data": …, "timestamp": …}
 //
-// without "code" on a success and without "data" on an error.
+// without "code" on a success and without "data" on an error. An error may
+// carry errorDetails beside its code.
 type envelope struct {
-	Success   bool   `json:"success"`
-	Message   string `json:"message"`
-	Code      string `json:"code,omitempty"`
+	Success bool   `json:"success"`
+	Message string `json:"message"`
+	Code    string `json:"code,omitempty"`
+	errorDetails
 	Data      any    `json:"data,omitempty"`
 	Timestamp string `json:"timestamp"`
 }
@@ -24,6 +26,7 @@ type envelope struct {
 type bareError struct {
 	Message string `json:"message"`
 	Code    string `json:"code"`
+	errorDetails
 }
 
 // timestamp is the envelope's time: RFC 3339 in UTC with milliseconds,

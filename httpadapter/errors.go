@@ -17,10 +17,11 @@ import (
 // errors.go); the others come from the adapter itself.
 const (
 	CodeInvalidRequest       = "invalid_request"           // 400 malformed JSON, a wrong type, a missing field: the message says which
+	CodeInvalidCountry       = "invalid_country"           // 400 phoneauth.ErrInvalidCountry: the message names the accepted forms
 	CodeInvalidPhone         = "invalid_phone"             // 400 phoneauth.ErrInvalidPhone
-	CodePhoneNotAllowed      = "phone_not_allowed"         // 422 phoneauth.ErrPhoneNotAllowed
-	CodeInvalidOTP           = "invalid_otp"               // 400 phoneauth.ErrInvalidOTP
-	CodeVerificationFailed   = "verification_failed"       // 401 phoneauth.ErrVerificationFailed
+	CodePhoneNotAllowed      = "phone_not_allowed"         // 422 phoneauth.ErrPhoneNotAllowed, with "reason"
+	CodeInvalidOTP           = "invalid_otp"               // 400 phoneauth.ErrInvalidOTP, with "attemptsLeft"
+	CodeVerificationFailed   = "verification_failed"       // 401 phoneauth.ErrVerificationFailed, with "hint"
 	CodeNoPendingCode        = "no_pending_code"           // 409 phoneauth.ErrNoPendingCode
 	CodeSignupNotAllowed     = "signup_not_allowed"        // 403 phoneauth.ErrSignupNotAllowed
 	CodePhoneTaken           = "phone_taken"               // 409 phoneauth.ErrPhoneTaken
@@ -48,6 +49,9 @@ const (
 	// MessagePhoneVerified is the message of a successful phone
 	// verification.
 	MessagePhoneVerified = "phone_verified"
+	// MessageNewCodeHint is the "hint" of a verification_failed error: the
+	// code cannot be verified any more, and the user needs a new one.
+	MessageNewCodeHint = "new_code_hint"
 )
 
 // errorTable maps every phoneauth sentinel error to its response: the
@@ -64,6 +68,7 @@ var errorTable = []struct {
 	{phoneauth.ErrInvalidToken, http.StatusUnauthorized, CodeInvalidToken, "Invalid or expired token"},
 	{phoneauth.ErrCaptchaRequired, http.StatusTooManyRequests, CodeCaptchaRequired, "Too many codes for this number; solve the captcha to get another"},
 	{phoneauth.ErrRateLimited, http.StatusTooManyRequests, CodeRateLimited, "Too many requests"},
+	{phoneauth.ErrInvalidCountry, http.StatusBadRequest, CodeInvalidCountry, "Unknown country: use an ISO 3166 code such as PK, or a calling code such as +92"},
 	{phoneauth.ErrInvalidPhone, http.StatusBadRequest, CodeInvalidPhone, "Invalid phone number"},
 	{phoneauth.ErrPhoneNotAllowed, http.StatusUnprocessableEntity, CodePhoneNotAllowed, "Phone number not allowed"},
 	{phoneauth.ErrInvalidOTP, http.StatusBadRequest, CodeInvalidOTP, "Invalid OTP"},
@@ -90,6 +95,7 @@ var defaultMessages = func() map[string]string {
 		CodeInternal:             "Internal server error",
 		MessageSuccess:           "request processed successfully",
 		MessagePhoneVerified:     "Phone number verified successfully",
+		MessageNewCodeHint:       "Request a new code: this one has expired, was used or replaced, or has no attempts left",
 	}
 	for _, row := range errorTable {
 		m[row.code] = row.message
@@ -111,8 +117,24 @@ type problem struct {
 	// caller overrode it).
 	detail     string
 	retryAfter time.Duration
+	// more are the fields beside the code, where they apply.
+	more errorDetails
 	// cause is logged for 5xx responses.
 	cause error
+}
+
+// errorDetails are the fields of an error response beside its message and
+// code that help a client without revealing anything about an account.
+type errorDetails struct {
+	// Reason says why a phone_not_allowed number was refused: a
+	// phoneauth.PhoneNotAllowedError's Reason ("toll_free", "landline"…).
+	Reason string `json:"reason,omitempty"`
+	// AttemptsLeft is how many more codes an invalid_otp challenge checks
+	// (0: the user needs a new code). Absent for a malformed code, which
+	// costs no attempt.
+	AttemptsLeft *int `json:"attemptsLeft,omitempty"`
+	// Hint says what to do next (verification_failed: request a new code).
+	Hint string `json:"hint,omitempty"`
 }
 
 // fieldNames maps the core's names of input fields (phoneauth.InputError's
@@ -138,7 +160,18 @@ func problemFor(err error, names fieldNames) *problem {
 			continue
 		}
 		p := &problem{status: row.status, code: row.code, cause: err}
+		var notAllowed *phoneauth.PhoneNotAllowedError
+		var wrongCode *phoneauth.InvalidOTPError
 		switch row.code {
+		case CodePhoneNotAllowed:
+			if errors.As(err, &notAllowed) {
+				p.more.Reason = notAllowed.Reason
+				p.detail = defaultMessages[row.code] + ": " + notAllowed.Detail
+			}
+		case CodeInvalidOTP:
+			if errors.As(err, &wrongCode) {
+				p.more.AttemptsLeft = &wrongCode.AttemptsLeft
+			}
 		case CodeRateLimited, CodeCaptchaRequired:
 			p.retryAfter = time.Second
 			var rl *phoneauth.RateLimitError
@@ -192,11 +225,15 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, st style, p
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(h.unavailableRetry), 10))
 	}
+	more := p.more
+	if p.code == CodeVerificationFailed {
+		more.Hint = h.message(MessageNewCodeHint, "")
+	}
 	if st == styleBare {
-		h.writeJSON(w, r, p.status, bareError{Message: msg, Code: p.code})
+		h.writeJSON(w, r, p.status, bareError{Message: msg, Code: p.code, errorDetails: more})
 		return
 	}
-	h.writeJSON(w, r, p.status, envelope{Message: msg, Code: p.code, Timestamp: timestamp(h.clock.Now())})
+	h.writeJSON(w, r, p.status, envelope{Message: msg, Code: p.code, errorDetails: more, Timestamp: timestamp(h.clock.Now())})
 }
 
 // recoverPanic, deferred by every route, answers a panic (of a Sender,

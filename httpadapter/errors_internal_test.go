@@ -20,7 +20,7 @@ import (
 // and message in both response shapes, wrapped as the Authenticator wraps.
 func TestErrorTable(t *testing.T) {
 	sentinels := []error{
-		phoneauth.ErrInvalidRequest, phoneauth.ErrInvalidPhone, phoneauth.ErrPhoneNotAllowed,
+		phoneauth.ErrInvalidRequest, phoneauth.ErrInvalidCountry, phoneauth.ErrInvalidPhone, phoneauth.ErrPhoneNotAllowed,
 		phoneauth.ErrRateLimited, phoneauth.ErrCaptchaRequired, phoneauth.ErrInvalidOTP, phoneauth.ErrVerificationFailed,
 		phoneauth.ErrNoPendingCode, phoneauth.ErrSignupNotAllowed, phoneauth.ErrPhoneTaken,
 		phoneauth.ErrCaptchaFailed, phoneauth.ErrCaptchaUnavailable, phoneauth.ErrSendFailed,

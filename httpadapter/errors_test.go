@@ -43,36 +43,87 @@ func TestErrorRowsOverHTTP(t *testing.T) {
 		status    int
 		code      string
 		message   string
+		more      string // a substring of the body: the fields beside the code
 		logged    string // a substring of the Handler's log, for 5xx
 	}{
 		{name: "invalid phone", status: 400, code: httpadapter.CodeInvalidPhone, message: "Invalid phone number",
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				return false, f.do("POST", "/auth/otp/request", requestBody("+92123", "d"))
 			}},
-		{name: "unknown country", status: 400, code: httpadapter.CodeInvalidPhone, message: "Invalid phone number",
+		{name: "unknown country", status: 400, code: httpadapter.CodeInvalidCountry,
+			message: "Unknown country: use an ISO 3166 code such as PK, or a calling code such as +92",
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				return false, f.do("POST", "/auth/otp/request", `{"phone": "3012345678", "country": "XX", "deviceId": "d"}`)
 			}},
-		{name: "phone not allowed", status: 422, code: httpadapter.CodePhoneNotAllowed, message: "Phone number not allowed",
+		{name: "country as a name", status: 400, code: httpadapter.CodeInvalidCountry,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", `{"phone": "03012345678", "country": "Pakistan"}`)
+			}},
+		{name: "country as alpha-3", status: 400, code: httpadapter.CodeInvalidCountry,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", `{"phone": "+923012345678", "country": "PAK"}`)
+			}},
+		{name: "phone verification: unknown country", status: 400, code: httpadapter.CodeInvalidCountry,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				tok := f.signIn(phone).Token.AccessToken
+				return true, f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "1234567890", "countryCode": "XX"}`, "user-jwt-token", tok)
+			}},
+		{name: "phone not allowed", status: 422, code: httpadapter.CodePhoneNotAllowed, message: "Phone number not allowed: numbers of PK are not accepted",
+			more:      `"reason":"country_not_allowed"`,
 			configure: func(c *phoneauth.Config) { c.Phones.DenyCountries = []string{"PK"} },
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
+			}},
+		{name: "toll-free", status: 422, code: httpadapter.CodePhoneNotAllowed, message: "Phone number not allowed: toll-free numbers are not accepted",
+			more: `"reason":"toll_free"`,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", `{"phone": "+18005550123"}`)
+			}},
+		{name: "landline", status: 422, code: httpadapter.CodePhoneNotAllowed, message: "Phone number not allowed: fixed-line numbers are not accepted",
+			more: `"reason":"landline"`,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				return false, f.do("POST", "/auth/otp/request", `{"phone": "+442079460000"}`)
 			}},
 		{name: "rate limited", status: 429, code: httpadapter.CodeRateLimited, message: "Too many requests",
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				f.requestCode(phone)
 				return false, f.do("POST", "/auth/otp/request", requestBody(phone, "d"))
 			}},
-		{name: "invalid otp", status: 400, code: httpadapter.CodeInvalidOTP, message: "Invalid OTP",
+		{name: "invalid otp", status: 400, code: httpadapter.CodeInvalidOTP, message: "Invalid OTP", more: `"attemptsLeft":3`,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				c := f.requestCode(phone)
+				f.do("POST", "/auth/otp/verify", verifyBody(phone, wrongCode(c.OTP), "d"))
+				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, wrongCode(c.OTP), "d"))
+			}},
+		{name: "last attempt", status: 400, code: httpadapter.CodeInvalidOTP, message: "Invalid OTP", more: `"attemptsLeft":0`,
+			configure: func(c *phoneauth.Config) { c.MaxAttempts, c.AllowWeakCodes = 1, true },
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				c := f.requestCode(phone)
 				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, wrongCode(c.OTP), "d"))
 			}},
+		{name: "malformed code", status: 400, code: httpadapter.CodeInvalidOTP, message: "Invalid OTP",
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				f.requestCode(phone)
+				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, "12", "d"))
+			}},
+		{name: "phone verification: invalid otp", status: 400, code: httpadapter.CodeInvalidOTP, message: "Invalid OTP", more: `"attemptsLeft":4`,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				tok := f.signIn(phone).Token.AccessToken
+				reg := wantBare(f.t, f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "+919876543219"}`, "user-jwt-token", tok), 200)
+				return true, f.do("POST", "/fe/users/auth/otp/verify",
+					fmt.Sprintf(`{"phone_number": "+919876543219", "authCode": %s, "otp": %q}`, reg["authCode"], wrongCode(reg["otp"].(string))), "user-jwt-token", tok)
+			}},
+		{name: "phone verification: verification failed", status: 401, code: httpadapter.CodeVerificationFailed, message: "OTP verification failed", more: `"hint":"Request a new code`,
+			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
+				tok := f.signIn(phone).Token.AccessToken
+				return true, f.do("POST", "/fe/users/auth/otp/verify", `{"phone_number": "+919876543219", "authCode": 123456, "otp": 5678}`, "user-jwt-token", tok)
+			}},
 		{name: "verification failed", status: 401, code: httpadapter.CodeVerificationFailed, message: "OTP verification failed",
+			more: `"hint":"Request a new code: this one has expired, was used or replaced, or has no attempts left"`,
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				return false, f.do("POST", "/auth/otp/verify", verifyBody(phone, "123456", "d"))
 			}},
-		{name: "expired code", status: 401, code: httpadapter.CodeVerificationFailed, message: "OTP verification failed",
+		{name: "expired code", status: 401, code: httpadapter.CodeVerificationFailed, message: "OTP verification failed", more: `"hint":"Request a new code`,
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				c := f.requestCode(phone)
 				f.clock.Advance(5 * time.Minute)
@@ -150,6 +201,14 @@ func TestErrorRowsOverHTTP(t *testing.T) {
 			status, code, msg := errorOf(t, w, bare)
 			if status != tc.status || code != tc.code || (tc.message != "" && msg != tc.message) {
 				t.Errorf("%d %s %q, want %d %s %q", status, code, msg, tc.status, tc.code, tc.message)
+			}
+			if !strings.Contains(w.Body.String(), tc.more) {
+				t.Errorf("body %s lacks %s", w.Body, tc.more)
+			}
+			for _, field := range []string{"reason", "attemptsLeft", "hint"} {
+				if strings.Contains(w.Body.String(), `"`+field+`"`) && !strings.Contains(tc.more, `"`+field+`"`) {
+					t.Errorf("body %s has %q", w.Body, field)
+				}
 			}
 			if status == 429 && w.Header().Get("Retry-After") == "" {
 				t.Error("429 without Retry-After")

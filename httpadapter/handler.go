@@ -67,6 +67,11 @@
 // JSON: a panic below a route (a Sender's, a Store's) is a JSON 500, not a
 // dropped connection.
 //
+// Beside its code, an error may say more, without revealing anything about
+// an account: "reason" on a phone_not_allowed ("toll_free", "landline",
+// "country_not_allowed"…), "attemptsLeft" on an invalid_otp, and on a
+// verification_failed a "hint" that the user needs a new code.
+//
 // # Client IP
 //
 // The per-address limits count the TCP peer of the request. Only when the
@@ -90,6 +95,7 @@ import (
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/warnlog"
 )
 
 // DefaultMaxBodyBytes is the default limit on request bodies (16 KiB).
@@ -160,8 +166,11 @@ func WithRoutes(sets RouteSet) Option { return func(o *options) { o.routes = set
 
 // WithMessages overrides response messages. Keys are error codes
 // (CodeRateLimited…), whose message then replaces the default and any
-// detail, or MessageSuccess and MessagePhoneVerified. Later calls add to
-// earlier ones. New rejects an unknown key.
+// detail, or MessageSuccess, MessagePhoneVerified and MessageNewCodeHint.
+// Later calls add to earlier ones. New rejects an unknown key. For the
+// literal text of seed 000's 429, for instance:
+//
+//	httpadapter.WithMessages(map[string]string{httpadapter.CodeRateLimited: "Two many request"})
 func WithMessages(messages map[string]string) Option {
 	return func(o *options) {
 		if o.messages == nil {
@@ -196,7 +205,8 @@ func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n 
 // WithLogger sets where the Handler logs failures it answers with 5xx,
 // with their causes; store_unavailable only at debug level, since the
 // Authenticator logs a store outage once rather than once per request.
-// Default: logs are discarded, as in phoneauth.Config.
+// Default: its warnings and errors go to slog.Default() (as it is when New
+// runs), as in phoneauth.Config.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // DefaultUnavailableRetryAfter is the default Retry-After of a 503
@@ -314,7 +324,7 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		return nil, fmt.Errorf("httpadapter: Retry-After of a 503 must be positive, got %s", h.unavailableRetry)
 	}
 	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
+		h.log = warnlog.Default()
 	}
 	if h.maxBody == 0 {
 		h.maxBody = DefaultMaxBodyBytes

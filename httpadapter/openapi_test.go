@@ -2,10 +2,13 @@ package httpadapter_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/httpadapter"
 )
 
@@ -112,7 +115,7 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		httpadapter.CodeInvalidRequest, httpadapter.CodeInvalidPhone, httpadapter.CodePhoneNotAllowed,
+		httpadapter.CodeInvalidRequest, httpadapter.CodeInvalidCountry, httpadapter.CodeInvalidPhone, httpadapter.CodePhoneNotAllowed,
 		httpadapter.CodeInvalidOTP, httpadapter.CodeVerificationFailed, httpadapter.CodeNoPendingCode,
 		httpadapter.CodeSignupNotAllowed, httpadapter.CodePhoneTaken, httpadapter.CodeCaptchaFailed,
 		httpadapter.CodeCaptchaUnavailable, httpadapter.CodeRateLimited, httpadapter.CodeCaptchaRequired, httpadapter.CodeSendFailed,
@@ -125,5 +128,61 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("enum %q\nwant %q", got, want)
+	}
+}
+
+// TestOpenAPIExamplesAreRealValues: every authCode in the document's
+// examples has the form register answers with, and the reasons of
+// phone_not_allowed are the core's.
+func TestOpenAPIExamplesAreRealValues(t *testing.T) {
+	f := newFixture(t, nil)
+	var d any
+	if err := json.Unmarshal(f.h.OpenAPI(), &d); err != nil {
+		t.Fatal(err)
+	}
+	tok := f.signIn("+923012345678").Token.AccessToken
+	real := wantBare(t, f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "+919876543219"}`, "user-jwt-token", tok), 200)["authCode"].(string)
+	form := regexp.MustCompile(`^[1-9][0-9]{5}$`)
+	if !form.MatchString(real) {
+		t.Fatalf("register's authCode %q", real)
+	}
+	var authCodes []string
+	var walk func(key string, v any)
+	walk = func(key string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				walk(k, e)
+			}
+		case []any:
+			for _, e := range v {
+				walk(key, e)
+			}
+		case string, float64:
+			if key == "authCode" {
+				authCodes = append(authCodes, fmt.Sprint(v))
+			}
+		}
+	}
+	walk("", d)
+	if len(authCodes) < 3 { // register, resend, verify
+		t.Fatalf("%d authCode examples", len(authCodes))
+	}
+	for _, c := range authCodes {
+		if !form.MatchString(c) {
+			t.Errorf("example authCode %q is not of the form of %q", c, real)
+		}
+	}
+	schemas := d.(map[string]any)["components"].(map[string]any)["schemas"].(map[string]any)
+	var reasons []string
+	for _, r := range schemas["ErrorEnvelope"].(map[string]any)["properties"].(map[string]any)["reason"].(map[string]any)["enum"].([]any) {
+		reasons = append(reasons, r.(string))
+	}
+	want := []string{phoneauth.ReasonLandline, phoneauth.ReasonTollFree, phoneauth.ReasonPremiumRate, phoneauth.ReasonSharedCost,
+		phoneauth.ReasonSatellite, phoneauth.ReasonCountryNotAllowed, phoneauth.ReasonTypeNotAllowed}
+	slices.Sort(reasons)
+	slices.Sort(want)
+	if !slices.Equal(reasons, want) {
+		t.Errorf("reason enum %q, want %q", reasons, want)
 	}
 }

@@ -308,7 +308,7 @@ func TestPhoneVerification(t *testing.T) {
 		t.Errorf("missing countryCode: %v", m)
 	}
 	// The seed's placeholder country is no country.
-	if m := wantBare(t, f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "1234567890", "countryCode": "XX"}`, "user-jwt-token", token), 400); m["code"] != "invalid_phone" {
+	if m := wantBare(t, f.do("POST", "/fe/users/auth/otp/register", `{"phone_number": "1234567890", "countryCode": "XX"}`, "user-jwt-token", token), 400); m["code"] != "invalid_country" {
 		t.Errorf("XX: %v", m)
 	}
 }

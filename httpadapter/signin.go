@@ -18,6 +18,10 @@ import (
 // /otp/request and /otp/resend does.
 var requestFields = fieldNames{"Phone": "phone", "Country": "country", "DeviceID": "deviceId", "Channel": "channel", "Metadata": "metadata"}
 
+// requestFieldsWithData is requestFields for a body whose metadata came
+// as "data".
+var requestFieldsWithData = fieldNames{"Phone": "phone", "Country": "country", "DeviceID": "deviceId", "Channel": "channel", "Metadata": "data"}
+
 // verifyFields names the inputs of Verify as the body of /otp/verify does.
 var verifyFields = fieldNames{
 	"Phone": "otpInfo.phone", "Country": "otpInfo.country", "RequestID": "requestId",
@@ -25,17 +29,26 @@ var verifyFields = fieldNames{
 	"Device.PlatformVersion": "deviceInfo.platformVersion", "Device.PushToken": "deviceInfo.fcmToken",
 }
 
-// requestBody is the body of /otp/request and /otp/resend.
+// requestBody is the body of /otp/request and /otp/resend: seed 000's
+// phone, country and deviceId, or seed 002's (GoTrue's) phone,
+// create_user and data.
 type requestBody struct {
-	Phone    string `json:"phone"`
-	Country  string `json:"country"`
+	Phone   string `json:"phone"`
+	Country string `json:"country"`
+	// DeviceID is optional: without it the per-device limit does not
+	// apply (the per-phone and per-address limits do), and the code is
+	// verified without a device too (see verifyBody).
 	DeviceID string `json:"deviceId"`
 	Channel  string `json:"channel"`
-	// CreateUser is also accepted as create_user.
-	CreateUser      bool           `json:"createUser"`
-	CreateUserSnake bool           `json:"create_user"`
-	Metadata        map[string]any `json:"metadata"`
-	CaptchaToken    string         `json:"captchaToken"`
+	// CreateUser is also accepted as create_user. It matters only under
+	// phoneauth.SignupWithCreateUser (see phoneauth.Config.Signup).
+	CreateUser      bool `json:"createUser"`
+	CreateUserSnake bool `json:"create_user"`
+	// Metadata is also accepted as data, GoTrue's name; metadata wins when
+	// both are sent.
+	Metadata     map[string]any `json:"metadata"`
+	Data         map[string]any `json:"data"`
+	CaptchaToken string         `json:"captchaToken"`
 	// Locale, if empty, comes from Accept-Language.
 	Locale string `json:"locale"`
 }
@@ -71,9 +84,12 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 	if p := firstProblem(
 		requiredIf(b.Phone == "", "phone"),
 		inputProblem(phoneauth.CheckPhoneInput(b.Phone, b.Country), requestFields),
-		requiredIf(b.DeviceID == "", "deviceId"),
 	); p != nil {
 		return nil, p
+	}
+	fields := requestFields
+	if b.Metadata == nil && b.Data != nil {
+		b.Metadata, fields = b.Data, requestFieldsWithData
 	}
 	res, err := send(r.Context(), phoneauth.RequestParams{
 		Phone:        b.Phone,
@@ -87,7 +103,7 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 		Locale:       locale(b.Locale, r),
 	})
 	if err != nil {
-		return nil, problemFor(err, requestFields)
+		return nil, problemFor(err, fields)
 	}
 	return codeData{
 		RequestID:   res.RequestID,
@@ -102,8 +118,12 @@ func (h *Handler) serveSend(w http.ResponseWriter, r *http.Request, send sendFun
 
 // verifyBody is the body of /otp/verify.
 type verifyBody struct {
-	OTPInfo    *otpInfo    `json:"otpInfo"`
-	DeviceInfo *deviceInfo `json:"deviceInfo"`
+	OTPInfo *otpInfo `json:"otpInfo"`
+	// DeviceInfo names the device the session will belong to. Its deviceId
+	// must be the one the code was requested with: a code requested without
+	// a deviceId (seed 002) is verified without one (no deviceInfo, or no
+	// deviceId in it).
+	DeviceInfo deviceInfo `json:"deviceInfo"`
 	// RequestID, if set (here or in otpInfo), must name the newest code.
 	RequestID string `json:"requestId"`
 }
@@ -134,14 +154,11 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) (any, *pro
 	switch {
 	case b.OTPInfo == nil:
 		p = required("otpInfo")
-	case b.DeviceInfo == nil:
-		p = required("deviceInfo")
 	default:
 		p = firstProblem(
 			requiredIf(b.OTPInfo.Phone == "", "otpInfo.phone"),
 			requiredIf(b.OTPInfo.OTP.String() == "", "otpInfo.otp"),
 			inputProblem(phoneauth.CheckPhoneInput(b.OTPInfo.Phone, b.OTPInfo.Country), verifyFields),
-			requiredIf(b.DeviceInfo.ID == "", "deviceInfo.deviceId"),
 		)
 	}
 	if p != nil {
@@ -157,7 +174,7 @@ func (h *Handler) serveVerify(w http.ResponseWriter, r *http.Request) (any, *pro
 		RequestID:    requestID,
 		Code:         b.OTPInfo.OTP.text,
 		CodeIsNumber: b.OTPInfo.OTP.number,
-		Device:       phoneauth.Device(*b.DeviceInfo),
+		Device:       phoneauth.Device(b.DeviceInfo),
 		IP:           h.clientIP(r),
 	})
 	if err != nil {

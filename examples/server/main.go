@@ -26,6 +26,10 @@
 //	-pool              PostgreSQL: connections in the pool (default 32; pool_max_conns in the URL wins)
 //	-global-limit      codes sent per hour by all clients together (0: the library's default, 1000;
 //	                   -1: no global budget, for load tests)
+//	-signup            who verifying an unknown phone signs up: allowed (default: everyone, as
+//	                   seeds 000/001 expect), create-user (only requests with createUser /
+//	                   create_user true, which defaults to false, as in GoTrue, seed 002), or
+//	                   disabled (existing users only)
 //
 // GET /metrics serves the library's metrics in Prometheus text (see the
 // otelphoneauth module; docs/grafana-dashboard.json shows them). In
@@ -108,11 +112,16 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	fs.DurationVar(&t.shutdown, "shutdown-timeout", 10*time.Second, "on SIGINT or SIGTERM, how long until the process exits")
 	pool := fs.Int("pool", defaultPoolSize, "PostgreSQL: connections in the pool (pool_max_conns in the URL wins)")
 	globalLimit := fs.Int("global-limit", 0, "codes sent per hour by all clients together (0: the default, 1000; -1: none, for load tests)")
+	signup := fs.String("signup", "allowed", "who verifying an unknown phone signs up: allowed (everyone), create-user (requests with createUser true only; it defaults to false) or disabled")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if t.request <= 0 || t.shutdown <= 0 || *pool <= 0 {
 		return errors.New("-request-timeout, -shutdown-timeout and -pool must be positive")
+	}
+	signupPolicy, err := parseSignup(*signup)
+	if err != nil {
+		return err
 	}
 	if *cpuProfile != "" {
 		stop, err := startCPUProfile(*cpuProfile)
@@ -153,6 +162,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		Tokens:      phoneauth.TokenConfig{Keys: keys},
 		Logger:      log,
 		Development: *dev,
+		Signup:      signupPolicy,
 	}
 	cfg.WebOTPDomain = *webOTPDomain
 	if *dev {
@@ -177,7 +187,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if *webOTPDomain != "" {
 		pageOpts = append(pageOpts, web.WithWebOTP(*webOTPDomain))
 	}
-	return serve(ctx, *addr, withDeadline(routes(h, metricsHandler, pageOpts...), t.request), t, closer.start, log)
+	return serve(ctx, *addr, withDeadline(routes(h, metricsHandler, pageOpts...), t.request), t, closer.start, log, banner{dev: *dev, signup: *signup})
 }
 
 // routes mounts the API, the metrics and the sign-in page on a new mux.
@@ -220,8 +230,9 @@ func withDeadline(h http.Handler, d time.Duration) http.Handler {
 // any request that still runs (a handler that ignores its context).
 //
 // The write timeout is the request deadline plus five seconds, so that a
-// request answered at its deadline still has its answer written.
-func serve(ctx context.Context, addr string, handler http.Handler, t timeouts, closeStore func(), log *slog.Logger) error {
+// request answered at its deadline still has its answer written. Once it
+// listens it logs where, and prints the banner.
+func serve(ctx context.Context, addr string, handler http.Handler, t timeouts, closeStore func(), log *slog.Logger, b banner) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -240,7 +251,9 @@ func serve(ctx context.Context, addr string, handler http.Handler, t timeouts, c
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("phoneauth server listening", "addr", "http://"+ln.Addr().String(), "openapi", "/openapi.json")
+	base := "http://" + ln.Addr().String()
+	log.Info("phoneauth server listening", append([]any{"addr", base}, b.attrs(base)...)...)
+	fmt.Fprint(os.Stderr, b.text(base))
 
 	select {
 	case err := <-errc:

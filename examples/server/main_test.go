@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,34 @@ func TestServer(t *testing.T) {
 		t.Fatalf("register: %d %v", status, m)
 	}
 	otp, _ := m["otp"].(string)
+	// Seed 003's verify body, its authCode and otp as JSON numbers.
+	authCode, _ := m["authCode"].(string)
+	otpNumber, err := strconv.Atoi(otp)
+	if err != nil {
+		t.Fatalf("otp %q", otp)
+	}
+	if !regexp.MustCompile(`^[1-9][0-9]{5}$`).MatchString(authCode) {
+		t.Fatalf("authCode %q", m["authCode"])
+	}
+	status, m = post(t, base+"/fe/users/auth/otp/verify", `{
+  "phone_number": "9876543219",
+  "countryCode": "+91",
+  "authCode": `+authCode+`,
+  "otp": `+strconv.Itoa(otpNumber)+`
+}`, "user-jwt-token", access)
+	if status != 200 || m["message"] != "Phone number verified successfully" {
+		t.Fatalf("verify phone: %d %v", status, m)
+	}
+	// The seed's own example, with its placeholder country "XX".
+	status, m = post(t, base+"/fe/users/auth/otp/verify", `{
+  "phone_number": "1234567890",
+  "countryCode": "XX",
+  "authCode": 1234,
+  "otp": 5678
+}`, "user-jwt-token", access)
+	if status != 400 || m["code"] != "invalid_country" {
+		t.Fatalf("seed 003's verify example: %d %v", status, m)
+	}
 	for _, path := range []string{"/.well-known/jwks.json", "/openapi.json"} {
 		resp, err := http.Get(base + path)
 		if err != nil || resp.StatusCode != 200 {
@@ -121,13 +150,76 @@ func TestServer(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	for _, want := range []string{"DEVELOPMENT", "code=" + otp, "PHONEAUTH_SECRET not set", "shutting down"} {
+	for _, want := range []string{"DEVELOPMENT", "code=" + otp, "PHONEAUTH_SECRET not set", "shutting down",
+		"signin=" + base + "/ ", "openapi=" + base + "/openapi.json", "test_number=+923012345678 test_code=249364"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
 	}
 	if _, err := http.Get(base + "/.well-known/jwks.json"); err == nil {
 		t.Error("still serving after shutdown")
+	}
+}
+
+// The banner names the sign-in page, the OpenAPI document and, in
+// development mode only, the test number with its code.
+func TestBanner(t *testing.T) {
+	dev := banner{dev: true, signup: "allowed"}.text("http://127.0.0.1:8080")
+	for _, want := range []string{"sign-in page      http://127.0.0.1:8080/\n", "OpenAPI document  http://127.0.0.1:8080/openapi.json",
+		"test number       +923012345678, code 249364", "sign-up           allowed"} {
+		if !strings.Contains(dev, want) {
+			t.Errorf("banner lacks %q:\n%s", want, dev)
+		}
+	}
+	if prod := (banner{signup: "disabled"}).text("http://x"); strings.Contains(prod, "249364") || !strings.Contains(prod, "http://x/openapi.json") {
+		t.Errorf("production banner:\n%s", prod)
+	}
+}
+
+// verifyBody is seed 001's verify body for phone and code, without
+// deviceInfo: for a code requested without a deviceId.
+func verifyBody(phone, code string) string {
+	return fmt.Sprintf(`{"otpInfo": {"phone": %q, "otp": %q}}`, phone, code)
+}
+
+// Seed 002's request body, without a deviceId, gets a code that verifies
+// with seed 001's body without a device; -signup decides whether a new
+// user is made.
+func TestServerGoTrueStyleRequest(t *testing.T) {
+	base, stop, _ := start(t)
+	status, m := post(t, base+"/auth/otp/request", `{"phone":"+12345678901"}`)
+	if status != 200 {
+		t.Fatalf("request: %d %v", status, m)
+	}
+	otp := m["data"].(map[string]any)["otp"].(string)
+	if status, m = post(t, base+"/auth/otp/verify", verifyBody("+12345678901", otp)); status != 200 {
+		t.Fatalf("verify: %d %v", status, m)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// GoTrue's rule: create_user defaults to false.
+	base, stop, logs := start(t, "-signup", "create-user")
+	defer stop()
+	if !strings.Contains(logs.String(), "signup=create-user") {
+		t.Errorf("log does not say the signup policy:\n%s", logs)
+	}
+	for _, tc := range []struct {
+		phone, body string
+		status      int
+	}{
+		{"+12345678902", `{"phone":"+12345678902"}`, 403},
+		{"+12345678903", `{"phone":"+12345678903","create_user":true,"data":{"name":"Ann"}}`, 200},
+	} {
+		status, m := post(t, base+"/auth/otp/request", tc.body)
+		if status != 200 {
+			t.Fatalf("request %s: %d %v", tc.body, status, m)
+		}
+		otp := m["data"].(map[string]any)["otp"].(string)
+		if status, m = post(t, base+"/auth/otp/verify", verifyBody(tc.phone, otp)); status != tc.status {
+			t.Fatalf("verify after %s: %d %v, want %d", tc.body, status, m, tc.status)
+		}
 	}
 }
 
@@ -187,6 +279,7 @@ func TestRunRejects(t *testing.T) {
 		{[]string{"-nope"}, "", "flag provided but not defined"},
 		{[]string{"-pool", "0"}, "", "must be positive"},
 		{[]string{"-request-timeout", "-1s"}, "", "must be positive"},
+		{[]string{"-signup", "yes"}, "", "want allowed, create-user or disabled"},
 	} {
 		t.Setenv("PHONEAUTH_SECRET", tc.env)
 		err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, tc.args...), discard)

@@ -374,8 +374,59 @@ func loadSecret(env string, log *slog.Logger) ([]byte, error) {
 // test number with their code, for a month from now.
 func seedTestNumbers(now time.Time) map[string]phoneauth.TestNumber {
 	return map[string]phoneauth.TestNumber{
-		"+923012345678": {Code: "249364", Expires: now.AddDate(0, 1, 0)},
+		seedTestNumber: {Code: seedTestCode, Expires: now.AddDate(0, 1, 0)},
 	}
+}
+
+// parseSignup reads the -signup flag.
+func parseSignup(s string) (phoneauth.SignupPolicy, error) {
+	switch s {
+	case "allowed":
+		return phoneauth.SignupAllowed, nil
+	case "create-user":
+		return phoneauth.SignupWithCreateUser, nil
+	case "disabled":
+		return phoneauth.SignupDisabled, nil
+	}
+	return 0, fmt.Errorf("-signup %q: want allowed, create-user or disabled", s)
+}
+
+// A banner tells the developer who just started the server where to go:
+// the sign-in page, the OpenAPI document, and in development mode the test
+// number with its fixed code.
+type banner struct {
+	dev    bool
+	signup string
+}
+
+// The test number of the API documents' examples and its code.
+const (
+	seedTestNumber = "+923012345678"
+	seedTestCode   = "249364"
+)
+
+// attrs are the banner's facts as log attributes.
+func (b banner) attrs(base string) []any {
+	a := []any{"signin", base + "/", "openapi", base + "/openapi.json", "signup", b.signup}
+	if b.dev {
+		a = append(a, "test_number", seedTestNumber, "test_code", seedTestCode)
+	}
+	return a
+}
+
+// text is the banner for a terminal.
+func (b banner) text(base string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "\n  phoneauth example server on %s\n\n", base)
+	fmt.Fprintf(&sb, "    sign-in page      %s/\n", base)
+	fmt.Fprintf(&sb, "    OpenAPI document  %s/openapi.json\n", base)
+	fmt.Fprintf(&sb, "    JWKS              %s/.well-known/jwks.json\n", base)
+	fmt.Fprintf(&sb, "    sign-up           %s (-signup)\n", b.signup)
+	if b.dev {
+		fmt.Fprintf(&sb, "    test number       %s, code %s (no message is sent)\n", seedTestNumber, seedTestCode)
+	}
+	sb.WriteString("\n")
+	return sb.String()
 }
 
 // splitList splits a comma-separated flag value, dropping empty items.

@@ -37,8 +37,8 @@ const timers = {};
 // ---- helpers ---------------------------------------------------------------
 
 // api POSTs body as JSON and unwraps the envelope {success, message, code,
-// data}. A network failure is status 0, code "network"; no answer within
-// REQUEST_TIMEOUT_MS is status 0, code "timeout".
+// attemptsLeft, data}. A network failure is status 0, code "network"; no
+// answer within REQUEST_TIMEOUT_MS is status 0, code "timeout".
 async function api(path, body) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
@@ -65,6 +65,7 @@ async function api(path, body) {
     code: env.code || "",
     message: env.message || `Request failed (${res.status})`,
     data: env.data || {},
+    attemptsLeft: env.attemptsLeft,
     retryAfter: retryAfter(res.headers.get("Retry-After")),
   };
 }
@@ -514,7 +515,7 @@ function requestFailed(r) {
       });
       return;
     }
-    case "invalid_phone": case "invalid_request":
+    case "invalid_phone": case "invalid_country": case "invalid_request":
       return setError("phone-error", `${sentence(r.message)} Check the number and the country.`, { field });
     case "phone_not_allowed":
       return setError("phone-error", `${sentence(r.message)} Use a mobile number.`, { field });
@@ -702,12 +703,14 @@ async function verify() {
   clearCode();
   boxes.forEach((b) => b.setAttribute("aria-invalid", "true"));
   switch (r.code || String(r.status)) {
-    case "invalid_otp":
-      req.attemptsLeft = Math.max(0, req.attemptsLeft - 1);
+    case "invalid_otp": {
+      const left = Number.isInteger(r.attemptsLeft) ? r.attemptsLeft : req.attemptsLeft - 1;
+      req.attemptsLeft = Math.max(0, left);
       save();
       if (req.attemptsLeft === 0) return outOfAttempts();
       boxes[0].focus();
       return setError("code-error", `That code isn't right. ${plural(req.attemptsLeft, "attempt")} left.`);
+    }
     case "verification_failed": case "no_pending_code":
       req.unusable = true;
       save();
