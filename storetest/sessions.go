@@ -3,20 +3,25 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/phoneauth/phoneauth"
 )
 
-// sessionTests are the clauses of phoneauth.SessionStore.
-var sessionTests = []struct {
+// A sessionTest is a clause of phoneauth.SessionStore.
+type sessionTest struct {
 	name string
 	fn   func(t *testing.T, s phoneauth.SessionStore)
-}{
+}
+
+// sessionTests are the clauses of phoneauth.SessionStore.
+var sessionTests = []sessionTest{
 	{"CreateGet", testCreateGet},
 	{"GetMissing", testGetSessionMissing},
 	{"ExpiredAtExpiresAt", testSessionExpiry},
+	{"ExpiredFirstCall", testSessionExpiredFirstCall},
 	{"NoAliasing", testSessionNoAliasing},
 	{"Rotate", testRotate},
 	{"RotateMissing", testRotateMissing},
@@ -24,6 +29,8 @@ var sessionTests = []struct {
 	{"ReuseOfOlderToken", testReuseOlderToken},
 	{"ReuseGrace", testReuseGrace},
 	{"ReuseAfterGrace", testReuseAfterGrace},
+	{"GraceFromFirstRotation", testGraceFromFirstRotation},
+	{"GraceInExpiredSession", testGraceInExpiredSession},
 	{"UnknownTokenChangesNothing", testUnknownToken},
 	{"OtherSessionsToken", testOtherSessionsToken},
 	{"RefreshExpired", testRefreshExpired},
@@ -31,6 +38,7 @@ var sessionTests = []struct {
 	{"ListOldestFirst", testListSessions},
 	{"ListEmpty", testListEmpty},
 	{"ConcurrentRotate", testConcurrentRotate},
+	{"ConcurrentRotateRounds", testConcurrentRotateRounds},
 }
 
 // create stores s or fails t.
@@ -49,6 +57,13 @@ func rotation(s phoneauth.Session, old []byte, now time.Time) phoneauth.Rotation
 		NewExpiresAt: now.Add(30 * 24 * time.Hour),
 		Now:          now,
 	}
+}
+
+// graceRotation is rotation with a grace interval.
+func graceRotation(s phoneauth.Session, old []byte, now time.Time, grace time.Duration) phoneauth.Rotation {
+	r := rotation(s, old, now)
+	r.Grace = grace
+	return r
 }
 
 // rotated returns s as a rotation r should have left it.
@@ -122,6 +137,36 @@ func testSessionExpiry(t *testing.T, st phoneauth.SessionStore) {
 	}
 	_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt))
 	wantErr(t, "RotateRefresh of the current token at the session's ExpiresAt", err, phoneauth.ErrNotFound)
+}
+
+// Each method that takes a time, as the first call on a new session, finds
+// it absent at and after its ExpiresAt: no earlier call has had a chance to
+// remove it. The refresh token is still valid then, so only the session's
+// absolute end can refuse the rotation.
+func testSessionExpiredFirstCall(t *testing.T, st phoneauth.SessionStore) {
+	fresh := func() phoneauth.Session {
+		s := newSession(start)
+		s.ExpiresAt = start.Add(time.Hour) // before its refresh token's expiry
+		create(t, st, s)
+		return s
+	}
+	for _, after := range []time.Duration{0, time.Millisecond, 2 * time.Hour} {
+		s := fresh()
+		wantGone(t, st, fmt.Sprintf("GetSession %s after ExpiresAt, the first call on the session", after), s.ID, s.ExpiresAt.Add(after))
+
+		s = fresh()
+		list, err := st.ListSessions(ctx, s.UserID, s.ExpiresAt.Add(after))
+		noErr(t, "ListSessions", err)
+		if len(list) != 0 {
+			t.Fatalf("ListSessions %s after ExpiresAt, the first call on the session: %d sessions, want 0", after, len(list))
+		}
+
+		s = fresh()
+		_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt.Add(after)))
+		wantErr(t, fmt.Sprintf("RotateRefresh of the current, unexpired token %s after the session's ExpiresAt, the first call on the session", after), err, phoneauth.ErrNotFound)
+		_, err = st.RotateRefresh(ctx, graceRotation(s, s.RefreshHash, s.ExpiresAt.Add(after), time.Hour))
+		wantErr(t, "RotateRefresh with grace after the session's ExpiresAt", err, phoneauth.ErrNotFound)
+	}
 }
 
 // Changing what was passed in, or what was returned, does not change the
@@ -223,43 +268,67 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	create(t, st, s)
 	first := s.RefreshHash
 	t0 := start.Add(time.Hour)
-	r := rotation(s, first, t0)
-	r.Grace = grace
+	r := graceRotation(s, first, t0, grace)
 	s = mustRotate(t, st, s, r)
 	lost := s.RefreshHash // the client never received it
 
-	r = rotation(s, first, t0.Add(grace-time.Millisecond))
-	r.Grace = grace
+	r = graceRotation(s, first, t0.Add(grace-time.Millisecond), grace)
 	s = mustRotate(t, st, s, r) // checks that the new token is current
 
-	r = rotation(s, s.RefreshHash, t0.Add(grace))
-	r.Grace = grace
+	r = graceRotation(s, s.RefreshHash, t0.Add(grace), grace)
 	s = mustRotate(t, st, s, r) // the grace rotation's token rotates as usual
 
+	// The token the grace rotation replaced was current and never used: it
+	// became a past token, remembered until its own expiry (30 days), so
+	// presenting it an hour later is reuse, not an unknown token.
 	_, err := st.RotateRefresh(ctx, rotation(s, lost, t0.Add(time.Hour)))
-	if err == nil {
-		t.Fatal("RotateRefresh of the token a grace rotation replaced succeeded an hour later; want ErrTokenReused or ErrNotFound")
-	}
-	if !errors.Is(err, phoneauth.ErrTokenReused) && !errors.Is(err, phoneauth.ErrNotFound) {
-		t.Fatalf("RotateRefresh of the token a grace rotation replaced: %v, want ErrTokenReused or ErrNotFound", err)
-	}
+	wantErr(t, "RotateRefresh, an hour later, of the unused token a grace rotation replaced", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after the reuse of a token a grace rotation replaced", s.ID, t0.Add(time.Hour))
+}
+
+// The grace interval of a past token runs from its own rotation, the first
+// time it was replaced: grace rotations with it do not restart it.
+func testGraceFromFirstRotation(t *testing.T, st phoneauth.SessionStore) {
+	const grace = 10 * time.Second
+	reuseAtGraceEnd(t, st, grace, grace/2, grace-time.Millisecond)
+}
+
+// Grace does not outlive the session: at its ExpiresAt, a past token
+// within grace finds nothing.
+func testGraceInExpiredSession(t *testing.T, st phoneauth.SessionStore) {
+	const grace = time.Minute
+	s := newSession(start)
+	s.ExpiresAt = start.Add(time.Hour)
+	create(t, st, s)
+	first := s.RefreshHash
+	r := graceRotation(s, first, s.ExpiresAt.Add(-time.Second), grace)
+	mustRotate(t, st, s, r)
+	r = graceRotation(s, first, s.ExpiresAt, grace)
+	_, err := st.RotateRefresh(ctx, r)
+	wantErr(t, "RotateRefresh of a past token within grace at the session's ExpiresAt", err, phoneauth.ErrNotFound)
 }
 
 // At Grace after its rotation, and later, a past token is reuse.
 func testReuseAfterGrace(t *testing.T, st phoneauth.SessionStore) {
-	const grace = 10 * time.Second
+	reuseAtGraceEnd(t, st, 10*time.Second)
+}
+
+// reuseAtGraceEnd rotates a session's first token at t0 with grace, presents
+// it again at each of t0 + within (grace rotations, which must succeed),
+// and then at t0 + grace, which must be reuse and revoke the session.
+func reuseAtGraceEnd(t *testing.T, st phoneauth.SessionStore, grace time.Duration, within ...time.Duration) {
+	t.Helper()
 	s := newSession(start)
 	create(t, st, s)
 	first := s.RefreshHash
 	t0 := start.Add(time.Hour)
-	r := rotation(s, first, t0)
-	r.Grace = grace
-	s = mustRotate(t, st, s, r)
-
-	r = rotation(s, first, t0.Add(grace))
-	r.Grace = grace
+	s = mustRotate(t, st, s, graceRotation(s, first, t0, grace))
+	for _, at := range within {
+		s = mustRotate(t, st, s, graceRotation(s, first, t0.Add(at), grace))
+	}
+	r := graceRotation(s, first, t0.Add(grace), grace)
 	_, err := st.RotateRefresh(ctx, r)
-	wantErr(t, "RotateRefresh of a past token exactly Grace after its rotation", err, phoneauth.ErrTokenReused)
+	wantErr(t, fmt.Sprintf("RotateRefresh of a past token exactly Grace after its first rotation (%d grace rotations since)", len(within)), err, phoneauth.ErrTokenReused)
 	wantGone(t, st, "GetSession after reuse past the grace interval", s.ID, r.Now)
 }
 
@@ -271,9 +340,7 @@ func testUnknownToken(t *testing.T, st phoneauth.SessionStore) {
 	now := start.Add(time.Hour)
 	_, err := st.RotateRefresh(ctx, rotation(s, randomHash(), now))
 	wantErr(t, "RotateRefresh of an unknown token", err, phoneauth.ErrNotFound)
-	r := rotation(s, randomHash(), now)
-	r.Grace = time.Hour
-	_, err = st.RotateRefresh(ctx, r)
+	_, err = st.RotateRefresh(ctx, graceRotation(s, randomHash(), now, time.Hour))
 	wantErr(t, "RotateRefresh of an unknown token with grace", err, phoneauth.ErrNotFound)
 	wantUnchanged(t, st, "session after unknown tokens", s, now)
 	mustRotate(t, st, s, rotation(s, s.RefreshHash, now))
@@ -414,4 +481,19 @@ func testConcurrentRotate(t *testing.T, st phoneauth.SessionStore) {
 		t.Fatalf("%d concurrent RotateRefresh of one token: none of the %d losers saw ErrTokenReused", n, n-1)
 	}
 	wantGone(t, st, "GetSession after concurrent rotations detected reuse", s.ID, now)
+}
+
+// In each of many rounds, a few goroutines rotate the current token of a
+// new session (no grace): exactly one of them wins every round.
+func testConcurrentRotateRounds(t *testing.T, st phoneauth.SessionStore) {
+	now := start.Add(time.Hour)
+	for round := range rounds {
+		s := newSession(start)
+		create(t, st, s)
+		errs := make([]error, roundGoroutines)
+		concurrently(roundGoroutines, func(i int) { _, errs[i] = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, now)) })
+		if wins := countWins(t, "concurrent RotateRefresh", errs, phoneauth.ErrTokenReused, phoneauth.ErrNotFound); wins != 1 {
+			t.Fatalf("round %d: %d concurrent RotateRefresh of one token: %d succeeded, want exactly 1", round, roundGoroutines, wins)
+		}
+	}
 }
