@@ -134,7 +134,7 @@ func (lim *Limiter) Refund(ctx context.Context, key string, l phoneauth.Limit, n
 	}
 	interval, _ := gcra(l)
 	return lim.s.write(ctx, "limiter refund", func(t tx) error {
-		if _, err := t.exec(refundBucketSQL, interval, now.UnixNano(), key, now.UnixNano()); err != nil {
+		if _, err := t.exec(refundBucketSQL, interval, now.UnixNano(), key); err != nil {
 			return unavailable("limiter refund", err)
 		}
 		return nil

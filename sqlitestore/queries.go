@@ -68,11 +68,10 @@ RETURNING id, phone, created_at`
 	setBucketSQL = `INSERT INTO limiter_buckets (key, tat) VALUES (?, ?)
 ON CONFLICT (key) DO UPDATE SET tat = excluded.tat`
 	resetBucketSQL = `DELETE FROM limiter_buckets WHERE key = ?`
-
 	// refundBucketSQL gives one event back: tat moves back one emission
-	// interval, not before now, as if the event had not happened. A bucket
-	// whose tat has passed is full and stays as it is.
-	refundBucketSQL = `UPDATE limiter_buckets SET tat = max(tat - ?, ?) WHERE key = ? AND tat > ?`
+	// interval (the first parameter), not before now (the second); a
+	// bucket whose tat has passed is full and stays as it is.
+	refundBucketSQL = `UPDATE limiter_buckets SET tat = max(tat - ?1, ?2) WHERE key = ?3 AND tat > ?2`
 
 	// Cleanup deletes in batches of at most the second parameter's rows.
 	cleanupChallengesSQL = `DELETE FROM challenges WHERE key IN (SELECT key FROM challenges WHERE expires_at <= ? LIMIT ?)`

@@ -60,11 +60,11 @@ var limiterTests = []limiterTest{
 	{"Reset", testReset},
 	{"ResetUnknownKey", testResetUnknown},
 	{"ConcurrentAllow", testConcurrentAllow},
-	{"ZeroEventsRefuses", testZeroEvents},
-	{"OffAllowsAndRecordsNothing", testOff},
 	{"Refund", testRefund},
 	{"RefundNeverOverfills", testRefundNeverOverfills},
 	{"ConcurrentRefund", testConcurrentRefund},
+	{"ZeroEventsRefuses", testZeroEvents},
+	{"OffAllowsAndRecordsNothing", testOff},
 	{"BatchAllOrNothing", testBatchAllOrNothing},
 	{"BatchConcurrent", testBatchConcurrent},
 }
@@ -253,26 +253,6 @@ func testConcurrentAllow(t *testing.T, c *limiterCheck) {
 	}
 }
 
-// A Limit of zero events per a positive period refuses every event, with a
-// retryAfter within the period.
-func testZeroEvents(t *testing.T, c *limiterCheck) {
-	l := phoneauth.Limit{Events: 0, Per: time.Minute}
-	for range 3 {
-		c.refused(t, "an event under a limit of zero events", c.key, l)
-	}
-}
-
-// An Off limit allows every event and records none: the key is then as
-// fresh as before under a real limit.
-func testOff(t *testing.T, c *limiterCheck) {
-	for _, off := range []phoneauth.Limit{phoneauth.Unlimited, {Events: 5, Per: 0}} {
-		c.burst(t, fmt.Sprintf("an Off limit %+v", off), c.key, off, 50)
-	}
-	l := phoneauth.Limit{Events: 2, Per: time.Hour}
-	c.burst(t, "a real limit on a key used under Off limits", c.key, l, 2)
-	c.refused(t, "the event after the burst", c.key, l)
-}
-
 // refund calls Refund for key and fails t on an error.
 func (c *limiterCheck) refund(t *testing.T, key string, l phoneauth.Limit) {
 	t.Helper()
@@ -342,6 +322,26 @@ func testConcurrentRefund(t *testing.T, c *limiterCheck) {
 	}
 	c.burst(t, "the events after concurrent refunds", c.key, l, n)
 	c.refused(t, "the event after those the refunds gave back", c.key, l)
+}
+
+// A Limit of zero events per a positive period refuses every event, with a
+// retryAfter within the period.
+func testZeroEvents(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 0, Per: time.Minute}
+	for range 3 {
+		c.refused(t, "an event under a limit of zero events", c.key, l)
+	}
+}
+
+// An Off limit allows every event and records none: the key is then as
+// fresh as before under a real limit.
+func testOff(t *testing.T, c *limiterCheck) {
+	for _, off := range []phoneauth.Limit{phoneauth.Unlimited, {Events: 5, Per: 0}} {
+		c.burst(t, fmt.Sprintf("an Off limit %+v", off), c.key, off, 50)
+	}
+	l := phoneauth.Limit{Events: 2, Per: time.Hour}
+	c.burst(t, "a real limit on a key used under Off limits", c.key, l, 2)
+	c.refused(t, "the event after the burst", c.key, l)
 }
 
 // batch returns c's limiter as a BatchLimiter, or skips the clause.
