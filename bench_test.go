@@ -36,7 +36,7 @@ func newBenchAuthenticator(b *testing.B) (*Authenticator, *ManualClock) {
 		Secret: bytes.Repeat([]byte{7}, 32),
 		Tokens: TokenConfig{Keys: keys},
 		Clock:  clock,
-		Limits: Limits{PerPhone: Unlimited, PerIP: Unlimited, PerDevice: Unlimited, FailedVerifies: Unlimited, ResendCooldown: -1},
+		Limits: Limits{PerPhone: Unlimited, PerIP: Unlimited, PerDevice: Unlimited, Global: Unlimited, FailedVerifies: Unlimited, ResendCooldown: -1},
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -101,7 +101,21 @@ type Limits struct {
 	// PerDevice limits code requests from one device id. Default 5 per 10
 	// minutes.
 	PerDevice Limit
-	// Global caps all codes sent, a ceiling on the SMS bill. Default off.
+	// Global caps all codes sent, by every client to every phone: a
+	// ceiling on the SMS bill when an attack gets past the other limits
+	// (thousands of addresses, each sending a few codes). Default 1,000 per
+	// hour: a burst of 1,000, refilled at about 17 a minute, at most 24,000
+	// texts a day.
+	//
+	// Size it from your own traffic: about three times the codes sent in
+	// your busiest hour (sign-ins in that hour times about 1.2, for
+	// resends), so that ordinary peaks pass and an attack costs at most
+	// Events times the price of a text per Per. When it refuses, every
+	// user is refused (with scope "global", logged as a warning): it trades
+	// availability for money, so alert on it (EventRateLimited, or the
+	// otelphoneauth module's phoneauth_limit_refusals_total{limit="global"}).
+	// With several replicas, give them a shared Limiter, or divide Events
+	// by the number of replicas.
 	Global Limit
 	// ResendCooldown is the minimum time between two codes to one phone.
 	// Default 30 seconds; a negative value turns it off.
@@ -159,6 +173,7 @@ var (
 	defaultPerIP          = Limit{Events: 10, Per: 10 * time.Minute}
 	defaultPerDevice      = Limit{Events: 5, Per: 10 * time.Minute}
 	defaultFailedVerifies = Limit{Events: 10, Per: time.Hour}
+	defaultGlobal         = Limit{Events: 1000, Per: time.Hour}
 )
 
 // setDefaults fills in the zero fields of a Config with their defaults.
@@ -193,7 +208,7 @@ func (c *Config) setDefaults() {
 	l.PerPhone = l.PerPhone.or(defaultPerPhone)
 	l.PerIP = l.PerIP.or(defaultPerIP)
 	l.PerDevice = l.PerDevice.or(defaultPerDevice)
-	l.Global = l.Global.or(Unlimited)
+	l.Global = l.Global.or(defaultGlobal)
 	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
 	if l.ResendCooldown == 0 {
 		l.ResendCooldown = defaultResendCooldown

@@ -37,8 +37,16 @@
 // allows 5 attempts, counted atomically before comparing, and a phone has a
 // budget of 10 failed verifications per hour across codes. Sending is
 // limited per phone, per IP (per /64 for IPv6), per device, globally, and by
-// a 30-second cooldown. Premium-rate, toll-free and shared-cost numbers are
-// refused. Every number is a [Config] field.
+// a 30-second cooldown; the global budget (1,000 codes an hour) caps the
+// SMS bill. Premium-rate, toll-free and shared-cost numbers are refused,
+// and so are satellite and international-network ones
+// ([RegionNonGeographic]). Every number is a [Config] field.
+//
+// In production, also list the countries your users live in: SMS pumping
+// targets the destinations where texts cost the most, and an allowlist
+// takes the others off the table (see [PhonePolicy]):
+//
+//	Phones: phoneauth.PhonePolicy{AllowCountries: []string{"PK", "AE", "GB"}},
 //
 // Errors are sentinels such as [ErrInvalidOTP] and [ErrRateLimited] (a
 // [*RateLimitError] with its RetryAfter), matched with errors.Is and

@@ -22,6 +22,14 @@ const (
 	EventSignedOut      EventKind = "signed_out"      // a session was ended by logout or revocation
 	EventPhoneVerified  EventKind = "phone_verified"  // a signed-in user verified a phone
 
+	// EventOperationDone is reported last by every method that reaches the
+	// Store (Request, Resend, Verify, Refresh, Logout, Sessions,
+	// RevokeSession and the phone verification methods), whatever its
+	// outcome: Operation names it, Duration is its time by the Clock, and
+	// Err is its error, nil on success. Store and Limiter failures are
+	// those matching ErrStoreUnavailable.
+	EventOperationDone EventKind = "operation_done"
+
 	// Reported by background senders (delivery.Async) once the provider
 	// has answered, after the Authenticator's EventCodeSent for the queued
 	// message.
@@ -49,10 +57,20 @@ type Event struct {
 	// only EventDelivered and EventDeliveryFailed can say so.
 	Channel   Channel
 	MessageID string
+	// Region is the phone's region ("PK", or RegionNonGeographic) in the
+	// events of a code: EventCodeRequested, EventCodeSent, EventSendFailed,
+	// EventVerified and EventVerifyFailed.
+	Region string
 	// Scope is the limit that refused, for EventRateLimited.
 	Scope string
-	// Err is the failure, for the failure events.
+	// Err is the failure, for the failure events and EventOperationDone.
 	Err error
+	// Operation and Duration describe the method that returned, for
+	// EventOperationDone: "request", "resend", "verify", "refresh",
+	// "logout", "sessions", "revoke_session", "start_phone_verification",
+	// "resend_phone_verification" or "confirm_phone_verification".
+	Operation string
+	Duration  time.Duration
 }
 
 // emit reports e to Config.Events, stamped with the current time.
@@ -62,4 +80,25 @@ func (a *Authenticator) emit(ctx context.Context, e Event) {
 	}
 	e.Time = a.clock.Now()
 	a.cfg.Events(ctx, e)
+}
+
+// start returns the start time of an operation for done: the Clock's time,
+// or the zero time when no one observes events (and done does nothing).
+func (a *Authenticator) start() time.Time {
+	if a.cfg.Events == nil {
+		return time.Time{}
+	}
+	return a.clock.Now()
+}
+
+// done reports EventOperationDone for operation op, started at start,
+// returning *err. Methods call it first thing, as
+//
+//	defer a.done(ctx, "verify", a.start(), &err)
+func (a *Authenticator) done(ctx context.Context, op string, start time.Time, err *error) {
+	if a.cfg.Events == nil {
+		return
+	}
+	now := a.clock.Now()
+	a.cfg.Events(ctx, Event{Kind: EventOperationDone, Time: now, Operation: op, Duration: now.Sub(start), Err: *err})
 }

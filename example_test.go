@@ -113,3 +113,24 @@ func ExampleRateLimitError() {
 	// cooldown limit: retry after 30s
 	// true
 }
+
+// In production, list the countries your users live in: SMS pumping goes
+// where texts cost the most, and an allowlist takes every other country off
+// the table. Satellite and international-network numbers (region "001")
+// are refused unless named.
+func ExamplePhonePolicy() {
+	policy := phoneauth.PhonePolicy{AllowCountries: []string{"PK", "AE", "GB"}}
+	for _, number := range []string{"+923012345678", "+4915123456789", "+881612345678"} {
+		ph, err := phoneauth.ParsePhone(number, "")
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s (%s): %v\n", phoneauth.MaskPhone(ph.E164), ph.Region, policy.Check(ph))
+	}
+	fmt.Println(phoneauth.PhonePolicy{}.Check(phoneauth.Phone{E164: "+881612345678", Region: phoneauth.RegionNonGeographic, Type: phoneauth.NumberMobile}))
+	// Output:
+	// +92******5678 (PK): <nil>
+	// +49*******6789 (DE): phoneauth: phone number not allowed: numbers of DE are not accepted
+	// +881*****5678 (001): phoneauth: phone number not allowed: numbers of 001 are not accepted
+	// phoneauth: phone number not allowed: satellite and international-network numbers are not accepted
+}

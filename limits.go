@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"log/slog"
 	"net/netip"
 	"time"
 )
@@ -101,7 +102,11 @@ func (a *Authenticator) allow(ctx context.Context, scope, key string, l Limit, p
 func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string) error {
 	rl := &RateLimitError{Scope: scope, RetryAfter: retry}
 	a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
-	a.log.InfoContext(ctx, "phoneauth: rate limited", "scope", scope, "phone", MaskPhone(phone), "retry_after", retry)
+	level := slog.LevelInfo
+	if scope == "global" { // every user is refused: the operator must know
+		level = slog.LevelWarn
+	}
+	a.log.Log(ctx, level, "phoneauth: rate limited", "scope", scope, "phone", MaskPhone(phone), "retry_after", retry)
 	return rl
 }
 

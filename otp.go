@@ -94,7 +94,8 @@ type SignIn struct {
 //
 // Request answers the same whether or not the phone has an account: the
 // signup policy is applied by Verify, to the phone's owner only.
-func (a *Authenticator) Request(ctx context.Context, p RequestParams) (RequestResult, error) {
+func (a *Authenticator) Request(ctx context.Context, p RequestParams) (_ RequestResult, err error) {
+	defer a.done(ctx, "request", a.start(), &err)
 	return a.requestCode(ctx, p, false)
 }
 
@@ -102,7 +103,8 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (RequestRe
 // The limits and the cooldown are those of Request; with nothing pending
 // (never requested, expired, or already used) it returns ErrNoPendingCode.
 // An empty Channel keeps the pending code's channel.
-func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (RequestResult, error) {
+func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (_ RequestResult, err error) {
+	defer a.done(ctx, "resend", a.start(), &err)
 	return a.requestCode(ctx, p, true)
 }
 
@@ -129,7 +131,8 @@ func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend
 // used, attempts exhausted, a RequestID that is not the newest) is
 // ErrVerificationFailed; an exhausted failed-verify budget for the phone is
 // a *RateLimitError.
-func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (SignIn, error) {
+func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, err error) {
+	defer a.done(ctx, "verify", a.start(), &err)
 	if err := checkVerifyInput(p); err != nil {
 		return SignIn{}, err
 	}
@@ -292,7 +295,7 @@ func (a *Authenticator) newChallenge(p issueParams, ch Channel) (c Challenge, co
 // test number) and reports the request and its outcome as events and a log
 // line.
 func (a *Authenticator) sendCode(ctx context.Context, c Challenge, code string, testNumber bool, p issueParams) (Sent, error) {
-	ev := Event{Phone: c.Phone, ChallengeID: c.ID, UserID: c.UserID, DeviceID: p.DeviceID, IP: p.IP, Channel: c.Channel}
+	ev := Event{Phone: c.Phone, Region: p.phone.Region, ChallengeID: c.ID, UserID: c.UserID, DeviceID: p.DeviceID, IP: p.IP, Channel: c.Channel}
 	a.emit(ctx, with(ev, EventCodeRequested))
 	sent := Sent{MessageID: "test-number", Channel: c.Channel}
 	if !testNumber {
@@ -340,7 +343,7 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 // it. It counts the attempt against the phone's failed-verify budget and
 // the challenge's attempts before comparing.
 func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
-	ev := Event{Phone: ph.E164, ChallengeID: id, DeviceID: deviceID, IP: ip}
+	ev := Event{Phone: ph.E164, Region: ph.Region, ChallengeID: id, DeviceID: deviceID, IP: ip}
 	code, ok := typed.normalize(a.cfg.CodeLength)
 	if !ok {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))

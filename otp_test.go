@@ -457,6 +457,57 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 	}
 }
 
+// TestDefaultGlobalLimit: with no Limits configured, 1,000 codes an hour
+// go out in all, whoever asks; the next is refused for everyone, logged as
+// a warning, and the budget refills at 1,000 an hour.
+func TestDefaultGlobalLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	client := func(i int) phoneauth.RequestParams {
+		return phoneauth.RequestParams{
+			Phone:    fmt.Sprintf("+92301%07d", i),
+			DeviceID: fmt.Sprintf("d%d", i),
+			IP:       fmt.Sprintf("10.%d.%d.1", i/256, i%256),
+		}
+	}
+	for i := range 1000 {
+		if _, err := f.auth.Request(ctx, client(i)); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, err := f.auth.Request(ctx, client(1000))
+	wait := retryAfter(t, err, "global")
+	if perCode := time.Hour / 1000; wait <= 0 || wait > perCode {
+		t.Errorf("retry after %s, want at most %s", wait, perCode)
+	}
+	if !strings.Contains(f.logs.String(), `level=WARN msg="phoneauth: rate limited" scope=global`) {
+		t.Errorf("global refusal not logged as a warning:\n%s", f.logs)
+	}
+	f.clock.Advance(wait)
+	if _, err := f.auth.Request(ctx, client(1001)); err != nil {
+		t.Fatalf("after %s: %v", wait, err)
+	}
+	if f.sentCount() != 1001 {
+		t.Fatalf("%d sent, want 1001", f.sentCount())
+	}
+}
+
+// TestSatelliteNumbersRefusedByDefault: +870 and +881 numbers are mobile
+// numbers of no country; they get no code unless the policy names them.
+func TestSatelliteNumbersRefusedByDefault(t *testing.T) {
+	ctx := context.Background()
+	for _, phone := range []string{"+870301234567", "+881612345678", "+8823421234"} {
+		_, err := newFixture(t).auth.Request(ctx, phoneauth.RequestParams{Phone: phone})
+		if !errors.Is(err, phoneauth.ErrPhoneNotAllowed) || !strings.Contains(err.Error(), "satellite") {
+			t.Errorf("Request(%s) = %v, want ErrPhoneNotAllowed for a satellite number", phone, err)
+		}
+		f := newFixture(t, func(c *phoneauth.Config) { c.Phones.AllowCountries = []string{"PK", phoneauth.RegionNonGeographic} })
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phone}); err != nil || f.sentCount() != 1 {
+			t.Errorf("Request(%s) with 001 allowed = %v, %d sent", phone, err, f.sentCount())
+		}
+	}
+}
+
 func TestFailedVerifyBudgetSurvivesResends(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.PerPhone = phoneauth.Unlimited })
 	ctx := context.Background()
@@ -837,6 +888,9 @@ func TestStoreFailuresAreStoreUnavailable(t *testing.T) {
 	if !errors.Is(err, phoneauth.ErrStoreUnavailable) {
 		t.Fatalf("verify: %v", err)
 	}
+	if n := f.countEvents(phoneauth.EventOperationDone, phoneauth.ErrStoreUnavailable); n != 2 {
+		t.Errorf("%d operation_done events with ErrStoreUnavailable, want 2 (request, verify)", n)
+	}
 }
 
 // failingStore fails every challenge write and attempt.
@@ -863,10 +917,70 @@ func TestEventsOfAFlow(t *testing.T) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	var ops []string
 	for _, e := range f.events {
+		if e.Kind == phoneauth.EventOperationDone {
+			ops = append(ops, e.Operation)
+			if e.Err != nil || e.Duration != 0 || e.Time != epoch {
+				t.Errorf("event %+v, want a success at %s taking no time", e, epoch)
+			}
+			continue
+		}
 		if e.Time != epoch || e.Phone != phonePK {
 			t.Errorf("event %+v", e)
 		}
+		if e.Kind != phoneauth.EventSignedIn && e.Region != "PK" {
+			t.Errorf("event %s: region %q, want PK", e.Kind, e.Region)
+		}
+	}
+	if fmt.Sprint(ops) != "[request verify]" {
+		t.Errorf("operations done: %v, want [request verify]", ops)
+	}
+}
+
+// TestOperationDone: every method that reaches the store reports its
+// name, its duration by the Clock and its error, last.
+func TestOperationDone(t *testing.T) {
+	var f *fixture
+	ctx := context.Background()
+	slow := phoneauth.SenderFunc(func(ctx context.Context, m phoneauth.Message) (string, error) {
+		f.clock.Advance(1500 * time.Millisecond) // sending takes 1.5 s
+		return f.send(ctx, m)
+	})
+	f = newFixture(t, func(c *phoneauth.Config) { c.Sender = slow })
+	f.request(phonePK)
+	in, err := f.verify(phonePK, f.lastCode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.verify(phonePK, "000000")
+	next, _ := f.auth.Refresh(ctx, in.Tokens.RefreshToken)
+	_, _ = f.auth.Sessions(ctx, in.User.ID)
+	_ = f.auth.RevokeSession(ctx, in.User.ID, "nope")
+	_ = f.auth.Logout(ctx, next.Tokens.RefreshToken)
+	_, _ = f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, _ = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567"})
+	_, _ = f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567"})
+	_ = f.auth.ConfirmPhoneVerification(ctx, phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567", RequestID: "x", Code: "123456"})
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var got []string
+	for _, e := range f.events {
+		if e.Kind == phoneauth.EventOperationDone {
+			got = append(got, fmt.Sprintf("%s %s %v", e.Operation, e.Duration, e.Err != nil))
+		}
+	}
+	want := []string{
+		"request 1.5s false", "verify 0s false", "verify 0s true", "refresh 0s false", "sessions 0s false",
+		"revoke_session 0s true", "logout 0s false", "resend 0s true",
+		"start_phone_verification 1.5s false", "resend_phone_verification 0s true", "confirm_phone_verification 0s true",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("operations done:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if last := f.events[len(f.events)-1]; last.Kind != phoneauth.EventOperationDone {
+		t.Errorf("last event %s, want operation_done", last.Kind)
 	}
 }
 

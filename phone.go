@@ -29,8 +29,8 @@ type Phone struct {
 	// E164 is the number in E.164 form, "+923012345678": the key phoneauth
 	// stores it under.
 	E164 string
-	// Region is the ISO 3166-1 alpha-2 region of the number, "PK", or "001"
-	// for a non-geographic number (+800, +882…).
+	// Region is the ISO 3166-1 alpha-2 region of the number, "PK", or
+	// RegionNonGeographic ("001") for a number of no country (+870, +882…).
 	Region string
 	// Type is the number's type.
 	Type NumberType
@@ -319,8 +319,25 @@ func isRegion(code string) bool {
 	return len(code) == 2 && phonenumbers.GetCountryCodeForRegion(strings.ToUpper(code)) != 0
 }
 
+// RegionNonGeographic is the Region of numbers that belong to no country:
+// satellite phones (+870 Inmarsat, +881 Iridium and Globalstar),
+// international networks (+882, +883: maritime, in-flight, roaming and IoT
+// carriers), and global services (+800 freephone, +808 shared cost, +878
+// personal numbers, +979 premium rate). Texts to them cost far more than to
+// a country's mobiles and few real users have one, which makes them a
+// favourite of SMS pumping: PhonePolicy refuses them unless they are named.
+const RegionNonGeographic = "001"
+
 // PhonePolicy decides which valid numbers may receive codes. The zero
-// value allows mobile numbers of every country.
+// value allows mobile numbers of every country, and refuses those of
+// RegionNonGeographic.
+//
+// In production, list the countries your users live in (AllowCountries):
+// fraudsters pick the destinations where texts cost the most, and an
+// allowlist takes every other country off their menu. Countries can be
+// added as the service opens there:
+//
+//	Phones: phoneauth.PhonePolicy{AllowCountries: []string{"PK", "AE", "GB"}}
 type PhonePolicy struct {
 	// AllowedTypes are the number types that may receive codes. Empty
 	// means NumberMobile and NumberFixedLineOrMobile: toll-free,
@@ -329,15 +346,23 @@ type PhonePolicy struct {
 	// whose revenue they share).
 	AllowedTypes []NumberType
 	// AllowCountries, if not empty, lists the only regions (ISO 3166-1
-	// alpha-2, any case) whose numbers may receive codes.
+	// alpha-2, any case, or RegionNonGeographic) whose numbers may receive
+	// codes. Naming RegionNonGeographic here admits its numbers, as
+	// AllowNonGeographic does.
 	AllowCountries []string
-	// DenyCountries lists regions whose numbers may not receive codes. It
-	// wins over AllowCountries.
+	// DenyCountries lists regions (ISO 3166-1 alpha-2, any case, or
+	// RegionNonGeographic) whose numbers may not receive codes. It wins
+	// over AllowCountries and AllowNonGeographic.
 	DenyCountries []string
+	// AllowNonGeographic admits numbers of RegionNonGeographic (satellite
+	// phones and international networks), which are refused by default.
+	// AllowCountries still applies: with a list, "001" must be on it.
+	AllowNonGeographic bool
 }
 
 // Check returns nil if ph may receive codes under p, or an error matching
-// ErrPhoneNotAllowed that says why (its type or its country).
+// ErrPhoneNotAllowed that says why (its type, its country, or its being a
+// satellite or international-network number).
 func (p PhonePolicy) Check(ph Phone) error {
 	if !p.typeAllowed(ph.Type) {
 		return fmt.Errorf("%w: %s numbers are not accepted", ErrPhoneNotAllowed, ph.Type)
@@ -345,6 +370,9 @@ func (p PhonePolicy) Check(ph Phone) error {
 	if containsFold(p.DenyCountries, ph.Region) ||
 		(len(p.AllowCountries) > 0 && !containsFold(p.AllowCountries, ph.Region)) {
 		return fmt.Errorf("%w: numbers of %s are not accepted", ErrPhoneNotAllowed, ph.Region)
+	}
+	if ph.Region == RegionNonGeographic && !p.AllowNonGeographic && !containsFold(p.AllowCountries, ph.Region) {
+		return fmt.Errorf("%w: satellite and international-network numbers are not accepted", ErrPhoneNotAllowed)
 	}
 	return nil
 }
@@ -383,8 +411,8 @@ func (p PhonePolicy) validate() error {
 		codes []string
 	}{{"AllowCountries", p.AllowCountries}, {"DenyCountries", p.DenyCountries}} {
 		for _, c := range l.codes {
-			if !isRegion(strings.TrimSpace(c)) {
-				return fmt.Errorf("%w: Phones.%s: unknown country %q (want an ISO 3166-1 alpha-2 code)", ErrInvalidConfig, l.field, c)
+			if c = strings.TrimSpace(c); !isRegion(c) && c != RegionNonGeographic {
+				return fmt.Errorf("%w: Phones.%s: unknown country %q (want an ISO 3166-1 alpha-2 code, or %q)", ErrInvalidConfig, l.field, c, RegionNonGeographic)
 			}
 		}
 	}

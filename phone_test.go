@@ -50,6 +50,10 @@ func TestParsePhoneAccepts(t *testing.T) {
 		{"+1 800 555 1234", "", "+18005551234", "US", NumberTollFree},
 		{"09098 790000", "GB", "+449098790000", "GB", NumberPremiumRate},
 		{"+80012345678", "", "+80012345678", "001", NumberTollFree},
+		// Satellite and international networks: mobile numbers of no country.
+		{"+870 301 234 567", "", "+870301234567", "001", NumberMobile},
+		{"+881 612 345 678", "", "+881612345678", "001", NumberMobile},
+		{"+882 3421 234", "", "+8823421234", "001", NumberMobile},
 	}
 	for _, tt := range tests {
 		t.Run(tt.number+"/"+tt.country, func(t *testing.T) {
@@ -186,9 +190,12 @@ func TestPhonePolicyCheck(t *testing.T) {
 	gbPremium := mustParse(t, "+449098790000", "")
 	usTollFree := mustParse(t, "+18005551234", "")
 	frSharedCost := mustParse(t, "+33810123456", "")
-	if gbLandline.Type != NumberFixedLine || frSharedCost.Type != NumberSharedCost {
-		t.Fatalf("test numbers have unexpected types: %v, %v", gbLandline.Type, frSharedCost.Type)
+	inmarsat := mustParse(t, "+870301234567", "")
+	iridium := mustParse(t, "+881612345678", "")
+	if gbLandline.Type != NumberFixedLine || frSharedCost.Type != NumberSharedCost || inmarsat.Type != NumberMobile {
+		t.Fatalf("test numbers have unexpected types: %v, %v, %v", gbLandline.Type, frSharedCost.Type, inmarsat.Type)
 	}
+	const satellite = "satellite and international-network numbers"
 
 	tests := []struct {
 		name   string
@@ -211,6 +218,15 @@ func TestPhonePolicyCheck(t *testing.T) {
 		{"deny list out", PhonePolicy{DenyCountries: []string{"US"}}, pk, ""},
 		{"deny wins over allow", PhonePolicy{AllowCountries: []string{"PK"}, DenyCountries: []string{"PK"}}, pk, "numbers of PK"},
 		{"type checked before country", PhonePolicy{AllowCountries: []string{"GB"}}, gbPremium, "premium-rate"},
+		{"default satellite", PhonePolicy{}, inmarsat, satellite},
+		{"default international network", PhonePolicy{}, iridium, satellite},
+		{"deny list without 001", PhonePolicy{DenyCountries: []string{"RU"}}, inmarsat, satellite},
+		{"non-geographic allowed", PhonePolicy{AllowNonGeographic: true}, inmarsat, ""},
+		{"001 on the allow list", PhonePolicy{AllowCountries: []string{"PK", "001"}}, iridium, ""},
+		{"allow list without 001", PhonePolicy{AllowCountries: []string{"PK"}, AllowNonGeographic: true}, iridium, "numbers of 001"},
+		{"001 denied", PhonePolicy{AllowNonGeographic: true, DenyCountries: []string{"001"}}, inmarsat, "numbers of 001"},
+		{"001 denied over allowed", PhonePolicy{AllowCountries: []string{"001"}, DenyCountries: []string{" 001 "}}, iridium, "numbers of 001"},
+		{"001 on a deny list leaves others", PhonePolicy{DenyCountries: []string{"001"}}, pk, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -232,6 +248,7 @@ func TestPhonePolicyValidate(t *testing.T) {
 		{},
 		{AllowedTypes: []NumberType{NumberMobile, NumberVoicemail, NumberUnknown}},
 		{AllowCountries: []string{"PK", "in", " gb "}, DenyCountries: []string{"RU"}},
+		{AllowCountries: []string{"PK", "001"}, DenyCountries: []string{" 001"}},
 	}
 	for _, p := range good {
 		if err := p.validate(); err != nil {
@@ -245,7 +262,9 @@ func TestPhonePolicyValidate(t *testing.T) {
 		{AllowCountries: []string{"Pakistan"}},
 		{DenyCountries: []string{"+92"}},
 		{DenyCountries: []string{""}},
-		{DenyCountries: []string{"001"}},
+		{DenyCountries: []string{"01"}},
+		{AllowCountries: []string{"0001"}},
+		{DenyCountries: []string{"870"}},
 	}
 	for _, p := range bad {
 		if err := p.validate(); !errors.Is(err, ErrInvalidConfig) {

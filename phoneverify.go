@@ -54,14 +54,16 @@ type ConfirmPhoneVerificationParams struct {
 // the code to ConfirmPhoneVerification; IsNewUser reports that the phone
 // belongs to no user yet. Limits, cooldown and code rules are
 // those of Request.
-func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
+func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (_ PhoneVerification, err error) {
+	defer a.done(ctx, "start_phone_verification", a.start(), &err)
 	return a.startPhoneVerification(ctx, p, false)
 }
 
 // ResendPhoneVerification sends a new code for the user's pending phone
 // verification, replacing the old one (and its RequestID). With nothing
 // pending it returns ErrNoPendingCode.
-func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (PhoneVerification, error) {
+func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (_ PhoneVerification, err error) {
+	defer a.done(ctx, "resend_phone_verification", a.start(), &err)
 	return a.startPhoneVerification(ctx, p, true)
 }
 
@@ -99,7 +101,8 @@ func (a *Authenticator) startPhoneVerification(ctx context.Context, p PhoneVerif
 // RequestID) and records the phone as the verified phone of p.UserID. Code errors are
 // those of Verify; a phone verified for another user in the meantime is
 // ErrPhoneTaken; a user unknown to Users is ErrInvalidToken.
-func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmPhoneVerificationParams) error {
+func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmPhoneVerificationParams) (err error) {
+	defer a.done(ctx, "confirm_phone_verification", a.start(), &err)
 	if err := checkConfirmPhoneVerificationInput(p); err != nil {
 		return err
 	}

@@ -266,7 +266,7 @@ func (m *MemoryLimiter) AllowAll(ctx context.Context, checks []LimitCheck, now t
 			b = m.add(s, c.Key, c.Limit, now, at)
 		}
 		buckets[i] = b
-		if b.lim.TokensAt(now) < 1 {
+		if b.wait(now) > 0 { // as AllowN decides, not TokensAt(now) < 1
 			_, retryAfter = b.take(now) // refuses, consuming nothing
 			refused = i
 			break

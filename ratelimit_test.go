@@ -55,40 +55,59 @@ func TestMemoryLimiterBurstThenRefuse(t *testing.T) {
 	}
 }
 
+// allowOne is allow through AllowAll, with a single check.
+func allowOne(t testing.TB, l Limiter, key string, lim Limit, now time.Time) (bool, time.Duration) {
+	t.Helper()
+	refused, retry, err := l.(BatchLimiter).AllowAll(context.Background(), []LimitCheck{{key, lim}}, now)
+	if err != nil {
+		t.Fatalf("AllowAll(%q, %+v): %v", key, lim, err)
+	}
+	return refused < 0, retry
+}
+
 // TestMemoryLimiterRetryAfterEdges checks, for awkward rates too, that
-// retryAfter is exactly the first moment an event is allowed.
+// retryAfter is exactly the first moment an event is allowed, by Allow and
+// by AllowAll.
 func TestMemoryLimiterRetryAfterEdges(t *testing.T) {
 	for _, lim := range []Limit{
 		{3, 5 * time.Minute}, {10, 10 * time.Minute}, {5, 10 * time.Minute}, {10, time.Hour},
 		{7, time.Second}, {3, 7 * time.Second}, {1000, time.Hour}, {1, time.Nanosecond},
 		{1, 30 * 24 * time.Hour}, {3, 1001 * time.Millisecond},
 	} {
-		t.Run(fmt.Sprintf("%d per %v", lim.Events, lim.Per), func(t *testing.T) {
-			m := NewMemoryLimiter(0)
-			now := limiterEpoch
-			for range lim.Events {
-				if ok, _ := allow(t, m, "k", lim, now); !ok {
-					t.Fatal("burst refused")
-				}
-			}
-			perToken := lim.Per / time.Duration(lim.Events)
-			for i := range 20 {
-				ok, retry := allow(t, m, "k", lim, now)
-				if ok {
-					t.Fatalf("round %d: allowed with an empty bucket", i)
-				}
-				if d := retry - perToken; d < -2 || d > 2 {
-					t.Fatalf("round %d: retryAfter %v, want about %v", i, retry, perToken)
-				}
-				if ok, r := allow(t, m, "k", lim, now.Add(retry-1)); ok || r != 1 {
-					t.Fatalf("round %d: at retryAfter-1ns: ok=%v retry=%v, want refused, 1ns", i, ok, r)
-				}
-				now = now.Add(retry)
-				if ok, _ := allow(t, m, "k", lim, now); !ok {
-					t.Fatalf("round %d: refused at retryAfter %v", i, retry)
-				}
-			}
-		})
+		for name, allow := range map[string]func(testing.TB, Limiter, string, Limit, time.Time) (bool, time.Duration){"Allow": allow, "AllowAll": allowOne} {
+			t.Run(fmt.Sprintf("%s/%d per %v", name, lim.Events, lim.Per), func(t *testing.T) {
+				testRetryAfterEdges(t, lim, allow)
+			})
+		}
+	}
+}
+
+// testRetryAfterEdges drives one limit through allow: burst, then twenty
+// refusals, each followed by an event exactly at its retryAfter.
+func testRetryAfterEdges(t *testing.T, lim Limit, allow func(testing.TB, Limiter, string, Limit, time.Time) (bool, time.Duration)) {
+	m := NewMemoryLimiter(0)
+	now := limiterEpoch
+	for range lim.Events {
+		if ok, _ := allow(t, m, "k", lim, now); !ok {
+			t.Fatal("burst refused")
+		}
+	}
+	perToken := lim.Per / time.Duration(lim.Events)
+	for i := range 20 {
+		ok, retry := allow(t, m, "k", lim, now)
+		if ok {
+			t.Fatalf("round %d: allowed with an empty bucket", i)
+		}
+		if d := retry - perToken; d < -2 || d > 2 {
+			t.Fatalf("round %d: retryAfter %v, want about %v", i, retry, perToken)
+		}
+		if ok, r := allow(t, m, "k", lim, now.Add(retry-1)); ok || r != 1 {
+			t.Fatalf("round %d: at retryAfter-1ns: ok=%v retry=%v, want refused, 1ns", i, ok, r)
+		}
+		now = now.Add(retry)
+		if ok, _ := allow(t, m, "k", lim, now); !ok {
+			t.Fatalf("round %d: refused at retryAfter %v", i, retry)
+		}
 	}
 }
 

@@ -157,7 +157,8 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 // A malformed, unknown, expired or revoked token is ErrInvalidToken; a store
 // failure ErrStoreUnavailable. The result's User carries the session's ID
 // and Phone only; IsNewUser is false; its Session carries no RefreshHash.
-func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (SignIn, error) {
+func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (_ SignIn, err error) {
+	defer a.done(ctx, "refresh", a.start(), &err)
 	sid, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return SignIn{}, errMalformedRefresh
@@ -209,7 +210,8 @@ func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (SignI
 // current (newest, unexpired) token; anything else is ErrInvalidToken.
 // Access tokens already issued stay valid until they expire (AccessTTL): a
 // resource server that must cut them off at once checks the session too.
-func (a *Authenticator) Logout(ctx context.Context, refreshToken string) error {
+func (a *Authenticator) Logout(ctx context.Context, refreshToken string) (err error) {
+	defer a.done(ctx, "logout", a.start(), &err)
 	sid, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return errMalformedRefresh
@@ -236,7 +238,8 @@ func (a *Authenticator) Logout(ctx context.Context, refreshToken string) error {
 
 // Sessions returns the user's live sessions (signed-in devices), oldest
 // first, without their refresh-token hashes.
-func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]Session, error) {
+func (a *Authenticator) Sessions(ctx context.Context, userID string) (_ []Session, err error) {
+	defer a.done(ctx, "sessions", a.start(), &err)
 	if !isText(userID) {
 		return nil, nil // no such user can exist
 	}
@@ -253,7 +256,8 @@ func (a *Authenticator) Sessions(ctx context.Context, userID string) ([]Session,
 // RevokeSession ends one of the user's sessions, such as a lost device. A
 // session that does not exist, has expired, or belongs to another user is
 // an error matching ErrNotFound, the same in all three cases.
-func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string) error {
+func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string) (err error) {
+	defer a.done(ctx, "revoke_session", a.start(), &err)
 	notFound := fmt.Errorf("%w: session %q of user %q", ErrNotFound, sessionID, userID)
 	if !isText(sessionID) || !isText(userID) {
 		return notFound // no such session can exist

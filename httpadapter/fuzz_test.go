@@ -16,6 +16,7 @@ func generous(c *phoneauth.Config) {
 		PerPhone:       phoneauth.Unlimited,
 		PerIP:          phoneauth.Unlimited,
 		PerDevice:      phoneauth.Unlimited,
+		Global:         phoneauth.Unlimited,
 		FailedVerifies: phoneauth.Unlimited,
 		ResendCooldown: -1,
 	}

@@ -6,7 +6,7 @@
 // p50/p90/p99 latency per route, and stops by itself after -n flows or
 // -duration.
 //
-//	go build -o /tmp/server ./examples/server && /tmp/server 2>/dev/null &
+//	go build -o /tmp/server ./examples/server && /tmp/server -global-limit -1 2>/dev/null &
 //	go run ./examples/loadgen -c 32 -duration 10s
 //
 // With -refresh N each flow then refreshes its tokens N times, each refresh

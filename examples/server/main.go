@@ -16,6 +16,12 @@
 //	-key               PEM file with a PKCS#8 private key (Ed25519, P-256 or RSA) that signs access tokens;
 //	                   default: an Ed25519 key generated at start
 //	-cpuprofile        file to write a CPU profile of the whole run to, for go tool pprof
+//	-global-limit      codes sent per hour by all clients together (0: the library's default, 1000;
+//	                   -1: no global budget, for load tests)
+//
+// GET /metrics serves the library's metrics in Prometheus text (see the
+// otelphoneauth module; docs/grafana-dashboard.json shows them). In
+// production, serve them on an address only Prometheus reaches.
 //
 // In development mode the API documents' phone number +923012345678 is a test
 // number with their code 249364, so that their cURL
@@ -49,6 +55,7 @@ import (
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/examples/web"
 	"github.com/phoneauth/phoneauth/httpadapter"
+	"github.com/phoneauth/phoneauth/otelphoneauth"
 )
 
 func main() {
@@ -70,6 +77,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	proxies := fs.String("trusted-proxies", "", "comma-separated CIDRs or addresses of trusted proxies")
 	keyFile := fs.String("key", "", "PEM file with a PKCS#8 signing key (default: generate an Ed25519 key)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+	globalLimit := fs.Int("global-limit", 0, "codes sent per hour by all clients together (0: the default, 1000; -1: none, for load tests)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -97,7 +105,12 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if *dev {
 		warnDevelopment()
 	}
+	metrics, metricsHandler, err := otelphoneauth.NewPrometheus()
+	if err != nil {
+		return err
+	}
 	cfg := phoneauth.Config{
+		Events:      metrics.Observe,
 		Store:       b.store,
 		Users:       b.users,
 		Limiter:     b.limiter,
@@ -109,6 +122,9 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	}
 	if *dev {
 		cfg.TestNumbers = seedTestNumbers(time.Now())
+	}
+	if *globalLimit != 0 {
+		cfg.Limits.Global = phoneauth.Limit{Events: *globalLimit, Per: time.Hour}
 	}
 	auth, err := phoneauth.New(cfg)
 	if err != nil {
@@ -122,13 +138,14 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, *addr, routes(h), log)
+	return serve(ctx, *addr, routes(h, metricsHandler), log)
 }
 
-// routes mounts the API on a new mux.
-func routes(h *httpadapter.Handler) *http.ServeMux {
+// routes mounts the API and the metrics on a new mux.
+func routes(h *httpadapter.Handler, metrics http.Handler) *http.ServeMux {
 	mux := http.NewServeMux()
 	h.Register(mux)
+	mux.Handle("GET /metrics", metrics)
 	// The sign-in page and its assets; the API's more specific patterns win.
 	mux.Handle("/", web.Handler())
 	return mux
