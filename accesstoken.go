@@ -16,6 +16,7 @@ const (
 	defaultRefreshTTL = 30 * 24 * time.Hour
 	defaultSessionTTL = 90 * 24 * time.Hour
 	defaultLeeway     = 30 * time.Second
+	defaultReuseGrace = 10 * time.Second
 )
 
 // AccessTokenType is the "typ" header of every access token (RFC 9068).
@@ -40,10 +41,14 @@ type TokenConfig struct {
 	// SessionTTL is the absolute lifetime of a session, whatever its
 	// refreshes. Default 90 days.
 	SessionTTL time.Duration
-	// ReuseGrace is how long a rotated refresh token is still accepted once
-	// more, for a client that lost the response. Default 0 (never): any
-	// reuse revokes the session. A grace weakens reuse detection (a thief
-	// racing the user within it goes unnoticed), so keep it to seconds.
+	// ReuseGrace is how long after its rotation a refresh token presented
+	// again is answered as its rotation was (the same successor, a fresh
+	// access token) instead of revoking the session: a refresh fired twice
+	// (two tabs, a retry) or retried after a lost response then leaves one
+	// working session. Default 10 seconds; a negative value turns it off
+	// (any second presentation revokes the session). A grace lets a thief
+	// who presents a stolen token within it get the same successor as the
+	// user unnoticed, so keep it to seconds.
 	ReuseGrace time.Duration
 	// Leeway tolerates clock skew when validating access tokens. Default 30
 	// seconds.
@@ -67,6 +72,7 @@ func (c *TokenConfig) setDefaults() {
 	setDefault(&c.RefreshTTL, defaultRefreshTTL)
 	setDefault(&c.SessionTTL, defaultSessionTTL)
 	setDefault(&c.Leeway, defaultLeeway)
+	setDefault(&c.ReuseGrace, defaultReuseGrace)
 }
 
 // validate checks a TokenConfig with its defaults applied. Errors match
@@ -80,7 +86,7 @@ func (c *TokenConfig) validate() error {
 		v    time.Duration
 	}{
 		{"AccessTTL", c.AccessTTL}, {"RefreshTTL", c.RefreshTTL}, {"SessionTTL", c.SessionTTL},
-		{"ReuseGrace", c.ReuseGrace}, {"Leeway", c.Leeway},
+		{"Leeway", c.Leeway},
 	} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: Tokens.%s is negative", ErrInvalidConfig, d.name)

@@ -54,6 +54,7 @@ type Authenticator struct {
 	clock   Clock
 	log     *slog.Logger
 	render  *messageRenderer // sender.go
+	notices *messageRenderer // sender.go: phone-change notices
 	phones  *phoneParser     // phone.go
 	parser  *jwt.Parser      // accesstoken.go: validates access tokens
 	refunds sync.WaitGroup   // limits.go: refunds under way
@@ -79,6 +80,9 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	var err error
 	if a.render, err = newMessageRenderer(cfg.Templates, cfg.AppName, cfg.WebOTPDomain, cfg.CodeLength, cfg.Logger); err != nil {
+		return nil, err
+	}
+	if a.notices, err = newNoticeRenderer(cfg.PhoneChangeTemplates, cfg.AppName); err != nil {
 		return nil, err
 	}
 	if cfg.Development {

@@ -191,6 +191,12 @@ func (g guardedStore) DeleteSession(ctx context.Context, id string) error {
 	return g.b.end(ctx, callCtx, "delete session", g.s.DeleteSession(callCtx, id))
 }
 
+func (g guardedStore) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "revoke other sessions", g.s.RevokeOtherSessions(callCtx, userID, keepID, phone, now))
+}
+
 func (g guardedStore) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
 	callCtx, cancel := g.b.start(ctx)
 	defer cancel()

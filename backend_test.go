@@ -161,7 +161,10 @@ func TestHungStoreAnsweredAtDeadline(t *testing.T) {
 			_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK2, Code: "123456", Device: phoneauth.Device{ID: "dev-1"}, IP: fmt.Sprintf("198.51.100.%d", i+1)})
 			return err
 		},
-		"refresh": func(int) error { _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); return err },
+		"refresh": func(int) error {
+			_, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "198.51.100.1"})
+			return err
+		},
 	}
 	const perOp = 10 // within the failed-verify budget (10 an hour)
 	var wg sync.WaitGroup
@@ -190,7 +193,7 @@ func TestHungStoreAnsweredAtDeadline(t *testing.T) {
 	// Once the store answers again, so does the Authenticator; the hung
 	// refreshes rotated nothing.
 	fs.mode.Store(working)
-	if _, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken); err != nil {
+	if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "198.51.100.1"}); err != nil {
 		t.Fatalf("refresh after the store recovered: %v", err)
 	}
 }

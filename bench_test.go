@@ -33,7 +33,7 @@ func newBenchAuthenticator(b *testing.B) (*Authenticator, *ManualClock) {
 	a, err := New(Config{
 		Store:  NewMemoryStore(),
 		Sender: SenderFunc(func(context.Context, Message) (string, error) { return "m", nil }),
-		Secret: bytes.Repeat([]byte{7}, 32),
+		Secret: []byte("a test secret: 32 bytes or more, of many different bytes"),
 		Tokens: TokenConfig{Keys: keys},
 		Clock:  clock,
 		Limits: Limits{PerPhone: Unlimited, PerIP: Unlimited, PerDevice: Unlimited, Global: Unlimited, FailedVerifies: Unlimited, ResendCooldown: -1},
@@ -76,7 +76,7 @@ func BenchmarkRequestNewPhones(b *testing.B) {
 // BenchmarkRequestFloor: the unavoidable work of a request: parse and
 // check the phone, generate a code, and MAC it.
 func BenchmarkRequestFloor(b *testing.B) {
-	secret := bytes.Repeat([]byte{7}, 32)
+	secret := []byte("a test secret: 32 bytes or more, of many different bytes")
 	var policy PhonePolicy
 	b.ReportAllocs()
 	i := 0
@@ -101,7 +101,7 @@ func BenchmarkVerify(b *testing.B) {
 	now := clock.Now()
 	put := func(i int) {
 		phone := benchPhone(i % benchPhones)
-		c := Challenge{Key: loginKey(phone), ID: newID(), Phone: phone, MaxAttempts: 5, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		c := Challenge{Key: loginKey(phone, ""), ID: newID(), Phone: phone, MaxAttempts: 5, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
 		c.CodeHash = codeMAC(a.cfg.Secret, c.ID, phone, "123456")
 		if err := a.store.PutChallenge(ctx, c); err != nil {
 			b.Fatal(err)
@@ -130,7 +130,7 @@ func BenchmarkVerify(b *testing.B) {
 // phone, MAC the code, sign an access token with Ed25519, and make and hash
 // a refresh token.
 func BenchmarkVerifyFloor(b *testing.B) {
-	secret := bytes.Repeat([]byte{7}, 32)
+	secret := []byte("a test secret: 32 bytes or more, of many different bytes")
 	_, priv, _ := ed25519.GenerateKey(nil)
 	msg := bytes.Repeat([]byte("x"), 330) // the size of a header.claims
 	b.ReportAllocs()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"strings"
 	"time"
 )
@@ -62,6 +63,12 @@ type Config struct {
 
 	// CodeLength is the number of digits of a code. Default 6; 4 to 10.
 	CodeLength int
+	// AllowWeakCodes lets New accept a configuration under which an
+	// attacker could guess a targeted phone's code with a probability above
+	// 10⁻³ per day (a short code, a large failed-verify budget, limits
+	// turned off); see docs/security.md for the computation. Default false:
+	// New refuses such a configuration.
+	AllowWeakCodes bool
 	// CodeTTL is how long a code is valid. Default 5 minutes.
 	CodeTTL time.Duration
 	// MaxAttempts is how many verification attempts one code allows.
@@ -85,6 +92,14 @@ type Config struct {
 	Templates Templates
 	// AppName is shown in messages. Default "phoneauth".
 	AppName string
+	// PhoneChangeTemplates render, per locale as Templates do, the notice
+	// sent to a user's old number when the account moves to another one. A
+	// template may print {{.AppName}} and {{.Phone}} (the new number,
+	// masked); there is no code. Default: DefaultPhoneChangeTemplate.
+	PhoneChangeTemplates Templates
+	// RecentSignIn is how recently a session must have signed in (verified
+	// a code) to move its account to another phone. Default 10 minutes.
+	RecentSignIn time.Duration
 	// WebOTPDomain, if set, appends the WebOTP line "@domain #code" to
 	// messages so browsers can fill the code in.
 	WebOTPDomain string
@@ -95,9 +110,27 @@ type Config struct {
 type Limits struct {
 	// PerPhone limits codes sent to one phone. Default 3 per 5 minutes.
 	PerPhone Limit
-	// PerIP limits code requests from one client IP (IPv6 per /64).
-	// Default 10 per 10 minutes.
+	// PerIP limits code requests from one client address: an IPv4 address,
+	// or an IPv6 /64 with its /56 and /48 as aggregates (see
+	// IPv6AggregateFactor). Default 10 per 10 minutes.
 	PerIP Limit
+	// VerifyPerIP limits verifications (Verify, ConfirmPhone) from one client
+	// address, whatever their outcome, with the same aggregates. Default 30
+	// per 10 minutes: three verifications for each code PerIP lets the
+	// address request, so it binds only an address that verifies codes it
+	// did not request (spraying guesses over many numbers).
+	VerifyPerIP Limit
+	// RefreshPerIP limits refreshes from one client address, with the same
+	// aggregates. Default 120 per minute: refresh tokens cannot be guessed,
+	// so it only bounds the load one address can put on the store, and it
+	// leaves room for about 1,800 sessions refreshing every 15 minutes
+	// behind one NAT.
+	RefreshPerIP Limit
+	// IPv6AggregateFactor scales the per-address limits for the IPv6
+	// aggregates: a /56 gets factor times the events of the limit and a /48
+	// factor² times (same period). Default 4 (so 40 and 160 code requests
+	// per 10 minutes); a negative value limits IPv6 per /64 only.
+	IPv6AggregateFactor int
 	// PerDevice limits code requests from one device id. Default 5 per 10
 	// minutes.
 	PerDevice Limit
@@ -165,6 +198,7 @@ const (
 	defaultMaxAttempts    = 5
 	defaultResendCooldown = 30 * time.Second
 	defaultAppName        = "phoneauth"
+	defaultRecentSignIn   = 10 * time.Minute
 )
 
 // Default limits (documented on the Limits fields).
@@ -174,7 +208,12 @@ var (
 	defaultPerDevice      = Limit{Events: 5, Per: 10 * time.Minute}
 	defaultFailedVerifies = Limit{Events: 10, Per: time.Hour}
 	defaultGlobal         = Limit{Events: 1000, Per: time.Hour}
+	defaultVerifyPerIP    = Limit{Events: 30, Per: 10 * time.Minute}
+	defaultRefreshPerIP   = Limit{Events: 120, Per: time.Minute}
 )
+
+// defaultIPv6AggregateFactor is the default of Limits.IPv6AggregateFactor.
+const defaultIPv6AggregateFactor = 4
 
 // setDefaults fills in the zero fields of a Config with their defaults.
 func (c *Config) setDefaults() {
@@ -210,6 +249,11 @@ func (c *Config) setDefaults() {
 	l.PerDevice = l.PerDevice.or(defaultPerDevice)
 	l.Global = l.Global.or(defaultGlobal)
 	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
+	l.VerifyPerIP = l.VerifyPerIP.or(defaultVerifyPerIP)
+	l.RefreshPerIP = l.RefreshPerIP.or(defaultRefreshPerIP)
+	if l.IPv6AggregateFactor == 0 {
+		l.IPv6AggregateFactor = defaultIPv6AggregateFactor
+	}
 	if l.ResendCooldown == 0 {
 		l.ResendCooldown = defaultResendCooldown
 	}
@@ -218,6 +262,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.AppName == "" {
 		c.AppName = defaultAppName
+	}
+	if c.RecentSignIn == 0 {
+		c.RecentSignIn = defaultRecentSignIn
 	}
 	c.Tokens.setDefaults()
 }
@@ -234,12 +281,12 @@ func (c *Config) validate() error {
 	if c.Sender == nil {
 		return bad("Sender is required")
 	}
-	if len(c.Secret) < 32 {
-		return bad("Secret must be at least 32 bytes, got %d", len(c.Secret))
+	if err := checkSecret(c.Secret); err != nil {
+		return bad("Secret %s", err)
 	}
 	for i, s := range c.PreviousSecrets {
-		if len(s) < 32 {
-			return bad("PreviousSecrets[%d] must be at least 32 bytes", i)
+		if err := checkSecret(s); err != nil {
+			return bad("PreviousSecrets[%d] %s", i, err)
 		}
 	}
 	if c.Users == nil {
@@ -254,11 +301,15 @@ func (c *Config) validate() error {
 	if c.StoreTimeout > 0 && c.StoreTimeout < time.Millisecond {
 		return bad("StoreTimeout must be at least a millisecond (or negative for none), got %s", c.StoreTimeout)
 	}
+	if c.RecentSignIn < 0 {
+		return bad("RecentSignIn is negative")
+	}
 	if c.MaxAttempts < 1 {
 		return bad("MaxAttempts must be positive, got %d", c.MaxAttempts)
 	}
 	l := &c.Limits
-	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies} {
+	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies,
+		"VerifyPerIP": l.VerifyPerIP, "RefreshPerIP": l.RefreshPerIP} {
 		if lim.Events == 0 || (lim.Events > 0 && lim.Per <= 0) {
 			return bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", name)
 		}
@@ -284,5 +335,76 @@ func (c *Config) validate() error {
 	if c.DefaultChannel != SMS && c.DefaultChannel != WhatsApp {
 		return bad("unknown DefaultChannel %q", c.DefaultChannel)
 	}
+	if p := c.guessOdds(); p > maxGuessOdds && !c.AllowWeakCodes {
+		return bad("an attacker could guess a phone's code with probability %.2g per day (CodeLength %d, MaxAttempts %d, Limits.FailedVerifies, PerPhone and ResendCooldown), above %g; strengthen them or set AllowWeakCodes",
+			p, c.CodeLength, c.MaxAttempts, maxGuessOdds)
+	}
 	return c.Tokens.validate()
+}
+
+// minSecretBytes and minSecretSymbols bound what a server secret looks
+// like: at least 32 bytes, of at least 8 different values. The second
+// refuses placeholders (all zeros, one repeated character, "abab…"); a
+// secret from crypto/rand has about 30 different bytes in 32, and one
+// written as hex 16.
+const (
+	minSecretBytes   = 32
+	minSecretSymbols = 8
+)
+
+// checkSecret returns what is wrong with a server secret, or nil.
+func checkSecret(s []byte) error {
+	if len(s) < minSecretBytes {
+		return fmt.Errorf("must be at least %d bytes, got %d", minSecretBytes, len(s))
+	}
+	var seen [256]bool
+	n := 0
+	for _, b := range s {
+		if !seen[b] {
+			seen[b] = true
+			n++
+		}
+	}
+	if n < minSecretSymbols {
+		return fmt.Errorf("has only %d different bytes: it is a placeholder, not random (use crypto/rand)", n)
+	}
+	return nil
+}
+
+// maxGuessOdds is the highest probability per day of guessing a targeted
+// phone's code that New accepts without Config.AllowWeakCodes.
+const maxGuessOdds = 1e-3
+
+// guessOdds bounds the probability that an attacker guesses the code of
+// one targeted phone within a day, for a Config with its defaults applied:
+// the most wrong guesses the limits let through per phone per day, over the
+// 10^CodeLength possible codes (a union bound). The guesses are the fewer
+// of what the failed-verify budget allows and what the codes the phone can
+// be sent allow (MaxAttempts each), whatever the number of addresses and
+// devices, since both counts are per phone. A limit turned off counts as no
+// bound (+Inf).
+func (c *Config) guessOdds() float64 {
+	guesses := math.Min(eventsPerDay(c.Limits.FailedVerifies), codesPerDay(c.Limits)*float64(c.MaxAttempts))
+	return math.Min(1, guesses/math.Pow10(c.CodeLength))
+}
+
+// codesPerDay is the most codes the sending limits let one phone be sent in
+// a day: the fewer of the per-phone limit and the cooldown.
+func codesPerDay(l Limits) float64 {
+	n := eventsPerDay(l.PerPhone)
+	if l.ResendCooldown > 0 {
+		n = math.Min(n, 1+math.Floor(float64(day)/float64(l.ResendCooldown)))
+	}
+	return math.Min(n, eventsPerDay(l.Global))
+}
+
+const day = 24 * time.Hour
+
+// eventsPerDay is the most events a Limit (a token bucket) allows in a day:
+// the full burst, then the refill over the day; +Inf if it is off.
+func eventsPerDay(l Limit) float64 {
+	if l.Off() {
+		return math.Inf(1)
+	}
+	return float64(l.Events) + math.Floor(float64(l.Events)*float64(day)/float64(l.Per))
 }

@@ -59,6 +59,10 @@ var (
 	// ErrInvalidToken reports an access or refresh token that is malformed,
 	// expired, revoked, signed by an unknown key or otherwise not valid.
 	ErrInvalidToken = errors.New("phoneauth: invalid token")
+	// ErrReauthenticationRequired reports an action that needs a recent
+	// sign-in (a phone change: Config.RecentSignIn) from a session that
+	// signed in longer ago. Signing in again (a new code) allows it.
+	ErrReauthenticationRequired = errors.New("phoneauth: a recent sign-in is required")
 	// ErrTokenReused reports a refresh token presented again after it was
 	// rotated; the whole session has been revoked.
 	ErrTokenReused = errors.New("phoneauth: refresh token reused")

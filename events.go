@@ -21,6 +21,7 @@ const (
 	EventTokenReused    EventKind = "token_reused"    // a rotated refresh token came back; session revoked
 	EventSignedOut      EventKind = "signed_out"      // a session was ended by logout or revocation
 	EventPhoneVerified  EventKind = "phone_verified"  // a signed-in user verified a phone
+	EventPhoneChanged   EventKind = "phone_changed"   // …that replaced their phone: other sessions ended, old number told
 
 	// EventOperationDone is reported last by every method that reaches the
 	// Store (Request, Resend, Verify, Refresh, Logout, Sessions,
@@ -41,9 +42,11 @@ const (
 // contains a code. Phone is the full E.164 number: mask it (MaskPhone)
 // before writing it anywhere public.
 type Event struct {
-	Kind        EventKind
-	Time        time.Time
-	Phone       string
+	Kind  EventKind
+	Time  time.Time
+	Phone string
+	// OldPhone is the phone a user had before, for EventPhoneChanged.
+	OldPhone    string
 	ChallengeID string
 	UserID      string
 	SessionID   string

@@ -53,6 +53,7 @@ func Example() {
 	in, err := auth.Verify(ctx, phoneauth.VerifyParams{
 		Phone: "+923012345678", RequestID: req.RequestID, Code: lastCode,
 		Device: phoneauth.Device{ID: "device-1", Type: "android"},
+		IP:     "203.0.113.5",
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -66,16 +67,28 @@ func Example() {
 	fmt.Println("access token for the user:", claims.Subject == in.User.ID)
 
 	// 3. Refresh: the refresh token rotates.
-	next, err := auth.Refresh(ctx, in.Tokens.RefreshToken)
+	next, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println("refreshed, same session:", next.Session.ID == in.Session.ID)
 
-	// Presenting the old refresh token again is reuse: the session ends.
-	_, err = auth.Refresh(ctx, in.Tokens.RefreshToken)
+	// A retry of that refresh (a lost response, a second tab) within
+	// TokenConfig.ReuseGrace gets the same new refresh token.
+	again, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("retry gets the same token:", again.Tokens.RefreshToken == next.Tokens.RefreshToken)
+	third, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: next.Tokens.RefreshToken, IP: "203.0.113.5"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Presenting an older refresh token is reuse: the session ends.
+	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
 	fmt.Println("reuse detected:", errors.Is(err, phoneauth.ErrTokenReused))
-	_, err = auth.Refresh(ctx, next.Tokens.RefreshToken)
+	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: third.Tokens.RefreshToken, IP: "203.0.113.5"})
 	fmt.Println("session revoked:", errors.Is(err, phoneauth.ErrInvalidToken))
 
 	// Output:
@@ -83,6 +96,7 @@ func Example() {
 	// signed in, new user: true
 	// access token for the user: true
 	// refreshed, same session: true
+	// retry gets the same token: true
 	// reuse detected: true
 	// session revoked: true
 }
@@ -101,8 +115,8 @@ func ExampleRateLimitError() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"})
-	_, err = auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"})
+	auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678", IP: "203.0.113.5"})
+	_, err = auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678", IP: "203.0.113.5"})
 
 	var rl *phoneauth.RateLimitError
 	if errors.As(err, &rl) {

@@ -59,12 +59,18 @@ func checkRequestInput(p RequestParams) error {
 	if err := checkText(textField{"DeviceID", p.DeviceID}); err != nil {
 		return err
 	}
+	if err := checkIP("IP", p.IP); err != nil {
+		return err
+	}
 	return checkMetadata(p.Metadata)
 }
 
 // checkVerifyInput checks the input of Verify.
 func checkVerifyInput(p VerifyParams) error {
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+		return err
+	}
+	if err := checkIP("IP", p.IP); err != nil {
 		return err
 	}
 	d := p.Device
@@ -78,10 +84,16 @@ func checkPhoneVerificationInput(p PhoneVerificationParams) error {
 	if err := checkUserID(p.UserID); err != nil {
 		return err
 	}
+	if err := checkSessionID(p.SessionID); err != nil {
+		return err
+	}
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
 		return err
 	}
 	if err := checkChannel(p.Channel); err != nil {
+		return err
+	}
+	if err := checkIP("IP", p.IP); err != nil {
 		return err
 	}
 	return checkText(textField{"DeviceID", p.DeviceID})
@@ -92,10 +104,24 @@ func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error 
 	if err := checkUserID(p.UserID); err != nil {
 		return err
 	}
+	if err := checkSessionID(p.SessionID); err != nil {
+		return err
+	}
 	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
 		return err
 	}
+	if err := checkIP("IP", p.IP); err != nil {
+		return err
+	}
 	return checkText(textField{"RequestID", p.RequestID})
+}
+
+// checkSessionID checks the session id of a signed-in user.
+func checkSessionID(id string) error {
+	if id == "" {
+		return &InputError{Field: "SessionID", Reason: "is required (the access token's session, which must be live)"}
+	}
+	return checkText(textField{"SessionID", id})
 }
 
 // checkUserID checks the id of a signed-in user.

@@ -510,18 +510,34 @@ func (m *MemoryStore) RotateRefresh(_ context.Context, r Rotation) (Session, err
 		if i < 0 {
 			return Session{}, ErrNotFound
 		}
-		if r.Grace <= 0 || r.Now.Sub(s.past[i].rotatedAt) >= r.Grace {
-			m.removeSession(s)
-			return Session{}, ErrTokenReused
+		if r.Grace > 0 && r.Now.Sub(s.past[i].rotatedAt) < r.Grace && bytes.Equal(newHash, s.RefreshHash) {
+			return s.clone(), nil // the same rotation again
 		}
-		// Within the grace interval: rotate once more, below. The
-		// current token, never used, becomes a past token too.
+		m.removeSession(s)
+		return Session{}, ErrTokenReused
 	}
 	s.past = append(s.past, pastToken{hash: s.RefreshHash, rotatedAt: r.Now, expiresAt: s.RefreshExpiresAt})
 	s.RefreshHash = newHash
 	s.RefreshedAt = r.Now
 	s.RefreshExpiresAt = r.NewExpiresAt
 	return s.clone(), nil
+}
+
+// RevokeOtherSessions implements SessionStore, in one step.
+func (m *MemoryStore) RevokeOtherSessions(_ context.Context, userID, keepID, phone string, now time.Time) error {
+	m.smu.Lock()
+	defer m.smu.Unlock()
+	keep, ok := m.sessions[keepID]
+	if !ok || keep.UserID != userID || !now.Before(keep.ExpiresAt) {
+		return ErrNotFound
+	}
+	for _, id := range slices.Clone(m.userSessions[userID]) {
+		if id != keepID {
+			m.removeSession(m.sessions[id])
+		}
+	}
+	keep.Phone = phone
+	return nil
 }
 
 // DeleteSession implements SessionStore.

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -20,7 +21,10 @@ type RequestParams struct {
 	Country string
 	// DeviceID identifies the client device, for the per-device limit.
 	DeviceID string
-	// IP is the client's address, for the per-IP limit.
+	// IP is the client's address, for the per-address limits. Required:
+	// NoIP says the caller has none (the per-address limits then do not
+	// apply); an address that does not parse shares one bucket with every
+	// other such address.
 	IP string
 	// Channel is SMS or WhatsApp; empty means Config.DefaultChannel.
 	Channel Channel
@@ -72,7 +76,7 @@ type VerifyParams struct {
 	CodeIsNumber bool
 	// Device is the client the session will belong to.
 	Device Device
-	// IP is the client's address.
+	// IP is the client's address, as in RequestParams. Required.
 	IP string
 }
 
@@ -118,7 +122,7 @@ func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend
 	if err != nil {
 		return RequestResult{}, err
 	}
-	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164), phone: ph, resend: resend})
+	return a.issue(ctx, issueParams{RequestParams: p, key: loginKey(ph.E164, p.DeviceID), phone: ph, resend: resend})
 }
 
 // Verify checks a code and signs the user in: it resolves the phone to a
@@ -140,7 +144,10 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, e
 	if err != nil {
 		return SignIn{}, err
 	}
-	c, err := a.checkCode(ctx, loginKey(ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
+	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
+		return SignIn{}, err
+	}
+	c, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err
 	}
@@ -199,7 +206,7 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
 		return RequestResult{}, err
 	}
-	charged, err := a.allowSend(ctx, p.phone.E164, p.DeviceID, p.IP)
+	charged, err := a.allowSend(ctx, p.phone.E164, p.DeviceID, parseClientAddr(p.IP))
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -340,8 +347,11 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 }
 
 // checkCode verifies a code against the challenge under key and consumes
-// it. It counts the attempt against the phone's failed-verify budget and
-// the challenge's attempts before comparing.
+// it. It counts the attempt on the challenge and then, only if there was a
+// live challenge to attempt, on the phone's failed-verify budget, before
+// comparing: a verification that finds nothing (another device's phone, a
+// phone with nothing pending) touches no per-phone count, so that a
+// stranger who sends no code cannot spend the owner's budget.
 func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
 	ev := Event{Phone: ph.E164, Region: ph.Region, ChallengeID: id, DeviceID: deviceID, IP: ip}
 	code, ok := typed.normalize(a.cfg.CodeLength)
@@ -349,6 +359,15 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
 	}
+	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
+	switch {
+	case errors.Is(err, ErrNotFound):
+		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
+		return Challenge{}, ErrVerificationFailed
+	case err != nil:
+		return Challenge{}, storeErr("attempt challenge", err)
+	}
+	ev.ChallengeID = c.ID
 	budget := a.cfg.Limits.FailedVerifies
 	budgetKey := limiterPrefix + "verify:" + ph.E164
 	var charged []LimitCheck // the budget's event, given back if the store fails
@@ -358,16 +377,6 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		}
 		charged = []LimitCheck{{budgetKey, budget}}
 	}
-	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
-	switch {
-	case errors.Is(err, ErrNotFound):
-		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
-		return Challenge{}, ErrVerificationFailed
-	case err != nil:
-		a.refund(ctx, charged)
-		return Challenge{}, storeErr("attempt challenge", err)
-	}
-	ev.ChallengeID = c.ID
 	if !a.codeMatches(c, code) {
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
 		a.log.InfoContext(ctx, "phoneauth: wrong code", "phone", MaskPhone(ph.E164), "challenge", c.ID, "attempt", c.Attempts)
@@ -428,8 +437,19 @@ func (a *Authenticator) parsePhone(number, country string) (Phone, error) {
 	return ph, nil
 }
 
-// loginKey is the challenge key of a sign-in code.
-func loginKey(e164 string) string { return "login:" + e164 }
+// loginKey is the challenge key of a sign-in code requested by device
+// deviceID: "login:" + E.164, and for a named device "#" and a hash of its
+// id. A challenge thus belongs to the device that asked for it: a request
+// from another device does not replace it, and a verification from another
+// device does not find it. A client that names no device shares the
+// device-less key with every other such client of the phone.
+func loginKey(e164, deviceID string) string {
+	if deviceID == "" {
+		return "login:" + e164
+	}
+	sum := sha256.Sum256([]byte(deviceID))
+	return "login:" + e164 + "#" + hex.EncodeToString(sum[:16])
+}
 
 // phoneVerificationKey is the challenge key of a signed-in user's phone
 // verification.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -53,19 +54,20 @@ func TestCodeMACBindsIDPhoneAndSecret(t *testing.T) {
 	}
 }
 
-func TestIPKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                       "",
-		"192.0.2.1":              "ip:192.0.2.1",
-		"::ffff:192.0.2.1":       "ip:192.0.2.1",
-		"2001:db8::1":            "ip:2001:db8::/64",
-		"2001:db8::2%eth0":       "ip:2001:db8::/64",
-		"2001:db8:0:1::1":        "ip:2001:db8:0:1::/64",
-		"not-an-ip":              "ip:?not-an-ip",
-		strings.Repeat("x", 100): "ip:?" + boundedKey(strings.Repeat("x", 100)),
+func TestClientAddrKeys(t *testing.T) {
+	for in, want := range map[string][]string{
+		NoIP:                     nil,
+		"192.0.2.1":              {"192.0.2.1"},
+		"::ffff:192.0.2.1":       {"192.0.2.1"},
+		"2001:db8::1":            {"2001:db8::/64", "2001:db8::/56", "2001:db8::/48"},
+		"2001:db8::2%eth0":       {"2001:db8::/64", "2001:db8::/56", "2001:db8::/48"},
+		"2001:db8:0:1ff::1":      {"2001:db8:0:1ff::/64", "2001:db8:0:100::/56", "2001:db8::/48"},
+		"not-an-ip":              {"unknown"},
+		"@":                      {"unknown"},
+		strings.Repeat("x", 100): {"unknown"},
 	} {
-		if got := ipKey(in); got != want {
-			t.Errorf("ipKey(%q) = %q, want %q", in, got, want)
+		if got := parseClientAddr(in).keys; !slices.Equal(got, want) {
+			t.Errorf("parseClientAddr(%q) = %q, want %q", in, got, want)
 		}
 	}
 	if len(deviceKey(strings.Repeat("d", 10000))) > 80 {

@@ -3,6 +3,7 @@ package phoneauth_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,7 +39,11 @@ type fixture struct {
 	sendErr error
 }
 
-func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+// testSecret returns one of several distinct 32-byte secrets.
+func testSecret(b byte) []byte {
+	s := sha256.Sum256([]byte{b})
+	return s[:]
+}
 
 func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	t.Helper()
@@ -190,7 +195,10 @@ func TestNewValidatesConfig(t *testing.T) {
 func TestRequestVerifyRefreshLogout(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	r := f.request("+92 301 2345678")
+	r, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+92 301 2345678", DeviceID: "android.unique.device.id", IP: "192.0.2.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r.Phone != phonePK || r.MaskedPhone == phonePK || !strings.HasSuffix(r.MaskedPhone, "5678") {
 		t.Fatalf("phone %q masked %q", r.Phone, r.MaskedPhone)
 	}
@@ -210,7 +218,7 @@ func TestRequestVerifyRefreshLogout(t *testing.T) {
 	}
 
 	// The store holds a keyed hash, not the code.
-	c, err := f.store.GetChallenge(ctx, "login:"+phonePK, epoch)
+	c, err := f.store.GetChallenge(ctx, phoneauth.LoginKey(phonePK, "android.unique.device.id"), epoch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +226,7 @@ func TestRequestVerifyRefreshLogout(t *testing.T) {
 		t.Fatalf("stored challenge %+v", c)
 	}
 
-	in, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: "923012345678", Country: "PK", RequestID: r.RequestID, Code: code, Device: phoneauth.Device{ID: "android.unique.device.id", Type: "android"}})
+	in, err := f.auth.Verify(ctx, phoneauth.VerifyParams{IP: "192.0.2.1", Phone: "923012345678", Country: "PK", RequestID: r.RequestID, Code: code, Device: phoneauth.Device{ID: "android.unique.device.id", Type: "android"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,14 +238,14 @@ func TestRequestVerifyRefreshLogout(t *testing.T) {
 		t.Fatalf("claims %+v, %v", claims, err)
 	}
 
-	ref, err := f.auth.Refresh(ctx, in.Tokens.RefreshToken)
+	ref, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"})
 	if err != nil || ref.User.ID != in.User.ID || ref.Tokens.RefreshToken == in.Tokens.RefreshToken {
 		t.Fatalf("refresh %+v, %v", ref, err)
 	}
 	if err := f.auth.Logout(ctx, ref.Tokens.RefreshToken); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.auth.Refresh(ctx, ref.Tokens.RefreshToken); !errors.Is(err, phoneauth.ErrInvalidToken) {
+	if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: ref.Tokens.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrInvalidToken) {
 		t.Fatalf("refresh after logout: %v", err)
 	}
 
@@ -302,7 +310,7 @@ func TestMalformedCodeCostsNoAttempt(t *testing.T) {
 			t.Fatalf("code %q: %v", bad, err)
 		}
 	}
-	c, err := f.store.GetChallenge(context.Background(), "login:"+phonePK, epoch)
+	c, err := f.store.GetChallenge(context.Background(), phoneauth.LoginKey(phonePK, "dev-1"), epoch)
 	if err != nil || c.Attempts != 0 {
 		t.Fatalf("attempts %d, %v", c.Attempts, err)
 	}
@@ -316,7 +324,7 @@ func TestOnlyNewestCodeIsValid(t *testing.T) {
 	first := f.request(phonePK)
 	oldCode := f.lastCode()
 	f.clock.Advance(30 * time.Second)
-	second, err := f.auth.Resend(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	second, err := f.auth.Resend(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +333,7 @@ func TestOnlyNewestCodeIsValid(t *testing.T) {
 		t.Fatal("resend kept the request id")
 	}
 	// The old request id names no pending challenge any more.
-	_, err = f.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: phonePK, RequestID: first.RequestID, Code: newCode})
+	_, err = f.auth.Verify(context.Background(), phoneauth.VerifyParams{Device: phoneauth.Device{ID: "dev-1"}, IP: "192.0.2.1", Phone: phonePK, RequestID: first.RequestID, Code: newCode})
 	if !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("old request id: %v", err)
 	}
@@ -342,7 +350,7 @@ func TestOnlyNewestCodeIsValid(t *testing.T) {
 func TestResendNeedsAPendingCode(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
 		t.Fatalf("resend without request: %v", err)
 	}
 	f.request(phonePK)
@@ -350,7 +358,7 @@ func TestResendNeedsAPendingCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)
-	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
 		t.Fatalf("resend after use: %v", err)
 	}
 	if f.sentCount() != 1 {
@@ -361,15 +369,15 @@ func TestResendNeedsAPendingCode(t *testing.T) {
 func TestResendKeepsChannel(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, Channel: phoneauth.WhatsApp}); err != nil {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, Channel: phoneauth.WhatsApp}); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(30 * time.Second)
-	r, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	r, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if err != nil || r.Channel != phoneauth.WhatsApp || f.sent[1].Channel != phoneauth.WhatsApp {
 		t.Fatalf("resend %+v, %v", r, err)
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK2, Channel: "carrier-pigeon"}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK2, Channel: "carrier-pigeon"}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
 		t.Fatalf("unknown channel: %v", err)
 	}
 }
@@ -378,17 +386,17 @@ func TestResendCooldown(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.request(phonePK)
-	_, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if d := retryAfter(t, err, "cooldown"); d != 30*time.Second {
 		t.Fatalf("retry after %s", d)
 	}
 	f.clock.Advance(30*time.Second - time.Millisecond)
-	_, err = f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	_, err = f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if d := retryAfter(t, err, "cooldown"); d != time.Millisecond {
 		t.Fatalf("retry after %s", d)
 	}
 	f.clock.Advance(time.Millisecond)
-	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK}); err != nil {
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK}); err != nil {
 		t.Fatalf("resend at the cooldown's end: %v", err)
 	}
 	if f.countEvents(phoneauth.EventRateLimited, nil) != 2 {
@@ -402,7 +410,7 @@ func TestPerPhoneLimit(t *testing.T) {
 		f.request(phonePK)
 		f.clock.Advance(30 * time.Second)
 	}
-	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if d := retryAfter(t, err, "phone"); d <= 0 || d > 5*time.Minute {
 		t.Fatalf("retry after %s", d)
 	}
@@ -439,18 +447,18 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 	})
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d1"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345699", DeviceID: "d1"})
+	_, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: "+923012345699", DeviceID: "d1"})
 	retryAfter(t, err, "device")
 	for i := 5; i < 7; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d2"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d2"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err = f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345698", DeviceID: "d3"})
+	_, err = f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: "+923012345698", DeviceID: "d3"})
 	retryAfter(t, err, "global")
 	if f.sentCount() != 7 {
 		t.Fatalf("%d sent", f.sentCount())
@@ -497,12 +505,12 @@ func TestDefaultGlobalLimit(t *testing.T) {
 func TestSatelliteNumbersRefusedByDefault(t *testing.T) {
 	ctx := context.Background()
 	for _, phone := range []string{"+870301234567", "+881612345678", "+8823421234"} {
-		_, err := newFixture(t).auth.Request(ctx, phoneauth.RequestParams{Phone: phone})
+		_, err := newFixture(t).auth.Request(ctx, phoneauth.RequestParams{Phone: phone, IP: "192.0.2.1"})
 		if !errors.Is(err, phoneauth.ErrPhoneNotAllowed) || !strings.Contains(err.Error(), "satellite") {
 			t.Errorf("Request(%s) = %v, want ErrPhoneNotAllowed for a satellite number", phone, err)
 		}
 		f := newFixture(t, func(c *phoneauth.Config) { c.Phones.AllowCountries = []string{"PK", phoneauth.RegionNonGeographic} })
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phone}); err != nil || f.sentCount() != 1 {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phone, IP: "192.0.2.1"}); err != nil || f.sentCount() != 1 {
 			t.Errorf("Request(%s) with 001 allowed = %v, %d sent", phone, err, f.sentCount())
 		}
 	}
@@ -548,7 +556,7 @@ func TestFailedVerifyBudgetSurvivesResends(t *testing.T) {
 func TestSendFailureKillsTheCode(t *testing.T) {
 	f := newFixture(t)
 	f.sendErr = errors.New("provider down")
-	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if !errors.Is(err, phoneauth.ErrSendFailed) || !strings.Contains(err.Error(), "provider down") {
 		t.Fatalf("err = %v", err)
 	}
@@ -609,7 +617,7 @@ func TestSignupPolicy(t *testing.T) {
 		if _, err := f.verify(phonePK, f.lastCode()); !errors.Is(err, phoneauth.ErrSignupNotAllowed) {
 			t.Fatalf("without createUser: %v", err)
 		}
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK2, CreateUser: true, Metadata: map[string]any{"name": "A"}}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK2, CreateUser: true, Metadata: map[string]any{"name": "A"}}); err != nil {
 			t.Fatal(err)
 		}
 		if in, err := f.verify(phonePK2, f.lastCode()); err != nil || !in.IsNewUser {
@@ -637,16 +645,16 @@ func TestCaptcha(t *testing.T) {
 		})
 	})
 	ctx := context.Background()
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, CaptchaToken: "bad"}); !errors.Is(err, phoneauth.ErrCaptchaFailed) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, CaptchaToken: "bad"}); !errors.Is(err, phoneauth.ErrCaptchaFailed) {
 		t.Fatalf("bad token: %v", err)
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, CaptchaToken: "outage"}); !errors.Is(err, phoneauth.ErrCaptchaUnavailable) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, CaptchaToken: "outage"}); !errors.Is(err, phoneauth.ErrCaptchaUnavailable) {
 		t.Fatalf("outage: %v", err)
 	}
 	if f.sentCount() != 0 {
 		t.Fatal("a code was sent without a valid captcha")
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, CaptchaToken: "good"}); err != nil {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK, CaptchaToken: "good"}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -655,6 +663,7 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Phones.DenyCountries = []string{"IN"} })
 	ctx := context.Background()
 	for _, p := range []phoneauth.RequestParams{{Phone: ""}, {Phone: "12345", Country: "PK"}, {Phone: "+12345"}, {Phone: "1234567890", Country: "XX"}} {
+		p.IP = "192.0.2.1"
 		if _, err := f.auth.Request(ctx, p); !errors.Is(err, phoneauth.ErrInvalidPhone) {
 			t.Errorf("Request(%+v): %v, want ErrInvalidPhone", p, err)
 		}
@@ -667,21 +676,21 @@ func TestPhonePolicyAndInvalidPhones(t *testing.T) {
 		if !errors.Is(err, phoneauth.ErrInvalidRequest) || !errors.As(err, &ie) || ie.Field != "Country" {
 			t.Errorf("Request(%+v): %v, want an InputError for Country", p, err)
 		}
-		_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.Phone, Country: p.Country, Code: "123456"})
+		_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{IP: "192.0.2.1", Phone: p.Phone, Country: p.Country, Code: "123456"})
 		if !errors.As(err, &ie) || ie.Field != "Country" {
 			t.Errorf("Verify(%q, %q): %v, want an InputError for Country", p.Phone, p.Country, err)
 		}
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "9876543219", Country: "+91"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: "9876543219", Country: "+91"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) {
 		t.Errorf("denied country: %v", err)
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+448005551234"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) && !errors.Is(err, phoneauth.ErrInvalidPhone) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: "+448005551234"}); !errors.Is(err, phoneauth.ErrPhoneNotAllowed) && !errors.Is(err, phoneauth.ErrInvalidPhone) {
 		t.Errorf("toll-free: %v", err)
 	}
 	if f.sentCount() != 0 {
 		t.Fatal("sent to a refused number")
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: " +923012345678"}); err != nil {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: " +923012345678", IP: "192.0.2.1"}); err != nil {
 		t.Errorf("a number with spaces before its +: %v", err)
 	}
 }
@@ -711,14 +720,14 @@ func TestSecretRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rotated.Verify(context.Background(), phoneauth.VerifyParams{Phone: phonePK, Code: code}); err != nil {
+	if _, err := rotated.Verify(context.Background(), phoneauth.VerifyParams{Device: phoneauth.Device{ID: "dev-1"}, IP: "192.0.2.1", Phone: phonePK, Code: code}); err != nil {
 		t.Fatalf("code issued under the previous secret: %v", err)
 	}
 	// Without the old secret the same kind of code fails.
 	f.clock.Advance(time.Minute)
 	f.request(phonePK)
 	other, _ := phoneauth.New(phoneauth.Config{Store: f.store, Sender: phoneauth.SenderFunc(f.send), Clock: f.clock, Secret: testSecret(3), Tokens: phoneauth.TokenConfig{Keys: keys}})
-	if _, err := other.Verify(context.Background(), phoneauth.VerifyParams{Phone: phonePK, Code: f.lastCode()}); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+	if _, err := other.Verify(context.Background(), phoneauth.VerifyParams{Device: phoneauth.Device{ID: "dev-1"}, IP: "192.0.2.1", Phone: phonePK, Code: f.lastCode()}); !errors.Is(err, phoneauth.ErrInvalidOTP) {
 		t.Fatalf("unknown secret: %v", err)
 	}
 }
@@ -729,7 +738,7 @@ func TestLogsNeverContainCodesOrPhones(t *testing.T) {
 	r := f.request(phonePK)
 	f.verify(phonePK, wrong(r.Code))
 	f.clock.Advance(30 * time.Second)
-	r2, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
+	r2, err := f.auth.Resend(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,11 +746,11 @@ func TestLogsNeverContainCodesOrPhones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.auth.Refresh(ctx, in.Tokens.RefreshToken)
-	f.auth.Refresh(ctx, in.Tokens.RefreshToken) // reuse: logged as a warning
+	f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"})
+	f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"}) // reuse: logged as a warning
 	f.sendErr = errors.New("down")
 	f.clock.Advance(time.Minute)
-	f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK})
+	f.auth.Request(ctx, phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	logs := f.logs.String()
 	if !strings.Contains(logs, "code sent") {
 		t.Fatalf("expected logs, got %q", logs)
@@ -754,7 +763,11 @@ func TestLogsNeverContainCodesOrPhones(t *testing.T) {
 }
 
 func TestConcurrentVerifyOfOneCodeHasOneWinner(t *testing.T) {
-	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.FailedVerifies = phoneauth.Unlimited })
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Limits.FailedVerifies = phoneauth.Unlimited
+		c.Limits.VerifyPerIP = phoneauth.Unlimited
+		c.AllowWeakCodes = true // no failed-verify budget
+	})
 	f.request(phonePK)
 	code := f.lastCode()
 	var wins, fails atomic.Int32
@@ -781,7 +794,11 @@ func TestConcurrentVerifyOfOneCodeHasOneWinner(t *testing.T) {
 }
 
 func TestConcurrentWrongGuessesAreCapped(t *testing.T) {
-	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.FailedVerifies = phoneauth.Unlimited })
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Limits.FailedVerifies = phoneauth.Unlimited
+		c.Limits.VerifyPerIP = phoneauth.Unlimited
+		c.AllowWeakCodes = true // no failed-verify budget
+	})
 	f.request(phonePK)
 	bad := wrong(f.lastCode())
 	var compared, refused atomic.Int32
@@ -818,9 +835,9 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	uid := in.User.ID
+	uid, sid := in.User.ID, in.Session.ID
 	// Register a new phone for the signed-in user (seed 003).
-	pv, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: uid, Phone: "9876543219", Country: "+91"})
+	pv, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: uid, SessionID: sid, Phone: "9876543219", Country: "+91"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -828,15 +845,15 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 		t.Fatalf("start %+v", pv)
 	}
 	code := f.lastCode()
-	base := phoneauth.ConfirmPhoneVerificationParams{UserID: uid, Phone: "9876543219", Country: "IN", RequestID: pv.RequestID, Code: code}
+	base := phoneauth.ConfirmPhoneVerificationParams{IP: "192.0.2.1", UserID: uid, SessionID: sid, Phone: "9876543219", Country: "IN", RequestID: pv.RequestID, Code: code}
 	p := base
 	p.RequestID = "nope"
 	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("wrong authCode: %v", err)
 	}
 	p = base
-	p.UserID = "someone-else"
-	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	p.UserID = "someone-else" // whose session this is not
+	if err := f.auth.ConfirmPhoneVerification(ctx, p); !errors.Is(err, phoneauth.ErrInvalidToken) {
 		t.Fatalf("other user: %v", err)
 	}
 	p = base
@@ -856,20 +873,30 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 	}
 	// The phone now belongs to a user.
 	f.clock.Advance(time.Minute)
-	pv, err = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: "u2", Phone: "+919876543219"})
+	signIn := func(phone string) phoneauth.SignIn {
+		t.Helper()
+		f.request(phone)
+		in, err := f.verify(phone, f.lastCode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}
+	u2, u3 := signIn(phonePK2), signIn("+923012345670")
+	pv, err = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: u2.User.ID, SessionID: u2.Session.ID, Phone: "+919876543219"})
 	if err != nil || pv.IsNewUser {
 		t.Fatalf("known phone: %+v, %v", pv, err)
 	}
 	// Resend replaces the authCode.
 	f.clock.Advance(30 * time.Second)
-	pv2, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: "u2", Phone: "+919876543219"})
+	pv2, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: u2.User.ID, SessionID: u2.Session.ID, Phone: "+919876543219"})
 	if err != nil || pv2.RequestID == pv.RequestID {
 		t.Fatalf("resend %+v, %v", pv2, err)
 	}
-	if _, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: "u3", Phone: "+919876543219"}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+	if _, err := f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", UserID: u3.User.ID, SessionID: u3.Session.ID, Phone: "+919876543219"}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
 		t.Fatalf("resend without start: %v", err)
 	}
-	if _, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{Phone: phonePK}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
+	if _, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{IP: "192.0.2.1", SessionID: sid, Phone: phonePK}); !errors.Is(err, phoneauth.ErrInvalidRequest) {
 		t.Fatalf("no user id: %v", err)
 	}
 }
@@ -877,7 +904,7 @@ func TestPhoneVerificationForSignedInUser(t *testing.T) {
 func TestStoreFailuresAreStoreUnavailable(t *testing.T) {
 	down := errors.New("connection refused")
 	f := newFixture(t, func(c *phoneauth.Config) { c.Store = failingStore{c.Store, down}; c.Users = phoneauth.NewMemoryStore() })
-	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK})
+	_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{DeviceID: "dev-1", IP: "192.0.2.1", Phone: phonePK})
 	if !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, down) {
 		t.Fatalf("request: %v", err)
 	}
@@ -954,14 +981,14 @@ func TestOperationDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = f.verify(phonePK, "000000")
-	next, _ := f.auth.Refresh(ctx, in.Tokens.RefreshToken)
+	next, _ := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"})
 	_, _ = f.auth.Sessions(ctx, in.User.ID)
 	_ = f.auth.RevokeSession(ctx, in.User.ID, "nope")
-	_ = f.auth.Logout(ctx, next.Tokens.RefreshToken)
-	_, _ = f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK})
-	_, _ = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567"})
-	_, _ = f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567"})
+	_, _ = f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"})
+	_, _ = f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: next.Session.ID, Phone: "+923001234567", IP: "192.0.2.1"})
+	_, _ = f.auth.ResendPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: next.Session.ID, Phone: "+923001234567", IP: "192.0.2.1"})
 	_ = f.auth.ConfirmPhoneVerification(ctx, phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, Phone: "+923001234567", RequestID: "x", Code: "123456"})
+	_ = f.auth.Logout(ctx, next.Tokens.RefreshToken)
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -973,8 +1000,9 @@ func TestOperationDone(t *testing.T) {
 	}
 	want := []string{
 		"request 1.5s false", "verify 0s false", "verify 0s true", "refresh 0s false", "sessions 0s false",
-		"revoke_session 0s true", "logout 0s false", "resend 0s true",
+		"revoke_session 0s true", "resend 0s true",
 		"start_phone_verification 1.5s false", "resend_phone_verification 0s true", "confirm_phone_verification 0s true",
+		"logout 0s false",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("operations done:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -1002,10 +1030,10 @@ func TestVerifyCodeIsNumber(t *testing.T) {
 		{" 012345 ", false, true},
 		{"2345", true, false},
 	} {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: phonePK}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: tc.code, CodeIsNumber: tc.isNumber})
+		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{IP: "192.0.2.1", Phone: phonePK, Code: tc.code, CodeIsNumber: tc.isNumber})
 		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, phoneauth.ErrInvalidOTP)) {
 			t.Errorf("Verify(%q, number %v) = %v, want ok %v", tc.code, tc.isNumber, err, tc.ok)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Phone verification lets a signed-in user prove that a further phone
@@ -14,8 +15,12 @@ import (
 // PhoneVerificationParams are the inputs of StartPhoneVerification and
 // ResendPhoneVerification.
 type PhoneVerificationParams struct {
-	// UserID is the signed-in user (from their access token).
-	UserID string
+	// UserID is the signed-in user and SessionID their session (both from
+	// their access token). Required: the session must be live (not logged
+	// out, revoked or expired), and for a user who has a phone already it
+	// must have signed in within Config.RecentSignIn.
+	UserID    string
+	SessionID string
 	// Phone, Country, DeviceID, IP, Channel and Locale as in RequestParams.
 	Phone    string
 	Country  string
@@ -35,8 +40,10 @@ type PhoneVerification struct {
 
 // ConfirmPhoneVerificationParams are the inputs of ConfirmPhoneVerification.
 type ConfirmPhoneVerificationParams struct {
-	// UserID is the signed-in user who started the verification.
-	UserID string
+	// UserID is the signed-in user who started the verification, and
+	// SessionID their session, as in PhoneVerificationParams.
+	UserID    string
+	SessionID string
 	// Phone and Country as in RequestParams.
 	Phone   string
 	Country string
@@ -47,6 +54,9 @@ type ConfirmPhoneVerificationParams struct {
 	CodeIsNumber bool
 	// IP is the client's address.
 	IP string
+	// Locale is the client's language, for the notice a phone change sends
+	// to the old number.
+	Locale string
 }
 
 // StartPhoneVerification sends a code to a phone that the signed-in user
@@ -77,6 +87,9 @@ func (a *Authenticator) startPhoneVerification(ctx context.Context, p PhoneVerif
 	if err != nil {
 		return PhoneVerification{}, err
 	}
+	if _, err := a.sessionForPhoneChange(ctx, p.UserID, p.SessionID, ph.E164); err != nil {
+		return PhoneVerification{}, err
+	}
 	isNew := false
 	switch _, err := a.users.UserByPhone(ctx, ph.E164); {
 	case errors.Is(err, ErrNotFound):
@@ -98,9 +111,18 @@ func (a *Authenticator) startPhoneVerification(ctx context.Context, p PhoneVerif
 }
 
 // ConfirmPhoneVerification checks a phone-verification code (with its
-// RequestID) and records the phone as the verified phone of p.UserID. Code errors are
-// those of Verify; a phone verified for another user in the meantime is
-// ErrPhoneTaken; a user unknown to Users is ErrInvalidToken.
+// RequestID) and records the phone as the verified phone of p.UserID. Code
+// errors are those of Verify; a phone verified for another user in the
+// meantime is ErrPhoneTaken; a user unknown to Users, or a session that is
+// not live, is ErrInvalidToken; a session signed in longer than
+// Config.RecentSignIn ago, for a user who has a phone already, is
+// ErrReauthenticationRequired.
+//
+// When the user had another phone, the change ends every other session of
+// the user (a thief's included), the session p.SessionID carries the new
+// phone from its next refresh on, the old number is told by a message
+// without a code (Config.PhoneChangeTemplates), and EventPhoneChanged is
+// reported.
 func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmPhoneVerificationParams) (err error) {
 	defer a.done(ctx, "confirm_phone_verification", a.start(), &err)
 	if err := checkConfirmPhoneVerificationInput(p); err != nil {
@@ -111,6 +133,13 @@ func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmP
 	}
 	ph, err := a.parsePhone(p.Phone, p.Country)
 	if err != nil {
+		return err
+	}
+	s, err := a.sessionForPhoneChange(ctx, p.UserID, p.SessionID, ph.E164)
+	if err != nil {
+		return err
+	}
+	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
 		return err
 	}
 	if _, err := a.checkCode(ctx, phoneVerificationKey(p.UserID, ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
@@ -124,6 +153,49 @@ func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmP
 	case err != nil:
 		return storeErr("set phone", err)
 	}
-	a.emit(ctx, Event{Kind: EventPhoneVerified, Phone: ph.E164, UserID: p.UserID, ChallengeID: p.RequestID, IP: p.IP})
+	a.emit(ctx, Event{Kind: EventPhoneVerified, Phone: ph.E164, UserID: p.UserID, SessionID: s.ID, ChallengeID: p.RequestID, IP: p.IP})
+	if s.Phone == ph.E164 {
+		return nil
+	}
+	// The phone is the user's now: the other sessions end, and this one
+	// carries it into its next tokens.
+	if err := a.store.RevokeOtherSessions(ctx, p.UserID, s.ID, ph.E164, a.clock.Now()); err != nil {
+		a.log.ErrorContext(ctx, "phoneauth: phone changed, but ending the user's other sessions failed; retry with RevokeOtherSessions", "user", p.UserID, "session", s.ID, "err", err)
+		return storeErr("revoke other sessions", err)
+	}
+	a.emit(ctx, Event{Kind: EventPhoneChanged, Phone: ph.E164, OldPhone: s.Phone, UserID: p.UserID, SessionID: s.ID, IP: p.IP})
+	if s.Phone != "" {
+		a.notifyPhoneChange(ctx, s.Phone, ph.E164, p.Locale)
+	}
 	return nil
+}
+
+// sessionForPhoneChange returns the session sessionID of userID if it may
+// verify phone for the user: it must be live (ErrInvalidToken otherwise),
+// and for a user who has another phone it must have signed in within
+// Config.RecentSignIn (ErrReauthenticationRequired otherwise).
+func (a *Authenticator) sessionForPhoneChange(ctx context.Context, userID, sessionID, phone string) (Session, error) {
+	now := a.clock.Now()
+	s, err := a.liveSession(ctx, userID, sessionID, now)
+	if err != nil {
+		return Session{}, err
+	}
+	if s.Phone != "" && s.Phone != phone && now.Sub(s.CreatedAt) > a.cfg.RecentSignIn {
+		return Session{}, fmt.Errorf("%w: signed in %s ago, a phone change needs a sign-in within %s",
+			ErrReauthenticationRequired, now.Sub(s.CreatedAt).Round(time.Second), a.cfg.RecentSignIn)
+	}
+	return s, nil
+}
+
+// notifyPhoneChange tells the old number of a user that the account moved
+// to newPhone, with a message that carries no code. A failure is logged:
+// the change itself is done.
+func (a *Authenticator) notifyPhoneChange(ctx context.Context, oldPhone, newPhone, locale string) {
+	text, err := a.notices.renderNotice(locale, MaskPhone(newPhone))
+	if err == nil {
+		_, err = a.sender.Send(ctx, Message{To: oldPhone, Channel: SMS, Text: text, Locale: locale})
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "phoneauth: telling the old number of a phone change failed", "phone", MaskPhone(oldPhone), "err", err)
+	}
 }

@@ -139,6 +139,8 @@ type templateData struct {
 	Code string
 	// Minutes is the code's validity in whole minutes, rounded up.
 	Minutes int
+	// Phone is the new number, masked, in a phone-change notice.
+	Phone string
 }
 
 // messageRenderer renders message text per locale from templates that were
@@ -169,32 +171,18 @@ func newMessageRenderer(t Templates, appName, webOTPDomain string, codeLength in
 		return nil, fmt.Errorf("%w: WebOTPDomain %q is not a host name", ErrInvalidConfig, webOTPDomain)
 	}
 	r := &messageRenderer{
-		templates:    make(map[string]*template.Template, len(t)+1),
 		appName:      appName,
 		webOTPDomain: webOTPDomain,
 	}
-	sources := map[string]string{"": DefaultTemplate}
-	seen := make(map[string]string, len(t)) // normalised locale → key of t
-	for _, locale := range slices.Sorted(maps.Keys(t)) {
-		key := normalizeLocale(locale)
-		if !validLocale(key) || key == "" && locale != "" {
-			return nil, fmt.Errorf("%w: template locale %q is not a BCP 47 tag", ErrInvalidConfig, locale)
-		}
-		if other, dup := seen[key]; dup {
-			return nil, fmt.Errorf("%w: templates %q and %q name the same locale", ErrInvalidConfig, other, locale)
-		}
-		seen[key] = locale
-		sources[key] = t[locale]
+	var err error
+	if r.templates, err = parseTemplates(t, DefaultTemplate, "template"); err != nil {
+		return nil, err
 	}
 	// Two fixed sample codes: a template prints the code only if the output
 	// of each contains its own code.
 	samples := [2]string{strings.Repeat("0", codeLength), strings.Repeat("9", codeLength)}
-	for _, key := range slices.Sorted(maps.Keys(sources)) {
-		tmpl, err := template.New(key).Parse(sources[key])
-		if err != nil {
-			return nil, fmt.Errorf("%w: template %q: %w", ErrInvalidConfig, key, err)
-		}
-		r.templates[key] = tmpl
+	for _, key := range slices.Sorted(maps.Keys(r.templates)) {
+		tmpl := r.templates[key]
 		var text string
 		for _, code := range samples {
 			out, err := r.execute(tmpl, code, sampleMinutes)
@@ -215,6 +203,66 @@ func newMessageRenderer(t Templates, appName, webOTPDomain string, codeLength in
 		}
 	}
 	return r, nil
+}
+
+// parseTemplates parses the templates t, with def where t has no ""
+// entry, by normalised locale. A bad locale or a template that does not
+// parse is an error matching ErrInvalidConfig; what names the templates in
+// it.
+func parseTemplates(t Templates, def, what string) (map[string]*template.Template, error) {
+	sources := map[string]string{"": def}
+	seen := make(map[string]string, len(t)) // normalised locale → key of t
+	for _, locale := range slices.Sorted(maps.Keys(t)) {
+		key := normalizeLocale(locale)
+		if !validLocale(key) || key == "" && locale != "" {
+			return nil, fmt.Errorf("%w: %s locale %q is not a BCP 47 tag", ErrInvalidConfig, what, locale)
+		}
+		if other, dup := seen[key]; dup {
+			return nil, fmt.Errorf("%w: %ss %q and %q name the same locale", ErrInvalidConfig, what, other, locale)
+		}
+		seen[key] = locale
+		sources[key] = t[locale]
+	}
+	out := make(map[string]*template.Template, len(sources))
+	for key, src := range sources {
+		tmpl, err := template.New(key).Parse(src)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s %q: %w", ErrInvalidConfig, what, key, err)
+		}
+		out[key] = tmpl
+	}
+	return out, nil
+}
+
+// DefaultPhoneChangeTemplate is the notice sent to a user's old number when
+// the account moves to another one, for every locale that
+// Config.PhoneChangeTemplates does not cover. It carries no code.
+const DefaultPhoneChangeTemplate = "Your {{.AppName}} account was moved to the phone number {{.Phone}}. If this was not you, contact support at once."
+
+// newNoticeRenderer parses the phone-change notices t (see
+// Config.PhoneChangeTemplates) and checks each by rendering a sample.
+func newNoticeRenderer(t Templates, appName string) (*messageRenderer, error) {
+	r := &messageRenderer{appName: appName}
+	var err error
+	if r.templates, err = parseTemplates(t, DefaultPhoneChangeTemplate, "phone-change template"); err != nil {
+		return nil, err
+	}
+	for key := range r.templates {
+		if _, err := r.renderNotice(key, "+1******0000"); err != nil {
+			return nil, fmt.Errorf("%w: phone-change template %q: %w", ErrInvalidConfig, key, err)
+		}
+	}
+	return r, nil
+}
+
+// renderNotice returns the phone-change notice naming maskedPhone, in the
+// template of locale (with fallback, see Templates).
+func (r *messageRenderer) renderNotice(locale, maskedPhone string) (string, error) {
+	var b strings.Builder
+	if err := r.lookup(locale).Execute(&b, templateData{AppName: r.appName, Phone: maskedPhone}); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 // render returns the message text carrying code, valid for ttl, in the
@@ -425,22 +473,36 @@ func isGSM7Extension(r rune) bool {
 }
 
 // LogSender is a Sender for development: instead of delivering a message it
-// logs it, code and text included, at Warn level. It is the only part of
-// phoneauth that ever writes a code to a log: never use it in production.
+// logs it at Warn level. Only with Development set does it log the code and
+// the text: it is then the only part of phoneauth that ever writes a code to
+// a log, and must never run in production. Without Development (the zero
+// value) it logs that a message was not sent, without its code or text, so
+// that a production server left with it never leaks a code to its logs.
 // The zero value logs to slog.Default().
 type LogSender struct {
 	// Logger receives the messages. Default: slog.Default().
 	Logger *slog.Logger
+	// Development logs the code and the message text. Set it from the same
+	// switch as Config.Development.
+	Development bool
 }
 
-// Send logs m (phone masked, code in clear) and returns a random message id
-// of the form "log-…". It never fails.
+// Send logs m (phone masked; code and text only in Development) and returns
+// a random message id of the form "log-…". It never fails.
 func (s LogSender) Send(ctx context.Context, m Message) (string, error) {
 	log := s.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	id := "log-" + rand.Text()
+	if !s.Development {
+		log.LogAttrs(ctx, slog.LevelWarn, "phoneauth: message NOT sent: LogSender outside development mode (configure a real Sender); code withheld",
+			slog.String("to", MaskPhone(m.To)),
+			slog.String("channel", string(m.Channel)),
+			slog.String("challenge_id", m.ChallengeID),
+			slog.String("message_id", id))
+		return id, nil
+	}
 	log.LogAttrs(ctx, slog.LevelWarn, "phoneauth: DEVELOPMENT ONLY: message logged instead of sent",
 		slog.String("to", MaskPhone(m.To)),
 		slog.String("channel", string(m.Channel)),

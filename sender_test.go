@@ -294,7 +294,7 @@ func TestRenderConcurrent(t *testing.T) {
 
 func TestLogSenderLogsTheCode(t *testing.T) {
 	log, buf := logBuffer()
-	s := LogSender{Logger: log}
+	s := LogSender{Logger: log, Development: true}
 	m := Message{To: "+923012345678", Channel: WhatsApp, Text: "Your code is 482913.", Code: "482913", ChallengeID: "ch_1"}
 	id1, err := s.Send(context.Background(), m)
 	if err != nil {
@@ -317,11 +317,28 @@ func TestLogSenderZeroValueUsesDefaultLogger(t *testing.T) {
 	old := slog.Default()
 	slog.SetDefault(log)
 	defer slog.SetDefault(old)
-	if _, err := (LogSender{}).Send(context.Background(), Message{To: "+15550100", Code: "777111"}); err != nil {
+	if _, err := (LogSender{Development: true}).Send(context.Background(), Message{To: "+15550100", Code: "777111"}); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "code=777111") {
 		t.Errorf("default logger got %q", buf.String())
+	}
+}
+
+// Hole 7: outside development mode the LogSender never writes the code,
+// neither alone nor in the text, and says that nothing was sent.
+func TestLogSenderOutsideDevelopmentWithholdsTheCode(t *testing.T) {
+	log, buf := logBuffer()
+	m := Message{To: "+923012345678", Channel: SMS, Text: "Your code is 482913.", Code: "482913", ChallengeID: "ch_1"}
+	if _, err := (LogSender{Logger: log}).Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Contains(out, "482913") || strings.Contains(out, m.To) {
+		t.Errorf("log outside development mode leaks the code or the phone: %s", out)
+	}
+	if !strings.Contains(out, "NOT sent") || !strings.Contains(out, "challenge_id=ch_1") {
+		t.Errorf("log does not say the message was not sent: %s", out)
 	}
 }
 

@@ -2,6 +2,7 @@ package phoneauth
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -32,6 +33,19 @@ const (
 func newRefreshToken(sid string) (token string, hash []byte) {
 	token = sid + "." + randomBase64(refreshSecretBytes)
 	return token, hashRefreshToken(token)
+}
+
+// successor returns the refresh token that replaces token (of session sid)
+// and its hash: HMAC-SHA-256 of token under the server secret, so that
+// every presentation of one token, on any replica, is offered the same
+// successor, and a retried or doubled refresh can be answered like the
+// first (see RotateRefresh). It cannot be computed without the secret.
+func (a *Authenticator) successor(sid, token string) (string, []byte) {
+	m := hmac.New(sha256.New, a.cfg.Secret)
+	m.Write([]byte("phoneauth/refresh/v1\x00"))
+	m.Write([]byte(token))
+	next := sid + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:refreshSecretBytes])
+	return next, hashRefreshToken(next)
 }
 
 // hashRefreshToken is the stored form of a refresh token. A plain SHA-256 is
@@ -137,6 +151,14 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 	}, nil
 }
 
+// RefreshParams are the inputs of Refresh.
+type RefreshParams struct {
+	// RefreshToken is the token to exchange.
+	RefreshToken string
+	// IP is the client's address, as in RequestParams. Required.
+	IP string
+}
+
 // Refresh exchanges a refresh token for a new access token and a new refresh
 // token. Refresh tokens are single use (rotated on every refresh, RFC 9700
 // section 4.14):
@@ -144,27 +166,36 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 //   - The presented token stops working; the new one expires after
 //     TokenConfig.RefreshTTL, and never after the session's absolute end
 //     (SessionTTL from sign-in).
-//   - Of concurrent refreshes with one token exactly one succeeds (with a
-//     ReuseGrace, the others may then succeed as grace uses).
-//   - A token that was already rotated means that two parties hold the
-//     token family, a thief and the user: the whole session is revoked
-//     (every refresh token of it, the newest included) and the error
-//     matches ErrTokenReused (and ErrInvalidToken), with EventTokenReused
-//     and a logged warning. Only within TokenConfig.ReuseGrace after its
-//     rotation is a rotated token accepted once more, for a client that
-//     lost the response; the grace is 0 (off) by default.
+//   - The successor of a token is derived from it under the server secret,
+//     so the same token presented again within TokenConfig.ReuseGrace
+//     (default 10 seconds) of its rotation, concurrently or as a retry after
+//     a lost response, is answered as its rotation was: the same new
+//     refresh token (still current) and a fresh access token. A refresh
+//     fired twice leaves one working session.
+//   - Any other presentation of a rotated token means that two parties
+//     hold the token family, a thief and the user: the whole session is
+//     revoked (every refresh token of it, the newest included) and the
+//     error matches ErrTokenReused (and ErrInvalidToken), with
+//     EventTokenReused and a logged warning.
 //
 // A malformed, unknown, expired or revoked token is ErrInvalidToken; a store
 // failure ErrStoreUnavailable. The result's User carries the session's ID
 // and Phone only; IsNewUser is false; its Session carries no RefreshHash.
-func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (_ SignIn, err error) {
+func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn, err error) {
 	defer a.done(ctx, "refresh", a.start(), &err)
+	if err := checkIP("IP", p.IP); err != nil {
+		return SignIn{}, err
+	}
+	refreshToken := p.RefreshToken
 	sid, ok := parseRefreshToken(refreshToken)
 	if !ok {
 		return SignIn{}, errMalformedRefresh
 	}
+	if err := a.allowAddress(ctx, "refresh-ip", parseClientAddr(p.IP), a.cfg.Limits.RefreshPerIP, ""); err != nil {
+		return SignIn{}, err
+	}
 	now := a.clock.Now()
-	next, nextHash := newRefreshToken(sid)
+	next, nextHash := a.successor(sid, refreshToken)
 	s, err := a.store.RotateRefresh(ctx, Rotation{
 		SessionID: sid,
 		OldHash:   hashRefreshToken(refreshToken),
@@ -173,7 +204,7 @@ func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (_ Sig
 		// expiry is capped by the session's end (reported below).
 		NewExpiresAt: now.Add(a.cfg.Tokens.RefreshTTL),
 		Now:          now,
-		Grace:        a.cfg.Tokens.ReuseGrace,
+		Grace:        max(a.cfg.Tokens.ReuseGrace, 0),
 	})
 	switch {
 	case errors.Is(err, ErrTokenReused):
@@ -189,7 +220,7 @@ func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (_ Sig
 	if err != nil {
 		return SignIn{}, err
 	}
-	refreshExp := now.Add(a.cfg.Tokens.RefreshTTL)
+	refreshExp := s.RefreshExpiresAt // as rotated, or by the first of a retried rotation
 	if s.ExpiresAt.Before(refreshExp) {
 		refreshExp = s.ExpiresAt
 	}
@@ -207,7 +238,9 @@ func (a *Authenticator) Refresh(ctx context.Context, refreshToken string) (_ Sig
 }
 
 // Logout ends the session of a refresh token, which must be the session's
-// current (newest, unexpired) token; anything else is ErrInvalidToken.
+// current (newest, unexpired) token. A rotated token of the session is
+// reuse, as in Refresh: the session is revoked and the error matches
+// ErrTokenReused; anything else is ErrInvalidToken.
 // Access tokens already issued stay valid until they expire (AccessTTL): a
 // resource server that must cut them off at once checks the session too.
 func (a *Authenticator) Logout(ctx context.Context, refreshToken string) (err error) {
@@ -224,8 +257,12 @@ func (a *Authenticator) Logout(ctx context.Context, refreshToken string) (err er
 	if err != nil {
 		return storeErr("get session", err)
 	}
-	if subtle.ConstantTimeCompare(hashRefreshToken(refreshToken), s.RefreshHash) != 1 || !s.RefreshExpiresAt.After(now) {
-		return fmt.Errorf("%w: not the session's current refresh token", ErrInvalidToken)
+	hash := hashRefreshToken(refreshToken)
+	if subtle.ConstantTimeCompare(hash, s.RefreshHash) != 1 {
+		return a.logoutNotCurrent(ctx, s, hash, now)
+	}
+	if !s.RefreshExpiresAt.After(now) {
+		return fmt.Errorf("%w: the session's refresh token has expired", ErrInvalidToken)
 	}
 	if err := a.store.DeleteSession(ctx, sid); errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("%w: no such session", ErrInvalidToken)
@@ -234,6 +271,62 @@ func (a *Authenticator) Logout(ctx context.Context, refreshToken string) (err er
 	}
 	a.emit(ctx, Event{Kind: EventSignedOut, Phone: s.Phone, UserID: s.UserID, SessionID: s.ID, DeviceID: s.Device.ID})
 	return nil
+}
+
+// logoutNotCurrent answers a logout with a token of session s that is not
+// its current one. A rotated token is reuse, as in Refresh: the session is
+// revoked. The store tells: a rotation of the presented token to a random
+// one, without grace, revokes the session for a past token and changes
+// nothing for a token it does not know (the presented token is not current,
+// and a token never becomes current again).
+func (a *Authenticator) logoutNotCurrent(ctx context.Context, s Session, hash []byte, now time.Time) error {
+	_, random := newRefreshToken(s.ID)
+	_, err := a.store.RotateRefresh(ctx, Rotation{SessionID: s.ID, OldHash: hash, NewHash: random, NewExpiresAt: now, Now: now})
+	switch {
+	case errors.Is(err, ErrTokenReused):
+		a.log.WarnContext(ctx, "phoneauth: logout with a rotated refresh token; session revoked", "session", s.ID)
+		a.emit(ctx, Event{Kind: EventTokenReused, Phone: s.Phone, UserID: s.UserID, SessionID: s.ID, DeviceID: s.Device.ID, Err: ErrTokenReused})
+		return errReused
+	case errors.Is(err, ErrNotFound):
+		return fmt.Errorf("%w: not a refresh token of the session", ErrInvalidToken)
+	case err != nil:
+		return storeErr("rotate", err)
+	}
+	// Only a current token rotates, and the presented one was not current.
+	return fmt.Errorf("%w: not the session's current refresh token", ErrInvalidToken)
+}
+
+// ValidateSession checks an access token as ValidateAccessToken does and
+// then that its session is live: not logged out, revoked (token reuse, a
+// phone change) or expired, and the token's user's. It costs one store read.
+// Every failure matches ErrInvalidToken; a store failure
+// ErrStoreUnavailable. Routes that change the account should use it rather
+// than ValidateAccessToken, whose tokens outlive their session by up to
+// TokenConfig.AccessTTL.
+func (a *Authenticator) ValidateSession(ctx context.Context, token string) (*Claims, error) {
+	c, err := a.ValidateAccessToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := a.liveSession(ctx, c.Subject, c.SessionID, a.clock.Now()); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// liveSession returns the session id of userID if it is live at now, or an
+// error matching ErrInvalidToken.
+func (a *Authenticator) liveSession(ctx context.Context, userID, id string, now time.Time) (Session, error) {
+	s, err := a.store.GetSession(ctx, id, now)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Session{}, fmt.Errorf("%w: the session has ended", ErrInvalidToken)
+	case err != nil:
+		return Session{}, storeErr("get session", err)
+	case s.UserID != userID:
+		return Session{}, fmt.Errorf("%w: the session is another user's", ErrInvalidToken)
+	}
+	return s, nil
 }
 
 // Sessions returns the user's live sessions (signed-in devices), oldest

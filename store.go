@@ -115,8 +115,9 @@ type Rotation struct {
 	NewExpiresAt time.Time
 	// Now is the time of the rotation.
 	Now time.Time
-	// Grace is how long after its rotation an old token is still accepted
-	// once more (a client that lost the response). Zero means never.
+	// Grace is how long after its rotation a past token presented again
+	// with the NewHash it was rotated to is answered as that rotation was
+	// (a retry, or a concurrent refresh). Zero means never.
 	Grace time.Duration
 }
 
@@ -144,10 +145,10 @@ type SessionStore interface {
 	//     updated session is returned. Of concurrent calls presenting the
 	//     same current token exactly one succeeds this way.
 	//   - If r.OldHash is a past token rotated less than r.Grace before
-	//     r.Now, it is treated like the current token again (within the
-	//     grace interval, as often as it comes): r.NewHash replaces the
-	//     current token, which becomes a past token in its turn, and the
-	//     session is returned.
+	//     r.Now and r.NewHash is already the current token (the very
+	//     rotation arriving again: a retry, or a concurrent refresh of the
+	//     same token, whose successor the Authenticator derives from it), it
+	//     changes nothing and returns the session as it is.
 	//   - If r.OldHash is any other past token of the session, the session
 	//     is deleted with all its tokens and ErrTokenReused is returned.
 	//   - If r.OldHash is no token of the session (or the current one has
@@ -156,8 +157,9 @@ type SessionStore interface {
 	// A backend must remember a past token at least until the expiry it was
 	// issued with (after which presenting it may return ErrNotFound instead
 	// of ErrTokenReused), and may forget it then. Concurrent rotations of
-	// one token with Grace 0 therefore revoke the session: one wins, and the
-	// others present a past token.
+	// one token with the same NewHash and a Grace therefore all succeed with
+	// the same session; with different NewHashes, or Grace 0, one wins and
+	// the others present a past token: the session is revoked.
 	RotateRefresh(ctx context.Context, r Rotation) (Session, error)
 
 	// DeleteSession deletes a session and its token hashes. Deleting a
@@ -167,6 +169,16 @@ type SessionStore interface {
 	// ListSessions returns the user's sessions that have not expired at now,
 	// oldest first. A user without sessions gets an empty list, not an error.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+
+	// RevokeOtherSessions ends every session of userID except keepID, with
+	// their token hashes, and records phone as keepID's Phone (which the
+	// tokens it issues from then on carry): after a phone change, the
+	// session that made it is the user's only one. If keepID is not a
+	// session of userID live at now, it returns ErrNotFound and changes
+	// nothing. Calling it again after a failure, or twice, is safe. A
+	// backend whose sessions cannot be changed in one transaction (Redis
+	// Cluster) updates keepID first, then deletes the others.
+	RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error
 }
 
 // A User is an account as phoneauth sees it: an id and a verified phone.

@@ -143,7 +143,7 @@ func (e *tokenEnv) signIn(t testing.TB, u User, d Device) (Session, Tokens) {
 
 func (e *tokenEnv) refresh(t testing.TB, token string) SignIn {
 	t.Helper()
-	in, err := e.a.Refresh(context.Background(), token)
+	in, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: token, IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
@@ -585,7 +585,7 @@ func TestKeyRotation(t *testing.T) {
 	if _, err := after.a.ValidateAccessToken(context.Background(), oldToks.AccessToken); err != nil {
 		t.Errorf("a token of the rotated-out key no longer validates: %v", err)
 	}
-	in, err := after.a.Refresh(context.Background(), oldToks.RefreshToken)
+	in, err := after.a.Refresh(context.Background(), RefreshParams{RefreshToken: oldToks.RefreshToken, IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatalf("refresh across the rotation: %v", err)
 	}
@@ -612,7 +612,7 @@ func TestTokenConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := TokenConfig{Keys: ks, Issuer: "phoneauth", Audience: "phoneauth", AccessTTL: 15 * time.Minute,
-		RefreshTTL: 30 * 24 * time.Hour, SessionTTL: 90 * 24 * time.Hour, Leeway: 30 * time.Second}
+		RefreshTTL: 30 * 24 * time.Hour, SessionTTL: 90 * 24 * time.Hour, ReuseGrace: 10 * time.Second, Leeway: 30 * time.Second}
 	if cfg != want {
 		t.Errorf("defaults = %+v\nwant %+v", cfg, want)
 	}
@@ -628,7 +628,6 @@ func TestTokenConfigDefaults(t *testing.T) {
 		"negative AccessTTL":  {Keys: ks, AccessTTL: -1},
 		"negative RefreshTTL": {Keys: ks, RefreshTTL: -1},
 		"negative SessionTTL": {Keys: ks, SessionTTL: -1},
-		"negative ReuseGrace": {Keys: ks, ReuseGrace: -1},
 		"negative Leeway":     {Keys: ks, Leeway: -1},
 		"AccessTTL under 1s":  {Keys: ks, AccessTTL: time.Millisecond},
 	} {
@@ -726,7 +725,7 @@ func TestRefreshRotates(t *testing.T) {
 
 	// The first token was rotated: presenting it again is reuse, which
 	// revokes the whole session, the newest token included.
-	_, err = e.a.Refresh(context.Background(), first.RefreshToken)
+	_, err = e.a.Refresh(context.Background(), RefreshParams{RefreshToken: first.RefreshToken, IP: "192.0.2.1"})
 	if !errors.Is(err, ErrTokenReused) || !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("reused token: %v, want ErrTokenReused", err)
 	}
@@ -736,7 +735,7 @@ func TestRefreshRotates(t *testing.T) {
 	if ev, ok := e.events.last(EventTokenReused); !ok || ev.SessionID != s.ID {
 		t.Errorf("token_reused event = %+v, %v", ev, ok)
 	}
-	if _, err := e.a.Refresh(context.Background(), second.Tokens.RefreshToken); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: second.Tokens.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
 		t.Errorf("newest token after reuse: %v, want ErrInvalidToken", err)
 	}
 	if ss, err := e.a.Sessions(context.Background(), alice.ID); err != nil || len(ss) != 0 {
@@ -744,37 +743,59 @@ func TestRefreshRotates(t *testing.T) {
 	}
 }
 
+// Hole 5: a refresh retried after a lost response, within the grace, gets
+// the same successor and a fresh access token; the session survives and
+// the successor works. After the grace, the same presentation is reuse.
 func TestRefreshReuseGrace(t *testing.T) {
-	const grace = 10 * time.Second
-	e := newTokenEnv(t, TokenConfig{ReuseGrace: grace})
+	e := newTokenEnv(t, TokenConfig{})
+	grace := e.a.cfg.Tokens.ReuseGrace
+	if grace != 10*time.Second {
+		t.Fatalf("default ReuseGrace %s, want 10s", grace)
+	}
 	_, a := e.signIn(t, alice, phone)
 	e.clock.Advance(time.Minute)
-	b := e.refresh(t, a.RefreshToken) // a rotated now
+	b := e.refresh(t, a.RefreshToken) // a rotated now; the response is lost
 
-	// The client lost b and retries with a: accepted within the grace.
 	e.clock.Advance(grace - time.Second)
-	c := e.refresh(t, a.RefreshToken)
-	if c.Tokens.RefreshToken == b.Tokens.RefreshToken {
-		t.Fatal("the grace refresh returned the same token")
+	c := e.refresh(t, a.RefreshToken) // the retry
+	if c.Tokens.RefreshToken != b.Tokens.RefreshToken || c.Tokens.AccessToken == "" || !c.Tokens.RefreshExpiresAt.Equal(b.Tokens.RefreshExpiresAt) {
+		t.Fatalf("retry within the grace: %+v, want the successor of the first refresh %+v", c.Tokens, b.Tokens)
 	}
-	e.refresh(t, c.Tokens.RefreshToken)
+	d := e.refresh(t, c.Tokens.RefreshToken) // the successor works
+	if d.Tokens.RefreshToken == c.Tokens.RefreshToken {
+		t.Fatal("a refresh kept its token")
+	}
 
-	// At exactly the grace after its rotation, a is a reused token.
-	e.clock.Set(t0.Add(time.Minute + grace))
-	if _, err := e.a.Refresh(context.Background(), a.RefreshToken); !errors.Is(err, ErrTokenReused) {
+	// a was rotated a minute and 9 seconds ago: reuse.
+	e.clock.Advance(time.Minute)
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: a.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrTokenReused) {
 		t.Fatalf("reuse after the grace: %v, want ErrTokenReused", err)
 	}
 	if ss, _ := e.a.Sessions(context.Background(), alice.ID); len(ss) != 0 {
 		t.Errorf("session survived reuse: %v", ss)
 	}
+	// Exactly at the grace, a retry is reuse too.
+	_, a = e.signIn(t, alice, phone)
+	e.refresh(t, a.RefreshToken)
+	e.clock.Advance(grace)
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: a.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrTokenReused) {
+		t.Fatalf("retry exactly at the grace: %v, want ErrTokenReused", err)
+	}
+	// A token two rotations back is reuse even within the grace.
+	_, a = e.signIn(t, alice, phone)
+	b = e.refresh(t, a.RefreshToken)
+	e.refresh(t, b.Tokens.RefreshToken)
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: a.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrTokenReused) {
+		t.Fatalf("a token two rotations back: %v, want ErrTokenReused", err)
+	}
 }
 
 func TestRefreshWithoutGraceRevokesAtOnce(t *testing.T) {
-	e := newTokenEnv(t, TokenConfig{})
+	e := newTokenEnv(t, TokenConfig{ReuseGrace: -1})
 	_, a := e.signIn(t, alice, phone)
 	e.refresh(t, a.RefreshToken)
 	// Same instant: without a grace even an immediate retry is reuse.
-	if _, err := e.a.Refresh(context.Background(), a.RefreshToken); !errors.Is(err, ErrTokenReused) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: a.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrTokenReused) {
 		t.Errorf("immediate reuse: %v, want ErrTokenReused", err)
 	}
 }
@@ -786,7 +807,7 @@ func TestRefreshTokenExpiry(t *testing.T) {
 	in := e.refresh(t, toks.RefreshToken)
 
 	e.clock.Advance(time.Hour) // in's token expires exactly now
-	_, err := e.a.Refresh(context.Background(), in.Tokens.RefreshToken)
+	_, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"})
 	if !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
 		t.Errorf("expired refresh token: %v, want ErrInvalidToken", err)
 	}
@@ -810,7 +831,7 @@ func TestSessionAbsoluteLifetime(t *testing.T) {
 		}
 	}
 	e.clock.Set(end)
-	if _, err := e.a.Refresh(context.Background(), tok); !errors.Is(err, ErrInvalidToken) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: tok, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh at the session's end: %v, want ErrInvalidToken", err)
 	}
 }
@@ -870,7 +891,7 @@ func TestMalformedRefreshTokenSkipsStore(t *testing.T) {
 		sid[1:] + "." + secret, sid + "." + secret[:42] + "!", sid + "." + secret + "." + secret,
 		strings.Replace(toks.RefreshToken, ".", "-", 1), sid + "=." + secret[:42],
 	} {
-		if _, err := e.a.Refresh(context.Background(), bad); !errors.Is(err, ErrInvalidToken) {
+		if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: bad, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 			t.Errorf("Refresh(%q) = %v, want ErrInvalidToken", bad, err)
 		}
 		if err := e.a.Logout(context.Background(), bad); !errors.Is(err, ErrInvalidToken) {
@@ -882,7 +903,7 @@ func TestMalformedRefreshTokenSkipsStore(t *testing.T) {
 	}
 	// A well-formed token that is not the session's is looked up, and refused.
 	forged := sid + "." + base64.RawURLEncoding.EncodeToString(make([]byte, 32))
-	if _, err := e.a.Refresh(context.Background(), forged); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
+	if _, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: forged, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
 		t.Errorf("unknown token: %v, want ErrInvalidToken", err)
 	}
 	if store.calls != 1 {
@@ -900,7 +921,7 @@ func TestTokenStoreErrors(t *testing.T) {
 	ctx := context.Background()
 
 	_, _, err := e.a.startSession(ctx, alice, phone)
-	_, rerr := e.a.Refresh(ctx, toks.RefreshToken)
+	_, rerr := e.a.Refresh(ctx, RefreshParams{RefreshToken: toks.RefreshToken, IP: "192.0.2.1"})
 	lerr := e.a.Logout(ctx, toks.RefreshToken)
 	_, serr := e.a.Sessions(ctx, alice.ID)
 	verr := e.a.RevokeSession(ctx, alice.ID, s.ID)
@@ -916,11 +937,23 @@ func TestTokenStoreErrors(t *testing.T) {
 func TestLogout(t *testing.T) {
 	ctx := context.Background()
 	e := newTokenEnv(t, TokenConfig{RefreshTTL: time.Hour})
+	// Logout with a rotated token is reuse: the session is revoked.
+	stolen, first := e.signIn(t, alice, phone)
+	e.refresh(t, first.RefreshToken)
+	if err := e.a.Logout(ctx, first.RefreshToken); !errors.Is(err, ErrTokenReused) || !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("logout with a rotated token: %v, want ErrTokenReused", err)
+	}
+	if _, err := e.store.GetSession(ctx, stolen.ID, e.clock.Now()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("session after a logout with a rotated token: %v, want it revoked", err)
+	}
+	if ev, ok := e.events.last(EventTokenReused); !ok || ev.SessionID != stolen.ID {
+		t.Errorf("token_reused event = %+v, %v", ev, ok)
+	}
+	// A token of no session, well formed, changes nothing.
 	s, first := e.signIn(t, alice, phone)
 	in := e.refresh(t, first.RefreshToken)
-
-	if err := e.a.Logout(ctx, first.RefreshToken); !errors.Is(err, ErrInvalidToken) {
-		t.Errorf("logout with a rotated token: %v, want ErrInvalidToken", err)
+	if err := e.a.Logout(ctx, s.ID+"."+randomBase64(refreshSecretBytes)); !errors.Is(err, ErrInvalidToken) || errors.Is(err, ErrTokenReused) {
+		t.Errorf("logout with an unknown token of the session: %v, want ErrInvalidToken", err)
 	}
 	if _, err := e.store.GetSession(ctx, s.ID, e.clock.Now()); err != nil {
 		t.Fatalf("a refused logout ended the session: %v", err)
@@ -934,7 +967,7 @@ func TestLogout(t *testing.T) {
 	if _, err := e.store.GetSession(ctx, s.ID, e.clock.Now()); !errors.Is(err, ErrNotFound) {
 		t.Errorf("session after logout: %v", err)
 	}
-	if _, err := e.a.Refresh(ctx, in.Tokens.RefreshToken); !errors.Is(err, ErrInvalidToken) {
+	if _, err := e.a.Refresh(ctx, RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh after logout: %v", err)
 	}
 	if err := e.a.Logout(ctx, in.Tokens.RefreshToken); !errors.Is(err, ErrInvalidToken) {
@@ -990,7 +1023,7 @@ func TestSessionsAndRevoke(t *testing.T) {
 	if ev, ok := e.events.last(EventSignedOut); !ok || ev.SessionID != s1.ID {
 		t.Errorf("signed_out event = %+v, %v", ev, ok)
 	}
-	if _, err := e.a.Refresh(ctx, t1.RefreshToken); !errors.Is(err, ErrInvalidToken) {
+	if _, err := e.a.Refresh(ctx, RefreshParams{RefreshToken: t1.RefreshToken, IP: "192.0.2.1"}); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("refresh of a revoked session: %v", err)
 	}
 	if err := e.a.RevokeSession(ctx, alice.ID, s1.ID); !errors.Is(err, ErrNotFound) {
@@ -1004,8 +1037,9 @@ func TestSessionsAndRevoke(t *testing.T) {
 	}
 }
 
+// Without a grace, of concurrent refreshes of one token exactly one wins.
 func TestConcurrentRefreshOneWinner(t *testing.T) {
-	e := newTokenEnv(t, TokenConfig{})
+	e := newTokenEnv(t, TokenConfig{ReuseGrace: -1})
 	_, toks := e.signIn(t, alice, phone)
 
 	const n = 20
@@ -1021,7 +1055,7 @@ func TestConcurrentRefreshOneWinner(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			in, err := e.a.Refresh(context.Background(), toks.RefreshToken)
+			in, err := e.a.Refresh(context.Background(), RefreshParams{RefreshToken: toks.RefreshToken, IP: "192.0.2.1"})
 			mu.Lock()
 			defer mu.Unlock()
 			if err == nil {
@@ -1050,6 +1084,43 @@ func TestConcurrentRefreshOneWinner(t *testing.T) {
 	}
 	if refreshed != 1 {
 		t.Errorf("%d token_refreshed events, want 1", refreshed)
+	}
+}
+
+// Hole 5: a refresh fired many times at once (tabs, retries) leaves one
+// working session: every call gets the same successor, nothing is revoked.
+func TestConcurrentRefreshIsSafe(t *testing.T) {
+	e := newTokenEnv(t, TokenConfig{})
+	s, toks := e.signIn(t, alice, phone)
+	const n = 20
+	results := make([]SignIn, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = e.a.Refresh(context.Background(), RefreshParams{RefreshToken: toks.RefreshToken, IP: "192.0.2.1"})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("refresh %d of %d concurrent: %v", i, n, err)
+		}
+		if results[i].Tokens.RefreshToken != results[0].Tokens.RefreshToken || results[i].Session.ID != s.ID {
+			t.Fatalf("refresh %d got another refresh token or session", i)
+		}
+	}
+	if _, ok := e.events.last(EventTokenReused); ok {
+		t.Fatal("a concurrent refresh was taken for reuse")
+	}
+	next := e.refresh(t, results[0].Tokens.RefreshToken)
+	if next.Session.ID != s.ID {
+		t.Fatalf("the shared successor refreshed into session %s", next.Session.ID)
 	}
 }
 
@@ -1095,7 +1166,7 @@ func BenchmarkRefresh(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		e.clock.Advance(defaultAccessTTL)
-		in, err := e.a.Refresh(ctx, token)
+		in, err := e.a.Refresh(ctx, RefreshParams{RefreshToken: token, IP: "192.0.2.1"})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -28,13 +28,28 @@ func ClaimsFromContext(ctx context.Context) (*phoneauth.Claims, bool) {
 // "UN_AUTHORIZED", "code": "unauthorized", …}.
 //
 // Validation is stateless: an access token stays valid until it expires
-// (phoneauth.TokenConfig.AccessTTL) even if its session was revoked.
+// (phoneauth.TokenConfig.AccessTTL) even if its session was revoked. Routes
+// that change the account should use RequireSession.
 func (h *Handler) RequireAuth(next http.Handler) http.Handler {
-	return h.authenticated(styleEnvelope, next.ServeHTTP)
+	return h.authenticated(styleEnvelope, false, next.ServeHTTP)
 }
 
-// authenticated is RequireAuth with errors in style st.
-func (h *Handler) authenticated(st style, next http.HandlerFunc) http.HandlerFunc {
+// RequireSession is RequireAuth that also requires the token's session to
+// be live (phoneauth.Authenticator.ValidateSession: one store read): a
+// token of a session that was logged out, revoked (token reuse, a phone
+// change) or has expired gets 401 at once rather than working until it
+// expires. The phone-verification routes use it.
+func (h *Handler) RequireSession(next http.Handler) http.Handler {
+	return h.authenticated(styleEnvelope, true, next.ServeHTTP)
+}
+
+// authenticated is RequireAuth, or with live RequireSession, with errors in
+// style st.
+func (h *Handler) authenticated(st style, live bool, next http.HandlerFunc) http.HandlerFunc {
+	validate := h.auth.ValidateAccessToken
+	if live {
+		validate = h.auth.ValidateSession
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		token := accessToken(r)
 		if token == "" {
@@ -42,7 +57,7 @@ func (h *Handler) authenticated(st style, next http.HandlerFunc) http.HandlerFun
 			h.writeError(w, r, st, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized})
 			return
 		}
-		c, err := h.auth.ValidateAccessToken(r.Context(), token)
+		c, err := validate(r.Context(), token)
 		switch {
 		case errors.Is(err, phoneauth.ErrInvalidToken):
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

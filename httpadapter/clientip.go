@@ -14,11 +14,14 @@ import (
 // address it saw and anything further left may be the client's invention.
 // If every listed address is trusted, it is the leftmost; if the header is
 // missing or an entry does not parse, it is the last trusted hop before
-// it. IPv4-mapped IPv6 addresses are unmapped and zones dropped. The zero
-// Addr means r.RemoteAddr did not parse.
+// it. A Unix-socket peer (RemoteAddr "", "@" or a path) is a trusted proxy
+// with WithTrustedUnixSocket. IPv4-mapped IPv6 addresses are unmapped and
+// zones dropped. The zero Addr means that no address could be read: the
+// limits then count the request as the shared client "unknown".
 func (h *Handler) ClientIP(r *http.Request) netip.Addr {
 	client, ok := parseAddr(r.RemoteAddr)
-	if !ok || !h.trusted(client) {
+	trustedPeer := ok && h.trusted(client) || !ok && h.trustUnix && isUnixPeer(r.RemoteAddr)
+	if !trustedPeer {
 		return client
 	}
 	values := r.Header.Values("X-Forwarded-For")
@@ -48,14 +51,24 @@ func (h *Handler) ClientIP(r *http.Request) netip.Addr {
 	return client
 }
 
-// clientIP is ClientIP as the string the Authenticator takes ("" if
-// unknown).
+// unknownClient is the address given to the Authenticator for a client
+// whose address could not be read: not an address, so it counts in the
+// Authenticator's one shared "unknown" bucket.
+const unknownClient = "unknown"
+
+// clientIP is ClientIP as the string the Authenticator takes.
 func (h *Handler) clientIP(r *http.Request) string {
 	a := h.ClientIP(r)
 	if !a.IsValid() {
-		return ""
+		return unknownClient
 	}
 	return a.String()
+}
+
+// isUnixPeer reports whether a RemoteAddr is that of a Unix-socket peer:
+// net/http reports "@" or "" for an unnamed socket, a path for a named one.
+func isUnixPeer(remote string) bool {
+	return remote == "" || remote[0] == '@' || remote[0] == '/'
 }
 
 // trusted reports whether a is a trusted proxy.

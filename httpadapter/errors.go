@@ -16,27 +16,28 @@ import (
 // message. Each phoneauth sentinel error has one (see the table in
 // errors.go); the others come from the adapter itself.
 const (
-	CodeInvalidRequest       = "invalid_request"        // 400 malformed JSON, a wrong type, a missing field: the message says which
-	CodeInvalidPhone         = "invalid_phone"          // 400 phoneauth.ErrInvalidPhone
-	CodePhoneNotAllowed      = "phone_not_allowed"      // 422 phoneauth.ErrPhoneNotAllowed
-	CodeInvalidOTP           = "invalid_otp"            // 400 phoneauth.ErrInvalidOTP
-	CodeVerificationFailed   = "verification_failed"    // 401 phoneauth.ErrVerificationFailed
-	CodeNoPendingCode        = "no_pending_code"        // 409 phoneauth.ErrNoPendingCode
-	CodeSignupNotAllowed     = "signup_not_allowed"     // 403 phoneauth.ErrSignupNotAllowed
-	CodePhoneTaken           = "phone_taken"            // 409 phoneauth.ErrPhoneTaken
-	CodeCaptchaFailed        = "captcha_failed"         // 403 phoneauth.ErrCaptchaFailed
-	CodeCaptchaUnavailable   = "captcha_unavailable"    // 503 phoneauth.ErrCaptchaUnavailable
-	CodeRateLimited          = "rate_limited"           // 429 phoneauth.ErrRateLimited, with Retry-After
-	CodeSendFailed           = "send_failed"            // 502 phoneauth.ErrSendFailed
-	CodeInvalidToken         = "invalid_token"          // 401 phoneauth.ErrInvalidToken: a bad refresh token
-	CodeTokenReused          = "token_reused"           // 401 phoneauth.ErrTokenReused: the session was revoked
-	CodeStoreUnavailable     = "store_unavailable"      // 503 phoneauth.ErrStoreUnavailable
-	CodeNotFound             = "not_found"              // 404 phoneauth.ErrNotFound, or no such route
-	CodeUnauthorized         = "unauthorized"           // 401 a missing or invalid access token where one is required
-	CodeMethodNotAllowed     = "method_not_allowed"     // 405, with Allow
-	CodeBodyTooLarge         = "body_too_large"         // 413
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415
-	CodeInternal             = "internal_error"         // 500 anything else (logged; should not happen)
+	CodeInvalidRequest       = "invalid_request"           // 400 malformed JSON, a wrong type, a missing field: the message says which
+	CodeInvalidPhone         = "invalid_phone"             // 400 phoneauth.ErrInvalidPhone
+	CodePhoneNotAllowed      = "phone_not_allowed"         // 422 phoneauth.ErrPhoneNotAllowed
+	CodeInvalidOTP           = "invalid_otp"               // 400 phoneauth.ErrInvalidOTP
+	CodeVerificationFailed   = "verification_failed"       // 401 phoneauth.ErrVerificationFailed
+	CodeNoPendingCode        = "no_pending_code"           // 409 phoneauth.ErrNoPendingCode
+	CodeSignupNotAllowed     = "signup_not_allowed"        // 403 phoneauth.ErrSignupNotAllowed
+	CodePhoneTaken           = "phone_taken"               // 409 phoneauth.ErrPhoneTaken
+	CodeCaptchaFailed        = "captcha_failed"            // 403 phoneauth.ErrCaptchaFailed
+	CodeCaptchaUnavailable   = "captcha_unavailable"       // 503 phoneauth.ErrCaptchaUnavailable
+	CodeRateLimited          = "rate_limited"              // 429 phoneauth.ErrRateLimited, with Retry-After
+	CodeSendFailed           = "send_failed"               // 502 phoneauth.ErrSendFailed
+	CodeInvalidToken         = "invalid_token"             // 401 phoneauth.ErrInvalidToken: a bad refresh token
+	CodeTokenReused          = "token_reused"              // 401 phoneauth.ErrTokenReused: the session was revoked
+	CodeReauthRequired       = "reauthentication_required" // 403 phoneauth.ErrReauthenticationRequired: sign in again first
+	CodeStoreUnavailable     = "store_unavailable"         // 503 phoneauth.ErrStoreUnavailable
+	CodeNotFound             = "not_found"                 // 404 phoneauth.ErrNotFound, or no such route
+	CodeUnauthorized         = "unauthorized"              // 401 a missing or invalid access token where one is required
+	CodeMethodNotAllowed     = "method_not_allowed"        // 405, with Allow
+	CodeBodyTooLarge         = "body_too_large"            // 413
+	CodeUnsupportedMediaType = "unsupported_media_type"    // 415
+	CodeInternal             = "internal_error"            // 500 anything else (logged; should not happen)
 )
 
 // Keys of WithMessages for the success messages.
@@ -58,6 +59,7 @@ var errorTable = []struct {
 	message string
 }{
 	{phoneauth.ErrTokenReused, http.StatusUnauthorized, CodeTokenReused, "Refresh token reused; the session was revoked"},
+	{phoneauth.ErrReauthenticationRequired, http.StatusForbidden, CodeReauthRequired, "Sign in again to change the phone number"},
 	{phoneauth.ErrInvalidToken, http.StatusUnauthorized, CodeInvalidToken, "Invalid or expired token"},
 	{phoneauth.ErrRateLimited, http.StatusTooManyRequests, CodeRateLimited, "Too many requests"},
 	{phoneauth.ErrInvalidPhone, http.StatusBadRequest, CodeInvalidPhone, "Invalid phone number"},

@@ -24,7 +24,7 @@ func TestErrorTable(t *testing.T) {
 		phoneauth.ErrRateLimited, phoneauth.ErrInvalidOTP, phoneauth.ErrVerificationFailed,
 		phoneauth.ErrNoPendingCode, phoneauth.ErrSignupNotAllowed, phoneauth.ErrPhoneTaken,
 		phoneauth.ErrCaptchaFailed, phoneauth.ErrCaptchaUnavailable, phoneauth.ErrSendFailed,
-		phoneauth.ErrInvalidToken, phoneauth.ErrTokenReused, phoneauth.ErrStoreUnavailable,
+		phoneauth.ErrInvalidToken, phoneauth.ErrTokenReused, phoneauth.ErrReauthenticationRequired, phoneauth.ErrStoreUnavailable,
 		phoneauth.ErrNotFound,
 	}
 	if len(errorTable) != len(sentinels) {

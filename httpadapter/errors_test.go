@@ -127,6 +127,7 @@ func TestErrorRowsOverHTTP(t *testing.T) {
 			run: func(f *fixture) (bool, *httptest.ResponseRecorder) {
 				rt := f.signIn(phone).Token.RefreshToken
 				f.do("POST", "/auth/token/refresh", `{"refreshToken": "`+rt+`"}`)
+				f.clock.Advance(time.Minute) // past the reuse grace
 				return false, f.do("POST", "/auth/token/refresh", `{"refreshToken": "`+rt+`"}`)
 			}},
 		{name: "phone verification: rate limited", status: 429, code: httpadapter.CodeRateLimited, message: "Too many requests",

@@ -2,6 +2,7 @@ package httpadapter_test
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log"
@@ -28,7 +29,7 @@ func newExampleAuthenticator() *phoneauth.Authenticator {
 	auth, err := phoneauth.New(phoneauth.Config{
 		Store:  phoneauth.NewMemoryStore(),
 		Sender: phoneauth.LogSender{},
-		Secret: bytes.Repeat([]byte{1}, 32), // load 32 random bytes in production
+		Secret: []byte(rand.Text() + rand.Text()), // in production: the same secret on every replica
 		Tokens: phoneauth.TokenConfig{Keys: keys},
 		TestNumbers: map[string]phoneauth.TestNumber{
 			"+923012345678": {Code: "249364", Expires: time.Now().Add(time.Hour)},

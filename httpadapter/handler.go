@@ -69,11 +69,14 @@
 //
 // # Client IP
 //
-// The per-IP limit counts the TCP peer of the request. Only when the peer
-// is a trusted proxy (WithTrustedProxies) does the Handler read
-// X-Forwarded-For, and then it takes the rightmost address that is not
-// itself a trusted proxy: everything to the left of it could have been
-// written by the client. The Authenticator limits IPv6 clients per /64.
+// The per-address limits count the TCP peer of the request. Only when the
+// peer is a trusted proxy (WithTrustedProxies, or a Unix socket with
+// WithTrustedUnixSocket) does the Handler read X-Forwarded-For, and then it
+// takes the rightmost address that is not itself a trusted proxy:
+// everything to the left of it could have been written by the client. A
+// peer with no address it can read (a Unix socket without that option)
+// counts as the one shared client "unknown". The Authenticator limits IPv6
+// clients per /64, with the /56 and /48 as aggregates.
 package httpadapter
 
 import (
@@ -128,6 +131,7 @@ type options struct {
 	routes      RouteSet
 	messages    map[string]string
 	proxies     []string
+	trustUnix   bool
 	maxBody     int64
 	logger      *slog.Logger
 	unavailable time.Duration
@@ -177,6 +181,14 @@ func WithTrustedProxies(cidrs ...string) Option {
 	return func(o *options) { o.proxies = append(o.proxies, cidrs...) }
 }
 
+// WithTrustedUnixSocket believes the X-Forwarded-For header of requests
+// that came through a Unix socket (whose peer has no IP address), as for a
+// trusted proxy: for a server that listens on a socket behind its own
+// reverse proxy. Without it such requests, like any request whose peer
+// address does not parse, all count as one client, "unknown", for the
+// per-address limits: an unknown peer fails closed, never into "no limit".
+func WithTrustedUnixSocket() Option { return func(o *options) { o.trustUnix = true } }
+
 // WithMaxBodyBytes limits request bodies to n bytes; a larger body gets 413.
 // Default DefaultMaxBodyBytes.
 func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
@@ -204,15 +216,17 @@ func WithUnavailableRetryAfter(d time.Duration) Option {
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
 // concurrent use.
 type Handler struct {
-	auth     *phoneauth.Authenticator
-	routes   []route
-	mux      *http.ServeMux // the routes plus a JSON 404, for ServeHTTP
-	proxies  []netip.Prefix
-	maxBody  int64
-	log      *slog.Logger
-	clock    phoneauth.Clock
-	messages map[string]string // overrides, by code or message key
-	jwks     []byte
+	auth    *phoneauth.Authenticator
+	routes  []route
+	mux     *http.ServeMux // the routes plus a JSON 404, for ServeHTTP
+	proxies []netip.Prefix
+	// trustUnix makes a Unix-socket peer a trusted proxy.
+	trustUnix bool
+	maxBody   int64
+	log       *slog.Logger
+	clock     phoneauth.Clock
+	messages  map[string]string // overrides, by code or message key
+	jwks      []byte
 
 	unavailableRetry time.Duration // Retry-After of a 503
 	jwksETag         string
@@ -262,7 +276,7 @@ func (h *Handler) handler(g routeGroup, fn routeFunc) http.HandlerFunc {
 		h.writeSuccess(w, r, g.style, data)
 	}
 	if g.signedIn {
-		return h.authenticated(g.style, serve)
+		return h.authenticated(g.style, true, serve) // routes that change the account: a live session
 	}
 	return serve
 }
@@ -287,11 +301,12 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		opt(&o)
 	}
 	h := &Handler{
-		auth:     auth,
-		maxBody:  o.maxBody,
-		log:      o.logger,
-		clock:    auth.Clock(), // the envelope's "timestamp"
-		messages: o.messages,
+		auth:      auth,
+		maxBody:   o.maxBody,
+		log:       o.logger,
+		clock:     auth.Clock(), // the envelope's "timestamp"
+		messages:  o.messages,
+		trustUnix: o.trustUnix,
 
 		unavailableRetry: o.unavailable,
 	}

@@ -1,7 +1,6 @@
 package httpadapter_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,7 +60,7 @@ func newFixture(t testing.TB, configure func(*phoneauth.Config), opts ...httpada
 			f.sent = append(f.sent, m)
 			return fmt.Sprintf("msg-%d", len(f.sent)), nil
 		}),
-		Secret:      bytes.Repeat([]byte{7}, 32),
+		Secret:      []byte("a test secret: 32 bytes or more, of many different bytes"),
 		Tokens:      phoneauth.TokenConfig{Keys: keys},
 		Clock:       f.clock,
 		Development: true,
@@ -250,7 +249,14 @@ func verifyBody(phone, code, device string) string {
 // requestCode requests a code for phone and returns the response data.
 func (f *fixture) requestCode(phone string, headers ...string) codeData {
 	f.t.Helper()
-	e := decodeEnvelope(f.t, f.do("POST", "/auth/otp/request", requestBody(phone, "dev-"+phone), headers...), 200)
+	return f.requestCodeFrom(phone, "d", headers...)
+}
+
+// requestCodeFrom requests a code for phone from device and returns the
+// response data: a challenge belongs to the device that requested it.
+func (f *fixture) requestCodeFrom(phone, device string, headers ...string) codeData {
+	f.t.Helper()
+	e := decodeEnvelope(f.t, f.do("POST", "/auth/otp/request", requestBody(phone, device), headers...), 200)
 	return data[codeData](f.t, e)
 }
 
@@ -258,7 +264,7 @@ func (f *fixture) requestCode(phone string, headers ...string) codeData {
 func (f *fixture) signIn(phone string) signInData {
 	f.t.Helper()
 	c := f.requestCode(phone)
-	e := decodeEnvelope(f.t, f.do("POST", "/auth/otp/verify", verifyBody(phone, c.OTP, "dev-"+phone)), 200)
+	e := decodeEnvelope(f.t, f.do("POST", "/auth/otp/verify", verifyBody(phone, c.OTP, "d")), 200)
 	return data[signInData](f.t, e)
 }
 

@@ -68,9 +68,10 @@ func (h *Handler) servePhoneSend(w http.ResponseWriter, r *http.Request, send ph
 		return nil, p
 	}
 	v, err := send(r.Context(), phoneauth.PhoneVerificationParams{
-		UserID:  c.Subject,
-		Phone:   b.PhoneNumber,
-		Country: b.CountryCode,
+		UserID:    c.Subject,
+		SessionID: c.SessionID,
+		Phone:     b.PhoneNumber,
+		Country:   b.CountryCode,
 		// The signed-in session stands for the device in the per-device
 		// limit.
 		DeviceID: "session:" + c.SessionID,
@@ -103,12 +104,14 @@ func (h *Handler) servePhoneVerify(w http.ResponseWriter, r *http.Request) (any,
 	}
 	err := h.auth.ConfirmPhoneVerification(r.Context(), phoneauth.ConfirmPhoneVerificationParams{
 		UserID:       c.Subject,
+		SessionID:    c.SessionID,
 		Phone:        b.PhoneNumber,
 		Country:      b.CountryCode,
 		RequestID:    b.AuthCode.String(),
 		Code:         b.OTP.text,
 		CodeIsNumber: b.OTP.number,
 		IP:           h.clientIP(r),
+		Locale:       locale("", r),
 	})
 	if err != nil {
 		return nil, problemFor(err, phoneFields)

@@ -89,7 +89,7 @@ func TestRequestOptionalFields(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	f := newFixture(t, nil)
-	c := f.requestCode("+923012345678")
+	c := f.requestCodeFrom("+923012345678", "android.unique.device.id")
 	body := `{"otpInfo": {"phone": "923012345678", "otp": "` + c.OTP + `", "country": "PK"},
 		"deviceInfo": {"deviceId": "android.unique.device.id", "deviceType": "android", "deviceName": "pixel9",
 		"platformVersion": "0.9.0", "fcmToken": "ksjfjdsfkljiowuerio2u39048"}}`
@@ -179,7 +179,15 @@ func TestRefresh(t *testing.T) {
 		out.Token.CurrentDevice.ID != in.Token.CurrentDevice.ID || out.User.ID != in.User.ID || out.ExpiresIn != 900 {
 		t.Errorf("refresh %+v", out)
 	}
-	// The rotated token comes back: the session is revoked.
+	// The same refresh again within the reuse grace (a retry, a second
+	// tab) gets the same new refresh token.
+	again := data[signInData](t, decodeEnvelope(t, f.do("POST", "/auth/token/refresh", `{"refreshToken": "`+in.Token.RefreshToken+`"}`), 200))
+	if again.Token.RefreshToken != out.Token.RefreshToken {
+		t.Errorf("retry got refresh token %q, want %q", again.Token.RefreshToken, out.Token.RefreshToken)
+	}
+	// After the grace the rotated token coming back is reuse: the session
+	// is revoked.
+	f.clock.Advance(time.Minute)
 	wantError(t, f.do("POST", "/auth/token/refresh", `{"refreshToken": "`+in.Token.RefreshToken+`"}`), 401, httpadapter.CodeTokenReused, "")
 	wantError(t, f.do("POST", "/auth/token/refresh", `{"refreshToken": "`+out.Token.RefreshToken+`"}`), 401, httpadapter.CodeInvalidToken, "Invalid or expired token")
 	wantError(t, f.do("POST", "/auth/token/refresh", `{"refreshToken": "garbage"}`), 401, httpadapter.CodeInvalidToken, "")

@@ -239,7 +239,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) (any, *pr
 	if b.RefreshToken == "" {
 		return nil, required("refreshToken")
 	}
-	in, err := h.auth.Refresh(r.Context(), b.RefreshToken)
+	in, err := h.auth.Refresh(r.Context(), phoneauth.RefreshParams{RefreshToken: b.RefreshToken, IP: h.clientIP(r)})
 	if err != nil {
 		return nil, problemFor(err, nil)
 	}

@@ -32,14 +32,14 @@ func TestDashboardQueriesExportedMetrics(t *testing.T) {
 	// Make every metric appear: a sign-in and a failed send.
 	ctx := context.Background()
 	f := newFixture(t)
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"}); err != nil {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678", IP: "192.0.2.1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: "+923012345678", Code: f.codes["+923012345678"]}); err != nil {
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: "+923012345678", Code: f.codes["+923012345678"], IP: "192.0.2.1"}); err != nil {
 		t.Fatal(err)
 	}
 	f.sendErr = errors.New("down")
-	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+4915123456789"})
+	_, _ = f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+4915123456789", IP: "192.0.2.1"})
 	exported := map[string]bool{}
 	for series := range scrape(t, f.metrics) {
 		name, _, _ := strings.Cut(series, "{")

@@ -30,8 +30,8 @@ func ExampleNewPrometheus() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	auth.Request(context.Background(), phoneauth.RequestParams{Phone: "+923012345678"})
-	auth.Request(context.Background(), phoneauth.RequestParams{Phone: "+923012345678"}) // in the cooldown
+	auth.Request(context.Background(), phoneauth.RequestParams{Phone: "+923012345678", IP: "192.0.2.1"})
+	auth.Request(context.Background(), phoneauth.RequestParams{Phone: "+923012345678", IP: "192.0.2.1"}) // in the cooldown
 
 	w := httptest.NewRecorder()
 	handler.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))

@@ -138,7 +138,7 @@ func TestMetricsOfFlows(t *testing.T) {
 	const pk, in = "+923012345678", "+919876543210"
 
 	// Two sign-ins, one by WhatsApp; one wrong code on the way.
-	for _, r := range []phoneauth.RequestParams{{Phone: pk}, {Phone: in, Channel: phoneauth.WhatsApp}} {
+	for _, r := range []phoneauth.RequestParams{{Phone: pk, IP: "192.0.2.1"}, {Phone: in, Channel: phoneauth.WhatsApp, IP: "192.0.2.1"}} {
 		if _, err := f.auth.Request(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -147,24 +147,24 @@ func TestMetricsOfFlows(t *testing.T) {
 	if f.codes[pk] == wrong {
 		wrong = "111111"
 	}
-	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: pk, Code: wrong}); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: pk, Code: wrong, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrInvalidOTP) {
 		t.Fatalf("wrong code: %v", err)
 	}
 	for _, phone := range []string{pk, in} {
-		if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phone, Code: f.codes[phone]}); err != nil {
+		if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phone, Code: f.codes[phone], IP: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Nothing pending any more; the cooldown refuses a new code.
-	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: pk, Code: "123456"}); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: pk, Code: "123456", IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrVerificationFailed) {
 		t.Fatalf("verify with nothing pending: %v", err)
 	}
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: pk}); !errors.Is(err, phoneauth.ErrRateLimited) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: pk, IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrRateLimited) {
 		t.Fatalf("request in the cooldown: %v", err)
 	}
 	// A failed send.
 	f.sendErr = errors.New("provider down")
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+4915123456789"}); !errors.Is(err, phoneauth.ErrSendFailed) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+4915123456789", IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrSendFailed) {
 		t.Fatalf("failed send: %v", err)
 	}
 
@@ -198,8 +198,8 @@ func TestMetricsOfFlows(t *testing.T) {
 	})
 }
 
-// TestMetricsOfFailures: a failing store and an exhausted failed-verify
-// budget.
+// TestMetricsOfFailures: a failing store. A verification whose attempt
+// fails in the store charges no failed-verify budget: it checked no code.
 func TestMetricsOfFailures(t *testing.T) {
 	ctx := context.Background()
 	down := errors.New("connection refused")
@@ -208,19 +208,19 @@ func TestMetricsOfFailures(t *testing.T) {
 		c.Users = phoneauth.NewMemoryStore()
 		c.Limits.FailedVerifies = phoneauth.Limit{Events: 2, Per: time.Hour}
 	})
-	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678", IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
 		t.Fatalf("request: %v", err)
 	}
 	for range 3 {
-		_, _ = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: "+923012345678", Code: "123456"})
+		_, _ = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: "+923012345678", Code: "123456", IP: "192.0.2.1"})
 	}
 	check(t, scrape(t, f.metrics), map[string]float64{
-		`phoneauth_store_errors_total{}`: 3,
+		`phoneauth_store_errors_total{}`: 4,
 		`phoneauth_operation_duration_seconds_count{operation="request",outcome="error"}`:  1,
 		`phoneauth_verifications_total{country="PK",result="not_pending"}`:                 absent, // a store failure checks no code
-		`phoneauth_limit_refusals_total{limit="verify"}`:                                   1,
-		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="error"}`:   2,
-		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="refused"}`: 1,
+		`phoneauth_limit_refusals_total{limit="verify"}`:                                   0,
+		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="error"}`:   3,
+		`phoneauth_operation_duration_seconds_count{operation="verify",outcome="refused"}`: absent,
 		`phoneauth_codes_sent_total{channel="sms",country="PK"}`:                           absent,
 	})
 }

@@ -96,18 +96,18 @@ func simulate(t *testing.T) *simulation {
 	// A user who will type the code in at a given time, on the device
 	// that asked for it.
 	type pending struct {
-		phone, device string
-		at            time.Time
+		phone, device, ip string
+		at                time.Time
 	}
 	var toVerify []pending
 	clients, botCredit := 0, 0.0
 	// request asks for a code as a new client: a new address and device.
-	request := func(phone string, network int) (device string, err error) {
+	request := func(phone string, network int) (device, ip string, err error) {
 		clients++
 		device = fmt.Sprintf("device-%d", clients)
-		ip := fmt.Sprintf("%d.%d.%d.%d", network, clients>>16&255, clients>>8&255, clients&255)
+		ip = fmt.Sprintf("%d.%d.%d.%d", network, clients>>16&255, clients>>8&255, clients&255)
 		_, err = auth.Request(ctx, phoneauth.RequestParams{Phone: phone, IP: ip, DeviceID: device})
-		return device, err
+		return device, ip, err
 	}
 	prev := map[string]point{}
 	for minute := range simMinutes {
@@ -117,23 +117,23 @@ func simulate(t *testing.T) *simulation {
 				c := ordinaryCountries[rng.IntN(len(ordinaryCountries))]
 				phone := fmt.Sprintf(c.format, rng.IntN(10_000))
 				sim.asked[minute]++
-				switch device, err := request(phone, 10); {
+				switch device, ip, err := request(phone, 10); {
 				case err != nil:
 					sim.refused[minute]++
 				case rng.Float64() < 0.9: // most users type the code in
-					toVerify = append(toVerify, pending{phone, device, now.Add(time.Duration(20+rng.IntN(40)) * time.Second)})
+					toVerify = append(toVerify, pending{phone, device, ip, now.Add(time.Duration(20+rng.IntN(40)) * time.Second)})
 				}
 			}
 			if minute >= attackStart && minute < attackEnd {
 				for botCredit += botPerMinute / 60.0; botCredit >= 1; botCredit-- {
-					_, _ = request(fmt.Sprintf("%s%03d", botRange, rng.IntN(1000)), 100)
+					_, _, _ = request(fmt.Sprintf("%s%03d", botRange, rng.IntN(1000)), 100)
 				}
 			}
 			toVerify = slices.DeleteFunc(toVerify, func(p pending) bool {
 				if p.at.After(now) {
 					return false
 				}
-				_, _ = auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.phone, Code: codes[p.phone], Device: phoneauth.Device{ID: p.device}})
+				_, _ = auth.Verify(ctx, phoneauth.VerifyParams{Phone: p.phone, Code: codes[p.phone], Device: phoneauth.Device{ID: p.device}, IP: p.ip})
 				return true
 			})
 			clock.Advance(time.Second)

@@ -34,10 +34,11 @@ func newFlows(tb testing.TB, counter *statementCounter) *storetest.Flows {
 //	Request                   2  the cooldown, IP, device and phone limits in one
 //	                             Limiter.AllowAll (the global limit is off by
 //	                             default), PutChallenge
-//	Verify, new user          6  failed-verify budget, AttemptChallenge, DeleteChallenge,
+//	Verify, new user          7  per-address limit (its /32 or /64, /56, /48 in one call),
+//	                             AttemptChallenge, failed-verify budget, DeleteChallenge,
 //	                             budget Reset, CreateUser (finds or creates), CreateSession
-//	Verify, returning user    6  the same: CreateUser returns the existing user
-//	Refresh                   1  RotateRefresh
+//	Verify, returning user    7  the same: CreateUser returns the existing user
+//	Refresh                   2  per-address limit, RotateRefresh
 //	Logout                    2  GetSession, DeleteSession
 func TestFlowStatements(t *testing.T) {
 	var counter statementCounter
@@ -54,7 +55,7 @@ func TestFlowStatements(t *testing.T) {
 
 	flows.WarmUp(t) // every statement is prepared on the connection
 	prepared := counter.prepared.Load()
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 6, VerifyReturningUser: 6, Refresh: 1, Logout: 2})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 7, VerifyReturningUser: 7, Refresh: 2, Logout: 2})
 	if p := counter.prepared.Load() - prepared; p != 0 {
 		t.Errorf("%d statements prepared after the warm-up, want 0 (one round trip per statement)", p)
 	}

@@ -6,6 +6,7 @@ import "strings"
 type queries struct {
 	putChallenge, getChallenge, attemptChallenge, deleteChallenge         string
 	createSession, getSession, rotateRefresh, deleteSession, listSessions string
+	revokeOtherSessions                                                   string
 	userByPhone, createUser, setPhone                                     string
 	allow, allowAll, refund, reset                                        string
 	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
@@ -16,25 +17,26 @@ type queries struct {
 func newQueries(schema string) queries {
 	r := strings.NewReplacer("{schema}", schema)
 	return queries{
-		putChallenge:      r.Replace(putChallengeSQL),
-		getChallenge:      r.Replace(getChallengeSQL),
-		attemptChallenge:  r.Replace(attemptChallengeSQL),
-		deleteChallenge:   r.Replace(deleteChallengeSQL),
-		createSession:     r.Replace(createSessionSQL),
-		getSession:        r.Replace(getSessionSQL),
-		rotateRefresh:     r.Replace(rotateRefreshSQL),
-		deleteSession:     r.Replace(deleteSessionSQL),
-		listSessions:      r.Replace(listSessionsSQL),
-		userByPhone:       r.Replace(userByPhoneSQL),
-		createUser:        r.Replace(createUserSQL),
-		setPhone:          r.Replace(setPhoneSQL),
-		allow:             r.Replace(allowSQL),
-		allowAll:          r.Replace(allowAllSQL),
-		refund:            r.Replace(refundSQL),
-		reset:             r.Replace(resetSQL),
-		cleanupChallenges: r.Replace(cleanupChallengesSQL),
-		cleanupSessions:   r.Replace(cleanupSessionsSQL),
-		cleanupBuckets:    r.Replace(cleanupBucketsSQL),
+		putChallenge:        r.Replace(putChallengeSQL),
+		getChallenge:        r.Replace(getChallengeSQL),
+		attemptChallenge:    r.Replace(attemptChallengeSQL),
+		deleteChallenge:     r.Replace(deleteChallengeSQL),
+		createSession:       r.Replace(createSessionSQL),
+		getSession:          r.Replace(getSessionSQL),
+		rotateRefresh:       r.Replace(rotateRefreshSQL),
+		deleteSession:       r.Replace(deleteSessionSQL),
+		listSessions:        r.Replace(listSessionsSQL),
+		revokeOtherSessions: r.Replace(revokeOtherSessionsSQL),
+		userByPhone:         r.Replace(userByPhoneSQL),
+		createUser:          r.Replace(createUserSQL),
+		setPhone:            r.Replace(setPhoneSQL),
+		allow:               r.Replace(allowSQL),
+		allowAll:            r.Replace(allowAllSQL),
+		refund:              r.Replace(refundSQL),
+		reset:               r.Replace(resetSQL),
+		cleanupChallenges:   r.Replace(cleanupChallengesSQL),
+		cleanupSessions:     r.Replace(cleanupSessionsSQL),
+		cleanupBuckets:      r.Replace(cleanupBucketsSQL),
 	}
 }
 
@@ -84,14 +86,15 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 	// cur locks the session row. Of concurrent rotations, the first gets
 	// the lock; the others wait and then read the row as the first left it
 	// (READ COMMITTED re-reads a locked row): they find the presented token
-	// in prev_hash, rotated at that very moment, and so see a reuse (or a
-	// grace retry), exactly as if they had come one after another. Older
-	// past tokens are in refresh_tokens, read as of the start of the
-	// statement (past). A token rotated after that start by a concurrent
-	// statement and already replaced again (only possible with grace) is
-	// in neither: the session row then differs from the one the statement
-	// started with (seen), and the outcome is 'retry', which changes
-	// nothing; the caller runs the statement again.
+	// in prev_hash, rotated at that very moment, and so see either the same
+	// rotation again (their new hash is now current, within the grace:
+	// 'same', which changes nothing) or a reuse, exactly as if they had come
+	// one after another. Older past tokens are in refresh_tokens, read as of
+	// the start of the statement (past); only the token rotated last can be
+	// 'same'. A token rotated after that start by a concurrent statement and
+	// already replaced again is in neither: the session row then differs
+	// from the one the statement started with (seen), and the outcome is
+	// 'retry', which changes nothing; the caller runs the statement again.
 	//
 	// The outcome is decided once, in verdict, and the three
 	// data-modifying CTEs act on it: at most one of them changes anything.
@@ -109,8 +112,7 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 ), verdict AS (
 	SELECT CASE
 		WHEN cur.refresh_hash = $3 AND cur.refresh_expires_at > $2 THEN 'rotate'
-		WHEN cur.prev_hash = $3 AND cur.prev_rotated_at > $6 THEN 'grace'
-		WHEN past.rotated_at > $6 THEN 'grace'
+		WHEN cur.prev_hash = $3 AND cur.refresh_hash = $4 AND cur.prev_rotated_at > $6 THEN 'same'
 		WHEN cur.prev_hash = $3 OR past.rotated_at IS NOT NULL THEN 'reuse'
 		WHEN seen.refresh_hash IS DISTINCT FROM cur.refresh_hash THEN 'retry'
 		ELSE 'none'
@@ -121,12 +123,12 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 	SET refresh_hash = $4, refresh_expires_at = $5, refreshed_at = $2,
 		prev_hash = cur.refresh_hash, prev_rotated_at = $2
 	FROM cur, verdict
-	WHERE s.id = cur.id AND verdict.outcome IN ('rotate', 'grace')
+	WHERE s.id = cur.id AND verdict.outcome = 'rotate'
 ), remembered AS (
 	INSERT INTO {schema}.refresh_tokens (session_id, hash, rotated_at)
 	SELECT cur.id, cur.refresh_hash, $2
 	FROM cur, verdict
-	WHERE verdict.outcome IN ('rotate', 'grace')
+	WHERE verdict.outcome = 'rotate'
 	ON CONFLICT (session_id, hash) DO NOTHING
 ), revoked AS (
 	DELETE FROM {schema}.sessions s
@@ -138,6 +140,22 @@ FROM verdict CROSS JOIN cur`
 
 	// Token hashes go with the session (ON DELETE CASCADE).
 	deleteSessionSQL = `DELETE FROM {schema}.sessions WHERE id = $1`
+
+	// revokeOtherSessionsSQL is RevokeOtherSessions in one statement:
+	// parameters $1 user id, $2 the kept session, $3 its new phone, $4 now.
+	// keep locks and updates the kept session if it is the user's and live;
+	// the others are deleted (with their tokens, ON DELETE CASCADE) only
+	// then. It returns how many sessions were kept: 1, or 0 for nothing
+	// done.
+	revokeOtherSessionsSQL = `WITH keep AS (
+	UPDATE {schema}.sessions SET phone = $3
+	WHERE id = $2 AND user_id = $1 AND expires_at > $4
+	RETURNING id
+), gone AS (
+	DELETE FROM {schema}.sessions
+	WHERE user_id = $1 AND id <> $2 AND EXISTS (SELECT 1 FROM keep)
+)
+SELECT count(*) FROM keep`
 
 	listSessionsSQL = `SELECT ` + sessionColumns + `
 FROM {schema}.sessions WHERE user_id = $1 AND expires_at > $2

@@ -97,7 +97,7 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (phone
 // presented token is neither the current one nor a past one known when it
 // started, does it run the statement again (a few times at most).
 func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
-	var graceCutoff *time.Time // NULL: no past token is within grace
+	var graceCutoff *time.Time // NULL: no rotation is within grace
 	if r.Grace > 0 {
 		t := r.Now.Add(-r.Grace)
 		graceCutoff = &t
@@ -112,10 +112,12 @@ func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phonea
 			return phoneauth.Session{}, notFoundOr("rotate refresh token", err)
 		}
 		switch outcome {
-		case "rotate", "grace":
+		case "rotate":
 			sess.RefreshHash = r.NewHash
 			sess.RefreshedAt = r.Now
 			sess.RefreshExpiresAt = r.NewExpiresAt
+			return sess, nil
+		case "same": // this rotation again, within the grace: as it is
 			return sess, nil
 		case "reuse":
 			return phoneauth.Session{}, phoneauth.ErrTokenReused
@@ -143,6 +145,20 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		return unavailable("delete session", err)
 	}
 	if tag.RowsAffected() == 0 {
+		return phoneauth.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeOtherSessions deletes every session of userID but keepID, with
+// their token hashes, and gives keepID the phone, in one statement. It
+// implements phoneauth.SessionStore.
+func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	var kept int
+	if err := s.pool.QueryRow(ctx, s.q.revokeOtherSessions, userID, keepID, phone, now).Scan(&kept); err != nil {
+		return unavailable("revoke other sessions", err)
+	}
+	if kept == 0 {
 		return phoneauth.ErrNotFound
 	}
 	return nil

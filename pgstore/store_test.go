@@ -292,34 +292,39 @@ func TestRotateRefresh(t *testing.T) {
 		wantErr(t, "presenting a rotated token at once, without grace", err, phoneauth.ErrTokenReused)
 	})
 
+	// rotateTo rotates sess's token old at now into next, with grace.
+	rotateTo := func(id string, old, next []byte, now time.Time, grace time.Duration) (phoneauth.Session, error) {
+		return s.RotateRefresh(ctx, phoneauth.Rotation{
+			SessionID: id, OldHash: old, NewHash: next, NewExpiresAt: now.Add(30 * 24 * time.Hour), Now: now, Grace: grace,
+		})
+	}
+
 	t.Run("Grace", func(t *testing.T) {
 		a := newSession(t0)
 		must(t, s.CreateSession(ctx, a))
-		_, h1, err := rotate(s, a.ID, a.RefreshHash, t0, 0)
+		_, h1, err := rotate(s, a.ID, a.RefreshHash, t0, 10*time.Second)
 		must(t, err)
-		// The client lost the response and presents the old token again.
-		got, h2, err := rotate(s, a.ID, a.RefreshHash, t0.Add(9*time.Second), 10*time.Second)
+		// The client lost the response and sends the same rotation again.
+		got, err := rotateTo(a.ID, a.RefreshHash, h1, t0.Add(9*time.Second), 10*time.Second)
 		must(t, err)
-		if !bytes.Equal(got.RefreshHash, h2) {
-			t.Fatal("grace rotation did not return the new token")
+		if !bytes.Equal(got.RefreshHash, h1) || !got.RefreshedAt.Equal(t0) || pastTokens(t, s, a.ID) != 1 {
+			t.Fatalf("the same rotation again changed the session: %+v", got)
 		}
-		// h1, the token of the lost response, is now a past token too.
-		_, err = s.GetSession(ctx, a.ID, t0)
-		must(t, err)
-		_, _, err = rotate(s, a.ID, h1, t0.Add(time.Minute), 10*time.Second)
-		wantErr(t, "h1 after the grace interval", err, phoneauth.ErrTokenReused)
+		// Another new hash for the old token, within the grace, is reuse.
+		_, _, err = rotate(s, a.ID, a.RefreshHash, t0.Add(9*time.Second), 10*time.Second)
+		wantErr(t, "the old token to another new hash", err, phoneauth.ErrTokenReused)
 	})
 
 	t.Run("GraceEndsAtGrace", func(t *testing.T) {
 		a := newSession(t0)
 		must(t, s.CreateSession(ctx, a))
-		_, _, err := rotate(s, a.ID, a.RefreshHash, t0, 0)
+		_, h1, err := rotate(s, a.ID, a.RefreshHash, t0, 0)
 		must(t, err)
-		_, _, err = rotate(s, a.ID, a.RefreshHash, t0.Add(10*time.Second), 10*time.Second)
-		wantErr(t, "old token exactly Grace after its rotation", err, phoneauth.ErrTokenReused)
+		_, err = rotateTo(a.ID, a.RefreshHash, h1, t0.Add(10*time.Second), 10*time.Second)
+		wantErr(t, "the same rotation exactly Grace after it", err, phoneauth.ErrTokenReused)
 	})
 
-	t.Run("GraceForAnOlderPastToken", func(t *testing.T) {
+	t.Run("OlderPastTokenIsReuseWithinGrace", func(t *testing.T) {
 		a := newSession(t0)
 		must(t, s.CreateSession(ctx, a))
 		_, h1, err := rotate(s, a.ID, a.RefreshHash, t0, 0)
@@ -327,8 +332,8 @@ func TestRotateRefresh(t *testing.T) {
 		_, _, err = rotate(s, a.ID, h1, t0.Add(time.Second), 0)
 		must(t, err)
 		// The first token, rotated 2 s ago, is in refresh_tokens only.
-		_, _, err = rotate(s, a.ID, a.RefreshHash, t0.Add(2*time.Second), 10*time.Second)
-		must(t, err)
+		_, err = rotateTo(a.ID, a.RefreshHash, h1, t0.Add(2*time.Second), 10*time.Second)
+		wantErr(t, "the first token two rotations back", err, phoneauth.ErrTokenReused)
 	})
 
 	t.Run("UnknownAndExpired", func(t *testing.T) {
@@ -369,22 +374,21 @@ func TestRotateRefresh(t *testing.T) {
 		}
 	})
 
-	t.Run("ConcurrentRotationsWithGrace", func(t *testing.T) {
+	t.Run("ConcurrentSameRotationWithGrace", func(t *testing.T) {
 		a := newSession(t0)
 		must(t, s.CreateSession(ctx, a))
+		next := randomHash()
 		var won atomic.Int64
 		run(10, func(int) {
-			_, _, err := rotate(s, a.ID, a.RefreshHash, t0, time.Minute)
-			if err == nil {
+			if _, err := rotateTo(a.ID, a.RefreshHash, next, t0, time.Minute); err == nil {
 				won.Add(1)
 			} else {
 				t.Error(err)
 			}
 		})
-		// With grace, the losers are retries within grace: all succeed, one
-		// after the other, each leaving one more past token.
-		if won.Load() != 10 || pastTokens(t, s, a.ID) != 10 {
-			t.Fatalf("won %d, %d past tokens; want 10 and 10", won.Load(), pastTokens(t, s, a.ID))
+		// One rotated; the others were the same rotation again.
+		if won.Load() != 10 || pastTokens(t, s, a.ID) != 1 {
+			t.Fatalf("won %d, %d past tokens; want 10 and 1", won.Load(), pastTokens(t, s, a.ID))
 		}
 	})
 }

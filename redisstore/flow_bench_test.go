@@ -30,16 +30,17 @@ func newFlows(tb testing.TB, rt *roundTrips) *storetest.Flows {
 //
 //	Request                   2  cooldown, IP, device and phone limits in one AllowAll
 //	                             script (the global limit is off by default), PutChallenge
-//	Verify, new user          6  failed-verify budget, AttemptChallenge, DeleteChallenge,
+//	Verify, new user          7  per-address limit (its /32 or /64, /56, /48 in one call),
+//	                             AttemptChallenge, failed-verify budget, DeleteChallenge,
 //	                             budget Reset, CreateUser (finds or creates), CreateSession
-//	Verify, returning user    6  the same: CreateUser returns the existing user
-//	Refresh                   1  RotateRefresh
+//	Verify, returning user    7  the same: CreateUser returns the existing user
+//	Refresh                   2  per-address limit, RotateRefresh
 //	Logout                    2  GetSession, DeleteSession
 func TestFlowRoundTrips(t *testing.T) {
 	var rt roundTrips
 	flows := newFlows(t, &rt)
 	flows.WarmUp(t) // every script is loaded
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 6, VerifyReturningUser: 6, Refresh: 1, Logout: 2})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 7, VerifyReturningUser: 7, Refresh: 2, Logout: 2})
 }
 
 func BenchmarkFlowRequest(b *testing.B) {

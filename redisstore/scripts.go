@@ -80,11 +80,12 @@ return 1
 //	ARGV[1] presented hash, ARGV[2] new hash, ARGV[3] new token's expiry,
 //	ARGV[4] now, ARGV[5] grace in µs
 //
-// A past token presented with the new hash that is already current is this
-// very rotation arriving twice (go-redis re-sends a command whose reply was
-// lost to a timeout or a broken connection): it is answered like the first
-// time, not mistaken for reuse. New hashes are random, so no client can
-// produce this case on purpose.
+// A past token presented within the grace of its rotation with the new
+// hash that is already current is this very rotation arriving again (a
+// retry, a concurrent refresh of the same token: the Authenticator derives
+// the successor from the token; or go-redis re-sending a command whose
+// reply was lost): it is answered with the session as it is, not mistaken
+// for reuse.
 //
 // It returns the session's fields after the rotation (HGETALL), 0 when
 // there is nothing to rotate, or 1 when it detected a reused token and
@@ -106,10 +107,25 @@ if s[2] == ARGV[1] then
 end
 local at = redis.call('HGET', KEYS[2], ARGV[1])
 if not at then return 0 end
-if s[2] == ARGV[2] then return redis.call('HGETALL', KEYS[1]) end
 local grace = tonumber(ARGV[5])
-if grace > 0 and now - tonumber(at) < grace then return rotate() end
+if s[2] == ARGV[2] and grace > 0 and now - tonumber(at) < grace then
+  return redis.call('HGETALL', KEYS[1])
+end
 redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+`)
+
+// keepSession gives a session of a user a new phone, if it is the user's
+// and live: the first step of RevokeOtherSessions.
+//
+//	KEYS[1] session hash
+//	ARGV[1] user id, ARGV[2] phone, ARGV[3] now
+//
+// It returns 1 when done, 0 when there is no such live session of the user.
+var keepSession = redis.NewScript(`
+local s = redis.call('HMGET', KEYS[1], 'user', 'expires_at')
+if s[1] ~= ARGV[1] or (tonumber(s[2]) or 0) <= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], 'phone', ARGV[2])
 return 1
 `)
 

@@ -272,12 +272,6 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (phone
 // RotateRefresh implements phoneauth.SessionStore: one script over the
 // session and its past tokens. A session revoked for token reuse stays in
 // its user's index until ListSessions prunes it.
-//
-// One addition to the contract makes client retries safe: the same
-// Rotation performed twice (same OldHash and NewHash, as when go-redis
-// re-sends a command whose reply it lost) succeeds twice with the same
-// session instead of revoking it for reuse. NewHash is random for every
-// request, so a reused token from anyone else is still detected.
 func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
 	res, err := rotateRefresh.Run(ctx, s.rdb,
 		[]string{s.keys.session(r.SessionID), s.keys.tokens(r.SessionID)},
@@ -317,6 +311,45 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	}
 	if del.Val() == 0 {
 		return phoneauth.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeOtherSessions implements phoneauth.SessionStore. A user's sessions
+// live in many slots, so it cannot be one transaction: a script gives the
+// kept session its new phone (and checks it), then one pipeline reads the
+// user's index, and another deletes every other session with its tokens
+// and drops them from the index. A failure part-way leaves some other
+// sessions alive, never the kept one changed wrongly; calling again
+// finishes the job.
+func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	done, err := keepSession.Run(ctx, s.rdb, []string{s.keys.session(keepID)}, userID, phone, micros(now)).Int64()
+	if err != nil {
+		return unavailable("revoke other sessions", err)
+	}
+	if done == 0 {
+		return phoneauth.ErrNotFound
+	}
+	index := s.keys.userSessions(userID)
+	ids, err := s.rdb.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
+		return unavailable("revoke other sessions", err)
+	}
+	others := make([]any, 0, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			if id != keepID {
+				p.Del(ctx, s.keys.session(id), s.keys.tokens(id))
+				others = append(others, id)
+			}
+		}
+		if len(others) > 0 {
+			p.ZRem(ctx, index, others...)
+		}
+		return nil
+	})
+	if err != nil {
+		return unavailable("revoke other sessions", err)
 	}
 	return nil
 }

@@ -28,7 +28,7 @@ import (
 //	func TestFlowCosts(t *testing.T) {
 //		f := storetest.NewFlows(t, store, limiter, calls.Load, "round-trips")
 //		f.WarmUp(t)
-//		f.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 6, VerifyReturningUser: 6, Refresh: 1, Logout: 2})
+//		f.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 7, VerifyReturningUser: 7, Refresh: 2, Logout: 2})
 //	}
 //
 //	func BenchmarkFlowRequest(b *testing.B) {
@@ -107,6 +107,12 @@ func (f *Flows) request() (flow, error) {
 	return flow{p, res}, err
 }
 
+// clientIP returns the address of a new client.
+func (f *Flows) clientIP() string {
+	n := f.next.Add(1)
+	return fmt.Sprintf("10.%d.%d.%d", byte(n>>16), byte(n>>8), byte(n))
+}
+
 // verify signs the flow's client in.
 func (f *Flows) verify(fl flow) (phoneauth.SignIn, error) {
 	return f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: fl.p.Phone, Code: fl.res.Code, Device: phoneauth.Device{ID: fl.p.DeviceID}, IP: fl.p.IP})
@@ -126,7 +132,7 @@ func (f *Flows) signIn(tb testing.TB) string {
 // CheckCosts counts.
 func (f *Flows) WarmUp(tb testing.TB) {
 	tb.Helper()
-	in, err := f.auth.Refresh(ctx, f.signIn(tb))
+	in, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: f.signIn(tb), IP: f.clientIP()})
 	noErr(tb, "Refresh", err)
 	noErr(tb, "Logout", f.auth.Logout(ctx, in.Tokens.RefreshToken))
 }
@@ -148,7 +154,10 @@ func (f *Flows) CheckCosts(t *testing.T, max FlowCosts) {
 	}{
 		{"Request", max.Request, nil, func() (err error) { fl, err = f.request(); return err }},
 		{"Verify, new user", max.VerifyNewUser, nil, func() (err error) { in, err = f.verify(fl); return err }},
-		{"Refresh", max.Refresh, nil, func() (err error) { in, err = f.auth.Refresh(ctx, in.Tokens.RefreshToken); return err }},
+		{"Refresh", max.Refresh, nil, func() (err error) {
+			in, err = f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: f.clientIP()})
+			return err
+		}},
 		{"Logout", max.Logout, nil, func() error { return f.auth.Logout(ctx, in.Tokens.RefreshToken) }},
 		{"Verify, returning user", max.VerifyReturningUser, func() {
 			returning, err = f.request()
@@ -210,7 +219,7 @@ func (f *Flows) BenchmarkRefresh(b *testing.B) {
 		}
 	}, func() error {
 		token := <-tokens
-		in, err := f.auth.Refresh(ctx, token)
+		in, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: f.clientIP()})
 		if err == nil {
 			token = in.Tokens.RefreshToken
 		}

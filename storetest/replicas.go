@@ -25,10 +25,16 @@ import (
 //   - the resend cooldown and the per-phone limit hit on A refuse on B;
 //   - the failed-verify budget of a phone is shared: failures through A and
 //     B add up;
-//   - a refresh token rotated on A and presented again on B is detected as
-//     reused (ErrTokenReused), and the session is then gone on both;
-//   - of concurrent refreshes of one token on A and B exactly one succeeds;
+//   - a refresh token rotated on A and presented again on B after the
+//     reuse grace is detected as reused (ErrTokenReused), and the session
+//     is then gone on both;
+//   - concurrent refreshes of one token on A and B all succeed with the
+//     same new token, and the session stays (the 10-second reuse grace);
 //   - a logout on B ends a session signed in on A;
+//   - verifications from another device or address, on either replica,
+//     find nothing of the owner's pending code and spend neither its
+//     attempts nor the phone's failed-verify budget (no free lockout);
+//   - the per-address verification limit counts on both replicas;
 //   - client input that is not text (a NUL byte, invalid UTF-8, in an id,
 //     a device detail or metadata) is refused with ErrInvalidRequest
 //     before it reaches the backend, never as ErrStoreUnavailable, and any
@@ -48,8 +54,8 @@ import (
 // phoneauth.ManualClock that starts at a fixed instant in 2030 and that the
 // suite moves forward instead of sleeping. The limits are set explicitly to
 // phoneauth's defaults (3 codes per phone per 5 minutes, a 30-second
-// cooldown, 10 failed verifications per phone per hour, 5 attempts per
-// code), so the checks do not depend on a change of defaults.
+// cooldown, 10 failed verifications per phone per hour, 30
+// verifications per address per 10 minutes, 5 attempts per code), so the checks do not depend on a change of defaults.
 func RunReplicas(t *testing.T, newBackend func(t *testing.T) (phoneauth.Store, phoneauth.Limiter)) {
 	t.Helper()
 	for _, tc := range replicaTests {
@@ -68,16 +74,23 @@ var replicaTests = []struct {
 	{"PhoneLimitShared", testPhoneLimitShared},
 	{"FailedVerifyBudgetShared", testFailedVerifyBudgetShared},
 	{"RefreshReuseDetected", testRefreshReuseDetected},
-	{"ConcurrentRefreshOnce", testConcurrentRefreshOnce},
+	{"ConcurrentRefreshSafe", testConcurrentRefreshSafe},
 	{"LogoutOnOther", testLogoutOnOther},
 	{"ClientInputIsText", testClientInputIsText},
+	{"NoFreeLockout", testNoFreeLockout},
+	{"VerifyPerAddressShared", testVerifyPerAddressShared},
 }
+
+// replicaGrace is the replicas' TokenConfig.ReuseGrace, phoneauth's
+// default.
+const replicaGrace = 10 * time.Second
 
 // replicaLimits are phoneauth's default limits, spelled out.
 var replicaLimits = phoneauth.Limits{
 	PerPhone:       phoneauth.Limit{Events: 3, Per: 5 * time.Minute},
 	PerIP:          phoneauth.Limit{Events: 10, Per: 10 * time.Minute},
 	PerDevice:      phoneauth.Limit{Events: 5, Per: 10 * time.Minute},
+	VerifyPerIP:    phoneauth.Limit{Events: 30, Per: 10 * time.Minute},
 	Global:         phoneauth.Unlimited,
 	ResendCooldown: 30 * time.Second,
 	FailedVerifies: phoneauth.Limit{Events: 10, Per: time.Hour},
@@ -122,7 +135,7 @@ func newReplicas(t *testing.T, newBackend func(t *testing.T) (phoneauth.Store, p
 			Limiter:     limiter,
 			Sender:      phoneauth.SenderFunc(func(_ context.Context, m phoneauth.Message) (string, error) { return "msg-" + m.ChallengeID, nil }),
 			Secret:      secret,
-			Tokens:      phoneauth.TokenConfig{Keys: keys},
+			Tokens:      phoneauth.TokenConfig{Keys: keys, ReuseGrace: replicaGrace},
 			Clock:       r.clock,
 			Development: true, // the code comes back in the RequestResult
 			MaxAttempts: 5,
@@ -334,16 +347,16 @@ func testFailedVerifyBudgetShared(t *testing.T, r *replicas) {
 func testRefreshReuseDetected(t *testing.T, r *replicas) {
 	in := r.signIn(t)
 	r.clock.Advance(time.Minute)
-	next, err := r.a.Refresh(ctx, in.Tokens.RefreshToken)
+	next, err := r.a.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: r.ip})
 	noErr(t, "Refresh on A", err)
-	r.clock.Advance(time.Second)
-	_, err = r.b.Refresh(ctx, in.Tokens.RefreshToken)
+	r.clock.Advance(replicaGrace)
+	_, err = r.b.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: r.ip})
 	wantErr(t, "Refresh on B with the token rotated on A", err, phoneauth.ErrTokenReused)
 	for _, x := range []struct {
 		who  string
 		auth *phoneauth.Authenticator
 	}{{"A", r.a}, {"B", r.b}} {
-		_, err := x.auth.Refresh(ctx, next.Tokens.RefreshToken)
+		_, err := x.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: next.Tokens.RefreshToken, IP: r.ip})
 		if !errors.Is(err, phoneauth.ErrInvalidToken) {
 			t.Fatalf("Refresh on %s with the newest token of a revoked session: got %v, want ErrInvalidToken", x.who, err)
 		}
@@ -355,34 +368,31 @@ func testRefreshReuseDetected(t *testing.T, r *replicas) {
 	}
 }
 
-// Of concurrent refreshes with one token, half on each replica, exactly one
-// succeeds; without a grace interval the others present a rotated token
-// and so revoke the session (or find it gone).
-func testConcurrentRefreshOnce(t *testing.T, r *replicas) {
+// Concurrent refreshes with one token, half on each replica (a refresh
+// fired twice, a retry), all succeed with the same new refresh token: the
+// session stays, and that token refreshes on either replica.
+func testConcurrentRefreshSafe(t *testing.T, r *replicas) {
 	const n = 10
 	in := r.signIn(t)
 	r.clock.Advance(time.Minute)
+	results := make([]phoneauth.SignIn, n)
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
 		auth := r.a
 		if i%2 == 1 {
 			auth = r.b
 		}
-		_, errs[i] = auth.Refresh(ctx, in.Tokens.RefreshToken)
+		results[i], errs[i] = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: r.ip})
 	})
-	wins := 0
 	for i, err := range errs {
-		switch {
-		case err == nil:
-			wins++
-		case errors.Is(err, phoneauth.ErrInvalidToken): // ErrTokenReused matches it too
-		default:
-			t.Errorf("refresh %d: unexpected error %v", i, err)
+		noErr(t, fmt.Sprintf("concurrent refresh %d of one token on two replicas", i), err)
+		if results[i].Tokens.RefreshToken != results[0].Tokens.RefreshToken {
+			t.Fatalf("concurrent refresh %d got another refresh token than refresh 0", i)
 		}
 	}
-	if wins != 1 {
-		t.Fatalf("%d of %d concurrent refreshes of one token on two replicas succeeded, want exactly 1", wins, n)
-	}
+	r.clock.Advance(replicaGrace) // the retries are over
+	_, err := r.b.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: results[0].Tokens.RefreshToken, IP: r.ip})
+	noErr(t, "Refresh on B with the token the concurrent refreshes got", err)
 }
 
 // A logout on B ends a session signed in on A: its token no longer
@@ -390,7 +400,7 @@ func testConcurrentRefreshOnce(t *testing.T, r *replicas) {
 func testLogoutOnOther(t *testing.T, r *replicas) {
 	in := r.signIn(t)
 	noErr(t, "Logout on B of a session signed in on A", r.b.Logout(ctx, in.Tokens.RefreshToken))
-	_, err := r.a.Refresh(ctx, in.Tokens.RefreshToken)
+	_, err := r.a.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: r.ip})
 	wantErr(t, "Refresh on A after logout on B", err, phoneauth.ErrInvalidToken)
 	if errors.Is(err, phoneauth.ErrTokenReused) {
 		t.Fatalf("Refresh on A after logout on B: %v; a logged-out token is unknown, not reused", err)
@@ -475,4 +485,44 @@ func testClientInputIsText(t *testing.T, r *replicas) {
 	invalid("StartPhoneVerification, UserID with NUL", err)
 	err = r.a.ConfirmPhoneVerification(ctx, phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, Phone: mobilePhone(), RequestID: nul, Code: "123456", IP: r.ip})
 	invalid("ConfirmPhoneVerification, RequestID with NUL", err)
+}
+
+// A stranger's verifications of a phone, from another device and address,
+// on either replica, find nothing (the owner's code belongs to the owner's
+// device) and spend nothing: the owner's correct code then verifies.
+func testNoFreeLockout(t *testing.T, r *replicas) {
+	phone := mobilePhone()
+	res := r.mustRequest(t, r.a, "A", phone)
+	guesses := 2 * replicaLimits.FailedVerifies.Events
+	for i := range guesses {
+		auth, device := r.a, "stranger-"+randomString(8)
+		if i%2 == 1 {
+			auth, device = r.b, "" // a client that names no device
+		}
+		_, err := auth.Verify(ctx, phoneauth.VerifyParams{
+			Phone: phone, Code: wrongCode(res.Code), Device: phoneauth.Device{ID: device},
+			IP: fmt.Sprintf("172.16.%d.%d", i/250, 1+i%250),
+		})
+		wantErr(t, fmt.Sprintf("stranger's verification %d", i+1), err, phoneauth.ErrVerificationFailed)
+	}
+	_, err := r.verify(r.b, phone, res.Code)
+	noErr(t, fmt.Sprintf("the owner's correct code on B after %d strangers' verifications", guesses), err)
+}
+
+// Verifications from one address, of many phones, through A and B, add up
+// in one per-address limit.
+func testVerifyPerAddressShared(t *testing.T, r *replicas) {
+	limit := replicaLimits.VerifyPerIP.Events
+	for i := range limit {
+		auth := r.a
+		if i%2 == 1 {
+			auth = r.b
+		}
+		_, err := r.verify(auth, mobilePhone(), "123456")
+		wantErr(t, fmt.Sprintf("verification %d of a phone with nothing pending", i+1), err, phoneauth.ErrVerificationFailed)
+	}
+	for _, auth := range []*phoneauth.Authenticator{r.a, r.b} {
+		_, err := r.verify(auth, mobilePhone(), "123456")
+		wantRateLimited(t, fmt.Sprintf("verification %d from one address", limit+1), err, "verify-ip")
+	}
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -31,6 +32,8 @@ var sessionTests = []struct {
 	{"ListOldestFirst", testListSessions},
 	{"ListEmpty", testListEmpty},
 	{"ConcurrentRotate", testConcurrentRotate},
+	{"ConcurrentSameRotation", testConcurrentSameRotation},
+	{"RevokeOtherSessions", testRevokeOtherSessions},
 }
 
 // create stores s or fails t.
@@ -215,8 +218,10 @@ func testReuseOlderToken(t *testing.T, st phoneauth.SessionStore) {
 	wantGone(t, st, "GetSession after a reused token", s.ID, now)
 }
 
-// Within Grace of its rotation a past token rotates once more; the token it
-// had been rotated to does not rotate later.
+// Within Grace of its rotation, a past token presented again with the
+// NewHash it was rotated to (a retry, a concurrent refresh) gets the
+// session as it is, as often as it comes; with any other NewHash it is
+// reuse.
 func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	const grace = 10 * time.Second
 	s := newSession(start)
@@ -226,26 +231,33 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	r := rotation(s, first, t0)
 	r.Grace = grace
 	s = mustRotate(t, st, s, r)
-	lost := s.RefreshHash // the client never received it
 
-	r = rotation(s, first, t0.Add(grace-time.Millisecond))
-	r.Grace = grace
-	s = mustRotate(t, st, s, r) // checks that the new token is current
-
-	r = rotation(s, s.RefreshHash, t0.Add(grace))
-	r.Grace = grace
-	s = mustRotate(t, st, s, r) // the grace rotation's token rotates as usual
-
-	_, err := st.RotateRefresh(ctx, rotation(s, lost, t0.Add(time.Hour)))
-	if err == nil {
-		t.Fatal("RotateRefresh of the token a grace rotation replaced succeeded an hour later; want ErrTokenReused or ErrNotFound")
+	for _, at := range []time.Duration{0, time.Second, grace - time.Millisecond} {
+		again := r
+		again.Now = t0.Add(at)
+		again.NewExpiresAt = again.Now.Add(time.Hour) // ignored: nothing changes
+		got, err := st.RotateRefresh(ctx, again)
+		noErr(t, fmt.Sprintf("the same rotation again, %s after it", at), err)
+		checkSession(t, "session returned by the same rotation again", got, s)
+		wantUnchanged(t, st, "session after the same rotation again", s, again.Now)
 	}
-	if !errors.Is(err, phoneauth.ErrTokenReused) && !errors.Is(err, phoneauth.ErrNotFound) {
-		t.Fatalf("RotateRefresh of the token a grace rotation replaced: %v, want ErrTokenReused or ErrNotFound", err)
-	}
+	s = mustRotate(t, st, s, rotation(s, s.RefreshHash, t0.Add(grace))) // its token rotates as usual
+
+	// Within the grace, a past token with another NewHash is reuse.
+	s2 := newSession(start)
+	create(t, st, s2)
+	r = rotation(s2, s2.RefreshHash, t0)
+	r.Grace = grace
+	mustRotate(t, st, s2, r)
+	other := rotation(s2, r.OldHash, t0.Add(time.Second))
+	other.Grace = grace
+	_, err := st.RotateRefresh(ctx, other)
+	wantErr(t, "RotateRefresh of a past token within grace, to another NewHash", err, phoneauth.ErrTokenReused)
+	wantGone(t, st, "GetSession after that reuse", s2.ID, other.Now)
 }
 
-// At Grace after its rotation, and later, a past token is reuse.
+// At Grace after its rotation, and later, a past token is reuse, even
+// with the NewHash it was rotated to.
 func testReuseAfterGrace(t *testing.T, st phoneauth.SessionStore) {
 	const grace = 10 * time.Second
 	s := newSession(start)
@@ -256,8 +268,7 @@ func testReuseAfterGrace(t *testing.T, st phoneauth.SessionStore) {
 	r.Grace = grace
 	s = mustRotate(t, st, s, r)
 
-	r = rotation(s, first, t0.Add(grace))
-	r.Grace = grace
+	r.Now = t0.Add(grace)
 	_, err := st.RotateRefresh(ctx, r)
 	wantErr(t, "RotateRefresh of a past token exactly Grace after its rotation", err, phoneauth.ErrTokenReused)
 	wantGone(t, st, "GetSession after reuse past the grace interval", s.ID, r.Now)
@@ -414,4 +425,69 @@ func testConcurrentRotate(t *testing.T, st phoneauth.SessionStore) {
 		t.Fatalf("%d concurrent RotateRefresh of one token: none of the %d losers saw ErrTokenReused", n, n-1)
 	}
 	wantGone(t, st, "GetSession after concurrent rotations detected reuse", s.ID, now)
+}
+
+// 20 concurrent rotations of one token to the same NewHash, with a grace
+// (a refresh fired many times: the Authenticator derives the successor
+// from the token): all succeed, the session stays, and NewHash is current.
+func testConcurrentSameRotation(t *testing.T, st phoneauth.SessionStore) {
+	const n = 20
+	s := newSession(start)
+	create(t, st, s)
+	now := start.Add(time.Hour)
+	r := rotation(s, s.RefreshHash, now)
+	r.Grace = 10 * time.Second
+	errs := make([]error, n)
+	concurrently(n, func(i int) {
+		_, errs[i] = st.RotateRefresh(ctx, r)
+	})
+	for i, err := range errs {
+		noErr(t, fmt.Sprintf("concurrent rotation %d of one token to the same NewHash", i), err)
+	}
+	wantUnchanged(t, st, "session after concurrent same rotations", rotated(s, r), now)
+}
+
+// RevokeOtherSessions ends the user's other sessions, with their tokens,
+// and gives the kept one the new phone; another user's sessions stay. A
+// kept session that is missing, expired or another user's is ErrNotFound,
+// and changes nothing. A second call changes nothing more.
+func testRevokeOtherSessions(t *testing.T, st phoneauth.SessionStore) {
+	keep, other1, other2, stranger := newSession(start), newSession(start), newSession(start.Add(time.Second)), newSession(start)
+	other1.UserID, other2.UserID = keep.UserID, keep.UserID
+	for _, s := range []phoneauth.Session{keep, other1, other2, stranger} {
+		create(t, st, s)
+	}
+	now := start.Add(time.Hour)
+	newPhone := randomPhone()
+	err := st.RevokeOtherSessions(ctx, keep.UserID, stranger.ID, newPhone, now)
+	wantErr(t, "RevokeOtherSessions keeping another user's session", err, phoneauth.ErrNotFound)
+	err = st.RevokeOtherSessions(ctx, keep.UserID, randomString(26), newPhone, now)
+	wantErr(t, "RevokeOtherSessions keeping a missing session", err, phoneauth.ErrNotFound)
+	err = st.RevokeOtherSessions(ctx, keep.UserID, keep.ID, newPhone, keep.ExpiresAt)
+	wantErr(t, "RevokeOtherSessions keeping an expired session", err, phoneauth.ErrNotFound)
+	for _, s := range []phoneauth.Session{keep, other1, other2, stranger} {
+		wantUnchanged(t, st, "a session after a refused RevokeOtherSessions", s, now)
+	}
+
+	for range 2 {
+		noErr(t, "RevokeOtherSessions", st.RevokeOtherSessions(ctx, keep.UserID, keep.ID, newPhone, now))
+		want := keep
+		want.Phone = newPhone
+		wantUnchanged(t, st, "the kept session", want, now)
+		wantGone(t, st, "another session of the user", other1.ID, now)
+		wantGone(t, st, "another session of the user", other2.ID, now)
+		wantUnchanged(t, st, "another user's session", stranger, now)
+		list, err := st.ListSessions(ctx, keep.UserID, now)
+		noErr(t, "ListSessions", err)
+		if len(list) != 1 || list[0].ID != keep.ID {
+			t.Fatalf("ListSessions after RevokeOtherSessions: %v, want only the kept session", ids(list))
+		}
+	}
+	// The revoked sessions' tokens are gone with them.
+	_, err = st.RotateRefresh(ctx, rotation(other1, other1.RefreshHash, now))
+	wantErr(t, "RotateRefresh of a revoked session's token", err, phoneauth.ErrNotFound)
+	// The kept session rotates on, with its new phone.
+	want := keep
+	want.Phone = newPhone
+	mustRotate(t, st, want, rotation(want, want.RefreshHash, now))
 }

@@ -68,12 +68,16 @@ func run(ctx context.Context, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "signed in: new user %v\n", in.IsNewUser)
 
-	if _, err := auth.Refresh(ctx, in.Tokens.RefreshToken); err != nil {
+	next, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
+	if err != nil {
 		return fmt.Errorf("refresh: %w", err)
 	}
-	fmt.Fprintln(w, "refreshed: the first refresh token is now spent")
+	if _, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: next.Tokens.RefreshToken, IP: "203.0.113.5"}); err != nil {
+		return fmt.Errorf("second refresh: %w", err)
+	}
+	fmt.Fprintln(w, "refreshed twice: the first refresh token is now spent")
 
-	_, err = auth.Refresh(ctx, in.Tokens.RefreshToken)
+	_, err = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "203.0.113.5"})
 	if !errors.Is(err, phoneauth.ErrTokenReused) {
 		return fmt.Errorf("reusing a refresh token: got %v, want ErrTokenReused", err)
 	}

@@ -166,11 +166,11 @@ func (s *store) RotateRefresh(_ context.Context, r phoneauth.Rotation) (phoneaut
 		if !past {
 			return phoneauth.Session{}, phoneauth.ErrNotFound // no token of ours: change nothing
 		}
-		if r.Now.Sub(rotatedAt) >= r.Grace {
-			delete(s.sessions, ss.ID) // a rotated token came back: revoke the family
-			return phoneauth.Session{}, phoneauth.ErrTokenReused
+		if r.Now.Sub(rotatedAt) < r.Grace && bytes.Equal(r.NewHash, ss.RefreshHash) {
+			return copySession(ss), nil // the same rotation again (a retry): as it is
 		}
-		// Within the grace interval: rotate once more, below.
+		delete(s.sessions, ss.ID) // a rotated token came back: revoke the family
+		return phoneauth.Session{}, phoneauth.ErrTokenReused
 	} else if expired(ss.RefreshExpiresAt, r.Now) {
 		return phoneauth.Session{}, phoneauth.ErrNotFound
 	}
@@ -179,6 +179,23 @@ func (s *store) RotateRefresh(_ context.Context, r phoneauth.Rotation) (phoneaut
 	ss.RefreshedAt = r.Now
 	ss.RefreshExpiresAt = r.NewExpiresAt
 	return copySession(ss), nil
+}
+
+// RevokeOtherSessions walks every session, as ListSessions does.
+func (s *store) RevokeOtherSessions(_ context.Context, userID, keepID, phone string, now time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep, ok := s.sessions[keepID]
+	if !ok || keep.UserID != userID || expired(keep.ExpiresAt, now) {
+		return phoneauth.ErrNotFound
+	}
+	for id, ss := range s.sessions {
+		if ss.UserID == userID && id != keepID {
+			delete(s.sessions, id)
+		}
+	}
+	keep.Phone = phone
+	return nil
 }
 
 func (s *store) DeleteSession(_ context.Context, id string) error {

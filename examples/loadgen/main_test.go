@@ -25,7 +25,7 @@ func server(t *testing.T, dev bool) string {
 	auth, err := phoneauth.New(phoneauth.Config{
 		Store:       phoneauth.NewMemoryStore(),
 		Sender:      phoneauth.LogSender{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		Secret:      bytes.Repeat([]byte{1}, 32),
+		Secret:      []byte("a test secret: 32 bytes or more, of many different bytes"),
 		Tokens:      phoneauth.TokenConfig{Keys: keys},
 		Development: dev,
 		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -9,7 +9,9 @@
 // Flags:
 //
 //	-addr              listen address (default 127.0.0.1:8080)
-//	-dev               development mode: codes in responses and logs (default true)
+//	-dev               development mode: codes in responses and logs (default true); with
+//	                   -dev=false the log sender withholds codes (messages are not sent:
+//	                   plug in a real Sender)
 //	-store             memory (default), redis://host:port/db[?prefix=P] or
 //	                   postgres://user:pass@host:port/db[?schema=S]: a store shared by replicas
 //	-trusted-proxies   comma-separated CIDRs or addresses whose X-Forwarded-For is believed
@@ -114,7 +116,7 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 		Store:       b.store,
 		Users:       b.users,
 		Limiter:     b.limiter,
-		Sender:      phoneauth.LogSender{Logger: log},
+		Sender:      phoneauth.LogSender{Logger: log, Development: *dev}, // codes in the log only with -dev
 		Secret:      secret,
 		Tokens:      phoneauth.TokenConfig{Keys: keys},
 		Logger:      log,

@@ -140,7 +140,7 @@ func TestServerProductionModeAndKeyFile(t *testing.T) {
 	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("PHONEAUTH_SECRET", strings.Repeat("ab", 32))
+	t.Setenv("PHONEAUTH_SECRET", "3f9a0c1b7e4d2a6f8b5c0e9d1a7f3b2c4e6a8d0f1b3c5e7a9d2f4b6c8e0a1d3f")
 	base, stop, logs := start(t, "-dev=false", "-key", file, "-trusted-proxies", "10.0.0.0/8, 192.0.2.1")
 	defer stop()
 	status, m := post(t, base+"/auth/otp/request", `{"phone": "+923012345678", "deviceId": "d"}`)
@@ -158,6 +158,10 @@ func TestServerProductionModeAndKeyFile(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "DEVELOPMENT MODE") || strings.Contains(logs.String(), "PHONEAUTH_SECRET not set") {
 		t.Errorf("production logs:\n%s", logs)
+	}
+	// The log sender withholds the code outside development mode.
+	if strings.Contains(logs.String(), "code=") || !strings.Contains(logs.String(), "NOT sent") {
+		t.Errorf("production logs show a code, or not that the message was not sent:\n%s", logs)
 	}
 }
 

@@ -1,0 +1,354 @@
+package phoneauth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+)
+
+// The tests of this file play an attacker against the Authenticator at its
+// default limits; docs/security.md cites them.
+
+const (
+	ownerDevice    = "owner-phone-install-7f3a"
+	ownerIP        = "198.51.100.7"
+	attackerDevice = "attacker-device"
+	attackerIP     = "203.0.113.66"
+)
+
+// ownerRequest requests a code for phone from the owner's device and
+// returns it.
+func (f *fixture) ownerRequest(phone string) string {
+	f.t.Helper()
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phone, DeviceID: ownerDevice, IP: ownerIP}); err != nil {
+		f.t.Fatalf("owner's request: %v", err)
+	}
+	return f.lastCode()
+}
+
+func (f *fixture) ownerVerify(phone, code string) (phoneauth.SignIn, error) {
+	return f.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: phone, Code: code, Device: phoneauth.Device{ID: ownerDevice}, IP: ownerIP})
+}
+
+// Hole 1: verifications that find nothing to verify (a phone with nothing
+// pending, or only another device's code) spend no per-phone budget, so a
+// stranger who causes no SMS cannot make the owner's correct code fail.
+func TestFreeLockoutIsZero(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	attack := func(n int, device string) {
+		t.Helper()
+		for i := range n {
+			// A fresh address per guess: the per-address limits are not
+			// what stops this attacker.
+			ip := fmt.Sprintf("203.0.%d.%d", i/200, i%200+1)
+			_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: "000000", Device: phoneauth.Device{ID: device}, IP: ip})
+			if !errors.Is(err, phoneauth.ErrVerificationFailed) {
+				t.Fatalf("attacker's verify %d: %v", i, err)
+			}
+		}
+	}
+	// Before the owner asks for a code: nothing pending.
+	attack(50, attackerDevice)
+	attack(50, "")
+	code := f.ownerRequest(phonePK)
+	// While the owner's code is pending: other devices find nothing.
+	attack(50, attackerDevice)
+	attack(50, "")
+	if _, err := f.ownerVerify(phonePK, code); err != nil {
+		t.Fatalf("owner's correct code after 200 stranger verifies: %v", err)
+	}
+	if n := f.countEvents(phoneauth.EventRateLimited, nil); n != 0 {
+		t.Fatalf("%d rate-limit events", n)
+	}
+}
+
+// Hole 2: guesses from another device do not use up the attempts of the
+// owner's pending code.
+func TestStrangerCannotBurnThePendingCode(t *testing.T) {
+	f := newFixture(t)
+	code := f.ownerRequest(phonePK)
+	for i := range 2 * phoneauth.DefaultMaxAttempts {
+		_, err := f.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: phonePK, Code: wrong(code), Device: phoneauth.Device{ID: attackerDevice}, IP: attackerIP})
+		if !errors.Is(err, phoneauth.ErrVerificationFailed) {
+			t.Fatalf("guess %d from another device: %v", i, err)
+		}
+	}
+	c, err := f.store.GetChallenge(context.Background(), phoneauth.LoginKey(phonePK, ownerDevice), f.clock.Now())
+	if err != nil || c.Attempts != 0 {
+		t.Fatalf("owner's challenge: attempts %d, %v", c.Attempts, err)
+	}
+	if _, err := f.ownerVerify(phonePK, code); err != nil {
+		t.Fatalf("owner's code: %v", err)
+	}
+}
+
+// Hole 4: a request from another device does not replace the owner's
+// challenge, so the owner's code keeps the owner's signup wishes.
+func TestRequestFromAnotherDeviceDoesNotReplaceTheOwnersCode(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) { c.Signup = phoneauth.SignupWithCreateUser })
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: ownerDevice, IP: ownerIP, CreateUser: true, Metadata: map[string]any{"name": "Owner"}}); err != nil {
+		t.Fatal(err)
+	}
+	ownerCode := f.lastCode()
+	f.clock.Advance(phoneauth.DefaultResendCooldown)
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: attackerDevice, IP: attackerIP, CreateUser: true, Metadata: map[string]any{"name": "Attacker"}}); err != nil {
+		t.Fatal(err)
+	}
+	attackerCode := f.lastCode()
+	c, err := f.store.GetChallenge(ctx, phoneauth.LoginKey(phonePK, ownerDevice), f.clock.Now())
+	if err != nil || c.Metadata["name"] != "Owner" {
+		t.Fatalf("owner's challenge after the attacker's request: %+v, %v", c, err)
+	}
+	if attackerCode != ownerCode { // the owner's device checks its own code only
+		if _, err := f.ownerVerify(phonePK, attackerCode); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+			t.Fatalf("attacker's code on the owner's device: %v", err)
+		}
+	}
+	in, err := f.ownerVerify(phonePK, ownerCode)
+	if err != nil || !in.IsNewUser {
+		t.Fatalf("owner's code: %+v, %v", in, err)
+	}
+	u, err := f.store.UserByPhone(ctx, phonePK)
+	if err != nil || u.ID != in.User.ID {
+		t.Fatalf("user %+v, %v", u, err)
+	}
+	// Resend is per device too: the attacker's resend replaces only the
+	// attacker's code.
+	f.clock.Advance(time.Minute)
+	code := f.ownerRequest(phonePK2)
+	f.clock.Advance(phoneauth.DefaultResendCooldown)
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phonePK2, DeviceID: attackerDevice, IP: attackerIP}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+		t.Fatalf("attacker's resend with nothing of their own pending: %v", err)
+	}
+	if _, err := f.ownerVerify(phonePK2, code); !errors.Is(err, phoneauth.ErrSignupNotAllowed) {
+		t.Fatalf("owner's code after the attacker's resend: %v", err)
+	}
+}
+
+// Spraying: one address cannot run 300 verifications over 300 numbers
+// unrefused; a whole IPv6 /48 cannot either, by rotating its /64s.
+func TestVerifySprayingIsLimitedPerAddress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ip   func(i int) string
+	}{
+		{"one IPv4 address", func(int) string { return attackerIP }},
+		{"one IPv6 /64", func(i int) string { return fmt.Sprintf("2001:db8:1:2::%x", i+1) }},
+		{"every /64 of a /48", func(i int) string { return fmt.Sprintf("2001:db8:1:%x::1", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			refused := 0
+			for i := range 300 {
+				phone := fmt.Sprintf("+92301%07d", i)
+				_, err := f.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: phone, Code: "123456", Device: phoneauth.Device{ID: attackerDevice}, IP: tc.ip(i)})
+				switch {
+				case errors.Is(err, phoneauth.ErrRateLimited):
+					retryAfter(t, err, "verify-ip")
+					refused++
+				case !errors.Is(err, phoneauth.ErrVerificationFailed):
+					t.Fatalf("verify %d: %v", i, err)
+				}
+			}
+			accepted := 300 - refused
+			budget := phoneauth.DefaultLimits().VerifyPerIP.Events * phoneauth.DefaultIPv6AggregateFactor * phoneauth.DefaultIPv6AggregateFactor
+			if refused == 0 || accepted > budget {
+				t.Fatalf("%d of 300 verifications accepted, want at most %d", accepted, budget)
+			}
+			t.Logf("%d of 300 verifications accepted", accepted)
+		})
+	}
+	// Refresh has its own per-address limit for well-formed tokens (a
+	// malformed one costs no store call).
+	f := newFixture(t)
+	refused := 0
+	wellFormed := strings.Repeat("A", 22) + "." + strings.Repeat("A", 43)
+	for range 200 {
+		_, err := f.auth.Refresh(context.Background(), phoneauth.RefreshParams{RefreshToken: wellFormed, IP: attackerIP})
+		if errors.Is(err, phoneauth.ErrRateLimited) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("200 refreshes from one address in an instant all accepted")
+	}
+}
+
+// Hole 6: the Go API requires a client address (NoIP opts out explicitly),
+// and addresses that do not parse share one bucket instead of escaping the
+// per-address limits.
+func TestUnknownClientAddressFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var ie *phoneauth.InputError
+	_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: "d"})
+	if !errors.As(err, &ie) || ie.Field != "IP" || !errors.Is(err, phoneauth.ErrInvalidRequest) {
+		t.Fatalf("Request without IP: %v", err)
+	}
+	_, err = f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: "123456"})
+	if !errors.As(err, &ie) || ie.Field != "IP" {
+		t.Fatalf("Verify without IP: %v", err)
+	}
+	_, err = f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: "x"})
+	if !errors.As(err, &ie) || ie.Field != "IP" {
+		t.Fatalf("Refresh without IP: %v", err)
+	}
+	if f.sentCount() != 0 {
+		t.Fatal("a code was sent")
+	}
+	// Unparsable addresses, all different, are one client.
+	perIP := phoneauth.DefaultLimits().PerIP.Events
+	for i := range perIP {
+		p := phoneauth.RequestParams{Phone: fmt.Sprintf("+92301%07d", i), IP: fmt.Sprintf("@socket-%d", i)}
+		if _, err := f.auth.Request(ctx, p); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	_, err = f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK2, IP: "garbage"})
+	retryAfter(t, err, "ip")
+	// NoIP: no per-address limit, the others still apply.
+	for i := range 3 {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+92302%07d", i), IP: phoneauth.NoIP}); err != nil {
+			t.Fatalf("NoIP request %d: %v", i, err)
+		}
+	}
+}
+
+// signInOn requests and verifies a code for phone on device.
+func (f *fixture) signInOn(phone, device string) phoneauth.SignIn {
+	f.t.Helper()
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phone, DeviceID: device, IP: ownerIP}); err != nil {
+		f.t.Fatalf("request on %s: %v", device, err)
+	}
+	in, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phone, Code: f.lastCode(), Device: phoneauth.Device{ID: device}, IP: ownerIP})
+	if err != nil {
+		f.t.Fatalf("verify on %s: %v", device, err)
+	}
+	return in
+}
+
+// Hole 3: the access token of a dead session (logged out, revoked for
+// token reuse) is refused by ValidateSession and cannot start or confirm a
+// phone change, although it still passes ValidateAccessToken.
+func TestDeadSessionCannotChangeThePhone(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	loggedOut := f.signInOn(phonePK, ownerDevice)
+	if _, err := f.auth.ValidateSession(ctx, loggedOut.Tokens.AccessToken); err != nil {
+		t.Fatalf("ValidateSession of a live session: %v", err)
+	}
+	if err := f.auth.Logout(ctx, loggedOut.Tokens.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	reused := f.signInOn(phonePK, "second-device")
+	if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: reused.Tokens.RefreshToken, IP: ownerIP}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute) // past the reuse grace
+	if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: reused.Tokens.RefreshToken, IP: attackerIP}); !errors.Is(err, phoneauth.ErrTokenReused) {
+		t.Fatalf("reuse: %v", err)
+	}
+	for name, in := range map[string]phoneauth.SignIn{"logged out": loggedOut, "revoked for reuse": reused} {
+		if _, err := f.auth.ValidateAccessToken(ctx, in.Tokens.AccessToken); err != nil {
+			t.Fatalf("%s: the access token itself is still valid until it expires: %v", name, err)
+		}
+		if _, err := f.auth.ValidateSession(ctx, in.Tokens.AccessToken); !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s: ValidateSession = %v, want ErrInvalidToken", name, err)
+		}
+		_, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: "+919876543219", IP: attackerIP})
+		if !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s: StartPhoneVerification = %v, want ErrInvalidToken", name, err)
+		}
+		err = f.auth.ConfirmPhoneVerification(ctx, phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: "+919876543219", RequestID: "x", Code: "123456", IP: attackerIP})
+		if !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s: ConfirmPhoneVerification = %v, want ErrInvalidToken", name, err)
+		}
+	}
+	if u, err := f.store.UserByPhone(ctx, phonePK); err != nil || u.ID != loggedOut.User.ID {
+		t.Fatalf("the owner's phone: %+v, %v", u, err)
+	}
+}
+
+// Hole 3: a phone change needs a recent sign-in; it ends the user's other
+// sessions (a thief's), tells the old number without a code, reports
+// EventPhoneChanged, and the session that made it carries the new phone.
+func TestPhoneChangeNeedsRecentSignInAndEndsOtherSessions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const newPhone = "+919876543219"
+	thief := f.signInOn(phonePK, "thief-device") // say, a stolen session
+	f.clock.Advance(time.Minute)
+	old := f.signInOn(phonePK, ownerDevice)
+	f.clock.Advance(phoneauth.DefaultRecentSignIn) // old's sign-in is 10 min old, thief's 11
+	start := func(in phoneauth.SignIn) (phoneauth.PhoneVerification, error) {
+		return f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: newPhone, IP: ownerIP})
+	}
+	if _, err := start(thief); !errors.Is(err, phoneauth.ErrReauthenticationRequired) {
+		t.Fatalf("a phone change from a session signed in 11 minutes ago: %v, want ErrReauthenticationRequired", err)
+	}
+	pv, err := start(old) // exactly RecentSignIn ago is still recent
+	if err != nil {
+		t.Fatalf("a phone change 10 minutes after sign-in: %v", err)
+	}
+	code := f.lastCode()
+	f.clock.Advance(time.Second)
+	confirm := phoneauth.ConfirmPhoneVerificationParams{UserID: old.User.ID, SessionID: old.Session.ID, Phone: newPhone, RequestID: pv.RequestID, Code: code, IP: ownerIP}
+	if err := f.auth.ConfirmPhoneVerification(ctx, confirm); !errors.Is(err, phoneauth.ErrReauthenticationRequired) {
+		t.Fatalf("confirming past RecentSignIn: %v, want ErrReauthenticationRequired", err)
+	}
+	// A fresh sign-in allows it.
+	fresh := f.signInOn(phonePK, ownerDevice)
+	f.clock.Advance(phoneauth.DefaultResendCooldown)
+	if pv, err = start(fresh); err != nil {
+		t.Fatal(err)
+	}
+	confirm = phoneauth.ConfirmPhoneVerificationParams{UserID: fresh.User.ID, SessionID: fresh.Session.ID, Phone: newPhone, RequestID: pv.RequestID, Code: f.lastCode(), IP: ownerIP, Locale: "en"}
+	sentBefore := f.sentCount()
+	if err := f.auth.ConfirmPhoneVerification(ctx, confirm); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]phoneauth.SignIn{"thief": thief, "old": old} {
+		if _, err := f.auth.ValidateSession(ctx, in.Tokens.AccessToken); !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s session after the phone change: %v, want it ended", name, err)
+		}
+		if _, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: attackerIP}); !errors.Is(err, phoneauth.ErrInvalidToken) {
+			t.Errorf("%s session refreshes after the phone change: %v", name, err)
+		}
+	}
+	next, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: fresh.Tokens.RefreshToken, IP: ownerIP})
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims, err := f.auth.ValidateSession(ctx, next.Tokens.AccessToken)
+	if err != nil || claims.Phone != newPhone {
+		t.Fatalf("claims after the change: %+v, %v; want phone %s", claims, err, newPhone)
+	}
+	// The old number got a notice without a code.
+	if f.sentCount() != sentBefore+1 {
+		t.Fatalf("%d messages sent by the change, want 1", f.sentCount()-sentBefore)
+	}
+	f.mu.Lock()
+	notice := f.sent[len(f.sent)-1]
+	var changed []phoneauth.Event
+	for _, e := range f.events {
+		if e.Kind == phoneauth.EventPhoneChanged {
+			changed = append(changed, e)
+		}
+	}
+	f.mu.Unlock()
+	if notice.To != phonePK || notice.Code != "" || !strings.Contains(notice.Text, phoneauth.MaskPhone(newPhone)) || strings.Contains(notice.Text, code) {
+		t.Errorf("notice %+v", notice)
+	}
+	if len(changed) != 1 || changed[0].OldPhone != phonePK || changed[0].Phone != newPhone || changed[0].SessionID != fresh.Session.ID {
+		t.Errorf("phone_changed events %+v", changed)
+	}
+}
