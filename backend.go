@@ -28,6 +28,9 @@ const outageReminder = time.Minute
 type backend struct {
 	name    string // "store", "users" or "limiter", in logs
 	timeout time.Duration
+	// inProcess is set for the package's in-memory backends, whose calls
+	// wait for nothing but their own short locks.
+	inProcess bool
 	clock   Clock
 	log     *slog.Logger
 
@@ -42,12 +45,12 @@ type backend struct {
 // backends, which wait for nothing but their own short locks, get no
 // deadline: it would cost more than their calls.
 func newBackend(name string, b any, cfg *Config) *backend {
-	timeout := cfg.StoreTimeout
+	timeout, inProcess := cfg.StoreTimeout, false
 	switch b.(type) {
 	case *MemoryStore, *MemoryLimiter:
-		timeout = 0
+		timeout, inProcess = 0, true
 	}
-	return &backend{name: name, timeout: timeout, clock: cfg.Clock, log: cfg.Logger}
+	return &backend{name: name, timeout: timeout, inProcess: inProcess, clock: cfg.Clock, log: cfg.Logger}
 }
 
 // noCancel is the cancel func of a call without a deadline of its own.

@@ -29,6 +29,12 @@ var (
 	// ErrRateLimited reports a limit hit. The error is a *RateLimitError that
 	// says how long to wait.
 	ErrRateLimited = errors.New("phoneauth: too many requests")
+	// ErrRangeThrottled reports a request refused by the conversion guard
+	// against SMS pumping: too many codes sent to the phone's number range
+	// (or country) were never verified (see Limits.UnverifiedPerRange). The
+	// error is a *RateLimitError (Scope ScopeRangeGuard or
+	// ScopeCountryGuard) and also matches ErrRateLimited.
+	ErrRangeThrottled = errors.New("phoneauth: number range throttled")
 
 	// ErrInvalidOTP reports a wrong code for a pending challenge (or a code
 	// that is not made of the expected number of digits).
@@ -85,7 +91,8 @@ var (
 // ErrRateLimited with errors.Is.
 type RateLimitError struct {
 	// Scope names the limit that refused: "phone", "ip", "device",
-	// "global", "cooldown" or "verify".
+	// "global", "cooldown", "verify", "verify-ip", "refresh-ip", or one of
+	// the number-range and country scopes (ScopeRange…).
 	Scope string
 	// RetryAfter is how long the caller should wait before trying again.
 	RetryAfter time.Duration
@@ -96,8 +103,11 @@ func (e *RateLimitError) Error() string {
 	return fmt.Sprintf("phoneauth: too many requests (%s limit), retry after %s", e.Scope, e.RetryAfter.Round(time.Second))
 }
 
-// Is makes errors.Is(err, ErrRateLimited) true.
-func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
+// Is makes errors.Is(err, ErrRateLimited) true, and errors.Is(err,
+// ErrRangeThrottled) for a refusal of the conversion guard.
+func (e *RateLimitError) Is(target error) bool {
+	return target == ErrRateLimited || (target == ErrRangeThrottled && isGuardScope(e.Scope))
+}
 
 // storeErr wraps an unexpected Store or Limiter error so that it matches
 // ErrStoreUnavailable while keeping the cause.

@@ -16,19 +16,21 @@ type scopedCheck struct {
 }
 
 // allowSend applies the sending limits in order: cooldown, address, device,
-// phone, global. The cooldown comes first so that a double tap costs
-// nothing else, the global budget last so that only requests every other
-// limit accepted spend it. When all allow, it returns the checks that
-// recorded an event, for refund.
-func (a *Authenticator) allowSend(ctx context.Context, phone, deviceID string, addr clientAddr) (charged []LimitCheck, err error) {
+// phone, number range and country (guard.go), global. The cooldown comes
+// first so that a double tap costs nothing else, the global budget last so
+// that only requests every other limit accepted spend it. When all allow,
+// it returns the checks that recorded an event, for refund.
+func (a *Authenticator) allowSend(ctx context.Context, ph Phone, deviceID string, addr clientAddr) (charged []LimitCheck, err error) {
 	l := a.cfg.Limits
+	phone := ph.E164
 	checks := []scopedCheck{{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}}}
 	checks = append(checks, a.addressChecks("ip", "ip:", addr, l.PerIP)...)
 	checks = append(checks,
 		scopedCheck{"device", LimitCheck{deviceKey(deviceID), l.PerDevice}},
 		scopedCheck{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
-		scopedCheck{"global", LimitCheck{"global", l.Global}},
 	)
+	checks = append(checks, a.rangeChecks(ph)...)
+	checks = append(checks, scopedCheck{"global", LimitCheck{"global", l.Global}})
 	return a.allowAll(ctx, phone, checks)
 }
 
@@ -83,22 +85,30 @@ func (a *Authenticator) allowAll(ctx context.Context, phone string, all []scoped
 // It runs in the background, detached from ctx (the client may be gone),
 // each call under the limiter's deadline, so that a limiter that is down
 // as well does not hold up the answer. A refund that fails is logged: the
-// retry may then be refused until the events refill.
+// retry may then be refused until the events refill. The in-memory
+// limiter, which cannot be down, is refunded at once.
 func (a *Authenticator) refund(ctx context.Context, charged []LimitCheck) {
 	if len(charged) == 0 {
 		return
 	}
 	now := a.clock.Now()
 	ctx = context.WithoutCancel(ctx)
-	a.refunds.Add(1)
-	go func() {
-		defer a.refunds.Done()
+	give := func() {
 		for _, c := range charged {
 			if err := a.limiter.Refund(ctx, c.Key, c.Limit, now); err != nil {
-				a.log.WarnContext(ctx, "phoneauth: giving back the limit events of a failed request failed", "err", err)
+				a.log.WarnContext(ctx, "phoneauth: giving back limit events failed", "err", err)
 				return
 			}
 		}
+	}
+	if a.limiter.b.inProcess {
+		give()
+		return
+	}
+	a.refunds.Add(1)
+	go func() {
+		defer a.refunds.Done()
+		give()
 	}()
 }
 
@@ -121,10 +131,15 @@ func (a *Authenticator) allow(ctx context.Context, scope, key string, l Limit, p
 // refuse reports and returns the *RateLimitError of a limit's refusal.
 func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string) error {
 	rl := &RateLimitError{Scope: scope, RetryAfter: retry}
-	a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
 	level := slog.LevelInfo
-	if scope == "global" { // every user is refused: the operator must know
+	switch {
+	case isGuardScope(scope):
+		a.emit(ctx, a.guardEvent(scope, phone, rl))
+	case scope == "global": // every user is refused: the operator must know
 		level = slog.LevelWarn
+		fallthrough
+	default:
+		a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
 	}
 	a.log.Log(ctx, level, "phoneauth: rate limited", "scope", scope, "phone", MaskPhone(phone), "retry_after", retry)
 	return rl

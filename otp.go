@@ -206,7 +206,7 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
 		return RequestResult{}, err
 	}
-	charged, err := a.allowSend(ctx, p.phone.E164, p.DeviceID, parseClientAddr(p.IP))
+	charged, err := a.allowSend(ctx, p.phone, p.DeviceID, parseClientAddr(p.IP))
 	if err != nil {
 		return RequestResult{}, err
 	}
@@ -390,6 +390,7 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		a.refund(ctx, charged)
 		return Challenge{}, storeErr("delete challenge", err)
 	}
+	a.creditConversion(ctx, ph.E164, ph.Region)
 	if !budget.Off() {
 		if err := a.limiter.Reset(ctx, budgetKey); err != nil {
 			a.log.WarnContext(ctx, "phoneauth: resetting the failed-verify budget failed", "phone", MaskPhone(ph.E164), "err", err)

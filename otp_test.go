@@ -137,6 +137,17 @@ func wrong(code string) string {
 	return string(b)
 }
 
+// spreadFormats are valid mobile numbers of five countries, each with a
+// hole for four digits in front of the last three: the number range.
+var spreadFormats = [...]string{"+92301%04d000", "+9198%05d000", "+49151%05d000", "+55119%05d000", "+4474%05d000"}
+
+// spreadPhone returns the i-th (i < 50,000) of numbers spread over five
+// countries and a number range each, so that the country and range limits
+// and the conversion guard do not bind on the tests of the other limits.
+func spreadPhone(i int) string {
+	return fmt.Sprintf(spreadFormats[i%len(spreadFormats)], i/len(spreadFormats))
+}
+
 func retryAfter(t *testing.T, err error, scope string) time.Duration {
 	t.Helper()
 	var rl *phoneauth.RateLimitError
@@ -422,7 +433,7 @@ func TestPerIPLimitAndIPv6Prefix(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.PerDevice = phoneauth.Unlimited })
 	ctx := context.Background()
 	req := func(i int, ip string) error {
-		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9230123456%02d", i), IP: ip})
+		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: spreadPhone(i), IP: ip})
 		return err
 	}
 	for i := 0; i < 10; i++ {
@@ -444,17 +455,19 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) {
 		c.Limits.Global = phoneauth.Limit{Events: 7, Per: time.Hour}
 		c.Limits.PerIP = phoneauth.Unlimited
+		// The country limits default to fractions of Global.
+		c.Limits.PerCountry, c.Limits.UnverifiedPerCountry = phoneauth.Unlimited, phoneauth.Unlimited
 	})
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d1"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: spreadPhone(i), DeviceID: "d1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: "+923012345699", DeviceID: "d1"})
 	retryAfter(t, err, "device")
 	for i := 5; i < 7; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d2"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: spreadPhone(i), DeviceID: "d2"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -466,14 +479,15 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 }
 
 // TestDefaultGlobalLimit: with no Limits configured, 1,000 codes an hour
-// go out in all, whoever asks; the next is refused for everyone, logged as
-// a warning, and the budget refills at 1,000 an hour.
+// go out in all, whoever asks (in five countries, so that no country's
+// budget binds first); the next is refused for everyone, logged as a
+// warning, and the budget refills at 1,000 an hour.
 func TestDefaultGlobalLimit(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	client := func(i int) phoneauth.RequestParams {
 		return phoneauth.RequestParams{
-			Phone:    fmt.Sprintf("+92301%07d", i),
+			Phone:    spreadPhone(i),
 			DeviceID: fmt.Sprintf("d%d", i),
 			IP:       fmt.Sprintf("10.%d.%d.1", i/256, i%256),
 		}

@@ -30,6 +30,11 @@ var Unlimited = Limit{Events: -1}
 // Off reports whether l refuses nothing.
 func (l Limit) Off() bool { return l.Events < 0 || (l.Events > 0 && l.Per <= 0) }
 
+// valid reports whether l is a usable Limit of a Config: Events > 0 and
+// Per > 0, or off by negative Events (the zero Limit is not, once the
+// defaults are filled in).
+func (l Limit) valid() bool { return l.Events < 0 || (l.Events > 0 && l.Per > 0) }
+
 // or returns l, or def when l is the zero Limit.
 func (l Limit) or(def Limit) Limit {
 	if l == (Limit{}) {

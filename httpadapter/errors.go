@@ -27,6 +27,7 @@ const (
 	CodeCaptchaFailed        = "captcha_failed"            // 403 phoneauth.ErrCaptchaFailed
 	CodeCaptchaUnavailable   = "captcha_unavailable"       // 503 phoneauth.ErrCaptchaUnavailable
 	CodeRateLimited          = "rate_limited"              // 429 phoneauth.ErrRateLimited, with Retry-After
+	CodeRangeThrottled       = "range_throttled"           // 429 phoneauth.ErrRangeThrottled (the conversion guard), with Retry-After
 	CodeSendFailed           = "send_failed"               // 502 phoneauth.ErrSendFailed
 	CodeInvalidToken         = "invalid_token"             // 401 phoneauth.ErrInvalidToken: a bad refresh token
 	CodeTokenReused          = "token_reused"              // 401 phoneauth.ErrTokenReused: the session was revoked
@@ -61,6 +62,7 @@ var errorTable = []struct {
 	{phoneauth.ErrTokenReused, http.StatusUnauthorized, CodeTokenReused, "Refresh token reused; the session was revoked"},
 	{phoneauth.ErrReauthenticationRequired, http.StatusForbidden, CodeReauthRequired, "Sign in again to change the phone number"},
 	{phoneauth.ErrInvalidToken, http.StatusUnauthorized, CodeInvalidToken, "Invalid or expired token"},
+	{phoneauth.ErrRangeThrottled, http.StatusTooManyRequests, CodeRangeThrottled, "Too many requests to this number range; try again later"},
 	{phoneauth.ErrRateLimited, http.StatusTooManyRequests, CodeRateLimited, "Too many requests"},
 	{phoneauth.ErrInvalidPhone, http.StatusBadRequest, CodeInvalidPhone, "Invalid phone number"},
 	{phoneauth.ErrPhoneNotAllowed, http.StatusUnprocessableEntity, CodePhoneNotAllowed, "Phone number not allowed"},
@@ -137,7 +139,7 @@ func problemFor(err error, names fieldNames) *problem {
 		}
 		p := &problem{status: row.status, code: row.code, cause: err}
 		switch row.code {
-		case CodeRateLimited:
+		case CodeRateLimited, CodeRangeThrottled:
 			p.retryAfter = time.Second
 			var rl *phoneauth.RateLimitError
 			if errors.As(err, &rl) && rl.RetryAfter > p.retryAfter {

@@ -115,7 +115,7 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		httpadapter.CodeInvalidRequest, httpadapter.CodeInvalidPhone, httpadapter.CodePhoneNotAllowed,
 		httpadapter.CodeInvalidOTP, httpadapter.CodeVerificationFailed, httpadapter.CodeNoPendingCode,
 		httpadapter.CodeSignupNotAllowed, httpadapter.CodePhoneTaken, httpadapter.CodeCaptchaFailed,
-		httpadapter.CodeCaptchaUnavailable, httpadapter.CodeRateLimited, httpadapter.CodeSendFailed,
+		httpadapter.CodeCaptchaUnavailable, httpadapter.CodeRateLimited, httpadapter.CodeRangeThrottled, httpadapter.CodeSendFailed,
 		httpadapter.CodeInvalidToken, httpadapter.CodeTokenReused, httpadapter.CodeStoreUnavailable,
 		httpadapter.CodeNotFound, httpadapter.CodeUnauthorized, httpadapter.CodeMethodNotAllowed,
 		httpadapter.CodeBodyTooLarge, httpadapter.CodeUnsupportedMediaType, httpadapter.CodeInternal,
