@@ -31,8 +31,8 @@ type backend struct {
 	// inProcess is set for the package's in-memory backends, whose calls
 	// wait for nothing but their own short locks.
 	inProcess bool
-	clock   Clock
-	log     *slog.Logger
+	clock     Clock
+	log       *slog.Logger
 
 	down     atomic.Bool // read on every call; the fields below only when it is set
 	mu       sync.Mutex
