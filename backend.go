@@ -233,17 +233,40 @@ func (g guardedUsers) SetPhone(ctx context.Context, userID, phone string) error 
 	return g.b.end(ctx, callCtx, "set phone", g.u.SetPhone(callCtx, userID, phone))
 }
 
-// guardedLimiter is the Authenticator's Limiter. batch is the same limiter
-// if it is a BatchLimiter, else nil.
+// guardedLimiter is the Authenticator's Limiter. batch and refunder are
+// the same limiter if it is a BatchLimiter or a BatchRefunder, else nil.
 type guardedLimiter struct {
-	l     Limiter
-	batch BatchLimiter
-	b     *backend
+	l        Limiter
+	batch    BatchLimiter
+	refunder BatchRefunder
+	b        *backend
 }
 
 func newGuardedLimiter(l Limiter, cfg *Config) guardedLimiter {
 	batch, _ := l.(BatchLimiter)
-	return guardedLimiter{l: l, batch: batch, b: newBackend("limiter", l, cfg)}
+	refunder, _ := l.(BatchRefunder)
+	return guardedLimiter{l: l, batch: batch, refunder: refunder, b: newBackend("limiter", l, cfg)}
+}
+
+// RefundAll calls the limiter's RefundAll, or its Refund and Reset one
+// key at a time if it has none, stopping at the first error.
+func (g guardedLimiter) RefundAll(ctx context.Context, refunds []LimitCheck, resets []string, now time.Time) error {
+	if g.refunder != nil {
+		callCtx, cancel := g.b.start(ctx)
+		defer cancel()
+		return g.b.end(ctx, callCtx, "refund all", g.refunder.RefundAll(callCtx, refunds, resets, now))
+	}
+	for _, c := range refunds {
+		if err := g.Refund(ctx, c.Key, c.Limit, now); err != nil {
+			return err
+		}
+	}
+	for _, key := range resets {
+		if err := g.Reset(ctx, key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (g guardedLimiter) Allow(ctx context.Context, key string, l Limit, now time.Time) (bool, time.Duration, error) {

@@ -64,23 +64,29 @@ func (l Limits) countryBudget(region string) Limit {
 	return l.PerCountry
 }
 
-// creditConversion gives back the guard events of a code that was
-// verified, so that the guard counts only codes nobody typed in. Like
-// refund, it runs off the answer's path: a verification does not wait for
-// it, and a failure is logged (the range then counts one unverified code
-// too many until the bucket refills).
-func (a *Authenticator) creditConversion(ctx context.Context, e164, region string) {
+// settleVerified runs the limiter's side of a successful verification in
+// one call (BatchRefunder): it forgets the resets keys (the phone's
+// failed-verify budget) and gives back the guard events of the code, so
+// that the guard counts only codes nobody typed in. A failure is logged:
+// the budget then stays charged, and the range counts one unverified code
+// too many, until they refill.
+func (a *Authenticator) settleVerified(ctx context.Context, ph Phone, resets []string) {
 	l := a.cfg.Limits
-	var guard []LimitCheck
+	var refunds []LimitCheck
 	for _, c := range [...]LimitCheck{
-		{"unverified-range:" + NumberRange(e164, l.RangeDigits), l.UnverifiedPerRange},
-		{"unverified-country:" + region, l.UnverifiedPerCountry},
+		{"unverified-range:" + NumberRange(ph.E164, l.RangeDigits), l.UnverifiedPerRange},
+		{"unverified-country:" + ph.Region, l.UnverifiedPerCountry},
 	} {
 		if !c.Limit.Off() {
-			guard = append(guard, LimitCheck{limiterPrefix + c.Key, c.Limit})
+			refunds = append(refunds, LimitCheck{limiterPrefix + c.Key, c.Limit})
 		}
 	}
-	a.refund(ctx, guard)
+	if len(refunds) == 0 && len(resets) == 0 {
+		return
+	}
+	if err := a.limiter.RefundAll(ctx, refunds, resets, a.clock.Now()); err != nil {
+		a.log.WarnContext(ctx, "phoneauth: resetting the failed-verify budget and crediting the conversion guard failed", "phone", MaskPhone(ph.E164), "err", err)
+	}
 }
 
 // isGuardScope reports whether a refusal's scope is the conversion guard's.

@@ -98,6 +98,20 @@ type BatchLimiter interface {
 	AllowAll(ctx context.Context, checks []LimitCheck, now time.Time) (refused int, retryAfter time.Duration, err error)
 }
 
+// A BatchRefunder is a Limiter that gives back events and forgets keys,
+// several at once, in one call. A shared limiter implements it so that a
+// successful verification, which resets the phone's failed-verify budget
+// and gives the conversion guard its events back (see
+// Limits.UnverifiedPerRange), costs one round trip; for a Limiter without
+// it the Authenticator calls Refund and Reset, one call each.
+type BatchRefunder interface {
+	Limiter
+	// RefundAll does Refund(ctx, c.Key, c.Limit, now) for every check c of
+	// refunds and Reset(ctx, key) for every key of resets. The keys of
+	// the two lists are distinct.
+	RefundAll(ctx context.Context, refunds []LimitCheck, resets []string, now time.Time) error
+}
+
 // defaultLimiterKeys is the capacity of a MemoryLimiter made with
 // NewMemoryLimiter(0).
 const defaultLimiterKeys = 100_000
@@ -321,6 +335,21 @@ func (m *MemoryLimiter) Reset(ctx context.Context, key string) error {
 	s.mu.Lock()
 	delete(s.keys, key)
 	s.mu.Unlock()
+	return nil
+}
+
+// RefundAll implements BatchRefunder with Refund and Reset.
+func (m *MemoryLimiter) RefundAll(ctx context.Context, refunds []LimitCheck, resets []string, now time.Time) error {
+	for _, c := range refunds {
+		if err := m.Refund(ctx, c.Key, c.Limit, now); err != nil {
+			return err
+		}
+	}
+	for _, key := range resets {
+		if err := m.Reset(ctx, key); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
