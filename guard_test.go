@@ -260,25 +260,6 @@ func TestGuardConfig(t *testing.T) {
 	}
 }
 
-// validConfig is a minimal valid Config.
-func validConfig(t *testing.T) phoneauth.Config {
-	t.Helper()
-	key, err := phoneauth.GenerateEd25519Key("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := phoneauth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return phoneauth.Config{
-		Store:  phoneauth.NewMemoryStore(),
-		Sender: phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "id", nil }),
-		Secret: testSecret(1),
-		Tokens: phoneauth.TokenConfig{Keys: keys},
-	}
-}
-
 // countingLimiter counts the calls of each kind a BatchLimiter gets.
 type countingLimiter struct {
 	*phoneauth.MemoryLimiter
