@@ -208,6 +208,12 @@ type Limits struct {
 	// (0 % converting) gets 10 codes, then 10 an hour, into a range. An
 	// SMS delivery outage, during which nothing converts, throttles only
 	// ranges with more than 10 codes in the hour.
+	//
+	// A captcha does not lift the throttle, unlike the per-phone limit
+	// (PerPhoneWithCaptcha): solving services sell captchas for a fraction
+	// of a text's price, so a pump that pays for them still profits, while
+	// real users caught in a throttled range get through as the range
+	// refills and their codes are verified.
 	UnverifiedPerRange Limit
 	// UnverifiedPerCountry is the conversion guard of a whole region,
 	// against a pump spread over many ranges of one country. Default: a
