@@ -324,3 +324,24 @@ func TestGuardRoundTrips(t *testing.T) {
 		t.Errorf("verify: limiter calls %v, want the address AllowAll, the budget's Allow, one RefundAll", got)
 	}
 }
+
+// TestGuardNotLiftedByCaptcha: with a captcha asked only over the limits,
+// a throttled range stays throttled for a request with a solved captcha:
+// the refusal is ErrRangeThrottled, not ErrCaptchaRequired.
+func TestGuardNotLiftedByCaptcha(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(context.Context, string, string) error { return nil })
+		c.CaptchaOnlyOverLimit = true
+	})
+	for i := range 10 {
+		if err := bot(f, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, token := range []string{"", "solved"} {
+		_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: botPhone(50), IP: "198.18.9.9", CaptchaToken: token})
+		if !errors.Is(err, phoneauth.ErrRangeThrottled) || errors.Is(err, phoneauth.ErrCaptchaRequired) {
+			t.Errorf("captcha token %q: %v, want ErrRangeThrottled only", token, err)
+		}
+	}
+}
