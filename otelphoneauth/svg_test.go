@@ -79,7 +79,7 @@ func renderDashboard(sim, open *simulation) []byte {
 	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="18" fill="%s">phoneauth: simulated SMS pumping against the default limits and the conversion guard</text>`+"\n", gap, textColor)
 	fmt.Fprintf(&b, `<text x="%d" y="48" font-size="12" fill="%s">%d ordinary users an hour in five countries, 90%% of whom type their code in. Default limits: a number range may have 10 unverified codes an hour; the global budget is 1,000 codes an hour.</text>`+"\n",
 		gap, textColor, usersPerHour)
-	fmt.Fprintf(&b, `<text x="%d" y="66" font-size="12" fill="%s">From 1:00 to 2:30 (shaded), a bot asks %d codes a minute for the 1,000 numbers %sxxx, each time from a new address and device id, and verifies none: %.0f codes, against %.0f without the guard.</text>`+"\n",
+	fmt.Fprintf(&b, `<text x="%d" y="66" font-size="12" fill="%s">From 1:00 to 2:30 (shaded), a bot asks %d codes a minute for %sxxx from ever-new addresses and devices, verifying none: %.0f codes sent (%.0f without the guard).</text>`+"\n",
 		gap, textColor, botPerMinute, botRange, sim.botSent, open.botSent)
 	for i, c := range charts {
 		x := gap + (i%2)*(panelW+gap)
