@@ -177,8 +177,8 @@ type Limits struct {
 	// receive the codes and verify them, which the guard alone would
 	// refund. Raise it for a known busy range (a corporate block).
 	PerRange Limit
-	// PerCountry is the send budget of the numbers of one region (Phone.
-	// Region; RegionNonGeographic is one region), whether verified or not.
+	// PerCountry is the send budget of the numbers of one region
+	// (Phone.Region; RegionNonGeographic is one region), verified or not.
 	// Default: half of Global's events over Global's period (500 per hour
 	// at the default Global), off when Global is off. Sized as Global is
 	// (three times the busiest hour), half of it still passes any one
