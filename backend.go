@@ -28,8 +28,11 @@ const outageReminder = time.Minute
 type backend struct {
 	name    string // "store", "users" or "limiter", in logs
 	timeout time.Duration
-	clock   Clock
-	log     *slog.Logger
+	// inProcess is set for the package's in-memory backends, whose calls
+	// wait for nothing but their own short locks.
+	inProcess bool
+	clock     Clock
+	log       *slog.Logger
 
 	down     atomic.Bool // read on every call; the fields below only when it is set
 	mu       sync.Mutex
@@ -42,12 +45,12 @@ type backend struct {
 // backends, which wait for nothing but their own short locks, get no
 // deadline: it would cost more than their calls.
 func newBackend(name string, b any, cfg *Config) *backend {
-	timeout := cfg.StoreTimeout
+	timeout, inProcess := cfg.StoreTimeout, false
 	switch b.(type) {
 	case *MemoryStore, *MemoryLimiter:
-		timeout = 0
+		timeout, inProcess = 0, true
 	}
-	return &backend{name: name, timeout: timeout, clock: cfg.Clock, log: cfg.Logger}
+	return &backend{name: name, timeout: timeout, inProcess: inProcess, clock: cfg.Clock, log: cfg.Logger}
 }
 
 // noCancel is the cancel func of a call without a deadline of its own.
@@ -191,17 +194,17 @@ func (g guardedStore) DeleteSession(ctx context.Context, id string) error {
 	return g.b.end(ctx, callCtx, "delete session", g.s.DeleteSession(callCtx, id))
 }
 
+func (g guardedStore) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	return g.b.end(ctx, callCtx, "revoke other sessions", g.s.RevokeOtherSessions(callCtx, userID, keepID, phone, now))
+}
+
 func (g guardedStore) ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error) {
 	callCtx, cancel := g.b.start(ctx)
 	defer cancel()
 	list, err := g.s.ListSessions(callCtx, userID, now)
 	return list, g.b.end(ctx, callCtx, "list sessions", err)
-}
-
-func (g guardedStore) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
-	callCtx, cancel := g.b.start(ctx)
-	defer cancel()
-	return g.b.end(ctx, callCtx, "revoke other sessions", g.s.RevokeOtherSessions(callCtx, userID, keepID, phone, now))
 }
 
 // guardedUsers is the Authenticator's Users.
@@ -230,17 +233,30 @@ func (g guardedUsers) SetPhone(ctx context.Context, userID, phone string) error 
 	return g.b.end(ctx, callCtx, "set phone", g.u.SetPhone(callCtx, userID, phone))
 }
 
-// guardedLimiter is the Authenticator's Limiter. batch is the same limiter
-// if it is a BatchLimiter, else nil.
+// guardedLimiter is the Authenticator's Limiter. batch and refunder are
+// the same limiter if it is a BatchLimiter or a BatchRefunder, else nil.
 type guardedLimiter struct {
-	l     Limiter
-	batch BatchLimiter
-	b     *backend
+	l        Limiter
+	batch    BatchLimiter
+	refunder BatchRefunder
+	b        *backend
 }
 
 func newGuardedLimiter(l Limiter, cfg *Config) guardedLimiter {
 	batch, _ := l.(BatchLimiter)
-	return guardedLimiter{l: l, batch: batch, b: newBackend("limiter", l, cfg)}
+	refunder, _ := l.(BatchRefunder)
+	return guardedLimiter{l: l, batch: batch, refunder: refunder, b: newBackend("limiter", l, cfg)}
+}
+
+// RefundAll calls the limiter's RefundAll, or its Refund and Reset one
+// key at a time if it has none, stopping at the first error.
+func (g guardedLimiter) RefundAll(ctx context.Context, refunds []LimitCheck, resets []string, now time.Time) error {
+	if g.refunder != nil {
+		callCtx, cancel := g.b.start(ctx)
+		defer cancel()
+		return g.b.end(ctx, callCtx, "refund all", g.refunder.RefundAll(callCtx, refunds, resets, now))
+	}
+	return refundEach(ctx, g, refunds, resets, now)
 }
 
 func (g guardedLimiter) Allow(ctx context.Context, key string, l Limit, now time.Time) (bool, time.Duration, error) {

@@ -410,7 +410,7 @@ func TestRefundDoesNotDelayTheAnswer(t *testing.T) {
 	if err := <-lim.ended; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("the refund ended with %v, want its deadline", err)
 	}
-	if !strings.Contains(f.logs.String(), "giving back the limit events of a failed request failed") {
+	if !strings.Contains(f.logs.String(), "giving back limit events failed") {
 		t.Fatalf("the failed refund was not logged:\n%s", f.logs)
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -168,6 +170,70 @@ type Limits struct {
 	// With several replicas, give them a shared Limiter, or divide Events
 	// by the number of replicas.
 	Global Limit
+
+	// RangeDigits defines the number range of PerRange and of the
+	// conversion guard: a phone's E.164 number without its last
+	// RangeDigits digits (see NumberRange), so that a range holds
+	// 10^RangeDigits numbers. Default 3: 1,000 numbers, the block an
+	// operator assigns at once in most numbering plans, so that a block of
+	// revenue-sharing numbers is one range while real users, spread over a
+	// country's millions of numbers, rarely share one. 1 to 6.
+	RangeDigits int
+	// PerRange is the send budget of one number range, whether its codes
+	// are verified or not. Default 30 per hour (a burst of 30, then one
+	// every 2 minutes). Real traffic is thin per range: a service with a
+	// million sign-ins a day in a country of 100 million numbers sees
+	// about 10 a day per 1,000-number range; 30 in an hour is a company
+	// enrolling its staff at once. It caps a pump whose operator can also
+	// receive the codes and verify them, which the guard alone would
+	// refund. Raise it for a known busy range (a corporate block).
+	PerRange Limit
+	// PerCountry is the send budget of the numbers of one region
+	// (Phone.Region; RegionNonGeographic is one region), verified or not.
+	// Default: half of Global's events over Global's period (500 per hour
+	// at the default Global), off when Global is off. Sized as Global is
+	// (three times the busiest hour), half of it still passes any one
+	// country's ordinary peak, and a pump into one country can spend at
+	// most half the global budget, leaving the other half to every other
+	// country. A service that serves one country only should raise it to
+	// Global (or set CountryBudgets for that country).
+	PerCountry Limit
+	// CountryBudgets overrides PerCountry for the regions it names, by
+	// Phone.Region ("GB", or "001" for RegionNonGeographic): a large budget
+	// for the countries your users live in, a small one for the others.
+	CountryBudgets map[string]Limit
+	// UnverifiedPerRange is the conversion guard of a number range: a
+	// token bucket of codes sent to the range and never verified. Every
+	// code sent takes an event; a successful verification gives it back.
+	// When the bucket is empty the range is throttled: requests are
+	// refused with ErrRangeThrottled (HTTP 429, code "range_throttled",
+	// with Retry-After) and EventRangeThrottled is reported. The range
+	// recovers as the bucket refills (one event every Per/Events) and
+	// faster as the codes it is then sent are verified.
+	//
+	// Default 10 per hour. Equivalently: with sends s per hour and a
+	// conversion rate r, the range is throttled when s·(1−r) exceeds 10
+	// an hour after a first 10 unverified codes, so enough volume and a
+	// low rate are both required: a range's real users (a few codes an
+	// hour at most, 70 to 95 % converting) never come near, while a pump
+	// (0 % converting) gets 10 codes, then 10 an hour, into a range. An
+	// SMS delivery outage, during which nothing converts, throttles only
+	// ranges with more than 10 codes in the hour.
+	//
+	// A captcha does not lift the throttle, unlike the per-phone limit
+	// (PerPhoneWithCaptcha): solving services sell captchas for a fraction
+	// of a text's price, so a pump that pays for them still profits, while
+	// real users caught in a throttled range get through as the range
+	// refills and their codes are verified.
+	UnverifiedPerRange Limit
+	// UnverifiedPerCountry is the conversion guard of a whole region,
+	// against a pump spread over many ranges of one country. Default: a
+	// quarter of Global's events over Global's period (250 per hour at the
+	// default Global), off when Global is off: an ordinary country's
+	// unverified codes, 5 to 30 % of its sends, stay far below a quarter
+	// of a budget sized at three times the busiest hour.
+	UnverifiedPerCountry Limit
+
 	// ResendCooldown is the minimum time between two codes to one phone.
 	// Default 30 seconds; a negative value turns it off.
 	ResendCooldown time.Duration
@@ -234,7 +300,26 @@ var (
 	defaultGlobal              = Limit{Events: 1000, Per: time.Hour}
 	defaultVerifyPerIP         = Limit{Events: 30, Per: 10 * time.Minute}
 	defaultRefreshPerIP        = Limit{Events: 120, Per: time.Minute}
+	defaultPerRange            = Limit{Events: 30, Per: time.Hour}
+	defaultUnverifiedPerRange  = Limit{Events: 10, Per: time.Hour}
 )
+
+// defaultRangeDigits is the default of Limits.RangeDigits; maxRangeDigits
+// its largest value.
+const (
+	defaultRangeDigits = 3
+	maxRangeDigits     = 6
+)
+
+// fractionOf returns the Limit of 1/div of l's events over l's period (at
+// least one event), or Unlimited when l is off: the defaults of the
+// country budgets, which scale with Global.
+func fractionOf(l Limit, div int) Limit {
+	if l.Off() {
+		return Unlimited
+	}
+	return Limit{Events: max(1, l.Events/div), Per: l.Per}
+}
 
 // defaultIPv6AggregateFactor is the default of Limits.IPv6AggregateFactor.
 const defaultIPv6AggregateFactor = 4
@@ -273,6 +358,13 @@ func (c *Config) setDefaults() {
 	l.PerDevice = l.PerDevice.or(defaultPerDevice)
 	l.PerPhoneWithCaptcha = l.PerPhoneWithCaptcha.or(defaultPerPhoneWithCaptcha)
 	l.Global = l.Global.or(defaultGlobal)
+	if l.RangeDigits == 0 {
+		l.RangeDigits = defaultRangeDigits
+	}
+	l.PerRange = l.PerRange.or(defaultPerRange)
+	l.UnverifiedPerRange = l.UnverifiedPerRange.or(defaultUnverifiedPerRange)
+	l.PerCountry = l.PerCountry.or(fractionOf(l.Global, 2))
+	l.UnverifiedPerCountry = l.UnverifiedPerCountry.or(fractionOf(l.Global, 4))
 	l.FailedVerifies = l.FailedVerifies.or(defaultFailedVerifies)
 	l.VerifyPerIP = l.VerifyPerIP.or(defaultVerifyPerIP)
 	l.RefreshPerIP = l.RefreshPerIP.or(defaultRefreshPerIP)
@@ -339,9 +431,21 @@ func (c *Config) validate() error {
 		name string
 		Limit
 	}{{"PerPhone", l.PerPhone}, {"PerIP", l.PerIP}, {"PerDevice", l.PerDevice}, {"Global", l.Global}, {"FailedVerifies", l.FailedVerifies},
-		{"VerifyPerIP", l.VerifyPerIP}, {"RefreshPerIP", l.RefreshPerIP}, {"PerPhoneWithCaptcha", l.PerPhoneWithCaptcha}} {
-		if lim.Events == 0 || (lim.Events > 0 && lim.Per <= 0) {
+		{"VerifyPerIP", l.VerifyPerIP}, {"RefreshPerIP", l.RefreshPerIP}, {"PerPhoneWithCaptcha", l.PerPhoneWithCaptcha},
+		{"PerRange", l.PerRange}, {"PerCountry", l.PerCountry}, {"UnverifiedPerRange", l.UnverifiedPerRange}, {"UnverifiedPerCountry", l.UnverifiedPerCountry}} {
+		if !lim.valid() {
 			bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", lim.name)
+		}
+	}
+	if l.RangeDigits < 1 || l.RangeDigits > maxRangeDigits {
+		bad("Limits.RangeDigits must be 1 to %d, got %d", maxRangeDigits, l.RangeDigits)
+	}
+	for _, region := range slices.Sorted(maps.Keys(l.CountryBudgets)) {
+		if !validBudgetRegion(region) {
+			bad("Limits.CountryBudgets: unknown region %q (want an upper-case ISO 3166-1 alpha-2 code, or %q)", region, RegionNonGeographic)
+		}
+		if !l.CountryBudgets[region].valid() {
+			bad("Limits.CountryBudgets[%q] must have Events > 0 and Per > 0, or be Unlimited", region)
 		}
 	}
 	// The odds of guessing a code are computed from valid code rules and

@@ -38,14 +38,16 @@
 // counted atomically before comparing, and a phone has a budget of 10
 // failed verifications per hour across codes, charged only for wrong
 // guesses at a code that exists. Sending is limited per phone, per address
-// (per /64 for IPv6, with /56 and /48 aggregates), per device, globally,
-// and by a 30-second cooldown; verifying and refreshing per address. The
-// global budget (1,000 codes an hour) caps the SMS bill. Premium-rate,
-// toll-free and shared-cost numbers are refused, and so are satellite and
-// international-network ones ([RegionNonGeographic]). Every number is a
-// [Config] field, and New refuses configurations under which a code can be
-// guessed with probability above 10⁻³ a day. docs/security.md holds the
-// threat model.
+// (per /64 for IPv6, with /56 and /48 aggregates), per device, per number
+// range and per country, globally, and by a 30-second cooldown; verifying
+// and refreshing per address. The global budget (1,000 codes an hour) caps
+// the SMS bill, and the conversion guard throttles a number range whose
+// codes nobody verifies (SMS pumping; see [Limits.UnverifiedPerRange]).
+// Premium-rate, toll-free and shared-cost numbers are refused, and so are
+// satellite and international-network ones ([RegionNonGeographic]). Every
+// number is a [Config] field, and New refuses configurations under which a
+// code can be guessed with probability above 10⁻³ a day. docs/security.md
+// holds the threat model.
 //
 // In production, also list the countries your users live in: SMS pumping
 // targets the destinations where texts cost the most, and an allowlist

@@ -35,6 +35,12 @@ var (
 	// ErrRateLimited reports a limit hit. The error is a *RateLimitError that
 	// says how long to wait.
 	ErrRateLimited = errors.New("phoneauth: too many requests")
+	// ErrRangeThrottled reports a request refused by the conversion guard
+	// against SMS pumping: too many codes sent to the phone's number range
+	// (or country) were never verified (see Limits.UnverifiedPerRange). The
+	// error is a *RateLimitError (Scope ScopeRangeGuard or
+	// ScopeCountryGuard) and also matches ErrRateLimited.
+	ErrRangeThrottled = errors.New("phoneauth: number range throttled")
 
 	// ErrInvalidOTP reports a wrong code for a pending challenge (or a code
 	// that is not made of the expected number of digits). A wrong code
@@ -99,7 +105,8 @@ var (
 type RateLimitError struct {
 	// Scope names the limit that refused: "cooldown", "ip", "device",
 	// "phone", "phone-captcha" (Limits.PerPhoneWithCaptcha), "global",
-	// "verify" (the failed-verify budget), "verify-ip" or "refresh-ip".
+	// "verify" (the failed-verify budget), "verify-ip", "refresh-ip", or
+	// one of the number-range and country scopes (ScopeRange…).
 	Scope string
 	// RetryAfter is how long the caller should wait before trying again.
 	RetryAfter time.Duration
@@ -114,9 +121,11 @@ func (e *RateLimitError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrRateLimited) true, and errors.Is(err,
-// ErrCaptchaRequired) when CaptchaRequired is set.
+// ErrCaptchaRequired) when CaptchaRequired is set, and errors.Is(err,
+// ErrRangeThrottled) for a refusal of the conversion guard.
 func (e *RateLimitError) Is(target error) bool {
-	return target == ErrRateLimited || target == ErrCaptchaRequired && e.CaptchaRequired
+	return target == ErrRateLimited || target == ErrCaptchaRequired && e.CaptchaRequired ||
+		target == ErrRangeThrottled && isGuardScope(e.Scope)
 }
 
 // InvalidOTPError is the error of a wrong code compared with a pending

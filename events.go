@@ -16,6 +16,7 @@ const (
 	EventVerified       EventKind = "verified"        // a code was verified
 	EventVerifyFailed   EventKind = "verify_failed"   // a wrong code, or nothing to verify
 	EventRateLimited    EventKind = "rate_limited"    // a limit refused a request
+	EventRangeThrottled EventKind = "range_throttled" // the conversion guard refused a request (guard.go)
 	EventSignedIn       EventKind = "signed_in"       // a session was created
 	EventTokenRefreshed EventKind = "token_refreshed" // a refresh token was rotated
 	EventTokenReused    EventKind = "token_reused"    // a rotated refresh token came back; session revoked
@@ -64,8 +65,13 @@ type Event struct {
 	// events of a code: EventCodeRequested, EventCodeSent, EventSendFailed,
 	// EventVerified and EventVerifyFailed.
 	Region string
-	// Scope is the limit that refused, for EventRateLimited.
+	// Scope is the limit that refused, for EventRateLimited and
+	// EventRangeThrottled.
 	Scope string
+	// Range is the phone's number range (NumberRange), for an
+	// EventRangeThrottled of ScopeRangeGuard; Region is set in every
+	// EventRangeThrottled.
+	Range string
 	// Err is the failure, for the failure events and EventOperationDone.
 	Err error
 	// Operation and Duration describe the method that returned, for

@@ -17,10 +17,10 @@ type scopedCheck struct {
 }
 
 // allowSend applies the sending limits in order: cooldown, address, device,
-// phone, global. The cooldown comes first so that a double tap costs
-// nothing else, the global budget last so that only requests every other
-// limit accepted spend it. When all allow, it returns the checks that
-// recorded an event, for refund.
+// phone, number range and country (guard.go), global. The cooldown comes
+// first so that a double tap costs nothing else, the global budget last so
+// that only requests every other limit accepted spend it. When all allow,
+// it returns the checks that recorded an event, for refund.
 //
 // With a Config.Captcha, a request the per-phone limit refuses escalates
 // instead: with a captcha token (verified here when
@@ -37,20 +37,19 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 	checks = append(checks,
 		scopedCheck{"device", LimitCheck{deviceKey(p.DeviceID), l.PerDevice}},
 		scopedCheck{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
-		scopedCheck{"global", LimitCheck{"global", l.Global}},
 	)
+	checks = append(checks, a.rangeChecks(p.phone)...)
+	checks = append(checks, scopedCheck{"global", LimitCheck{"global", l.Global}})
 	checks = liveChecks(checks)
 	i, retry, err := a.allowChecks(ctx, checks)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if i < 0 {
+	case i < 0:
 		return limitChecks(checks), nil
-	}
-	if checks[i].scope != "phone" || a.cfg.Captcha == nil || p.userID != "" {
+	case checks[i].scope != "phone" || a.cfg.Captcha == nil || p.userID != "":
 		return nil, a.refuse(ctx, checks[i].scope, retry, phone, false)
-	}
-	if p.CaptchaToken == "" {
+	case p.CaptchaToken == "":
 		return nil, a.refuse(ctx, "phone", retry, phone, true)
 	}
 	if a.cfg.CaptchaOnlyOverLimit {
@@ -60,16 +59,16 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 	}
 	checks[i] = scopedCheck{"phone-captcha", LimitCheck{limiterPrefix + "phone-captcha:" + phone, l.PerPhoneWithCaptcha}}
 	checks = liveChecks(checks)
-	rest := checks
+	again := checks
 	if a.limiter.batch == nil {
-		rest = checks[i:] // the checks before i have recorded their event
+		again = checks[i:] // the checks before i have recorded their event
 	}
-	j, retry, err := a.allowChecks(ctx, rest)
-	if err != nil {
+	j, retry, err := a.allowChecks(ctx, again)
+	switch {
+	case err != nil:
 		return nil, err
-	}
-	if j >= 0 {
-		return nil, a.refuse(ctx, rest[j].scope, retry, phone, false)
+	case j >= 0:
+		return nil, a.refuse(ctx, again[j].scope, retry, phone, false)
 	}
 	return limitChecks(checks), nil
 }
@@ -149,22 +148,30 @@ func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck) (
 // It runs in the background, detached from ctx (the client may be gone),
 // each call under the limiter's deadline, so that a limiter that is down
 // as well does not hold up the answer. A refund that fails is logged: the
-// retry may then be refused until the events refill.
+// retry may then be refused until the events refill. The in-memory
+// limiter, which cannot be down, is refunded at once.
 func (a *Authenticator) refund(ctx context.Context, charged []LimitCheck) {
 	if len(charged) == 0 {
 		return
 	}
 	now := a.clock.Now()
 	ctx = context.WithoutCancel(ctx)
-	a.refunds.Add(1)
-	go func() {
-		defer a.refunds.Done()
+	give := func() {
 		for _, c := range charged {
 			if err := a.limiter.Refund(ctx, c.Key, c.Limit, now); err != nil {
-				a.log.WarnContext(ctx, "phoneauth: giving back the limit events of a failed request failed", "err", err)
+				a.log.WarnContext(ctx, "phoneauth: giving back limit events failed", "err", err)
 				return
 			}
 		}
+	}
+	if a.limiter.b.inProcess {
+		give()
+		return
+	}
+	a.refunds.Add(1)
+	go func() {
+		defer a.refunds.Done()
+		give()
 	}()
 }
 
@@ -188,10 +195,15 @@ func (a *Authenticator) allow(ctx context.Context, scope, key string, l Limit, p
 // captcha says that a captcha token would have let the request through.
 func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string, captcha bool) error {
 	rl := &RateLimitError{Scope: scope, RetryAfter: retry, CaptchaRequired: captcha}
-	a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
 	level := slog.LevelInfo
-	if scope == "global" { // every user is refused: the operator must know
+	switch {
+	case isGuardScope(scope):
+		a.emit(ctx, a.guardEvent(scope, phone, rl))
+	case scope == "global": // every user is refused: the operator must know
 		level = slog.LevelWarn
+		fallthrough
+	default:
+		a.emit(ctx, Event{Kind: EventRateLimited, Phone: phone, Scope: scope, Err: rl})
 	}
 	a.log.Log(ctx, level, "phoneauth: rate limited", "scope", scope, "phone", MaskPhone(phone), "retry_after", retry)
 	return rl

@@ -402,11 +402,11 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		a.refund(ctx, charged)
 		return Challenge{}, storeErr("delete challenge", err)
 	}
+	var resets []string
 	if !budget.Off() {
-		if err := a.limiter.Reset(ctx, budgetKey); err != nil {
-			a.log.WarnContext(ctx, "phoneauth: resetting the failed-verify budget failed", "phone", MaskPhone(ph.E164), "err", err)
-		}
+		resets = []string{budgetKey}
 	}
+	a.settleVerified(ctx, ph, resets)
 	a.emit(ctx, with(ev, EventVerified))
 	return c, nil
 }

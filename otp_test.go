@@ -48,6 +48,31 @@ func testSecret(b byte) []byte {
 func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &testutil.Buffer{}}
+	cfg := validConfig(t)
+	cfg.Store = f.store
+	cfg.Sender = phoneauth.SenderFunc(f.send)
+	cfg.Clock = f.clock
+	cfg.Logger = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Events = func(_ context.Context, e phoneauth.Event) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.events = append(f.events, e)
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	var err error
+	f.auth, err = phoneauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// validConfig is a minimal valid Config: a memory store, a sender that
+// does nothing, a secret and an Ed25519 key.
+func validConfig(t *testing.T) phoneauth.Config {
+	t.Helper()
 	key, err := phoneauth.GenerateEd25519Key("k1")
 	if err != nil {
 		t.Fatal(err)
@@ -56,27 +81,12 @@ func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := phoneauth.Config{
-		Store:  f.store,
-		Sender: phoneauth.SenderFunc(f.send),
+	return phoneauth.Config{
+		Store:  phoneauth.NewMemoryStore(),
+		Sender: phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "id", nil }),
 		Secret: testSecret(1),
 		Tokens: phoneauth.TokenConfig{Keys: keys},
-		Clock:  f.clock,
-		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Events: func(_ context.Context, e phoneauth.Event) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.events = append(f.events, e)
-		},
 	}
-	for _, c := range configure {
-		c(&cfg)
-	}
-	f.auth, err = phoneauth.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
 
 func (f *fixture) send(_ context.Context, m phoneauth.Message) (string, error) {
@@ -135,6 +145,17 @@ func wrong(code string) string {
 	b := []byte(code)
 	b[0] = '0' + (b[0]-'0'+1)%10
 	return string(b)
+}
+
+// spreadFormats are valid mobile numbers of five countries, each with a
+// hole for four digits in front of the last three: the number range.
+var spreadFormats = [...]string{"+92301%04d000", "+9198%05d000", "+49151%05d000", "+55119%05d000", "+4474%05d000"}
+
+// spreadPhone returns the i-th (i < 50,000) of numbers spread over five
+// countries and a number range each, so that the country and range limits
+// and the conversion guard do not bind on the tests of the other limits.
+func spreadPhone(i int) string {
+	return fmt.Sprintf(spreadFormats[i%len(spreadFormats)], i/len(spreadFormats))
 }
 
 func retryAfter(t *testing.T, err error, scope string) time.Duration {
@@ -422,7 +443,7 @@ func TestPerIPLimitAndIPv6Prefix(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.PerDevice = phoneauth.Unlimited })
 	ctx := context.Background()
 	req := func(i int, ip string) error {
-		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+9230123456%02d", i), IP: ip})
+		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: spreadPhone(i), IP: ip})
 		return err
 	}
 	for i := 0; i < 10; i++ {
@@ -444,17 +465,19 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) {
 		c.Limits.Global = phoneauth.Limit{Events: 7, Per: time.Hour}
 		c.Limits.PerIP = phoneauth.Unlimited
+		// The country limits default to fractions of Global.
+		c.Limits.PerCountry, c.Limits.UnverifiedPerCountry = phoneauth.Unlimited, phoneauth.Unlimited
 	})
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d1"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: spreadPhone(i), DeviceID: "d1"}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	_, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: "+923012345699", DeviceID: "d1"})
 	retryAfter(t, err, "device")
 	for i := 5; i < 7; i++ {
-		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: fmt.Sprintf("+9230123456%02d", i), DeviceID: "d2"}); err != nil {
+		if _, err := f.auth.Request(ctx, phoneauth.RequestParams{IP: "192.0.2.1", Phone: spreadPhone(i), DeviceID: "d2"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -466,14 +489,15 @@ func TestPerDeviceAndGlobalLimits(t *testing.T) {
 }
 
 // TestDefaultGlobalLimit: with no Limits configured, 1,000 codes an hour
-// go out in all, whoever asks; the next is refused for everyone, logged as
-// a warning, and the budget refills at 1,000 an hour.
+// go out in all, whoever asks (in five countries, so that no country's
+// budget binds first); the next is refused for everyone, logged as a
+// warning, and the budget refills at 1,000 an hour.
 func TestDefaultGlobalLimit(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	client := func(i int) phoneauth.RequestParams {
 		return phoneauth.RequestParams{
-			Phone:    fmt.Sprintf("+92301%07d", i),
+			Phone:    spreadPhone(i),
 			DeviceID: fmt.Sprintf("d%d", i),
 			IP:       fmt.Sprintf("10.%d.%d.1", i/256, i%256),
 		}

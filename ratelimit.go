@@ -30,6 +30,11 @@ var Unlimited = Limit{Events: -1}
 // Off reports whether l refuses nothing.
 func (l Limit) Off() bool { return l.Events < 0 || (l.Events > 0 && l.Per <= 0) }
 
+// valid reports whether l is a usable Limit of a Config: Events > 0 and
+// Per > 0, or off by negative Events (the zero Limit is not, once the
+// defaults are filled in).
+func (l Limit) valid() bool { return l.Events < 0 || (l.Events > 0 && l.Per > 0) }
+
 // or returns l, or def when l is the zero Limit.
 func (l Limit) or(def Limit) Limit {
 	if l == (Limit{}) {
@@ -103,6 +108,20 @@ type BatchLimiter interface {
 	// event again. Checks whose Limit is Off always allow. now is as in
 	// Allow.
 	AllowAll(ctx context.Context, checks []LimitCheck, now time.Time) (refused int, retryAfter time.Duration, err error)
+}
+
+// A BatchRefunder is a Limiter that gives back events and forgets keys,
+// several at once, in one call. A shared limiter implements it so that a
+// successful verification, which resets the phone's failed-verify budget
+// and gives the conversion guard its events back (see
+// Limits.UnverifiedPerRange), costs one round trip; for a Limiter without
+// it the Authenticator calls Refund and Reset, one call each.
+type BatchRefunder interface {
+	Limiter
+	// RefundAll does Refund(ctx, c.Key, c.Limit, now) for every check c of
+	// refunds and Reset(ctx, key) for every key of resets. The keys of
+	// the two lists are distinct.
+	RefundAll(ctx context.Context, refunds []LimitCheck, resets []string, now time.Time) error
 }
 
 // defaultLimiterKeys is the capacity of a MemoryLimiter made with
@@ -328,6 +347,27 @@ func (m *MemoryLimiter) Reset(ctx context.Context, key string) error {
 	s.mu.Lock()
 	delete(s.keys, key)
 	s.mu.Unlock()
+	return nil
+}
+
+// RefundAll implements BatchRefunder with Refund and Reset.
+func (m *MemoryLimiter) RefundAll(ctx context.Context, refunds []LimitCheck, resets []string, now time.Time) error {
+	return refundEach(ctx, m, refunds, resets, now)
+}
+
+// refundEach does what BatchRefunder.RefundAll does with l's Refund and
+// Reset, one key at a time, stopping at the first error.
+func refundEach(ctx context.Context, l Limiter, refunds []LimitCheck, resets []string, now time.Time) error {
+	for _, c := range refunds {
+		if err := l.Refund(ctx, c.Key, c.Limit, now); err != nil {
+			return err
+		}
+	}
+	for _, key := range resets {
+		if err := l.Reset(ctx, key); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -28,6 +28,7 @@ const (
 	CodeCaptchaFailed        = "captcha_failed"            // 403 phoneauth.ErrCaptchaFailed
 	CodeCaptchaUnavailable   = "captcha_unavailable"       // 503 phoneauth.ErrCaptchaUnavailable
 	CodeRateLimited          = "rate_limited"              // 429 phoneauth.ErrRateLimited, with Retry-After
+	CodeRangeThrottled       = "range_throttled"           // 429 phoneauth.ErrRangeThrottled (the conversion guard), with Retry-After
 	CodeCaptchaRequired      = "captcha_required"          // 429 phoneauth.ErrCaptchaRequired: over the per-phone limit; send captchaToken now, or wait Retry-After
 	CodeSendFailed           = "send_failed"               // 502 phoneauth.ErrSendFailed
 	CodeInvalidToken         = "invalid_token"             // 401 phoneauth.ErrInvalidToken: a bad refresh token
@@ -66,6 +67,7 @@ var errorTable = []struct {
 	{phoneauth.ErrTokenReused, http.StatusUnauthorized, CodeTokenReused, "Refresh token reused; the session was revoked"},
 	{phoneauth.ErrReauthenticationRequired, http.StatusForbidden, CodeReauthRequired, "Sign in again to change the phone number"},
 	{phoneauth.ErrInvalidToken, http.StatusUnauthorized, CodeInvalidToken, "Invalid or expired token"},
+	{phoneauth.ErrRangeThrottled, http.StatusTooManyRequests, CodeRangeThrottled, "Too many requests to this number range; try again later"},
 	{phoneauth.ErrCaptchaRequired, http.StatusTooManyRequests, CodeCaptchaRequired, "Too many codes for this number; solve the captcha to get another"},
 	{phoneauth.ErrRateLimited, http.StatusTooManyRequests, CodeRateLimited, "Too many requests"},
 	{phoneauth.ErrInvalidCountry, http.StatusBadRequest, CodeInvalidCountry, "Unknown country: use an ISO 3166 code such as PK, or a calling code such as +92"},
@@ -172,7 +174,7 @@ func problemFor(err error, names fieldNames) *problem {
 			if errors.As(err, &wrongCode) {
 				p.more.AttemptsLeft = &wrongCode.AttemptsLeft
 			}
-		case CodeRateLimited, CodeCaptchaRequired:
+		case CodeRateLimited, CodeRangeThrottled, CodeCaptchaRequired:
 			p.retryAfter = time.Second
 			var rl *phoneauth.RateLimitError
 			if errors.As(err, &rl) && rl.RetryAfter > p.retryAfter {

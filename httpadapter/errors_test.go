@@ -263,7 +263,7 @@ func TestHungStoreOverHTTP(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := f.do("POST", "/auth/otp/request", requestBody(fmt.Sprintf("+9198765432%02d", i), fmt.Sprintf("d%d", i)), "RemoteAddr", fmt.Sprintf("192.0.2.%d:1234", i+1))
+			w := f.do("POST", "/auth/otp/request", requestBody(fmt.Sprintf("+91987%02d43210", i), fmt.Sprintf("d%d", i)), "RemoteAddr", fmt.Sprintf("192.0.2.%d:1234", i+1))
 			e := decodeEnvelope(t, w, 503)
 			if e.Code != httpadapter.CodeStoreUnavailable || w.Header().Get("Retry-After") != "2" {
 				t.Errorf("request %d: %d %s, Retry-After %q; want 503 store_unavailable, Retry-After 2 (1.5s rounded up)", i, w.Code, e.Code, w.Header().Get("Retry-After"))

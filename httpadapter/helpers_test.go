@@ -268,5 +268,7 @@ func (f *fixture) signIn(phone string) signInData {
 	return data[signInData](f.t, e)
 }
 
-// pkPhone returns the i-th of a range of valid Pakistani mobile numbers.
-func pkPhone(i int) string { return fmt.Sprintf("+92301%07d", i) }
+// pkPhone returns the i-th of valid Pakistani mobile numbers (i < 10,000),
+// each in a number range of its own, so that the range limits and the
+// conversion guard do not bind on the tests of the other limits.
+func pkPhone(i int) string { return fmt.Sprintf("+92301%04d000", i) }

@@ -31,9 +31,15 @@
 //     over phoneauth_codes_sent_total, per country, is the conversion
 //     rate: the first thing to fall under SMS pumping.
 //   - phoneauth_limit_refusals_total{limit}: requests a limit refused
-//     (EventRateLimited), by limit: "cooldown", "ip", "device", "phone",
-//     "global", "verify"… A rise of limit="global" means every user is
-//     being refused.
+//     (EventRateLimited, and EventRangeThrottled for the conversion
+//     guard), by limit: "cooldown", "ip", "device", "phone", "range",
+//     "country", "range_guard", "country_guard", "global", "verify"… A
+//     rise of limit="global" means every user is being refused; of
+//     limit="range_guard", that a number range is being pumped.
+//   - phoneauth_guard_throttled_ranges{scope}: the number ranges
+//     (scope="range") and countries (scope="country") the conversion
+//     guard refused a request for in the last ThrottledWindow (by the
+//     events' time): how many ranges are being pumped right now.
 //   - phoneauth_store_errors_total: operations that failed because the
 //     Store or the Limiter did (phoneauth.ErrStoreUnavailable); which ones
 //     is in the histogram below, outcome="error".
@@ -42,16 +48,14 @@
 //     "refresh", "logout"…) by outcome: "ok", "refused" (the client's
 //     input, a limit, a wrong code) or "error" (the store, the sender or
 //     the captcha provider failed).
-//
-// The conversion guard against SMS pumping will report the number ranges
-// it throttles as phoneauth_guard_throttled_ranges; that name is reserved
-// for it, and no instrument has it yet.
 package otelphoneauth
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -77,7 +81,13 @@ type Metrics struct {
 	storeErrors   metric.Int64Counter
 	durations     metric.Float64Histogram
 	series        seriesCache
+	throttled     throttledSet
 }
+
+// ThrottledWindow is how long a range or country the conversion guard
+// refused counts in phoneauth_guard_throttled_ranges after its last
+// refusal.
+const ThrottledWindow = 5 * time.Minute
 
 // New returns Metrics whose instruments come from mp's meter; a nil mp
 // means otel.GetMeterProvider().
@@ -87,7 +97,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	}
 	meter := mp.Meter(instrumentationName)
 	m := &Metrics{}
-	var errs [6]error
+	var errs [7]error
 	m.codesSent, errs[0] = meter.Int64Counter("phoneauth.codes_sent", metric.WithUnit("{code}"),
 		metric.WithDescription("Codes the Sender accepted, by channel and the phone's country."))
 	m.sendFailures, errs[1] = meter.Int64Counter("phoneauth.send_failures", metric.WithUnit("{code}"),
@@ -101,12 +111,15 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 	m.durations, errs[5] = meter.Float64Histogram("phoneauth.operation.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of the Authenticator's operations, by operation and outcome (ok, refused, error)."),
 		metric.WithExplicitBucketBoundaries(durationBuckets...))
+	_, errs[6] = meter.Int64ObservableGauge("phoneauth.guard.throttled_ranges", metric.WithUnit("{range}"),
+		metric.WithDescription("Number ranges (scope=range) and countries (scope=country) the conversion guard refused in the last 5 minutes."),
+		metric.WithInt64Callback(m.throttled.observe))
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
 	}
 	ctx := context.Background()
 	m.storeErrors.Add(ctx, 0)
-	for _, limit := range []string{"cooldown", "ip", "device", "phone", "global", "verify"} {
+	for _, limit := range []string{"cooldown", "ip", "device", "phone", "range", "country", "range_guard", "country_guard", "global", "verify"} {
 		m.refusals.Add(ctx, 0, m.series.get(labels{k1: "limit", v1: limit}))
 	}
 	return m, nil
@@ -115,6 +128,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 // Observe records one event. Set it as phoneauth.Config.Events, or call it
 // from your own Events function.
 func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
+	m.throttled.tick(e.Time)
 	switch e.Kind {
 	case phoneauth.EventCodeSent:
 		m.codesSent.Add(ctx, 1, m.series.get(labels{"channel", string(e.Channel), "country", country(e)}))
@@ -130,6 +144,9 @@ func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
 		m.verifications.Add(ctx, 1, m.series.get(labels{"country", country(e), "result", result}))
 	case phoneauth.EventRateLimited:
 		m.refusals.Add(ctx, 1, m.series.get(labels{k1: "limit", v1: e.Scope}))
+	case phoneauth.EventRangeThrottled:
+		m.refusals.Add(ctx, 1, m.series.get(labels{k1: "limit", v1: e.Scope}))
+		m.throttled.add(e)
 	case phoneauth.EventOperationDone:
 		if errors.Is(e.Err, phoneauth.ErrStoreUnavailable) {
 			m.storeErrors.Add(ctx, 1)
@@ -160,6 +177,69 @@ func outcome(err error) string {
 		return "error"
 	}
 	return "refused"
+}
+
+// maxThrottled bounds throttledSet: beyond it, new ranges are not counted
+// until old ones leave the window.
+const maxThrottled = 100_000
+
+// throttledSet remembers when the guard last refused each range and
+// country, for phoneauth_guard_throttled_ranges. Its time is the events'
+// (the Authenticator's Clock, so that a ManualClock drives it): the latest
+// time of any event observed.
+type throttledSet struct {
+	latest atomic.Int64 // Unix nanoseconds
+	mu     sync.Mutex
+	last   map[string]time.Time // by "range:+447400123" or "country:GB"
+}
+
+// tick moves the set's time forward to t.
+func (s *throttledSet) tick(t time.Time) {
+	n := t.UnixNano()
+	for {
+		old := s.latest.Load()
+		if n <= old || s.latest.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+func (s *throttledSet) add(e phoneauth.Event) {
+	key := "country:" + e.Region
+	if e.Scope == phoneauth.ScopeRangeGuard {
+		key = "range:" + e.Range
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.last == nil {
+		s.last = make(map[string]time.Time)
+	}
+	if _, ok := s.last[key]; ok || len(s.last) < maxThrottled {
+		s.last[key] = e.Time
+	}
+}
+
+// observe reports the ranges and countries refused within ThrottledWindow
+// of the latest event, and forgets the others. With no event at all, the
+// gauge keeps its value.
+func (s *throttledSet) observe(_ context.Context, o metric.Int64Observer) error {
+	now := time.Unix(0, s.latest.Load())
+	s.mu.Lock()
+	var ranges, countries int64
+	for key, t := range s.last {
+		switch {
+		case now.Sub(t) >= ThrottledWindow:
+			delete(s.last, key)
+		case key[0] == 'r':
+			ranges++
+		default:
+			countries++
+		}
+	}
+	s.mu.Unlock()
+	o.Observe(ranges, metric.WithAttributes(attribute.String("scope", "range")))
+	o.Observe(countries, metric.WithAttributes(attribute.String("scope", "country")))
+	return nil
 }
 
 // labels are the names and values of a series' labels, at most two.

@@ -31,11 +31,13 @@ func newFlows(tb testing.TB, counter *statementCounter) *storetest.Flows {
 // if an operation costs more than these figures, which BENCHMARKS.md
 // explains:
 //
-//	Request                   2  the cooldown, IP, device, phone and global limits
-//	                             in one Limiter.AllowAll, PutChallenge
+//	Request                   2  every send limit (cooldown, address, device, phone,
+//	                             range, country, the guard's, global) in one
+//	                             Limiter.AllowAll, PutChallenge
 //	Verify, new user          7  per-address limit (its /32 or /64, /56, /48 in one call),
 //	                             AttemptChallenge, failed-verify budget, DeleteChallenge,
-//	                             budget Reset, CreateUser (finds or creates), CreateSession
+//	                             RefundAll (budget reset, the guard's refunds),
+//	                             CreateUser (finds or creates), CreateSession
 //	Verify, returning user    7  the same: CreateUser returns the existing user
 //	Refresh                   2  per-address limit, RotateRefresh
 //	Logout                    2  GetSession, DeleteSession

@@ -113,16 +113,32 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 	return index[pos-1], time.Duration(retry), nil
 }
 
-// Refund gives back one event of key's bucket under l, in one UPDATE: its
-// tat moves back one emission interval, not before now. A bucket that is
-// full or missing, an Off limit and a limit of no events have nothing to
-// give back. It implements phoneauth.Limiter.
+// Refund gives back one event of key's bucket under l: its tat moves back
+// one emission interval, not before now. A bucket that is full or missing,
+// an Off limit and a limit of no events have nothing to give back. It
+// implements phoneauth.Limiter, as RefundAll of one check.
 func (lim *Limiter) Refund(ctx context.Context, key string, l phoneauth.Limit, now time.Time) error {
-	if l.Off() || l.Events <= 0 {
+	return lim.RefundAll(ctx, []phoneauth.LimitCheck{{Key: key, Limit: l}}, nil, now)
+}
+
+// RefundAll does Refund for every check of refunds and Reset for every key
+// of resets, in one statement. It implements phoneauth.BatchRefunder.
+func (lim *Limiter) RefundAll(ctx context.Context, refunds []phoneauth.LimitCheck, resets []string, now time.Time) error {
+	keys, steps := make([]string, 0, len(refunds)), make([]int64, 0, len(refunds))
+	for _, c := range refunds {
+		if c.Limit.Off() || c.Limit.Events <= 0 {
+			continue
+		}
+		interval, _ := gcra(c.Limit)
+		keys, steps = append(keys, c.Key), append(steps, interval)
+	}
+	if len(keys) == 0 && len(resets) == 0 {
 		return nil
 	}
-	interval, _ := gcra(l)
-	if _, err := lim.pool.Exec(ctx, lim.q.refund, key, now.UnixNano(), interval); err != nil {
+	if resets == nil {
+		resets = []string{}
+	}
+	if _, err := lim.pool.Exec(ctx, lim.q.refund, keys, now.UnixNano(), steps, resets); err != nil {
 		return unavailable("limiter refund", err)
 	}
 	return nil

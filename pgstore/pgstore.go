@@ -88,9 +88,10 @@ type Store struct {
 }
 
 var (
-	_ phoneauth.Store        = (*Store)(nil)
-	_ phoneauth.Users        = (*Store)(nil)
-	_ phoneauth.BatchLimiter = (*Limiter)(nil)
+	_ phoneauth.Store         = (*Store)(nil)
+	_ phoneauth.Users         = (*Store)(nil)
+	_ phoneauth.BatchLimiter  = (*Limiter)(nil)
+	_ phoneauth.BatchRefunder = (*Limiter)(nil)
 )
 
 // New returns a Store that keeps its data in pool's database, in the tables

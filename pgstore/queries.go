@@ -196,11 +196,21 @@ RETURNING tat, allowed`
 	// intervals, $3 the periods (as in allowSQL, one per check), $4 now.
 	allowAllSQL = `SELECT refused, retry_after FROM {schema}.limiter_allow_all($1, $2, $3, $4)`
 
-	// refundSQL gives one event back: tat moves back one emission interval
-	// ($3), not before now ($2), as if the event had not happened. A
-	// bucket whose tat has passed is full and stays as it is.
-	refundSQL = `UPDATE {schema}.limiter_buckets SET tat = greatest(tat - $3::bigint, $2::bigint)
-WHERE key = $1 AND tat > $2::bigint`
+	// refundSQL is RefundAll: each bucket of $1 gives one event back (its
+	// tat moves back its emission interval in $3, not before now $2, as
+	// if the event had not happened; a bucket whose tat has passed is
+	// full and stays as it is), and the buckets of $4 are deleted. The
+	// rows are locked in key order first, so that concurrent calls
+	// sharing buckets (a country's) queue instead of deadlocking.
+	refundSQL = `WITH locked AS (
+	SELECT key FROM {schema}.limiter_buckets
+	WHERE key = ANY($1::text[]) OR key = ANY($4::text[]) ORDER BY key FOR UPDATE
+), refunded AS (
+	UPDATE {schema}.limiter_buckets b SET tat = greatest(b.tat - r.step, $2::bigint)
+	FROM unnest($1::text[], $3::bigint[]) AS r(key, step)
+	WHERE b.key = r.key AND b.tat > $2::bigint AND b.key IN (SELECT key FROM locked)
+)
+DELETE FROM {schema}.limiter_buckets WHERE key = ANY($4::text[]) AND key IN (SELECT key FROM locked)`
 
 	resetSQL = `DELETE FROM {schema}.limiter_buckets WHERE key = $1`
 )

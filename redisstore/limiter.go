@@ -29,7 +29,10 @@ type Limiter struct {
 	keys keys
 }
 
-var _ phoneauth.BatchLimiter = (*Limiter)(nil)
+var (
+	_ phoneauth.BatchLimiter  = (*Limiter)(nil)
+	_ phoneauth.BatchRefunder = (*Limiter)(nil)
+)
 
 // NewLimiter returns a Limiter that keeps its counts through client. Only
 // opts.Prefix is used; a Store and a Limiter may share a prefix.
@@ -68,12 +71,29 @@ func (l *Limiter) Allow(ctx context.Context, key string, limit phoneauth.Limit, 
 // arrival time moves back one emission interval of limit, not before now.
 // Off limits and limits of no events have nothing to give back.
 func (l *Limiter) Refund(ctx context.Context, key string, limit phoneauth.Limit, now time.Time) error {
-	if limit.Off() || limit.Events <= 0 {
+	return l.RefundAll(ctx, []phoneauth.LimitCheck{{Key: key, Limit: limit}}, nil, now)
+}
+
+// RefundAll implements phoneauth.BatchRefunder in one script: Refund of
+// every check of refunds, Reset of every key of resets.
+func (l *Limiter) RefundAll(ctx context.Context, refunds []phoneauth.LimitCheck, resets []string, now time.Time) error {
+	keys := make([]string, 0, len(refunds)+len(resets))
+	args := make([]any, 3, 3+len(refunds))
+	for _, c := range refunds {
+		if c.Limit.Off() || c.Limit.Events <= 0 {
+			continue
+		}
+		interval, _ := gcra(c.Limit)
+		keys, args = append(keys, l.keys.limit(c.Key)), append(args, interval)
+	}
+	args[0], args[1], args[2] = now.UnixMicro(), ttlMargin.Milliseconds(), len(keys)
+	for _, key := range resets {
+		keys = append(keys, l.keys.limit(key))
+	}
+	if len(keys) == 0 {
 		return nil
 	}
-	interval, _ := gcra(limit)
-	err := refund.Run(ctx, l.rdb, []string{l.keys.limit(key)}, now.UnixMicro(), interval, ttlMargin.Milliseconds()).Err()
-	if err != nil {
+	if err := refundAll.Run(ctx, l.rdb, keys, args...).Err(); err != nil {
 		return unavailable("limiter refund", err)
 	}
 	return nil

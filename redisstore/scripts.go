@@ -204,26 +204,34 @@ redis.call('SET', KEYS[1], string.format('%d', new), 'PX',
 return {1, 0}
 `)
 
-// refund gives one event back to a GCRA key: its TAT moves back one
-// emission interval. A TAT that reaches now means a full bucket, which is
-// no key at all.
+// refundAll gives one event back to each of the first n GCRA keys: its
+// TAT moves back one emission interval (a TAT that reaches now means a full
+// bucket, which is no key at all), and deletes the other keys.
 //
-//	KEYS[1] limiter key
-//	ARGV[1] now, ARGV[2] emission interval (µs), ARGV[3] extra TTL in ms
+//	KEYS[1..n]   limiter keys to refund, KEYS[n+1..] keys to delete
+//	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] n,
+//	ARGV[3+i]    key i's emission interval (µs)
 //
-// It returns 1 when it gave an event back, 0 for a full bucket.
-var refund = redis.NewScript(`
+// It returns the number of events given back.
+var refundAll = redis.NewScript(`
 local now = tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or now) or now
-if tat <= now then return 0 end
-local new = tat - tonumber(ARGV[2])
-if new <= now then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('SET', KEYS[1], string.format('%d', new), 'PX',
-    string.format('%d', math.ceil((new - now) / 1000) + tonumber(ARGV[3])))
+local n = tonumber(ARGV[3])
+local given = 0
+for i = 1, n do
+  local tat = tonumber(redis.call('GET', KEYS[i]) or now) or now
+  if tat > now then
+    local new = tat - tonumber(ARGV[3 + i])
+    if new <= now then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], string.format('%d', new), 'PX',
+        string.format('%d', math.ceil((new - now) / 1000) + tonumber(ARGV[2])))
+    end
+    given = given + 1
+  end
 end
-return 1
+for i = n + 1, #KEYS do redis.call('DEL', KEYS[i]) end
+return given
 `)
 
 // allowAll is allow over several keys, all or nothing: it records an event

@@ -110,6 +110,9 @@ func (b *twoHandles) RevokeOtherSessions(ctx context.Context, userID, keepID, ph
 func (b *twoHandles) Refund(ctx context.Context, key string, l phoneauth.Limit, now time.Time) error {
 	return b.pick().Limiter().Refund(ctx, key, l, now)
 }
+func (b *twoHandles) RefundAll(ctx context.Context, refunds []phoneauth.LimitCheck, resets []string, now time.Time) error {
+	return b.pick().Limiter().RefundAll(ctx, refunds, resets, now)
+}
 func (b *twoHandles) Reset(ctx context.Context, key string) error {
 	return b.pick().Limiter().Reset(ctx, key)
 }

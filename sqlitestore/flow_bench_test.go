@@ -32,21 +32,23 @@ func newFlows(tb testing.TB) *storetest.Flows {
 // BEGIN IMMEDIATE … COMMIT of its own when the operations run one at a
 // time (concurrent writes share one):
 //
-//	Request                  13  the send limits in one Limiter.AllowAll (BEGIN, a
+//	Request                  17  the send limits (number range and country
+//	                             included) in one Limiter.AllowAll (BEGIN, a
 //	                             SELECT and an upsert per bucket, COMMIT),
 //	                             PutChallenge (BEGIN, upsert, COMMIT)
-//	Verify, new user         23  per-address limit (4), then AttemptChallenge (3),
-//	                             failed-verify budget (4), then 3 each for
-//	                             DeleteChallenge, budget Reset, CreateUser,
-//	                             CreateSession
-//	Verify, returning user   23  the same: CreateUser returns the existing user
+//	Verify, new user         24  per-address limit (4), AttemptChallenge (3),
+//	                             failed-verify budget (4), DeleteChallenge (3),
+//	                             RefundAll (4: BEGIN, the guard's refund, the
+//	                             budget's reset, COMMIT), then 3 each for
+//	                             CreateUser and CreateSession
+//	Verify, returning user   24  the same: CreateUser returns the existing user
 //	Refresh                   9  per-address limit (4), RotateRefresh: BEGIN,
 //	                             SELECT, INSERT of the past token, UPDATE, COMMIT
 //	Logout                    4  GetSession (a read), DeleteSession (3)
 func TestFlowStatements(t *testing.T) {
 	flows := newFlows(t)
 	flows.WarmUp(t)
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 13, VerifyNewUser: 23, VerifyReturningUser: 23, Refresh: 9, Logout: 4})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 17, VerifyNewUser: 24, VerifyReturningUser: 24, Refresh: 9, Logout: 4})
 }
 
 // TestFlowCommits counts the transactions each operation commits when

@@ -17,7 +17,9 @@ import (
 //
 // Limiter is also a phoneauth.BatchLimiter: AllowAll decides all the limits
 // of a request, all or nothing, in one write, so that a code request takes
-// the write lock once for its limits. Allow is AllowAll of one check.
+// the write lock once for its limits. Allow is AllowAll of one check. And
+// it is a phoneauth.BatchRefunder: RefundAll gives back and resets the
+// buckets of a verification in one write.
 //
 // It is safe for concurrent use.
 type Limiter struct {
@@ -129,13 +131,38 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 // full or missing, an Off limit and a limit of no events have nothing to
 // give back. It implements phoneauth.Limiter.
 func (lim *Limiter) Refund(ctx context.Context, key string, l phoneauth.Limit, now time.Time) error {
-	if l.Off() || l.Events <= 0 {
+	return lim.RefundAll(ctx, []phoneauth.LimitCheck{{Key: key, Limit: l}}, nil, now)
+}
+
+// RefundAll gives back one event for every check of refunds, as Refund
+// does, and forgets the bucket of every key of resets, as Reset does, in
+// one write (one commit). It implements phoneauth.BatchRefunder.
+func (lim *Limiter) RefundAll(ctx context.Context, refunds []phoneauth.LimitCheck, resets []string, now time.Time) error {
+	type refund struct {
+		key      string
+		interval int64
+	}
+	live := make([]refund, 0, len(refunds))
+	for _, c := range refunds {
+		if c.Limit.Off() || c.Limit.Events <= 0 {
+			continue
+		}
+		interval, _ := gcra(c.Limit)
+		live = append(live, refund{c.Key, interval})
+	}
+	if len(live) == 0 && len(resets) == 0 {
 		return nil
 	}
-	interval, _ := gcra(l)
 	return lim.s.write(ctx, "limiter refund", func(t tx) error {
-		if _, err := t.exec(refundBucketSQL, interval, now.UnixNano(), key); err != nil {
-			return unavailable("limiter refund", err)
+		for _, r := range live {
+			if _, err := t.exec(refundBucketSQL, r.interval, now.UnixNano(), r.key); err != nil {
+				return unavailable("limiter refund", err)
+			}
+		}
+		for _, key := range resets {
+			if _, err := t.exec(resetBucketSQL, key); err != nil {
+				return unavailable("limiter refund", err)
+			}
 		}
 		return nil
 	})

@@ -123,9 +123,10 @@ type Store struct {
 }
 
 var (
-	_ phoneauth.Store        = (*Store)(nil)
-	_ phoneauth.Users        = (*Store)(nil)
-	_ phoneauth.BatchLimiter = (*Limiter)(nil)
+	_ phoneauth.Store         = (*Store)(nil)
+	_ phoneauth.Users         = (*Store)(nil)
+	_ phoneauth.BatchLimiter  = (*Limiter)(nil)
+	_ phoneauth.BatchRefunder = (*Limiter)(nil)
 )
 
 // Durability is what Open found of the settings that decide whether a

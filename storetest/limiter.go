@@ -65,6 +65,7 @@ var limiterTests = []limiterTest{
 	{"ConcurrentRefund", testConcurrentRefund},
 	{"ZeroEventsRefuses", testZeroEvents},
 	{"OffAllowsAndRecordsNothing", testOff},
+	{"RefundAll", testRefundAll},
 	{"BatchAllOrNothing", testBatchAllOrNothing},
 	{"BatchConcurrent", testBatchConcurrent},
 }
@@ -301,6 +302,31 @@ func testRefundNeverOverfills(t *testing.T, c *limiterCheck) {
 	c.refused(t, "the event after the burst of a key refunded more than it used", c.key, l)
 
 	noErr(t, "Refund of an Unlimited limit", c.Refund(ctx, c.key, phoneauth.Unlimited, c.time()))
+}
+
+// RefundAll of a phoneauth.BatchRefunder gives back one event of each key
+// it refunds (never overfilling one) and forgets each key it resets; other
+// keys keep their counts. A limiter without it skips the check.
+func testRefundAll(t *testing.T, c *limiterCheck) {
+	r, ok := c.Limiter.(phoneauth.BatchRefunder)
+	if !ok {
+		t.Skip("not a phoneauth.BatchRefunder")
+	}
+	l := phoneauth.Limit{Events: 3, Per: time.Hour}
+	a, b, full, reset, other := c.key+":a", c.key+":b", c.key+":full", c.key+":reset", c.key+":other"
+	for _, key := range []string{a, b, reset, other} {
+		c.burst(t, "a new key", key, l, 3)
+	}
+	refunds := []phoneauth.LimitCheck{{Key: a, Limit: l}, {Key: b, Limit: l}, {Key: full, Limit: l}, {Key: c.key + ":off", Limit: phoneauth.Unlimited}}
+	noErr(t, "RefundAll", r.RefundAll(ctx, refunds, []string{reset}, c.time()))
+	c.burst(t, "a refunded key", a, l, 1)
+	c.refused(t, "a refunded key after its one event", a, l)
+	c.burst(t, "another refunded key", b, l, 1)
+	c.burst(t, "a key refunded while full", full, l, 3)
+	c.refused(t, "a key refunded while full, after its burst", full, l)
+	c.burst(t, "a reset key", reset, l, 3)
+	c.refused(t, "a key neither refunded nor reset", other, l)
+	noErr(t, "RefundAll of nothing", r.RefundAll(ctx, nil, nil, c.time()))
 }
 
 // Of 10 events, 5 concurrent refunds give back exactly 5.

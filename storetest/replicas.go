@@ -35,6 +35,10 @@ import (
 //     find nothing of the owner's pending code and spend neither its
 //     attempts nor the phone's failed-verify budget (no free lockout);
 //   - the per-address verification limit counts on both replicas;
+//   - the conversion guard of a number range is shared: 10 unverified
+//     codes into a range through A (the default Limits.UnverifiedPerRange)
+//     throttle it on B (phoneauth.ErrRangeThrottled); a code verified on
+//     A gives the range its event back on B at once;
 //   - client input that is not text (a NUL byte, invalid UTF-8, in an id,
 //     a device detail or metadata) is refused with ErrInvalidRequest
 //     before it reaches the backend, never as ErrStoreUnavailable, and any
@@ -83,6 +87,7 @@ var replicaTests = []replicaTest{
 	{"ClientInputIsText", testClientInputIsText},
 	{"NoFreeLockout", testNoFreeLockout},
 	{"VerifyPerAddressShared", testVerifyPerAddressShared},
+	{"ConversionGuardShared", testConversionGuardShared},
 }
 
 // replicaGrace is the replicas' TokenConfig.ReuseGrace, phoneauth's
@@ -563,5 +568,41 @@ func testVerifyPerAddressShared(t *testing.T, r *replicas) {
 	for _, auth := range []*phoneauth.Authenticator{r.a, r.b} {
 		_, err := r.verify(auth, mobilePhone(), "123456")
 		wantRateLimited(t, fmt.Sprintf("verification %d from one address", limit+1), err, "verify-ip")
+	}
+}
+
+// Ten codes nobody verifies, into one number range, from ten clients on A
+// throttle the range on B; after a refill, B sends one code, A verifies it,
+// and the range has its event back: B sends the next at once.
+func testConversionGuardShared(t *testing.T, r *replicas) {
+	rng := mobilePhone()[:10] // a random range of 1,000 numbers
+	n := 0
+	request := func(auth *phoneauth.Authenticator) (string, phoneauth.RequestResult, error) {
+		n++
+		phone := fmt.Sprintf("%s%03d", rng, n)
+		ip := fmt.Sprintf("10.%d.%d.%d", randomBytes(1)[0], randomBytes(1)[0], 1+randomBytes(1)[0]%254)
+		res, err := auth.Request(ctx, phoneauth.RequestParams{Phone: phone, IP: ip})
+		return phone, res, err
+	}
+	for i := range 10 {
+		if _, _, err := request(r.a); err != nil {
+			t.Fatalf("unverified code %d into the range on A: %v", i+1, err)
+		}
+	}
+	_, _, err := request(r.b)
+	wantRateLimited(t, "an 11th unverified code into the range, on B", err, phoneauth.ScopeRangeGuard)
+	if !errors.Is(err, phoneauth.ErrRangeThrottled) {
+		t.Fatalf("the guard's refusal %v does not match phoneauth.ErrRangeThrottled", err)
+	}
+	r.clock.Advance(6 * time.Minute) // one event refills (10 per hour)
+	phone, res, err := request(r.b)
+	noErr(t, "Request on B after a refill", err)
+	if _, _, err := request(r.b); !errors.Is(err, phoneauth.ErrRangeThrottled) {
+		t.Fatalf("a second code after one refill: got %v, want phoneauth.ErrRangeThrottled", err)
+	}
+	_, err = r.a.Verify(ctx, phoneauth.VerifyParams{Phone: phone, Code: res.Code, IP: phoneauth.NoIP})
+	noErr(t, "Verify on A", err)
+	if _, _, err := request(r.b); err != nil {
+		t.Fatalf("a code into the range on B after A verified one: %v, want the range's event back", err)
 	}
 }
