@@ -240,9 +240,14 @@ func TestStoreTimeoutIsTheCallDeadline(t *testing.T) {
 // when it ends; not once per failed request. A caller that gives up is no
 // outage.
 func TestOutageLoggedOnce(t *testing.T) {
-	f, fs := newFaultyFixture(t)
+	// The phones share a number range: its budgets are off, since up to 50
+	// requests hold their events at once (a failed request gives them back
+	// only when it ends).
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limits.PerRange, c.Limits.UnverifiedPerRange = phoneauth.Unlimited, phoneauth.Unlimited
+	})
 	// Each request is for a phone and from an address of its own, so that
-	// no limit refuses it.
+	// no other limit refuses it.
 	request := func(ctx context.Context, i int) error {
 		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+919876%06d", i), IP: fmt.Sprintf("10.0.%d.%d", i/250, i%250+1)})
 		return err
@@ -371,6 +376,48 @@ func TestFailedVerifyGivesBudgetBack(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A verification or a refresh the store could not answer costs its client
+// address nothing, with the per-address limits at one event: the retry the
+// 503 asks for is not refused. The limits still count what succeeds.
+func TestOutageGivesAddressLimitsBack(t *testing.T) {
+	ctx := context.Background()
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limits.VerifyPerIP = phoneauth.Limit{Events: 1, Per: time.Hour}
+		c.Limits.RefreshPerIP = phoneauth.Limit{Events: 1, Per: time.Hour}
+	})
+	f.request(phonePK)
+	fs.mode.Store(failing)
+	for i := range 3 {
+		if _, err := f.verify(phonePK, f.lastCode()); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Fatalf("verify %d on a failing store: %v", i, err)
+		}
+		phoneauth.WaitRefunds(f.auth)
+	}
+	fs.mode.Store(working)
+	in, err := f.verify(phonePK, f.lastCode())
+	if err != nil {
+		t.Fatalf("verify once the store answers: %v", err)
+	}
+	_, err = f.verify(phonePK, f.lastCode())
+	retryAfter(t, err, "verify-ip")
+
+	refresh := phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: "192.0.2.1"}
+	fs.mode.Store(failing)
+	for i := range 3 {
+		if _, err := f.auth.Refresh(ctx, refresh); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Fatalf("refresh %d on a failing store: %v", i, err)
+		}
+		phoneauth.WaitRefunds(f.auth)
+	}
+	fs.mode.Store(working)
+	next, err := f.auth.Refresh(ctx, refresh)
+	if err != nil {
+		t.Fatalf("refresh once the store answers: %v", err)
+	}
+	_, err = f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: next.Tokens.RefreshToken, IP: "192.0.2.1"})
+	retryAfter(t, err, "refresh-ip")
 }
 
 // hangingRefunds is a MemoryLimiter whose Refund waits until its context

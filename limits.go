@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -75,13 +76,28 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 
 // allowAddress applies the per-address limit of a verification ("verify-ip")
 // or a refresh ("refresh-ip").
-func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr clientAddr, l Limit, phone string) error {
+// When it allows, it returns the checks that recorded an event, for
+// refundOnOutage.
+func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr clientAddr, l Limit, phone string) (charged []LimitCheck, err error) {
 	checks := liveChecks(a.addressChecks(scope, scope+":", addr, l))
 	i, retry, err := a.allowChecks(ctx, checks)
-	if err != nil || i < 0 {
-		return err
+	switch {
+	case err != nil:
+		return nil, err
+	case i < 0:
+		return limitChecks(checks), nil
 	}
-	return a.refuse(ctx, checks[i].scope, retry, phone, false)
+	return nil, a.refuse(ctx, checks[i].scope, retry, phone, false)
+}
+
+// refundOnOutage gives back charged (see refund) when *err, the answer of
+// the request that recorded them, is a store outage: a verification or a
+// refresh answered 503 costs its address nothing, so that the retry the
+// 503 asks for is not refused. Deferred by the request.
+func (a *Authenticator) refundOnOutage(ctx context.Context, charged []LimitCheck, err *error) {
+	if errors.Is(*err, ErrStoreUnavailable) {
+		a.refund(ctx, charged)
+	}
 }
 
 // liveChecks returns the checks that limit anything (an empty key or an off

@@ -150,9 +150,11 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, e
 	if err != nil {
 		return SignIn{}, err
 	}
-	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
+	charged, err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164)
+	if err != nil {
 		return SignIn{}, err
 	}
+	defer a.refundOnOutage(ctx, charged, &err)
 	c, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
 	if err != nil {
 		return SignIn{}, err

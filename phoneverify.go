@@ -149,9 +149,11 @@ func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmP
 	if err != nil {
 		return err
 	}
-	if err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164); err != nil {
+	charged, err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164)
+	if err != nil {
 		return err
 	}
+	defer a.refundOnOutage(ctx, charged, &err)
 	if _, err := a.checkCode(ctx, phoneVerificationKey(p.UserID, ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
 		return err
 	}

@@ -191,9 +191,11 @@ func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn,
 	if !ok {
 		return SignIn{}, errMalformedRefresh
 	}
-	if err := a.allowAddress(ctx, "refresh-ip", parseClientAddr(p.IP), a.cfg.Limits.RefreshPerIP, ""); err != nil {
+	charged, err := a.allowAddress(ctx, "refresh-ip", parseClientAddr(p.IP), a.cfg.Limits.RefreshPerIP, "")
+	if err != nil {
 		return SignIn{}, err
 	}
+	defer a.refundOnOutage(ctx, charged, &err)
 	now := a.clock.Now()
 	next, nextHash := a.successor(sid, refreshToken)
 	s, err := a.store.RotateRefresh(ctx, Rotation{
