@@ -86,6 +86,9 @@ func (b *twoHandles) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (p
 func (b *twoHandles) DeleteSession(ctx context.Context, id string) error {
 	return b.pick().DeleteSession(ctx, id)
 }
+func (b *twoHandles) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	return b.pick().RevokeOtherSessions(ctx, userID, keepID, phone, now)
+}
 func (b *twoHandles) ListSessions(ctx context.Context, userID string, now time.Time) ([]phoneauth.Session, error) {
 	return b.pick().ListSessions(ctx, userID, now)
 }
@@ -103,9 +106,6 @@ func (b *twoHandles) Allow(ctx context.Context, key string, l phoneauth.Limit, n
 }
 func (b *twoHandles) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (int, time.Duration, error) {
 	return b.pick().Limiter().AllowAll(ctx, checks, now)
-}
-func (b *twoHandles) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
-	return b.pick().RevokeOtherSessions(ctx, userID, keepID, phone, now)
 }
 func (b *twoHandles) Refund(ctx context.Context, key string, l phoneauth.Limit, now time.Time) error {
 	return b.pick().Limiter().Refund(ctx, key, l, now)

@@ -32,18 +32,18 @@ func newFlows(tb testing.TB) *storetest.Flows {
 // BEGIN IMMEDIATE … COMMIT of its own when the operations run one at a
 // time (concurrent writes share one):
 //
-//	Request                  17  the send limits (number range and country
-//	                             included) in one Limiter.AllowAll (BEGIN, a
-//	                             SELECT and an upsert per bucket, COMMIT),
-//	                             PutChallenge (BEGIN, upsert, COMMIT)
-//	Verify, new user         24  per-address limit (4), AttemptChallenge (3),
-//	                             failed-verify budget (4), DeleteChallenge (3),
-//	                             RefundAll (4: BEGIN, the guard's refund, the
-//	                             budget's reset, COMMIT), then 3 each for
-//	                             CreateUser and CreateSession
+//	Request                  17  the cooldown, address, phone, number-range and
+//	                             conversion-guard limits in one Limiter.AllowAll
+//	                             (BEGIN, a SELECT and an upsert per bucket, COMMIT;
+//	                             the flows turn Global, and with it the country
+//	                             limits, off), PutChallenge (BEGIN, upsert, COMMIT)
+//	Verify, new user         24  per-address limit (4), failed-verify budget (4),
+//	                             then 3 each for AttemptChallenge, DeleteChallenge,
+//	                             CreateUser, CreateSession, and 4 for one RefundAll
+//	                             (budget reset and the guard's refund of the range)
 //	Verify, returning user   24  the same: CreateUser returns the existing user
-//	Refresh                   9  per-address limit (4), RotateRefresh: BEGIN,
-//	                             SELECT, INSERT of the past token, UPDATE, COMMIT
+//	Refresh                   9  per-address limit (4), RotateRefresh: BEGIN, SELECT,
+//	                             INSERT of the past token, UPDATE, COMMIT
 //	Logout                    4  GetSession (a read), DeleteSession (3)
 func TestFlowStatements(t *testing.T) {
 	flows := newFlows(t)

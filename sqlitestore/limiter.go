@@ -129,7 +129,7 @@ func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck,
 // Refund gives back one event of key's bucket under l, in one UPDATE: its
 // tat moves back one emission interval, not before now. A bucket that is
 // full or missing, an Off limit and a limit of no events have nothing to
-// give back. It implements phoneauth.Limiter.
+// give back. It implements phoneauth.Limiter, as RefundAll of one check.
 func (lim *Limiter) Refund(ctx context.Context, key string, l phoneauth.Limit, now time.Time) error {
 	return lim.RefundAll(ctx, []phoneauth.LimitCheck{{Key: key, Limit: l}}, nil, now)
 }
@@ -168,14 +168,10 @@ func (lim *Limiter) RefundAll(ctx context.Context, refunds []phoneauth.LimitChec
 	})
 }
 
-// Reset forgets key's bucket. It implements phoneauth.Limiter.
+// Reset forgets key's bucket. It implements phoneauth.Limiter, as
+// RefundAll of one reset.
 func (lim *Limiter) Reset(ctx context.Context, key string) error {
-	return lim.s.write(ctx, "limiter reset", func(t tx) error {
-		if _, err := t.exec(resetBucketSQL, key); err != nil {
-			return unavailable("limiter reset", err)
-		}
-		return nil
-	})
+	return lim.RefundAll(ctx, nil, []string{key}, time.Time{})
 }
 
 // maxPeriod caps a Limit's period, so that tat stays within int64.

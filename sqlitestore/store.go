@@ -169,19 +169,9 @@ func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phonea
 	return sess, nil
 }
 
-// DeleteSession deletes a session and its token hashes (ON DELETE
-// CASCADE), or returns phoneauth.ErrNotFound if there is no such session.
-// It implements phoneauth.SessionStore.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.write(ctx, "delete session", func(t tx) error {
-		res, err := t.exec(deleteSessionSQL, id)
-		return oneRow("delete session", res, err)
-	})
-}
-
-// RevokeOtherSessions records phone as the Phone of the session keepID and
-// deletes every other session of userID with its token hashes, in one
-// write; if keepID is not a session of userID live at now, it returns
+// RevokeOtherSessions gives the session keepID of userID the new phone
+// and deletes the user's other sessions with their token hashes, in one
+// write; a keepID that is not a live session of the user is
 // phoneauth.ErrNotFound and changes nothing. It implements
 // phoneauth.SessionStore.
 func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
@@ -194,6 +184,16 @@ func (s *Store) RevokeOtherSessions(ctx context.Context, userID, keepID, phone s
 			return unavailable("revoke other sessions", err)
 		}
 		return nil
+	})
+}
+
+// DeleteSession deletes a session and its token hashes (ON DELETE
+// CASCADE), or returns phoneauth.ErrNotFound if there is no such session.
+// It implements phoneauth.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return s.write(ctx, "delete session", func(t tx) error {
+		res, err := t.exec(deleteSessionSQL, id)
+		return oneRow("delete session", res, err)
 	})
 }
 

@@ -63,9 +63,9 @@ var limiterTests = []limiterTest{
 	{"Refund", testRefund},
 	{"RefundNeverOverfills", testRefundNeverOverfills},
 	{"ConcurrentRefund", testConcurrentRefund},
+	{"RefundAll", testRefundAll},
 	{"ZeroEventsRefuses", testZeroEvents},
 	{"OffAllowsAndRecordsNothing", testOff},
-	{"RefundAll", testRefundAll},
 	{"BatchAllOrNothing", testBatchAllOrNothing},
 	{"BatchConcurrent", testBatchConcurrent},
 }
