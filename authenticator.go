@@ -69,7 +69,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	a := &Authenticator{
 		cfg:     cfg,
-		store:   guardedStore{cfg.Store, newBackend("store", cfg.Store, &cfg)},
+		store:   guardedStore{cfg.Store, newRoutes(&cfg), newBackend("store", cfg.Store, &cfg)},
 		users:   guardedUsers{cfg.Users, newBackend("users", cfg.Users, &cfg)},
 		limiter: newGuardedLimiter(cfg.Limiter, &cfg),
 		sender:  cfg.Sender,

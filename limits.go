@@ -15,12 +15,11 @@ type scopedCheck struct {
 	check LimitCheck
 }
 
-// allowSend applies the sending limits in order: cooldown, address, device,
-// phone, number range and country (guard.go), global. The cooldown comes
-// first so that a double tap costs nothing else, the global budget last so
-// that only requests every other limit accepted spend it. When all allow,
-// it returns the checks that recorded an event, for refund.
-func (a *Authenticator) allowSend(ctx context.Context, ph Phone, deviceID string, addr clientAddr) (charged []LimitCheck, err error) {
+// sendChecks are the sending limits, in the order they apply: cooldown,
+// address, device, phone, number range and country (guard.go), global. The
+// cooldown comes first so that a double tap costs nothing else, the global
+// budget last so that only requests every other limit accepted spend it.
+func (a *Authenticator) sendChecks(ph Phone, deviceID string, addr clientAddr) []scopedCheck {
 	l := a.cfg.Limits
 	phone := ph.E164
 	checks := []scopedCheck{{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}}}
@@ -30,8 +29,7 @@ func (a *Authenticator) allowSend(ctx context.Context, ph Phone, deviceID string
 		scopedCheck{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
 	)
 	checks = append(checks, a.rangeChecks(ph)...)
-	checks = append(checks, scopedCheck{"global", LimitCheck{"global", l.Global}})
-	return a.allowAll(ctx, phone, checks)
+	return append(checks, scopedCheck{"global", LimitCheck{"global", l.Global}})
 }
 
 // allowAddress applies the per-address limit of a verification ("verify-ip")
@@ -47,15 +45,7 @@ func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr cli
 // ones keep their event). When all allow, it returns the checks that
 // recorded an event, for refund.
 func (a *Authenticator) allowAll(ctx context.Context, phone string, all []scopedCheck) (charged []LimitCheck, err error) {
-	scopes := make([]string, 0, len(all))
-	checks := make([]LimitCheck, 0, len(all))
-	for _, c := range all {
-		if c.check.Key == "" || c.check.Limit.Off() || c.check.Limit.Per <= 0 {
-			continue
-		}
-		c.check.Key = limiterPrefix + c.check.Key
-		scopes, checks = append(scopes, c.scope), append(checks, c.check)
-	}
+	scopes, checks := limiterChecks(all)
 	if len(checks) == 0 {
 		return nil, nil
 	}
