@@ -17,8 +17,8 @@
 // Fresh source addresses come from binding each connection to a different
 // 127.x.y.z address (Linux routes all of 127.0.0.0/8 to loopback), so the
 // server's per-IP limit (10 requests per 10 minutes) sees many clients. The
-// phone numbers are valid Pakistani mobile numbers (+92 300…329), counted
-// from a random start, so that runs do not collide with each other's
+// phone numbers are valid Pakistani mobile numbers (+92 300…329), spread
+// over the number ranges from a random start, so that runs do not collide with each other's
 // per-phone limits.
 package main
 
@@ -118,9 +118,17 @@ type workerResult struct {
 	latency   map[string][]time.Duration
 }
 
+// phoneStride steps from one flow's phone number to the next: about the
+// golden ratio of the 300,000,000 numbers, and prime to that count, so
+// that k ↦ k·phoneStride visits every number once and consecutive flows
+// land in number ranges far apart. Sequential numbers would fill one
+// 1,000-number range after another, and the server's per-range limits
+// (Limits.PerRange, Limits.UnverifiedPerRange) would refuse them.
+const phoneStride = 185_410_199
+
 // phone returns the k-th phone number: +92 3xx xxxxxxx with xx in 00..29.
 func (g *generator) phone(k uint64) string {
-	n := (g.phoneBase + k) % 300_000_000
+	n := (g.phoneBase + k*phoneStride) % 300_000_000
 	return fmt.Sprintf("+923%02d%07d", n/10_000_000, n%10_000_000)
 }
 
