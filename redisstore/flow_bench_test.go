@@ -40,7 +40,7 @@ func TestFlowRoundTrips(t *testing.T) {
 	var rt roundTrips
 	flows := newFlows(t, &rt)
 	flows.WarmUp(t) // every script is loaded
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 7, VerifyReturningUser: 7, Refresh: 2, Logout: 2})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 1, VerifyNewUser: 3, VerifyReturningUser: 3, Refresh: 2, Logout: 2})
 }
 
 func BenchmarkFlowRequest(b *testing.B) {
