@@ -152,6 +152,15 @@ func (g guardedStore) IssueChallenge(ctx context.Context, r IssueRoute) (int, ti
 	return refused, retry, g.b.end(ctx, callCtx, "issue challenge", err)
 }
 
+// RefreshSession calls the store's RefreshSession; g.routes must not be
+// nil.
+func (g guardedStore) RefreshSession(ctx context.Context, checks []LimitCheck, r Rotation) (Session, int, time.Duration, error) {
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	s, refused, retry, err := g.routes.RefreshSession(callCtx, checks, r)
+	return s, refused, retry, g.b.end(ctx, callCtx, "refresh session", err)
+}
+
 // VerifyChallenge calls the store's VerifyChallenge; g.routes must not be
 // nil.
 func (g guardedStore) VerifyChallenge(ctx context.Context, r VerifyRoute) (VerifyOutcome, error) {

@@ -9,7 +9,8 @@ import (
 )
 
 // A RouteStore is a Store that can do all the backend work of a code
-// request, and of a sign-in verification, in one atomic call each: one
+// request, of a sign-in verification and of a refresh in one atomic call
+// each: one
 // transaction (PostgreSQL) or one script (Redis) per route instead of one
 // call per step. It is optional: an Authenticator uses it when its Store
 // implements it and Routes accepts the Authenticator's Limiter and Users,
@@ -40,6 +41,12 @@ type RouteStore interface {
 	// events, when there is no live challenge under r.Key with ID r.ID
 	// (any ID when empty) and attempts left.
 	VerifyChallenge(ctx context.Context, r VerifyRoute) (VerifyOutcome, error)
+
+	// RefreshSession is Limiter.AllowAll(checks, r.Now) followed, if no
+	// check refused, by RotateRefresh(r): refused is the index of the
+	// first check that refused (-1 if none), with when it allows an event
+	// again, and otherwise s and err are RotateRefresh's.
+	RefreshSession(ctx context.Context, checks []LimitCheck, r Rotation) (s Session, refused int, retryAfter time.Duration, err error)
 }
 
 // IssueRoute is the work of a code request (see RouteStore.IssueChallenge).
@@ -237,4 +244,21 @@ func limiterChecks(all []scopedCheck) (scopes []string, checks []LimitCheck) {
 		scopes, checks = append(scopes, c.scope), append(checks, c.check)
 	}
 	return scopes, checks
+}
+
+// rotateByRoute applies the refresh's address limit and rotates in one
+// RefreshSession call. A refusal is a *RateLimitError; otherwise the
+// answer is RotateRefresh's.
+func (a *Authenticator) rotateByRoute(ctx context.Context, all []scopedCheck, r Rotation) (Session, error) {
+	scopes, checks := limiterChecks(all)
+	s, refused, retry, err := a.store.RefreshSession(ctx, checks, r)
+	switch {
+	case err != nil:
+		return Session{}, err
+	case refused >= 0 && refused < len(scopes):
+		return Session{}, a.refuse(ctx, scopes[refused], retry, "")
+	case refused >= 0:
+		return Session{}, storeErr("refresh session", fmt.Errorf("refused by check %d of %d", refused, len(scopes)))
+	}
+	return s, nil
 }

@@ -55,7 +55,7 @@ func TestFlowStatements(t *testing.T) {
 
 	flows.WarmUp(t) // every statement is prepared on the connection
 	prepared := counter.prepared.Load()
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 1, VerifyNewUser: 1, VerifyReturningUser: 1, Refresh: 2, Logout: 2})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 1, VerifyNewUser: 1, VerifyReturningUser: 1, Refresh: 1, Logout: 2})
 	if p := counter.prepared.Load() - prepared; p != 0 {
 		t.Errorf("%d statements prepared after the warm-up, want 0 (one round trip per statement)", p)
 	}

@@ -122,10 +122,16 @@ func newBatch(checks []phoneauth.LimitCheck) (b batch, refused int, retryAfter t
 func (b batch) result(row pgx.Row) (refused int, retryAfter time.Duration, err error) {
 	var pos int32 // of the refusing check in keys, from 1; 0 if none
 	var retry int64
-	err = row.Scan(&pos, &retry)
-	switch {
-	case err != nil:
+	if err := row.Scan(&pos, &retry); err != nil {
 		return -1, 0, unavailable("limiter allow all", err)
+	}
+	return b.decide(pos, retry)
+}
+
+// decide turns limiter_allow_all's answer (pos from 1, 0 if none refused)
+// into the check that refused, in the batch's checks, and its retry.
+func (b batch) decide(pos int32, retry int64) (refused int, retryAfter time.Duration, err error) {
+	switch {
 	case pos == 0:
 		return -1, 0, nil
 	case pos < 0 || int(pos) > len(b.index) || retry <= 0:

@@ -7,7 +7,7 @@ type queries struct {
 	putChallenge, getChallenge, attemptChallenge, deleteChallenge         string
 	createSession, getSession, rotateRefresh, deleteSession, listSessions string
 	revokeOtherSessions                                                   string
-	issueChallenge, verifyChallenge                                       string
+	issueChallenge, verifyChallenge, refreshSession                       string
 	userByPhone, createUser, setPhone                                     string
 	allow, allowAll, refund, reset                                        string
 	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
@@ -30,6 +30,7 @@ func newQueries(schema string) queries {
 		revokeOtherSessions: r.Replace(revokeOtherSessionsSQL),
 		issueChallenge:      r.Replace(issueChallengeSQL),
 		verifyChallenge:     r.Replace(verifyChallengeSQL),
+		refreshSession:      r.Replace(refreshSessionSQL()),
 		userByPhone:         r.Replace(userByPhoneSQL),
 		createUser:          r.Replace(createUserSQL),
 		setPhone:            r.Replace(setPhoneSQL),
@@ -168,7 +169,10 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 	USING cur, verdict
 	WHERE s.id = cur.id AND verdict.outcome = 'reuse'
 )
-SELECT verdict.outcome, ` + sessionColumns + `
+` + rotateRefreshResult
+
+	// rotateRefreshResult is the last part of rotateRefreshSQL.
+	rotateRefreshResult = `SELECT verdict.outcome, ` + sessionColumns + `
 FROM verdict CROSS JOIN cur`
 
 	// Token hashes go with the session (ON DELETE CASCADE).
@@ -194,6 +198,24 @@ SELECT count(*) FROM keep`
 FROM {schema}.sessions WHERE user_id = $1 AND expires_at > $2
 ORDER BY created_at, id`
 )
+
+// refreshSessionSQL is RefreshSession: rotateRefreshSQL after the
+// refresh's limits, limiter_allow_all of $7 to $10 (as allowAllSQL's $1 to
+// $4). A refusal is the outcome 'refused', which changes nothing. The
+// statement returns one row whatever happens: the limits' answer, and the
+// outcome and session, or NULLs for a session that is missing.
+func refreshSessionSQL() string {
+	r := strings.NewReplacer(
+		"WITH cur AS (", `WITH lim AS MATERIALIZED (
+	SELECT refused, retry_after FROM {schema}.limiter_allow_all($7, $8, $9, $10)
+), cur AS (`,
+		"\tSELECT CASE\n", "\tSELECT CASE\n\t\tWHEN lim.refused > 0 THEN 'refused'\n",
+		"FROM cur CROSS JOIN past LEFT JOIN seen ON true", "FROM cur CROSS JOIN past LEFT JOIN seen ON true CROSS JOIN lim",
+		rotateRefreshResult, `SELECT lim.refused, lim.retry_after, v.outcome, `+sessionColumns+`
+FROM lim LEFT JOIN (SELECT verdict.outcome, cur.* FROM verdict CROSS JOIN cur) AS v ON true`,
+	)
+	return r.Replace(rotateRefreshSQL)
+}
 
 const (
 	userByPhoneSQL = `SELECT id, phone, created_at FROM {schema}.users WHERE phone = $1`

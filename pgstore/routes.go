@@ -146,3 +146,13 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// RefreshSession applies the refresh's limits and rotates its token in one
+// statement. It implements phoneauth.RouteStore.
+func (s *Store) RefreshSession(ctx context.Context, checks []phoneauth.LimitCheck, r phoneauth.Rotation) (phoneauth.Session, int, time.Duration, error) {
+	b, refused, retryAfter, err := newBatch(checks)
+	if err != nil || refused >= 0 {
+		return phoneauth.Session{}, refused, retryAfter, err
+	}
+	return s.rotate(ctx, b, r)
+}

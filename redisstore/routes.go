@@ -308,3 +308,15 @@ func (s *Store) signIn(ctx context.Context, r phoneauth.VerifyRoute, out phoneau
 	out.Session = sess
 	return out, nil
 }
+
+// RefreshSession applies the refresh's limits (Limiter.AllowAll) and then
+// rotates (RotateRefresh): two scripts, since a session's slot is not the
+// limiter's. It implements phoneauth.RouteStore.
+func (s *Store) RefreshSession(ctx context.Context, checks []phoneauth.LimitCheck, r phoneauth.Rotation) (phoneauth.Session, int, time.Duration, error) {
+	refused, retry, err := (&Limiter{rdb: s.rdb, keys: s.keys}).AllowAll(ctx, checks, r.Now)
+	if err != nil || refused >= 0 {
+		return phoneauth.Session{}, refused, retry, err
+	}
+	sess, err := s.RotateRefresh(ctx, r)
+	return sess, -1, 0, err
+}

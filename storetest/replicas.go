@@ -49,6 +49,8 @@ import (
 //     that has the old secret among its PreviousSecrets, and on no other;
 //   - wrong codes spend a code's attempts: after MaxAttempts of them the
 //     right code finds nothing to verify;
+//   - the per-address refresh limit counts on both replicas, and a refused
+//     refresh rotates nothing: the token it presented refreshes later;
 //   - client input that is not text (a NUL byte, invalid UTF-8, in an id,
 //     a device detail or metadata) is refused with ErrInvalidRequest
 //     before it reaches the backend, never as ErrStoreUnavailable, and any
@@ -97,6 +99,7 @@ var replicaTests = []struct {
 	{"SignupPolicies", testSignupPolicies},
 	{"SecretRotation", testSecretRotation},
 	{"AttemptsCapped", testAttemptsCapped},
+	{"RefreshPerAddress", testRefreshPerAddress},
 }
 
 // replicaGrace is the replicas' TokenConfig.ReuseGrace, phoneauth's
@@ -693,4 +696,24 @@ func testAttemptsCapped(t *testing.T, r *replicas) {
 	}
 	_, err := r.verify(r.b, phone, res.Code)
 	wantErr(t, "the right code after MaxAttempts wrong ones", err, phoneauth.ErrVerificationFailed)
+}
+
+// The per-address refresh limit counts refreshes on both replicas; a
+// refused refresh changes nothing, so its token refreshes once the limit
+// allows again.
+func testRefreshPerAddress(t *testing.T, r *replicas) {
+	limit := phoneauth.Limit{Events: 2, Per: time.Minute}
+	a := r.with(t, func(c *phoneauth.Config) { c.Limits.RefreshPerIP = limit })
+	b := r.with(t, func(c *phoneauth.Config) { c.Limits.RefreshPerIP = limit })
+	token := r.signIn(t).Tokens.RefreshToken
+	for i, auth := range []*phoneauth.Authenticator{a, b} {
+		in, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: r.ip})
+		noErr(t, fmt.Sprintf("refresh %d", i+1), err)
+		token = in.Tokens.RefreshToken
+	}
+	_, err := a.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: r.ip})
+	wantRateLimited(t, "a third refresh from the address within the minute", err, "refresh-ip")
+	r.clock.Advance(limit.Per)
+	_, err = b.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: r.ip})
+	noErr(t, "Refresh with the refused refresh's token, a minute later", err)
 }
