@@ -31,14 +31,15 @@ func newFlows(tb testing.TB, counter *statementCounter) *storetest.Flows {
 // if an operation costs more than these figures, which BENCHMARKS.md
 // explains:
 //
-//	Request                   2  the cooldown, IP, device and phone limits in one
-//	                             Limiter.AllowAll (the global limit is off by
-//	                             default), PutChallenge
-//	Verify, new user          7  per-address limit (its /32 or /64, /56, /48 in one call),
-//	                             AttemptChallenge, failed-verify budget, DeleteChallenge,
-//	                             budget Reset, CreateUser (finds or creates), CreateSession
-//	Verify, returning user    7  the same: CreateUser returns the existing user
-//	Refresh                   2  per-address limit, RotateRefresh
+//	Request                   1  the Store's IssueChallenge: the cooldown, address,
+//	                             device, phone and range limits (limiter_allow_all)
+//	                             and the challenge, in one statement
+//	Verify, new user          1  VerifyChallenge: verify_challenge (migration 3) does the
+//	                             per-address limit, the attempt, the failed-verify
+//	                             budget, the consume, the budget reset, the guard
+//	                             credit, the user and the session in one transaction
+//	Verify, returning user    1  the same: the existing user is found
+//	Refresh                   1  RefreshSession: the per-address limit and the rotation
 //	Logout                    2  GetSession, DeleteSession
 func TestFlowStatements(t *testing.T) {
 	var counter statementCounter
