@@ -352,3 +352,219 @@ func TestPhoneChangeNeedsRecentSignInAndEndsOtherSessions(t *testing.T) {
 		t.Errorf("phone_changed events %+v", changed)
 	}
 }
+
+// Paid lockout, sending side: a stranger who spends the phone's send
+// budget (each request an SMS to the victim) blocks the owner's requests;
+// with a captcha verifier the owner's request escalates to "captcha
+// required" instead, and with a solved captcha goes through, within a
+// bounded captcha budget.
+func TestPaidLockoutEscalatesToCaptcha(t *testing.T) {
+	human := captchaFunc(func(_ context.Context, token, _ string) error {
+		if token != "solved" {
+			return phoneauth.ErrCaptchaFailed
+		}
+		return nil
+	})
+	for _, tc := range []struct {
+		name      string
+		captcha   bool
+		onlyOver  bool
+		plain     bool  // a Limiter that decides limits one by one
+		ownerSees error // the owner's request without a captcha token
+	}{
+		{"no captcha", false, false, false, phoneauth.ErrRateLimited},
+		{"captcha over the limit", true, true, false, phoneauth.ErrCaptchaRequired},
+		{"captcha over the limit, one limit at a time", true, true, true, phoneauth.ErrCaptchaRequired},
+		{"captcha always", true, false, false, phoneauth.ErrCaptchaFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, func(c *phoneauth.Config) {
+				if tc.captcha {
+					c.Captcha, c.CaptchaOnlyOverLimit = human, tc.onlyOver
+				}
+				c.Limits.ResendCooldown = -1 // the clock stands still: no refill
+				if tc.plain {
+					c.Limiter = plainLimiter{phoneauth.NewMemoryLimiter(0)}
+				}
+			})
+			ctx := context.Background()
+			token := ""
+			if tc.captcha && !tc.onlyOver {
+				token = "solved" // the attacker solves captchas too
+			}
+			attacker := func(i int, token string) error {
+				_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: fmt.Sprintf("attacker-%d", i), IP: fmt.Sprintf("203.0.113.%d", i+1), CaptchaToken: token})
+				return err
+			}
+			limits := phoneauth.DefaultLimits()
+			for i := range limits.PerPhone.Events {
+				if err := attacker(i, token); err != nil {
+					t.Fatalf("attacker's request %d: %v", i, err)
+				}
+			}
+			owner := phoneauth.RequestParams{Phone: phonePK, DeviceID: ownerDevice, IP: ownerIP}
+			_, err := f.auth.Request(ctx, owner)
+			if !errors.Is(err, tc.ownerSees) {
+				t.Fatalf("owner's request without a captcha: %v, want %v", err, tc.ownerSees)
+			}
+			if errors.Is(err, phoneauth.ErrRateLimited) {
+				if wait := retryAfter(t, err, "phone"); wait <= 0 || wait > limits.PerPhone.Per {
+					t.Fatalf("retry after %s", wait)
+				}
+			}
+			if !tc.captcha {
+				return
+			}
+			owner.CaptchaToken = "wrong"
+			if _, err := f.auth.Request(ctx, owner); !errors.Is(err, phoneauth.ErrCaptchaFailed) {
+				t.Fatalf("owner's request with a bad captcha: %v", err)
+			}
+			owner.CaptchaToken = "solved"
+			if _, err := f.auth.Request(ctx, owner); err != nil {
+				t.Fatalf("owner's request with a solved captcha: %v", err)
+			}
+			if _, err := f.ownerVerify(phonePK, f.lastCode()); err != nil {
+				t.Fatalf("owner's verify: %v", err)
+			}
+			// The captcha budget is bounded too: the owner used one.
+			extra := 0
+			for ; extra < 100; extra++ {
+				if err := attacker(100+extra, "solved"); err != nil {
+					retryAfter(t, err, "phone-captcha")
+					break
+				}
+			}
+			if want := limits.PerPhoneWithCaptcha.Events - 1; extra != want {
+				t.Fatalf("%d more codes with captchas, want %d", extra, want)
+			}
+		})
+	}
+}
+
+// Paid lockout, verifying side, at the defaults: a stranger who has codes
+// sent to the victim's number (from their own device) and guesses them
+// wrong spends the phone's failed-verify budget, and the owner's correct
+// code is refused while it is spent. The test plays it for four hours,
+// the owner trying to sign in every six minutes, and measures how many SMS
+// per hour the lockout costs the attacker (10: one code per guess, as a
+// code expires before the budget refills); docs/security.md cites it.
+func TestPaidVerifyLockoutCost(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	limits := phoneauth.DefaultLimits()
+	var code string
+	attempts, sms, ownerBlocked, ownerTries := phoneauth.DefaultMaxAttempts, 0, 0, 0
+	const hours = 4
+	step := limits.FailedVerifies.Per / time.Duration(limits.FailedVerifies.Events) // the budget's refill
+	// wait is whether the attacker waits for the cooldown between codes.
+	wait := true
+	var guess func() error
+	guess = func() error {
+		if attempts == phoneauth.DefaultMaxAttempts {
+			if wait {
+				f.clock.Advance(limits.ResendCooldown)
+			}
+			if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: attackerDevice, IP: attackerIP}); err != nil {
+				t.Fatalf("attacker's request: %v", err)
+			}
+			code, attempts, sms = f.lastCode(), 0, sms+1
+		}
+		attempts++
+		_, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: wrong(code), Device: phoneauth.Device{ID: attackerDevice}, IP: attackerIP})
+		if errors.Is(err, phoneauth.ErrVerificationFailed) { // the code expired: another one
+			attempts = phoneauth.DefaultMaxAttempts
+			return guess()
+		}
+		if err != nil && !errors.Is(err, phoneauth.ErrInvalidOTP) && !errors.Is(err, phoneauth.ErrRateLimited) {
+			t.Fatalf("attacker's guess: %v", err)
+		}
+		return err
+	}
+	// The attacker spends the budget, then guesses each refill away, on
+	// the clock of the owner's tries.
+	for !errors.Is(guess(), phoneauth.ErrRateLimited) {
+	}
+	smsAtStart, wait := sms, false
+	for range hours * int(time.Hour/step) {
+		f.clock.Advance(step / 2)
+		// The owner tries to sign in.
+		ownerTries++
+		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: ownerDevice, IP: ownerIP})
+		if err == nil {
+			_, err = f.ownerVerify(phonePK, f.lastCode())
+		}
+		switch {
+		case errors.Is(err, phoneauth.ErrRateLimited):
+			ownerBlocked++
+		case err != nil:
+			t.Fatalf("owner: %v", err)
+		}
+		f.clock.Advance(step - step/2)
+		for !errors.Is(guess(), phoneauth.ErrRateLimited) {
+		}
+	}
+	sms -= smsAtStart
+	t.Logf("at the defaults the attacker kept the owner out %d of %d tries over %d hours with %d SMS to start and %.1f SMS per hour", ownerBlocked, ownerTries, hours, smsAtStart, float64(sms)/hours)
+	if ownerBlocked != ownerTries {
+		t.Fatalf("the owner got in %d of %d times: the paid verify lockout did not hold as docs/security.md says", ownerTries-ownerBlocked, ownerTries)
+	}
+	// Codes live 5 minutes and the budget refills one guess per 6: each
+	// guess needs a new code.
+	if perHour := float64(sms) / hours; perHour != 10 {
+		t.Fatalf("%.1f SMS per hour, docs/security.md says 10", perHour)
+	}
+}
+
+// plainLimiter hides the BatchLimiter of the Limiter it wraps.
+type plainLimiter struct{ phoneauth.Limiter }
+
+// A signed-in user's phone verification carries no captcha token: with a
+// captcha verifier it is neither asked for one nor escalated to "captcha
+// required", which it could not answer.
+func TestPhoneVerificationWithACaptchaVerifier(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(_ context.Context, token, _ string) error {
+			if token != "solved" {
+				return phoneauth.ErrCaptchaFailed
+			}
+			return nil
+		})
+		c.Limits.ResendCooldown = -1
+	})
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: ownerDevice, IP: ownerIP, CaptchaToken: "solved"}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := f.ownerVerify(phonePK, f.lastCode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: phonePK2, IP: ownerIP}
+	for i := range phoneauth.DefaultLimits().PerPhone.Events {
+		if _, err := f.auth.StartPhoneVerification(ctx, p); err != nil {
+			t.Fatalf("phone verification %d: %v", i, err)
+		}
+	}
+	_, err = f.auth.StartPhoneVerification(ctx, p)
+	retryAfter(t, err, "phone")
+	if errors.Is(err, phoneauth.ErrCaptchaRequired) {
+		t.Fatal("a phone verification was asked for a captcha it cannot send")
+	}
+}
+
+// A client that names no device (GoTrue-style, seed 002) verifies without
+// one, and a named device does not find its code.
+func TestDevicelessClientPairsWithDevicelessVerify(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: ownerIP}); err != nil {
+		t.Fatal(err)
+	}
+	code := f.lastCode()
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: code, Device: phoneauth.Device{ID: "some-device"}, IP: ownerIP}); !errors.Is(err, phoneauth.ErrVerificationFailed) {
+		t.Fatalf("a named device verifying a device-less code: %v", err)
+	}
+	if _, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: code, IP: ownerIP}); err != nil {
+		t.Fatalf("device-less verify: %v", err)
+	}
+}

@@ -284,17 +284,7 @@ func (g guardedLimiter) RefundAll(ctx context.Context, refunds []LimitCheck, res
 		defer cancel()
 		return g.b.end(ctx, callCtx, "refund all", g.refunder.RefundAll(callCtx, refunds, resets, now))
 	}
-	for _, c := range refunds {
-		if err := g.Refund(ctx, c.Key, c.Limit, now); err != nil {
-			return err
-		}
-	}
-	for _, key := range resets {
-		if err := g.Reset(ctx, key); err != nil {
-			return err
-		}
-	}
-	return nil
+	return refundEach(ctx, g, refunds, resets, now)
 }
 
 func (g guardedLimiter) Allow(ctx context.Context, key string, l Limit, now time.Time) (bool, time.Duration, error) {

@@ -109,19 +109,6 @@ func (l *faultyLimiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCh
 	return l.MemoryLimiter.AllowAll(ctx, checks, now)
 }
 
-// plainLimiter is a MemoryLimiter that is no BatchLimiter.
-type plainLimiter struct{ m *phoneauth.MemoryLimiter }
-
-func (l plainLimiter) Allow(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
-	return l.m.Allow(ctx, key, lim, now)
-}
-
-func (l plainLimiter) Refund(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) error {
-	return l.m.Refund(ctx, key, lim, now)
-}
-
-func (l plainLimiter) Reset(ctx context.Context, key string) error { return l.m.Reset(ctx, key) }
-
 // usersOf returns the fixture's memory store as Users.
 func usersOf(s phoneauth.Store) phoneauth.Users { return s.(phoneauth.Users) }
 

@@ -54,8 +54,13 @@ type Config struct {
 	// use.
 	Events func(context.Context, Event)
 	// Captcha, if set, must accept a request's captcha token before a code
-	// is sent.
+	// is sent. A request over the per-phone limit then escalates instead of
+	// being refused: with a valid token it counts against
+	// Limits.PerPhoneWithCaptcha, without one it gets ErrCaptchaRequired.
 	Captcha CaptchaVerifier
+	// CaptchaOnlyOverLimit asks for a captcha only from requests over the
+	// per-phone limit (ErrCaptchaRequired), instead of from every request.
+	CaptchaOnlyOverLimit bool
 
 	// Development returns codes in results (and so in HTTP responses). Never
 	// in production: New logs a warning when it is on.
@@ -134,6 +139,10 @@ type Limits struct {
 	// PerDevice limits code requests from one device id. Default 5 per 10
 	// minutes.
 	PerDevice Limit
+	// PerPhoneWithCaptcha limits the codes sent to one phone beyond PerPhone
+	// by requests with a valid captcha token (Config.Captcha set). Default
+	// 5 per hour.
+	PerPhoneWithCaptcha Limit
 	// Global caps all codes sent, by every client to every phone: a
 	// ceiling on the SMS bill when an attack gets past the other limits
 	// (thousands of addresses, each sending a few codes). Default 1,000 per
@@ -168,8 +177,8 @@ type Limits struct {
 	// receive the codes and verify them, which the guard alone would
 	// refund. Raise it for a known busy range (a corporate block).
 	PerRange Limit
-	// PerCountry is the send budget of the numbers of one region (Phone.
-	// Region; RegionNonGeographic is one region), whether verified or not.
+	// PerCountry is the send budget of the numbers of one region
+	// (Phone.Region; RegionNonGeographic is one region), verified or not.
 	// Default: half of Global's events over Global's period (500 per hour
 	// at the default Global), off when Global is off. Sized as Global is
 	// (three times the busiest hour), half of it still passes any one
@@ -199,6 +208,12 @@ type Limits struct {
 	// (0 % converting) gets 10 codes, then 10 an hour, into a range. An
 	// SMS delivery outage, during which nothing converts, throttles only
 	// ranges with more than 10 codes in the hour.
+	//
+	// A captcha does not lift the throttle, unlike the per-phone limit
+	// (PerPhoneWithCaptcha): solving services sell captchas for a fraction
+	// of a text's price, so a pump that pays for them still profits, while
+	// real users caught in a throttled range get through as the range
+	// refills and their codes are verified.
 	UnverifiedPerRange Limit
 	// UnverifiedPerCountry is the conversion guard of a whole region,
 	// against a pump spread over many ranges of one country. Default: a
@@ -212,8 +227,10 @@ type Limits struct {
 	// Default 30 seconds; a negative value turns it off.
 	ResendCooldown time.Duration
 	// FailedVerifies is the budget of consecutive failed verifications of
-	// one phone, across codes and resends. A success resets it. Default 10
-	// per hour.
+	// one phone, across codes, devices and resends: it is what bounds
+	// guessing. Only a wrong guess at a code that exists is charged (a
+	// verification that finds nothing to verify is not), and a success
+	// resets it. Default 10 per hour.
 	FailedVerifies Limit
 }
 
@@ -261,15 +278,16 @@ const (
 
 // Default limits (documented on the Limits fields).
 var (
-	defaultPerPhone           = Limit{Events: 3, Per: 5 * time.Minute}
-	defaultPerIP              = Limit{Events: 10, Per: 10 * time.Minute}
-	defaultPerDevice          = Limit{Events: 5, Per: 10 * time.Minute}
-	defaultFailedVerifies     = Limit{Events: 10, Per: time.Hour}
-	defaultGlobal             = Limit{Events: 1000, Per: time.Hour}
-	defaultVerifyPerIP        = Limit{Events: 30, Per: 10 * time.Minute}
-	defaultRefreshPerIP       = Limit{Events: 120, Per: time.Minute}
-	defaultPerRange           = Limit{Events: 30, Per: time.Hour}
-	defaultUnverifiedPerRange = Limit{Events: 10, Per: time.Hour}
+	defaultPerPhone            = Limit{Events: 3, Per: 5 * time.Minute}
+	defaultPerIP               = Limit{Events: 10, Per: 10 * time.Minute}
+	defaultPerDevice           = Limit{Events: 5, Per: 10 * time.Minute}
+	defaultPerPhoneWithCaptcha = Limit{Events: 5, Per: time.Hour}
+	defaultFailedVerifies      = Limit{Events: 10, Per: time.Hour}
+	defaultGlobal              = Limit{Events: 1000, Per: time.Hour}
+	defaultVerifyPerIP         = Limit{Events: 30, Per: 10 * time.Minute}
+	defaultRefreshPerIP        = Limit{Events: 120, Per: time.Minute}
+	defaultPerRange            = Limit{Events: 30, Per: time.Hour}
+	defaultUnverifiedPerRange  = Limit{Events: 10, Per: time.Hour}
 )
 
 // defaultRangeDigits is the default of Limits.RangeDigits; maxRangeDigits
@@ -324,6 +342,7 @@ func (c *Config) setDefaults() {
 	l.PerPhone = l.PerPhone.or(defaultPerPhone)
 	l.PerIP = l.PerIP.or(defaultPerIP)
 	l.PerDevice = l.PerDevice.or(defaultPerDevice)
+	l.PerPhoneWithCaptcha = l.PerPhoneWithCaptcha.or(defaultPerPhoneWithCaptcha)
 	l.Global = l.Global.or(defaultGlobal)
 	if l.RangeDigits == 0 {
 		l.RangeDigits = defaultRangeDigits
@@ -393,7 +412,7 @@ func (c *Config) validate() error {
 	}
 	l := &c.Limits
 	for name, lim := range map[string]Limit{"PerPhone": l.PerPhone, "PerIP": l.PerIP, "PerDevice": l.PerDevice, "Global": l.Global, "FailedVerifies": l.FailedVerifies,
-		"VerifyPerIP": l.VerifyPerIP, "RefreshPerIP": l.RefreshPerIP,
+		"VerifyPerIP": l.VerifyPerIP, "RefreshPerIP": l.RefreshPerIP, "PerPhoneWithCaptcha": l.PerPhoneWithCaptcha,
 		"PerRange": l.PerRange, "PerCountry": l.PerCountry, "UnverifiedPerRange": l.UnverifiedPerRange, "UnverifiedPerCountry": l.UnverifiedPerCountry} {
 		if !lim.valid() {
 			return bad("Limits.%s must have Events > 0 and Per > 0, or be Unlimited", name)
@@ -424,6 +443,9 @@ func (c *Config) validate() error {
 		if tn.Expires.IsZero() {
 			return bad("TestNumbers[%q].Expires is required", number)
 		}
+	}
+	if c.CaptchaOnlyOverLimit && c.Captcha == nil {
+		return bad("CaptchaOnlyOverLimit needs a Captcha")
 	}
 	if c.Signup < SignupAllowed || c.Signup > SignupDisabled {
 		return bad("unknown Signup policy %d", c.Signup)
@@ -480,7 +502,11 @@ const maxGuessOdds = 1e-3
 // devices, since both counts are per phone. A limit turned off counts as no
 // bound (+Inf).
 func (c *Config) guessOdds() float64 {
-	guesses := math.Min(eventsPerDay(c.Limits.FailedVerifies), codesPerDay(c.Limits)*float64(c.MaxAttempts))
+	codes := codesPerDay(c.Limits)
+	if c.Captcha != nil { // the escalation sends beyond PerPhone
+		codes += eventsPerDay(c.Limits.PerPhoneWithCaptcha)
+	}
+	guesses := math.Min(eventsPerDay(c.Limits.FailedVerifies), codes*float64(c.MaxAttempts))
 	return math.Min(1, guesses/math.Pow10(c.CodeLength))
 }
 

@@ -31,16 +31,23 @@
 // # Security defaults
 //
 // Codes are 6 digits from crypto/rand, valid 5 minutes, single use, and
-// only the newest code of a phone is valid. They are stored only as
-// HMAC-SHA-256 under Config.Secret, bound to the phone and the challenge
-// id, and never logged (except by the development [LogSender]). A code
-// allows 5 attempts, counted atomically before comparing, and a phone has a
-// budget of 10 failed verifications per hour across codes. Sending is
-// limited per phone, per IP (per /64 for IPv6), per device, globally, and by
-// a 30-second cooldown; the global budget (1,000 codes an hour) caps the
-// SMS bill. Premium-rate, toll-free and shared-cost numbers are refused,
-// and so are satellite and international-network ones
-// ([RegionNonGeographic]). Every number is a [Config] field.
+// only the newest code of a phone per device is valid: a code belongs to
+// the device that requested it. They are stored only as HMAC-SHA-256 under
+// Config.Secret, bound to the phone and the challenge id, and never logged
+// (except by the development [LogSender]). A code allows 5 attempts,
+// counted atomically before comparing, and a phone has a budget of 10
+// failed verifications per hour across codes, charged only for wrong
+// guesses at a code that exists. Sending is limited per phone, per address
+// (per /64 for IPv6, with /56 and /48 aggregates), per device, per number
+// range and per country, globally, and by a 30-second cooldown; verifying
+// and refreshing per address. The global budget (1,000 codes an hour) caps
+// the SMS bill, and the conversion guard throttles a number range whose
+// codes nobody verifies (SMS pumping; see [Limits.UnverifiedPerRange]).
+// Premium-rate, toll-free and shared-cost numbers are refused, and so are
+// satellite and international-network ones ([RegionNonGeographic]). Every
+// number is a [Config] field, and New refuses configurations under which a
+// code can be guessed with probability above 10⁻³ a day. docs/security.md
+// holds the threat model.
 //
 // In production, also list the countries your users live in: SMS pumping
 // targets the destinations where texts cost the most, and an allowlist

@@ -52,6 +52,11 @@ var (
 	// ErrPhoneTaken reports a phone that is already verified for another user.
 	ErrPhoneTaken = errors.New("phoneauth: phone number belongs to another user")
 
+	// ErrCaptchaRequired reports a request over a per-phone limit that a
+	// captcha would let through (Config.Captcha is set): the client should
+	// show a captcha and send its token, or wait RetryAfter. The error is a
+	// *RateLimitError (it matches ErrRateLimited too).
+	ErrCaptchaRequired = errors.New("phoneauth: captcha required")
 	// ErrCaptchaFailed reports a missing or rejected captcha token.
 	ErrCaptchaFailed = errors.New("phoneauth: captcha verification failed")
 	// ErrCaptchaUnavailable reports a captcha provider that could not be
@@ -90,12 +95,16 @@ var (
 // RateLimitError is the error of a request refused by a limit. It matches
 // ErrRateLimited with errors.Is.
 type RateLimitError struct {
-	// Scope names the limit that refused: "phone", "ip", "device",
-	// "global", "cooldown", "verify", "verify-ip", "refresh-ip", or one of
-	// the number-range and country scopes (ScopeRange…).
+	// Scope names the limit that refused: "cooldown", "ip", "device",
+	// "phone", "phone-captcha" (Limits.PerPhoneWithCaptcha), "global",
+	// "verify" (the failed-verify budget), "verify-ip", "refresh-ip", or
+	// one of the number-range and country scopes (ScopeRange…).
 	Scope string
 	// RetryAfter is how long the caller should wait before trying again.
 	RetryAfter time.Duration
+	// CaptchaRequired reports that the request would go through now with a
+	// captcha token (see ErrCaptchaRequired).
+	CaptchaRequired bool
 }
 
 // Error implements error.
@@ -104,9 +113,11 @@ func (e *RateLimitError) Error() string {
 }
 
 // Is makes errors.Is(err, ErrRateLimited) true, and errors.Is(err,
+// ErrCaptchaRequired) when CaptchaRequired is set, and errors.Is(err,
 // ErrRangeThrottled) for a refusal of the conversion guard.
 func (e *RateLimitError) Is(target error) bool {
-	return target == ErrRateLimited || (target == ErrRangeThrottled && isGuardScope(e.Scope))
+	return target == ErrRateLimited || target == ErrCaptchaRequired && e.CaptchaRequired ||
+		target == ErrRangeThrottled && isGuardScope(e.Scope)
 }
 
 // storeErr wraps an unexpected Store or Limiter error so that it matches

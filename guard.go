@@ -18,9 +18,11 @@ import (
 //   - the conversion guard: unverified codes per range and per country
 //     (Limits.UnverifiedPerRange, Limits.UnverifiedPerCountry). Each code
 //     sent takes one event of the range's and the country's guard buckets;
-//     a successful verification gives it back (Limiter.Refund). The buckets
-//     therefore drain only under codes nobody types in, and a range whose
-//     codes convert is never throttled however busy it is.
+//     a successful verification gives it back (Limiter.Refund, in the one
+//     call that also resets the failed-verify budget: BatchRefunder). The
+//     buckets therefore drain only under codes nobody types in, and the
+//     guard never throttles a range whose codes convert, however busy it
+//     is (PerRange still bounds it).
 
 // Scopes of the refusals of the number-range and country limits (see
 // RateLimitError.Scope). A refusal of ScopeRangeGuard or ScopeCountryGuard

@@ -260,25 +260,6 @@ func TestGuardConfig(t *testing.T) {
 	}
 }
 
-// validConfig is a minimal valid Config.
-func validConfig(t *testing.T) phoneauth.Config {
-	t.Helper()
-	key, err := phoneauth.GenerateEd25519Key("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := phoneauth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return phoneauth.Config{
-		Store:  phoneauth.NewMemoryStore(),
-		Sender: phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "id", nil }),
-		Secret: testSecret(1),
-		Tokens: phoneauth.TokenConfig{Keys: keys},
-	}
-}
-
 // countingLimiter counts the calls of each kind a BatchLimiter gets.
 type countingLimiter struct {
 	*phoneauth.MemoryLimiter
@@ -341,5 +322,26 @@ func TestGuardRoundTrips(t *testing.T) {
 	}
 	if got := lim.take(); fmt.Sprint(got) != "map[allow:1 allow_all:1 refund_all:1]" {
 		t.Errorf("verify: limiter calls %v, want the address AllowAll, the budget's Allow, one RefundAll", got)
+	}
+}
+
+// TestGuardNotLiftedByCaptcha: with a captcha asked only over the limits,
+// a throttled range stays throttled for a request with a solved captcha:
+// the refusal is ErrRangeThrottled, not ErrCaptchaRequired.
+func TestGuardNotLiftedByCaptcha(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(context.Context, string, string) error { return nil })
+		c.CaptchaOnlyOverLimit = true
+	})
+	for i := range 10 {
+		if err := bot(f, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, token := range []string{"", "solved"} {
+		_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: botPhone(50), IP: "198.18.9.9", CaptchaToken: token})
+		if !errors.Is(err, phoneauth.ErrRangeThrottled) || errors.Is(err, phoneauth.ErrCaptchaRequired) {
+			t.Errorf("captcha token %q: %v, want ErrRangeThrottled only", token, err)
+		}
 	}
 }

@@ -81,19 +81,10 @@ func checkVerifyInput(p VerifyParams) error {
 // checkPhoneVerificationInput checks the input of StartPhoneVerification
 // and ResendPhoneVerification.
 func checkPhoneVerificationInput(p PhoneVerificationParams) error {
-	if err := checkUserID(p.UserID); err != nil {
-		return err
-	}
-	if err := checkSessionID(p.SessionID); err != nil {
-		return err
-	}
-	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
+	if err := checkSignedInPhoneInput(p.UserID, p.SessionID, p.Phone, p.Country, p.IP); err != nil {
 		return err
 	}
 	if err := checkChannel(p.Channel); err != nil {
-		return err
-	}
-	if err := checkIP("IP", p.IP); err != nil {
 		return err
 	}
 	return checkText(textField{"DeviceID", p.DeviceID})
@@ -101,19 +92,25 @@ func checkPhoneVerificationInput(p PhoneVerificationParams) error {
 
 // checkConfirmPhoneVerificationInput checks the input of ConfirmPhoneVerification.
 func checkConfirmPhoneVerificationInput(p ConfirmPhoneVerificationParams) error {
-	if err := checkUserID(p.UserID); err != nil {
-		return err
-	}
-	if err := checkSessionID(p.SessionID); err != nil {
-		return err
-	}
-	if err := CheckPhoneInput(p.Phone, p.Country); err != nil {
-		return err
-	}
-	if err := checkIP("IP", p.IP); err != nil {
+	if err := checkSignedInPhoneInput(p.UserID, p.SessionID, p.Phone, p.Country, p.IP); err != nil {
 		return err
 	}
 	return checkText(textField{"RequestID", p.RequestID})
+}
+
+// checkSignedInPhoneInput checks what the phone-verification methods share:
+// the signed-in user and session, the phone and the client address.
+func checkSignedInPhoneInput(userID, sessionID, phone, country, ip string) error {
+	if err := checkUserID(userID); err != nil {
+		return err
+	}
+	if err := checkSessionID(sessionID); err != nil {
+		return err
+	}
+	if err := CheckPhoneInput(phone, country); err != nil {
+		return err
+	}
+	return checkIP("IP", ip)
 }
 
 // checkSessionID checks the session id of a signed-in user.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -15,56 +16,137 @@ type scopedCheck struct {
 	check LimitCheck
 }
 
-// sendChecks are the sending limits, in the order they apply: cooldown,
-// address, device, phone, number range and country (guard.go), global. The
-// cooldown comes first so that a double tap costs nothing else, the global
-// budget last so that only requests every other limit accepted spend it.
-func (a *Authenticator) sendChecks(ph Phone, deviceID string, addr clientAddr) []scopedCheck {
-	l := a.cfg.Limits
-	phone := ph.E164
+// allowSend applies the sending limits in order: cooldown, address, device,
+// phone, number range and country (guard.go), global. The cooldown comes
+// first so that a double tap costs nothing else, the global budget last so
+// that only requests every other limit accepted spend it. When all allow,
+// it returns the checks that recorded an event, for refund.
+//
+// With a Config.Captcha, a request the per-phone limit refuses escalates
+// instead: with a captcha token (verified here when
+// Config.CaptchaOnlyOverLimit; already verified otherwise) it is counted
+// against Limits.PerPhoneWithCaptcha; without one it is refused with a
+// *RateLimitError that matches ErrCaptchaRequired. So a stranger who
+// spends the phone's budget cannot keep its owner from getting a code. A
+// signed-in user's phone verification, which carries no captcha token, is
+// refused as without a captcha.
+//
+// With put (a RouteStore's Authenticator) every decision is an
+// IssueChallenge of put, so that the challenge is stored in the same call
+// as the limits allow it.
+func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clientAddr, put *Challenge) (charged []LimitCheck, err error) {
+	phone, l := p.phone.E164, a.cfg.Limits
 	checks := []scopedCheck{{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}}}
 	checks = append(checks, a.addressChecks("ip", "ip:", addr, l.PerIP)...)
 	checks = append(checks,
-		scopedCheck{"device", LimitCheck{deviceKey(deviceID), l.PerDevice}},
+		scopedCheck{"device", LimitCheck{deviceKey(p.DeviceID), l.PerDevice}},
 		scopedCheck{"phone", LimitCheck{"phone:" + phone, l.PerPhone}},
 	)
-	checks = append(checks, a.rangeChecks(ph)...)
-	return append(checks, scopedCheck{"global", LimitCheck{"global", l.Global}})
+	checks = append(checks, a.rangeChecks(p.phone)...)
+	checks = append(checks, scopedCheck{"global", LimitCheck{"global", l.Global}})
+	checks = liveChecks(checks)
+	i, retry, err := a.allowChecks(ctx, checks, put)
+	switch {
+	case err != nil:
+		return nil, err
+	case i < 0:
+		return limitChecks(checks), nil
+	case checks[i].scope != "phone" || a.cfg.Captcha == nil || p.userID != "":
+		return nil, a.refuse(ctx, checks[i].scope, retry, phone, false)
+	case p.CaptchaToken == "":
+		return nil, a.refuse(ctx, "phone", retry, phone, true)
+	}
+	if a.cfg.CaptchaOnlyOverLimit {
+		if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
+			return nil, err
+		}
+	}
+	checks[i] = scopedCheck{"phone-captcha", LimitCheck{limiterPrefix + "phone-captcha:" + phone, l.PerPhoneWithCaptcha}}
+	checks = liveChecks(checks)
+	again := checks
+	if a.limiter.batch == nil && put == nil {
+		again = checks[i:] // the checks before i have recorded their event
+	}
+	j, retry, err := a.allowChecks(ctx, again, put)
+	switch {
+	case err != nil:
+		return nil, err
+	case j >= 0:
+		return nil, a.refuse(ctx, again[j].scope, retry, phone, false)
+	}
+	return limitChecks(checks), nil
 }
 
 // allowAddress applies the per-address limit of a verification ("verify-ip")
 // or a refresh ("refresh-ip").
 func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr clientAddr, l Limit, phone string) error {
-	_, err := a.allowAll(ctx, phone, a.addressChecks(scope, scope+":", addr, l))
-	return err
+	checks := liveChecks(a.addressChecks(scope, scope+":", addr, l))
+	i, retry, err := a.allowChecks(ctx, checks, nil)
+	if err != nil || i < 0 {
+		return err
+	}
+	return a.refuse(ctx, checks[i].scope, retry, phone, false)
 }
 
-// allowAll applies checks (those with an empty key or an off limit are
-// skipped). With a BatchLimiter they are decided in one call, all or
-// nothing; otherwise one by one, stopping at the first refusal (the earlier
-// ones keep their event). When all allow, it returns the checks that
-// recorded an event, for refund.
-func (a *Authenticator) allowAll(ctx context.Context, phone string, all []scopedCheck) (charged []LimitCheck, err error) {
-	scopes, checks := limiterChecks(all)
+// liveChecks returns the checks that limit anything (an empty key or an off
+// limit limits nothing), with their keys prefixed, keeping prefixed ones.
+func liveChecks(all []scopedCheck) []scopedCheck {
+	out := all[:0:0]
+	for _, c := range all {
+		if c.check.Key == "" || c.check.Limit.Off() || c.check.Limit.Per <= 0 {
+			continue
+		}
+		if !strings.HasPrefix(c.check.Key, limiterPrefix) {
+			c.check.Key = limiterPrefix + c.check.Key
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// limitChecks returns the LimitChecks of checks.
+func limitChecks(checks []scopedCheck) []LimitCheck {
+	lc := make([]LimitCheck, len(checks))
+	for i, c := range checks {
+		lc[i] = c.check
+	}
+	return lc
+}
+
+// allowChecks applies live checks and returns the index of the one that
+// refused (-1 if none) and when it allows again. With a BatchLimiter they
+// are decided in one call, all or nothing; otherwise one by one, stopping
+// at the first refusal (the earlier ones keep their event). With put, they
+// are decided by the RouteStore's IssueChallenge, which stores put if they
+// all allow.
+func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck, put *Challenge) (int, time.Duration, error) {
+	now := a.clock.Now()
+	if put != nil {
+		return a.issueByRoute(ctx, checks, *put, now)
+	}
 	if len(checks) == 0 {
-		return nil, nil
+		return -1, 0, nil
 	}
 	if a.limiter.batch != nil {
-		refused, retry, err := a.limiter.AllowAll(ctx, checks, a.clock.Now())
+		refused, retry, err := a.limiter.AllowAll(ctx, limitChecks(checks), now)
 		if err != nil {
-			return nil, storeErr("limiter", err)
+			return -1, 0, storeErr("limiter", err)
 		}
-		if refused >= 0 && refused < len(scopes) {
-			return nil, a.refuse(ctx, scopes[refused], retry, phone)
+		if refused >= len(checks) {
+			refused = -1
 		}
-		return checks, nil
+		return refused, retry, nil
 	}
 	for i, c := range checks {
-		if err := a.allow(ctx, scopes[i], c.Key, c.Limit, phone); err != nil {
-			return nil, err
+		ok, retry, err := a.limiter.Allow(ctx, c.check.Key, c.check.Limit, now)
+		if err != nil {
+			return -1, 0, storeErr("limiter", err)
+		}
+		if !ok {
+			return i, retry, nil
 		}
 	}
-	return checks, nil
+	return -1, 0, nil
 }
 
 // refund gives back the events a request recorded (see Limiter.Refund)
@@ -115,12 +197,13 @@ func (a *Authenticator) allow(ctx context.Context, scope, key string, l Limit, p
 	if ok {
 		return nil
 	}
-	return a.refuse(ctx, scope, retry, phone)
+	return a.refuse(ctx, scope, retry, phone, false)
 }
 
-// refuse reports and returns the *RateLimitError of a limit's refusal.
-func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string) error {
-	rl := &RateLimitError{Scope: scope, RetryAfter: retry}
+// refuse reports and returns the *RateLimitError of a limit's refusal;
+// captcha says that a captcha token would have let the request through.
+func (a *Authenticator) refuse(ctx context.Context, scope string, retry time.Duration, phone string, captcha bool) error {
+	rl := &RateLimitError{Scope: scope, RetryAfter: retry, CaptchaRequired: captcha}
 	level := slog.LevelInfo
 	switch {
 	case isGuardScope(scope):

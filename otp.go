@@ -88,7 +88,9 @@ type SignIn struct {
 	Tokens    Tokens
 }
 
-// Request sends a new code to a phone, replacing any code pending for it.
+// Request sends a new code to a phone, replacing any code pending for it
+// on the same device (p.DeviceID; a code belongs to the device that
+// requested it, and only the newest code of a phone per device is valid).
 //
 // It normalises the phone (ErrInvalidPhone) and applies the number policy
 // (ErrPhoneNotAllowed), the captcha (ErrCaptchaFailed), and the cooldown,
@@ -103,7 +105,8 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (_ Request
 	return a.requestCode(ctx, p, false)
 }
 
-// Resend sends a new code to a phone that has one pending, replacing it.
+// Resend sends a new code to a phone that has one pending for the same
+// device, replacing it.
 // The limits and the cooldown are those of Request; with nothing pending
 // (never requested, expired, or already used) it returns ErrNoPendingCode.
 // An empty Channel keeps the pending code's channel.
@@ -129,12 +132,15 @@ func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend
 // user (creating one if the signup policy allows), starts a device session
 // and issues its tokens.
 //
-// The attempt is counted before the code is compared, so concurrent
-// guesses cannot exceed MaxAttempts, and a code verifies at most once. A
-// wrong code is ErrInvalidOTP; nothing to verify (none pending, expired,
-// used, attempts exhausted, a RequestID that is not the newest) is
-// ErrVerificationFailed; an exhausted failed-verify budget for the phone is
-// a *RateLimitError.
+// It checks the code requested from the same device (p.Device.ID; none
+// for none): another device's code is not found. The attempt is counted
+// before the code is compared, so concurrent guesses cannot exceed
+// MaxAttempts, and a code verifies at most once. A wrong code is
+// ErrInvalidOTP and spends one of the phone's failed-verify budget;
+// nothing to verify (none pending for this device, expired, used, attempts
+// exhausted, a RequestID that is not the newest) is ErrVerificationFailed
+// and spends nothing of the phone's; an exhausted failed-verify budget, or
+// the per-address verification limit, is a *RateLimitError.
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, err error) {
 	defer a.done(ctx, "verify", a.start(), &err)
 	if err := checkVerifyInput(p); err != nil {
@@ -206,21 +212,23 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 	if err != nil {
 		return RequestResult{}, err
 	}
-	if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
+	// A signed-in user's phone verification has a live session for its
+	// proof of a human, and no captcha token to give.
+	if !a.cfg.CaptchaOnlyOverLimit && p.userID == "" {
+		if err := a.checkCaptcha(ctx, p.CaptchaToken, p.IP); err != nil {
+			return RequestResult{}, err
+		}
+	}
+	c, code, testNumber := a.newChallenge(p, ch)
+	var put *Challenge // stored with the limits' decision, by a RouteStore
+	if a.store.routes != nil {
+		put = &c
+	}
+	charged, err := a.allowSend(ctx, p, parseClientAddr(p.IP), put)
+	if err != nil {
 		return RequestResult{}, err
 	}
-	checks := a.sendChecks(p.phone, p.DeviceID, parseClientAddr(p.IP))
-	c, code, testNumber := a.newChallenge(p, ch)
-	var charged []LimitCheck
-	if a.store.routes != nil {
-		// One atomic call: a failure recorded no event.
-		if charged, err = a.issueByRoute(ctx, p.phone.E164, checks, c); err != nil {
-			return RequestResult{}, err
-		}
-	} else {
-		if charged, err = a.allowAll(ctx, p.phone.E164, checks); err != nil {
-			return RequestResult{}, err
-		}
+	if put == nil {
 		if err := a.store.PutChallenge(ctx, c); err != nil {
 			a.refund(ctx, charged)
 			return RequestResult{}, storeErr("put challenge", err)

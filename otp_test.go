@@ -48,6 +48,31 @@ func testSecret(b byte) []byte {
 func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: phoneauth.NewManualClock(epoch), store: phoneauth.NewMemoryStore(), logs: &testutil.Buffer{}}
+	cfg := validConfig(t)
+	cfg.Store = f.store
+	cfg.Sender = phoneauth.SenderFunc(f.send)
+	cfg.Clock = f.clock
+	cfg.Logger = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg.Events = func(_ context.Context, e phoneauth.Event) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.events = append(f.events, e)
+	}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	var err error
+	f.auth, err = phoneauth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// validConfig is a minimal valid Config: a memory store, a sender that
+// does nothing, a secret and an Ed25519 key.
+func validConfig(t *testing.T) phoneauth.Config {
+	t.Helper()
 	key, err := phoneauth.GenerateEd25519Key("k1")
 	if err != nil {
 		t.Fatal(err)
@@ -56,27 +81,12 @@ func newFixture(t *testing.T, configure ...func(*phoneauth.Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := phoneauth.Config{
-		Store:  f.store,
-		Sender: phoneauth.SenderFunc(f.send),
+	return phoneauth.Config{
+		Store:  phoneauth.NewMemoryStore(),
+		Sender: phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "id", nil }),
 		Secret: testSecret(1),
 		Tokens: phoneauth.TokenConfig{Keys: keys},
-		Clock:  f.clock,
-		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Events: func(_ context.Context, e phoneauth.Event) {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.events = append(f.events, e)
-		},
 	}
-	for _, c := range configure {
-		c(&cfg)
-	}
-	f.auth, err = phoneauth.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
 }
 
 func (f *fixture) send(_ context.Context, m phoneauth.Message) (string, error) {

@@ -340,13 +340,19 @@ func (m *MemoryLimiter) Reset(ctx context.Context, key string) error {
 
 // RefundAll implements BatchRefunder with Refund and Reset.
 func (m *MemoryLimiter) RefundAll(ctx context.Context, refunds []LimitCheck, resets []string, now time.Time) error {
+	return refundEach(ctx, m, refunds, resets, now)
+}
+
+// refundEach does what BatchRefunder.RefundAll does with l's Refund and
+// Reset, one key at a time, stopping at the first error.
+func refundEach(ctx context.Context, l Limiter, refunds []LimitCheck, resets []string, now time.Time) error {
 	for _, c := range refunds {
-		if err := m.Refund(ctx, c.Key, c.Limit, now); err != nil {
+		if err := l.Refund(ctx, c.Key, c.Limit, now); err != nil {
 			return err
 		}
 	}
 	for _, key := range resets {
-		if err := m.Reset(ctx, key); err != nil {
+		if err := l.Reset(ctx, key); err != nil {
 			return err
 		}
 	}

@@ -151,20 +151,17 @@ func newRoutes(cfg *Config) RouteStore {
 	return r
 }
 
-// issueByRoute applies the sending checks and stores c in one
-// IssueChallenge call, and returns the checks that recorded an event.
-func (a *Authenticator) issueByRoute(ctx context.Context, phone string, all []scopedCheck, c Challenge) ([]LimitCheck, error) {
-	scopes, checks := limiterChecks(all)
-	refused, retry, err := a.store.IssueChallenge(ctx, IssueRoute{Checks: checks, Challenge: c, Now: a.clock.Now()})
+// issueByRoute decides live checks and stores c if they all allow, in one
+// IssueChallenge call, and returns allowChecks's answer.
+func (a *Authenticator) issueByRoute(ctx context.Context, checks []scopedCheck, c Challenge, now time.Time) (int, time.Duration, error) {
+	refused, retry, err := a.store.IssueChallenge(ctx, IssueRoute{Checks: limitChecks(checks), Challenge: c, Now: now})
 	switch {
 	case err != nil:
-		return nil, storeErr("issue challenge", err)
-	case refused >= 0 && refused < len(scopes):
-		return nil, a.refuse(ctx, scopes[refused], retry, phone)
-	case refused >= 0:
-		return nil, storeErr("issue challenge", fmt.Errorf("refused by check %d of %d", refused, len(scopes)))
+		return -1, 0, storeErr("issue challenge", err)
+	case refused >= len(checks):
+		return -1, 0, storeErr("issue challenge", fmt.Errorf("refused by check %d of %d", refused, len(checks)))
 	}
-	return checks, nil
+	return refused, retry, nil
 }
 
 // verifyByRoute is Verify in one VerifyChallenge call: it checks the
@@ -177,14 +174,18 @@ func (a *Authenticator) verifyByRoute(ctx context.Context, p VerifyParams, ph Ph
 	if err != nil {
 		return SignIn{}, err
 	}
-	scopes, addrChecks := limiterChecks(a.addressChecks("verify-ip", "verify-ip:", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP))
+	addrChecks := liveChecks(a.addressChecks("verify-ip", "verify-ip:", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP))
+	scopes := make([]string, 0, len(addrChecks)+1)
+	for _, c := range addrChecks {
+		scopes = append(scopes, c.scope)
+	}
 	scopes = append(scopes, "verify")
 	budget := a.failedVerifyBudget(ph.E164)
 	now := a.clock.Now()
 	s, refresh := a.newSession(User{}, p.Device, now)
 	out, err := a.store.VerifyChallenge(ctx, VerifyRoute{
 		Key: key, ID: p.RequestID, Now: now,
-		AddressChecks: addrChecks,
+		AddressChecks: limitChecks(addrChecks),
 		Budget:        budget,
 		CodeHashes:    a.codeMACs(key, ph.E164, code),
 		Credits:       a.guardCredits(ph),
@@ -206,7 +207,7 @@ func (a *Authenticator) verifyByRoute(ctx context.Context, p VerifyParams, ph Ph
 		if out.Refused < 0 || out.Refused >= len(scopes) {
 			return SignIn{}, storeErr("verify challenge", fmt.Errorf("refused by check %d of %d", out.Refused, len(scopes)))
 		}
-		return SignIn{}, a.refuse(ctx, scopes[out.Refused], out.RetryAfter, ph.E164)
+		return SignIn{}, a.refuse(ctx, scopes[out.Refused], out.RetryAfter, ph.E164, false)
 	case VerifyWrongCode:
 		return SignIn{}, a.wrongCode(ctx, ev, out.Challenge)
 	case VerifyNoUser:
@@ -231,34 +232,18 @@ func (a *Authenticator) verifyByRoute(ctx context.Context, p VerifyParams, ph Ph
 	}}, nil
 }
 
-// limiterChecks returns the scopes and the prefixed checks of all, leaving
-// out those with an empty key or an off limit.
-func limiterChecks(all []scopedCheck) (scopes []string, checks []LimitCheck) {
-	scopes = make([]string, 0, len(all))
-	checks = make([]LimitCheck, 0, len(all))
-	for _, c := range all {
-		if c.check.Key == "" || c.check.Limit.Off() || c.check.Limit.Per <= 0 {
-			continue
-		}
-		c.check.Key = limiterPrefix + c.check.Key
-		scopes, checks = append(scopes, c.scope), append(checks, c.check)
-	}
-	return scopes, checks
-}
-
 // rotateByRoute applies the refresh's address limit and rotates in one
 // RefreshSession call. A refusal is a *RateLimitError; otherwise the
 // answer is RotateRefresh's.
-func (a *Authenticator) rotateByRoute(ctx context.Context, all []scopedCheck, r Rotation) (Session, error) {
-	scopes, checks := limiterChecks(all)
-	s, refused, retry, err := a.store.RefreshSession(ctx, checks, r)
+func (a *Authenticator) rotateByRoute(ctx context.Context, checks []scopedCheck, r Rotation) (Session, error) {
+	s, refused, retry, err := a.store.RefreshSession(ctx, limitChecks(checks), r)
 	switch {
 	case err != nil:
 		return Session{}, err
-	case refused >= 0 && refused < len(scopes):
-		return Session{}, a.refuse(ctx, scopes[refused], retry, "")
+	case refused >= 0 && refused < len(checks):
+		return Session{}, a.refuse(ctx, checks[refused].scope, retry, "", false)
 	case refused >= 0:
-		return Session{}, storeErr("refresh session", fmt.Errorf("refused by check %d of %d", refused, len(scopes)))
+		return Session{}, storeErr("refresh session", fmt.Errorf("refused by check %d of %d", refused, len(checks)))
 	}
 	return s, nil
 }

@@ -191,7 +191,7 @@ func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn,
 	if !ok {
 		return SignIn{}, errMalformedRefresh
 	}
-	addrChecks := a.addressChecks("refresh-ip", "refresh-ip:", parseClientAddr(p.IP), a.cfg.Limits.RefreshPerIP)
+	addr := parseClientAddr(p.IP)
 	now := a.clock.Now()
 	next, nextHash := a.successor(sid, refreshToken)
 	rotation := Rotation{
@@ -206,8 +206,8 @@ func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn,
 	}
 	var s Session
 	if a.store.routes != nil {
-		s, err = a.rotateByRoute(ctx, addrChecks, rotation)
-	} else if _, err = a.allowAll(ctx, "", addrChecks); err == nil {
+		s, err = a.rotateByRoute(ctx, liveChecks(a.addressChecks("refresh-ip", "refresh-ip:", addr, a.cfg.Limits.RefreshPerIP)), rotation)
+	} else if err = a.allowAddress(ctx, "refresh-ip", addr, a.cfg.Limits.RefreshPerIP, ""); err == nil {
 		s, err = a.store.RotateRefresh(ctx, rotation)
 	}
 	var rl *RateLimitError

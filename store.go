@@ -10,7 +10,9 @@ import (
 // newest.
 type Challenge struct {
 	// Key identifies what the code proves. Sign-in challenges use
-	// "login:" + E.164 phone; phone-verification challenges of a signed-in
+	// "login:" + E.164 phone, followed for a client that names its device
+	// by "#" and a hash of the device id (a code belongs to the device that
+	// requested it); phone-verification challenges of a signed-in
 	// user use "phone-verification:" + user id + ":" + E.164 phone. Stores
 	// treat it as an opaque string.
 	Key string

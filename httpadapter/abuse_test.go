@@ -1,6 +1,7 @@
 package httpadapter_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -85,4 +86,30 @@ func TestPhoneRoutesNeedALiveRecentSession(t *testing.T) {
 	if m["code"] != httpadapter.CodeReauthRequired {
 		t.Errorf("phone change 11 minutes after sign-in: %v", m)
 	}
+}
+
+// With a captcha verifier asked only over the limit, a code request over
+// the per-phone limit gets 429 captcha_required with Retry-After, and the
+// same request with a solved captcha gets its code.
+func TestCaptchaRequiredOverHTTP(t *testing.T) {
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(_ context.Context, token, _ string) error {
+			if token != "solved" {
+				return phoneauth.ErrCaptchaFailed
+			}
+			return nil
+		})
+		c.CaptchaOnlyOverLimit = true
+		c.Limits.ResendCooldown = -1
+	})
+	phone := "+923012345678"
+	for i := range 3 {
+		decodeEnvelope(t, f.do("POST", "/auth/otp/request", requestBody(phone, fmt.Sprintf("attacker-%d", i))), 200)
+	}
+	w := f.do("POST", "/auth/otp/request", requestBody(phone, "owner"))
+	wantError(t, w, http.StatusTooManyRequests, httpadapter.CodeCaptchaRequired, "")
+	if ra := w.Header().Get("Retry-After"); ra == "" || ra == "0" {
+		t.Errorf("Retry-After %q", ra)
+	}
+	decodeEnvelope(t, f.do("POST", "/auth/otp/request", `{"phone": "`+phone+`", "deviceId": "owner", "captchaToken": "solved"}`), 200)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 )
 
 // decode reads r's JSON body into dst, a pointer to a zero struct. It
@@ -195,6 +196,13 @@ func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
 	switch {
 	case len(b) > 0 && b[0] == '"':
 		v.number = false
+		// json.Unmarshal has checked b: without escapes and with valid
+		// UTF-8 (every code) it is its own text, and the second decoding
+		// of a nested json.Unmarshal can be spared.
+		if inner := b[1 : len(b)-1]; !bytes.ContainsRune(inner, '\\') && utf8.Valid(inner) {
+			v.text = string(inner)
+			return nil
+		}
 		return json.Unmarshal(b, &v.text)
 	case string(b) == "null":
 		return nil

@@ -1,6 +1,7 @@
 package httpadapter
 
 import (
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -97,5 +98,21 @@ func TestSharedHeaderValues(t *testing.T) {
 	}
 	if got := w.Header().Values("Cache-Control"); len(got) != 2 {
 		t.Errorf("Cache-Control %q", got)
+	}
+}
+
+// TestJSONTime checks jsonTime against time.Time's own JSON, to the
+// millisecond.
+func TestJSONTime(t *testing.T) {
+	base := time.Date(2026, 2, 3, 14, 46, 16, 0, time.FixedZone("", -7*3600))
+	for _, d := range []time.Duration{0, time.Millisecond, 120 * time.Millisecond, 374_912_345, 999_999_999, 90 * 24 * time.Hour} {
+		tm := base.Add(d)
+		want, err := json.Marshal(tm.UTC().Truncate(time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := `"` + jsonTime(tm) + `"`; got != string(want) {
+			t.Errorf("%v: %s, want %s", tm, got, want)
+		}
 	}
 }

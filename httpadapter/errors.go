@@ -28,6 +28,7 @@ const (
 	CodeCaptchaUnavailable   = "captcha_unavailable"       // 503 phoneauth.ErrCaptchaUnavailable
 	CodeRateLimited          = "rate_limited"              // 429 phoneauth.ErrRateLimited, with Retry-After
 	CodeRangeThrottled       = "range_throttled"           // 429 phoneauth.ErrRangeThrottled (the conversion guard), with Retry-After
+	CodeCaptchaRequired      = "captcha_required"          // 429 phoneauth.ErrCaptchaRequired: over the per-phone limit; send captchaToken now, or wait Retry-After
 	CodeSendFailed           = "send_failed"               // 502 phoneauth.ErrSendFailed
 	CodeInvalidToken         = "invalid_token"             // 401 phoneauth.ErrInvalidToken: a bad refresh token
 	CodeTokenReused          = "token_reused"              // 401 phoneauth.ErrTokenReused: the session was revoked
@@ -63,6 +64,7 @@ var errorTable = []struct {
 	{phoneauth.ErrReauthenticationRequired, http.StatusForbidden, CodeReauthRequired, "Sign in again to change the phone number"},
 	{phoneauth.ErrInvalidToken, http.StatusUnauthorized, CodeInvalidToken, "Invalid or expired token"},
 	{phoneauth.ErrRangeThrottled, http.StatusTooManyRequests, CodeRangeThrottled, "Too many requests to this number range; try again later"},
+	{phoneauth.ErrCaptchaRequired, http.StatusTooManyRequests, CodeCaptchaRequired, "Too many codes for this number; solve the captcha to get another"},
 	{phoneauth.ErrRateLimited, http.StatusTooManyRequests, CodeRateLimited, "Too many requests"},
 	{phoneauth.ErrInvalidPhone, http.StatusBadRequest, CodeInvalidPhone, "Invalid phone number"},
 	{phoneauth.ErrPhoneNotAllowed, http.StatusUnprocessableEntity, CodePhoneNotAllowed, "Phone number not allowed"},
@@ -139,7 +141,7 @@ func problemFor(err error, names fieldNames) *problem {
 		}
 		p := &problem{status: row.status, code: row.code, cause: err}
 		switch row.code {
-		case CodeRateLimited, CodeRangeThrottled:
+		case CodeRateLimited, CodeRangeThrottled, CodeCaptchaRequired:
 			p.retryAfter = time.Second
 			var rl *phoneauth.RateLimitError
 			if errors.As(err, &rl) && rl.RetryAfter > p.retryAfter {

@@ -21,7 +21,7 @@ import (
 func TestErrorTable(t *testing.T) {
 	sentinels := []error{
 		phoneauth.ErrInvalidRequest, phoneauth.ErrInvalidPhone, phoneauth.ErrPhoneNotAllowed,
-		phoneauth.ErrRateLimited, phoneauth.ErrRangeThrottled, phoneauth.ErrInvalidOTP, phoneauth.ErrVerificationFailed,
+		phoneauth.ErrRateLimited, phoneauth.ErrCaptchaRequired, phoneauth.ErrRangeThrottled, phoneauth.ErrInvalidOTP, phoneauth.ErrVerificationFailed,
 		phoneauth.ErrNoPendingCode, phoneauth.ErrSignupNotAllowed, phoneauth.ErrPhoneTaken,
 		phoneauth.ErrCaptchaFailed, phoneauth.ErrCaptchaUnavailable, phoneauth.ErrSendFailed,
 		phoneauth.ErrInvalidToken, phoneauth.ErrTokenReused, phoneauth.ErrReauthenticationRequired, phoneauth.ErrStoreUnavailable,

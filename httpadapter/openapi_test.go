@@ -115,8 +115,8 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		httpadapter.CodeInvalidRequest, httpadapter.CodeInvalidPhone, httpadapter.CodePhoneNotAllowed,
 		httpadapter.CodeInvalidOTP, httpadapter.CodeVerificationFailed, httpadapter.CodeNoPendingCode,
 		httpadapter.CodeSignupNotAllowed, httpadapter.CodePhoneTaken, httpadapter.CodeCaptchaFailed,
-		httpadapter.CodeCaptchaUnavailable, httpadapter.CodeRateLimited, httpadapter.CodeRangeThrottled, httpadapter.CodeSendFailed,
-		httpadapter.CodeInvalidToken, httpadapter.CodeTokenReused, httpadapter.CodeStoreUnavailable,
+		httpadapter.CodeCaptchaUnavailable, httpadapter.CodeRateLimited, httpadapter.CodeCaptchaRequired, httpadapter.CodeRangeThrottled, httpadapter.CodeSendFailed,
+		httpadapter.CodeInvalidToken, httpadapter.CodeTokenReused, httpadapter.CodeReauthRequired, httpadapter.CodeStoreUnavailable,
 		httpadapter.CodeNotFound, httpadapter.CodeUnauthorized, httpadapter.CodeMethodNotAllowed,
 		httpadapter.CodeBodyTooLarge, httpadapter.CodeUnsupportedMediaType, httpadapter.CodeInternal,
 	}

@@ -11,7 +11,11 @@ import (
 // "user-jwt-token" or "Authorization: Bearer") prove they own a phone
 // number: register sends a code and returns an authCode, verify checks the
 // code with the authCode, resend sends a new code. They answer in the bare
-// shapes their clients expect, without the envelope.
+// shapes their clients expect, without the envelope. They change the
+// account, so the token's session must be live (RequireSession: a token of
+// a logged-out or revoked session gets 401), and moving an account that
+// has a phone to another one needs a sign-in within
+// phoneauth.Config.RecentSignIn (403 reauthentication_required).
 
 // phoneFields names the inputs of the phone verification as the bodies of
 // its routes do.

@@ -183,13 +183,13 @@ type tokenData struct {
 
 // deviceData is a device session as its owner sees it.
 type deviceData struct {
-	ID              string    `json:"id"` // the session id
-	DeviceID        string    `json:"deviceId"`
-	DeviceType      string    `json:"deviceType,omitempty"`
-	DeviceName      string    `json:"deviceName,omitempty"`
-	PlatformVersion string    `json:"platformVersion,omitempty"`
-	CreatedAt       time.Time `json:"createdAt"`
-	ExpiresAt       time.Time `json:"expiresAt"`
+	ID              string `json:"id"` // the session id
+	DeviceID        string `json:"deviceId"`
+	DeviceType      string `json:"deviceType,omitempty"`
+	DeviceName      string `json:"deviceName,omitempty"`
+	PlatformVersion string `json:"platformVersion,omitempty"`
+	CreatedAt       string `json:"createdAt"` // RFC 3339, UTC, to the millisecond
+	ExpiresAt       string `json:"expiresAt"`
 }
 
 type userData struct {
@@ -215,14 +215,21 @@ func newSignInData(in phoneauth.SignIn) signInData {
 				DeviceType:      s.Device.Type,
 				DeviceName:      s.Device.Name,
 				PlatformVersion: s.Device.PlatformVersion,
-				CreatedAt:       s.CreatedAt.UTC().Truncate(time.Millisecond),
-				ExpiresAt:       s.ExpiresAt.UTC().Truncate(time.Millisecond),
+				CreatedAt:       jsonTime(s.CreatedAt),
+				ExpiresAt:       jsonTime(s.ExpiresAt),
 			},
 		},
 		User:             userData{ID: in.User.ID, Phone: in.User.Phone, IsNewUser: in.IsNewUser},
 		ExpiresIn:        seconds(in.Tokens.AccessExpiresAt.Sub(issued)),
 		RefreshExpiresIn: seconds(in.Tokens.RefreshExpiresAt.Sub(issued)),
 	}
+}
+
+// jsonTime is t in UTC, truncated to the millisecond, as time.Time's
+// MarshalJSON writes it (RFC 3339 with as many digits of the second as it
+// takes), without the second pass encoding/json gives a Marshaler's output.
+func jsonTime(t time.Time) string {
+	return t.UTC().Truncate(time.Millisecond).Format(time.RFC3339Nano)
 }
 
 // refreshBody is the body of /token/refresh and /logout.

@@ -54,6 +54,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -127,6 +128,7 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 // Observe records one event. Set it as phoneauth.Config.Events, or call it
 // from your own Events function.
 func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
+	m.throttled.tick(e.Time)
 	switch e.Kind {
 	case phoneauth.EventCodeSent:
 		m.codesSent.Add(ctx, 1, m.series.get(labels{"channel", string(e.Channel), "country", country(e)}))
@@ -182,12 +184,24 @@ func outcome(err error) string {
 const maxThrottled = 100_000
 
 // throttledSet remembers when the guard last refused each range and
-// country, for phoneauth_guard_throttled_ranges. Time is the events'
-// (the Authenticator's Clock), so that a ManualClock drives it.
+// country, for phoneauth_guard_throttled_ranges. Its time is the events'
+// (the Authenticator's Clock, so that a ManualClock drives it): the latest
+// time of any event observed.
 type throttledSet struct {
+	latest atomic.Int64 // Unix nanoseconds
 	mu     sync.Mutex
 	last   map[string]time.Time // by "range:+447400123" or "country:GB"
-	latest time.Time            // of the events seen
+}
+
+// tick moves the set's time forward to t.
+func (s *throttledSet) tick(t time.Time) {
+	n := t.UnixNano()
+	for {
+		old := s.latest.Load()
+		if n <= old || s.latest.CompareAndSwap(old, n) {
+			return
+		}
+	}
 }
 
 func (s *throttledSet) add(e phoneauth.Event) {
@@ -203,19 +217,18 @@ func (s *throttledSet) add(e phoneauth.Event) {
 	if _, ok := s.last[key]; ok || len(s.last) < maxThrottled {
 		s.last[key] = e.Time
 	}
-	if e.Time.After(s.latest) {
-		s.latest = e.Time
-	}
 }
 
 // observe reports the ranges and countries refused within ThrottledWindow
-// of the latest event, and forgets the others.
+// of the latest event, and forgets the others. With no event at all, the
+// gauge keeps its value.
 func (s *throttledSet) observe(_ context.Context, o metric.Int64Observer) error {
+	now := time.Unix(0, s.latest.Load())
 	s.mu.Lock()
 	var ranges, countries int64
 	for key, t := range s.last {
 		switch {
-		case s.latest.Sub(t) >= ThrottledWindow:
+		case now.Sub(t) >= ThrottledWindow:
 			delete(s.last, key)
 		case key[0] == 'r':
 			ranges++

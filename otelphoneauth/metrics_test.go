@@ -278,3 +278,32 @@ func TestDeliveryFailures(t *testing.T) {
 		`phoneauth_codes_sent_total{channel="sms",country="DE"}`:              absent,
 	})
 }
+
+// TestGuardMetrics: the conversion guard's refusals count as
+// limit="range_guard", and the throttled range shows in
+// phoneauth_guard_throttled_ranges until ThrottledWindow after its last
+// refusal (by the events' time).
+func TestGuardMetrics(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	request := func(i int) error {
+		_, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: fmt.Sprintf("+447400123%03d", i), IP: fmt.Sprintf("198.18.0.%d", i+1)})
+		return err
+	}
+	for i := range 12 {
+		if err := request(i); i >= 10 && !errors.Is(err, phoneauth.ErrRangeThrottled) {
+			t.Fatalf("request %d: %v, want ErrRangeThrottled after 10 unverified codes", i, err)
+		}
+	}
+	check(t, scrape(t, f.metrics), map[string]float64{
+		`phoneauth_limit_refusals_total{limit="range_guard"}`:   2,
+		`phoneauth_limit_refusals_total{limit="country_guard"}`: 0,
+		`phoneauth_guard_throttled_ranges{scope="range"}`:       1,
+		`phoneauth_guard_throttled_ranges{scope="country"}`:     0,
+	})
+	f.clock.Advance(otelphoneauth.ThrottledWindow)
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: "+923012345678", IP: "192.0.2.1"}); err != nil {
+		t.Fatal(err) // an event, later: the set's time moves on
+	}
+	check(t, scrape(t, f.metrics), map[string]float64{`phoneauth_guard_throttled_ranges{scope="range"}`: 0})
+}

@@ -23,7 +23,8 @@ var update = flag.Bool("update", false, "rewrite docs/metrics-simulation.svg fro
 
 // The simulated traffic: three hours of ordinary users, with an SMS
 // pumping bot in the middle, against an Authenticator with its default
-// limits and policy.
+// limits and policy, and once more without the number-range and country
+// limits (the conversion guard off) for comparison.
 const (
 	simMinutes   = 180
 	attackStart  = 60  // minute the bot starts
@@ -56,14 +57,24 @@ type simulation struct {
 	// conversion is verified / sent over the last 15 minutes, keyed as
 	// sent.
 	conversion map[string][]float64
+	// throttled is phoneauth_guard_throttled_ranges{scope="range"} at the
+	// end of each minute.
+	throttled []float64
 	// Ordinary users (not the bot): asked for a code, and refused.
 	asked, refused []float64
 	botSent        float64
 }
 
+// withoutGuard turns the number-range and country limits off: the
+// defaults before the conversion guard.
+func withoutGuard(l *phoneauth.Limits) {
+	l.PerRange, l.PerCountry, l.UnverifiedPerRange, l.UnverifiedPerCountry = phoneauth.Unlimited, phoneauth.Unlimited, phoneauth.Unlimited, phoneauth.Unlimited
+}
+
 // simulate runs the traffic through an Authenticator on a manual clock,
 // one second at a time, and reads the metrics every simulated minute.
-func simulate(t *testing.T) *simulation {
+// configure, if set, changes the default limits.
+func simulate(t *testing.T, configure func(*phoneauth.Limits)) *simulation {
 	t.Helper()
 	ctx := context.Background()
 	reader := sdkmetric.NewManualReader()
@@ -75,8 +86,13 @@ func simulate(t *testing.T) *simulation {
 	codes := map[string]string{}
 	key, _ := phoneauth.GenerateEd25519Key("k")
 	keys, _ := phoneauth.NewKeySet(key)
+	var limits phoneauth.Limits
+	if configure != nil {
+		configure(&limits)
+	}
 	auth, err := phoneauth.New(phoneauth.Config{
-		Store: phoneauth.NewMemoryStore(),
+		Limits: limits,
+		Store:  phoneauth.NewMemoryStore(),
 		Sender: phoneauth.SenderFunc(func(_ context.Context, msg phoneauth.Message) (string, error) {
 			codes[msg.To] = msg.Code
 			return "id", nil
@@ -92,7 +108,7 @@ func simulate(t *testing.T) *simulation {
 
 	rng := rand.New(rand.NewPCG(14, 5))
 	sim := &simulation{sent: map[string][]float64{}, verified: map[string][]float64{}, refusals: map[string][]float64{}, conversion: map[string][]float64{},
-		asked: make([]float64, simMinutes), refused: make([]float64, simMinutes)}
+		asked: make([]float64, simMinutes), refused: make([]float64, simMinutes), throttled: make([]float64, simMinutes)}
 	// A user who will type the code in at a given time, on the device
 	// that asked for it.
 	type pending struct {
@@ -151,6 +167,10 @@ func simulate(t *testing.T) *simulation {
 				}
 			case "phoneauth.limit_refusals":
 				add(sim.refusals, p.attrs["limit"], minute, delta)
+			case "phoneauth.guard.throttled_ranges":
+				if p.attrs["scope"] == "range" {
+					sim.throttled[minute] = p.value // a gauge: its value, not its increase
+				}
 			}
 		}
 		prev = totals
@@ -188,7 +208,8 @@ type point struct {
 	value float64
 }
 
-// collect reads every counter's current totals, keyed by series.
+// collect reads every integer counter's current total and gauge's value,
+// keyed by series.
 func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]point {
 	t.Helper()
 	var rm metricdata.ResourceMetrics
@@ -198,11 +219,14 @@ func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]point {
 	out := map[string]point{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			s, ok := m.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue
+			var points []metricdata.DataPoint[int64]
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				points = d.DataPoints
+			case metricdata.Gauge[int64]:
+				points = d.DataPoints
 			}
-			for _, dp := range s.DataPoints {
+			for _, dp := range points {
 				attrs := map[string]string{}
 				for _, kv := range dp.Attributes.ToSlice() {
 					attrs[string(kv.Key)] = kv.Value.String()
@@ -251,48 +275,78 @@ func sum(xs []float64) float64 {
 	return s
 }
 
-// TestPumpingSimulation runs the simulation and checks what the dashboard
-// shows: the bot's range dominates the codes sent, the conversion rate
-// falls while it runs, and the global budget caps the bill, refusing
-// ordinary users as well (what the conversion guard will prevent). With
-// -update it redraws docs/metrics-simulation.svg.
+// TestPumpingSimulation runs the simulation with the default limits and
+// without the number-range and country limits, and checks what the
+// dashboard shows. Without them, the bot's range dominates the codes sent,
+// the conversion rate falls while it runs, and the global budget caps the
+// bill by refusing ordinary users as well. With them (the defaults), the
+// conversion guard throttles the bot's range: it gets at most a tenth of
+// the codes, ordinary users are refused at most 1 % of the time, the
+// throttled-ranges gauge shows the range while the bot runs and drops back
+// to zero after. With -update it redraws docs/metrics-simulation.svg.
 func TestPumpingSimulation(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a three-hour simulation")
+		t.Skip("a three-hour simulation, twice")
 	}
-	sim := simulate(t)
-	before := sum(sim.conversion[all][attackStart-15:attackStart]) / 15
-	during := sum(sim.conversion[all][attackEnd-15:attackEnd]) / 15
+	open, sim := simulate(t, withoutGuard), simulate(t, nil)
+
+	// Without the guard: what the conversion panel is for.
+	before := sum(open.conversion[all][attackStart-15:attackStart]) / 15
+	during := sum(open.conversion[all][attackEnd-15:attackEnd]) / 15
 	if before < 0.8 || during > 0.3 {
-		t.Errorf("conversion %.2f before the attack and %.2f at its end, want > 0.8 and < 0.3", before, during)
+		t.Errorf("no guard: conversion %.2f before the attack and %.2f at its end, want > 0.8 and < 0.3", before, during)
 	}
-	// By country: the bot's converts nothing, the others as before.
-	if bot := sum(sim.conversion[botCountry][attackStart+5 : attackEnd]); bot != 0 {
-		t.Errorf("the bot's country converts %v, want 0", bot)
+	if bot := sum(open.conversion[botCountry][attackStart+5 : attackEnd]); bot != 0 {
+		t.Errorf("no guard: the bot's country converts %v, want 0", bot)
+	}
+	if o := nanMean(open.conversion[others][attackStart:attackEnd]); o < 0.8 {
+		t.Errorf("no guard: the other countries convert %.2f during the attack, want ordinary users' rate (> 0.8)", o)
+	}
+	total := sum(open.sent[all][attackStart:attackEnd])
+	if budget := 1000 + 1000*float64(attackEnd-attackStart)/60; total > budget+1 {
+		t.Errorf("no guard: %v codes sent during the attack, more than the global budget %v", total, budget)
+	}
+	if g := sum(open.refusals["global"]); g == 0 {
+		t.Error("no guard: the global budget never refused")
+	}
+	openRefused := sum(open.refused[attackStart:attackEnd]) / sum(open.asked[attackStart:attackEnd])
+	if openRefused < 0.2 {
+		t.Errorf("no guard: ordinary users refused %.1f%% during the attack, want ≥ 20%% (the global budget spent by the bot)", 100*openRefused)
+	}
+
+	// With the guard (the defaults).
+	if cut := 1 - sim.botSent/open.botSent; cut < 0.9 {
+		t.Errorf("the guard cut the bot's codes from %v to %v (%.1f%%), want ≥ 90%%", open.botSent, sim.botSent, 100*cut)
+	}
+	refused := sum(sim.refused) / sum(sim.asked)
+	if refused > 0.01 {
+		t.Errorf("with the guard, ordinary users refused %.2f%% of the time, want ≤ 1%%", 100*refused)
+	}
+	if g := sum(sim.refusals["global"]); g != 0 {
+		t.Errorf("with the guard, the global budget refused %v requests, want none", g)
+	}
+	if sum(sim.refusals[phoneauth.ScopeRangeGuard]) == 0 {
+		t.Error("the guard refused nothing")
 	}
 	if o := nanMean(sim.conversion[others][attackStart:attackEnd]); o < 0.8 {
-		t.Errorf("the other countries convert %.2f during the attack, want ordinary users' rate (> 0.8)", o)
+		t.Errorf("with the guard, the other countries convert %.2f during the attack, want > 0.8", o)
 	}
-	// The global budget: at most 1,000 codes an hour after its first burst.
-	total := sum(sim.sent[all][attackStart:attackEnd])
-	if budget := 1000 + 1000*float64(attackEnd-attackStart)/60; total > budget+1 {
-		t.Errorf("%v codes sent during the attack, more than the global budget %v", total, budget)
+	// The gauge: the bot's range from its first refusals until a window
+	// after the bot stops, nothing before or after.
+	window := int(otelphoneauth.ThrottledWindow / time.Minute)
+	for m, v := range sim.throttled {
+		var want float64
+		if m >= attackStart+1 && m < attackEnd+window-1 {
+			want = 1
+		}
+		if (m < attackStart || m >= attackEnd+window || m > attackStart+1 && m < attackEnd) && v != want {
+			t.Errorf("minute %d: %v throttled ranges, want %v", m, v, want)
+		}
 	}
-	if share := sum(sim.sent[botCountry][attackStart:attackEnd]) / total; share < 0.5 {
-		t.Errorf("the bot's country got %.0f%% of the codes during the attack, want most", 100*share)
-	}
-	if g := sum(sim.refusals["global"]); g == 0 {
-		t.Error("the global budget never refused")
-	}
-	refusedDuring := sum(sim.refused[attackStart:attackEnd]) / sum(sim.asked[attackStart:attackEnd])
-	refusedBefore := sum(sim.refused[:attackStart]) / sum(sim.asked[:attackStart])
-	if refusedBefore > 0.01 || refusedDuring < 0.2 {
-		t.Errorf("ordinary users refused: %.1f%% before the attack, %.1f%% during, want ≤ 1%% and ≥ 20%%", 100*refusedBefore, 100*refusedDuring)
-	}
-	t.Logf("bot got %v codes; ordinary users refused %.0f%% during the attack; conversion %.2f → %.2f",
-		sim.botSent, 100*refusedDuring, before, during)
+	t.Logf("bot got %v codes without the guard, %v with it (cut %.1f%%); ordinary users refused %.0f%% during the attack without it, %.2f%% with it",
+		open.botSent, sim.botSent, 100*(1-sim.botSent/open.botSent), 100*openRefused, 100*refused)
 
-	svg := renderDashboard(sim)
+	svg := renderDashboard(sim, open)
 	if *update {
 		if err := os.WriteFile("../docs/metrics-simulation.svg", svg, 0o644); err != nil {
 			t.Fatal(err)

@@ -29,8 +29,10 @@ const (
 )
 
 // renderDashboard draws the simulation as the dashboard of
-// docs/grafana-dashboard.json would show it: four panels in two rows.
-func renderDashboard(sim *simulation) []byte {
+// docs/grafana-dashboard.json would show it, six panels in three rows: sim
+// (the defaults), with the codes the bot got in open (no guard) beside
+// them.
+func renderDashboard(sim, open *simulation) []byte {
 	countries := make([]string, 0, len(sim.sent))
 	for c := range sim.sent {
 		if c != all && c != others {
@@ -53,8 +55,8 @@ func renderDashboard(sim *simulation) []byte {
 		{botCountry, red, sim.conversion[botCountry]},
 	}
 	var refusals []line
-	limitColors := map[string]string{"global": red, "cooldown": yellow, "phone": orange, "ip": blue, "device": purple, "verify": cyan}
-	for _, limit := range []string{"global", "cooldown", "phone", "ip", "device", "verify"} {
+	limitColors := map[string]string{"global": red, "range_guard": orange, "country_guard": purple, "range": yellow, "country": blue, "cooldown": cyan, "phone": green}
+	for _, limit := range []string{"global", "range_guard", "country_guard", "range", "country", "cooldown", "phone"} {
 		if sum(sim.refusals[limit]) > 0 {
 			refusals = append(refusals, line{limit, limitColors[limit], sim.refusals[limit]})
 		}
@@ -63,18 +65,22 @@ func renderDashboard(sim *simulation) []byte {
 		{title: "Codes sent per minute, by country", lines: sent},
 		{title: "Conversion: codes verified / codes sent (15 min)", percent: true, lines: conversion},
 		{title: "Limit refusals per minute, by limit", lines: refusals},
+		{title: "Throttled number ranges (phoneauth_guard_throttled_ranges)", lines: []line{{"ranges", orange, sim.throttled}}},
+		{title: "Codes to the bot's range per minute", lines: []line{
+			{"without the guard", red, open.sent[botCountry]}, {"with the guard (default)", green, sim.sent[botCountry]},
+		}},
 		{title: "Successful verifications per minute", lines: []line{{"success", green, sim.verified[all]}}},
 	}
 
-	const width, height, panelW, panelH, gap, top = 1200, 800, 585, 350, 10, 80
+	const width, height, panelW, panelH, gap, top = 1200, 1160, 585, 350, 10, 80
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="Inter, Helvetica, Arial, sans-serif">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="%s"/>`+"\n", width, height, background)
-	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="18" fill="%s">phoneauth: simulated SMS pumping against the default limits</text>`+"\n", gap, textColor)
-	fmt.Fprintf(&b, `<text x="%d" y="48" font-size="12" fill="%s">%d ordinary users an hour in five countries, 90%% of whom type their code in. Default limits and policy: the global budget is 1,000 codes an hour.</text>`+"\n",
+	fmt.Fprintf(&b, `<text x="%d" y="28" font-size="18" fill="%s">phoneauth: simulated SMS pumping against the default limits and the conversion guard</text>`+"\n", gap, textColor)
+	fmt.Fprintf(&b, `<text x="%d" y="48" font-size="12" fill="%s">%d ordinary users an hour in five countries, 90%% of whom type their code in. Default limits: a number range may have 10 unverified codes an hour; the global budget is 1,000 codes an hour.</text>`+"\n",
 		gap, textColor, usersPerHour)
-	fmt.Fprintf(&b, `<text x="%d" y="66" font-size="12" fill="%s">From 1:00 to 2:30 (shaded), a bot asks %d codes a minute for the 1,000 numbers %sxxx, each time from a new address and device id, and verifies none.</text>`+"\n",
-		gap, textColor, botPerMinute, botRange)
+	fmt.Fprintf(&b, `<text x="%d" y="66" font-size="12" fill="%s">From 1:00 to 2:30 (shaded), a bot asks %d codes a minute for %sxxx from ever-new addresses and devices, verifying none: %.0f codes sent (%.0f without the guard).</text>`+"\n",
+		gap, textColor, botPerMinute, botRange, sim.botSent, open.botSent)
 	for i, c := range charts {
 		x := gap + (i%2)*(panelW+gap)
 		y := top + (i/2)*(panelH+gap)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # adapter-instructions.sh measures the adapter's own work per call in
 # instructions, which, unlike times, do not depend on what else the machine
-# runs. For Request and Verify it runs the direct and the bare-writer
-# benchmarks of httpadapter under callgrind at two iteration counts; the
-# difference between the counts cancels start-up and set-up, and the
-# difference between the benchmarks is the adapter's own work. The garbage
-# collector is off (GOGC=off), since the moment a collection starts would
-# decide more than the code does; allocations are reported by the
-# benchmarks' B/op and allocs/op instead.
+# runs. For Request and Verify it runs the direct benchmark and the
+# bare-writer one (the same calls through the Handler, with a reused
+# ResponseWriter that keeps nothing) under callgrind at two iteration
+# counts: the difference between the counts cancels start-up and set-up,
+# and the difference between the benchmarks is the adapter's own work.
+# GOMAXPROCS=1 keeps idle threads from spinning, and GOGC=off leaves out
+# the collector, whose start would decide more than the code does (the
+# benchmarks' B/op and allocs/op show what it is given).
 #
 #   scripts/adapter-instructions.sh TEST-BINARY...
 #
@@ -17,7 +18,7 @@ set -euo pipefail
 
 # count BINARY BENCHMARK N: the instructions of one run of N iterations.
 count() {
-	GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+	GOMAXPROCS=1 GOGC=off GODEBUG=asyncpreemptoff=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 		"$1" -test.run XXX -test.bench "^Benchmark$2\$" -test.benchtime "$3x" 2>&1 |
 		sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
