@@ -51,6 +51,9 @@ import (
 //     right code finds nothing to verify;
 //   - the per-address refresh limit counts on both replicas, and a refused
 //     refresh rotates nothing: the token it presented refreshes later;
+//   - with a captcha verifier, a request over the per-phone limit needs a
+//     captcha (ErrCaptchaRequired, nothing sent), and with a solved one gets
+//     a code that verifies;
 //   - client input that is not text (a NUL byte, invalid UTF-8, in an id,
 //     a device detail or metadata) is refused with ErrInvalidRequest
 //     before it reaches the backend, never as ErrStoreUnavailable, and any
@@ -100,6 +103,7 @@ var replicaTests = []struct {
 	{"SecretRotation", testSecretRotation},
 	{"AttemptsCapped", testAttemptsCapped},
 	{"RefreshPerAddress", testRefreshPerAddress},
+	{"CaptchaEscalation", testCaptchaEscalation},
 }
 
 // replicaGrace is the replicas' TokenConfig.ReuseGrace, phoneauth's
@@ -716,4 +720,39 @@ func testRefreshPerAddress(t *testing.T, r *replicas) {
 	r.clock.Advance(limit.Per)
 	_, err = b.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: r.ip})
 	noErr(t, "Refresh with the refused refresh's token, a minute later", err)
+}
+
+// captchaFunc is a phoneauth.CaptchaVerifier.
+type captchaFunc func(token string) error
+
+func (f captchaFunc) VerifyCaptcha(_ context.Context, token, _ string) error { return f(token) }
+
+// Over the per-phone limit, a request with a captcha verifier escalates: a
+// request without a token is refused with ErrCaptchaRequired and stores
+// nothing; one with a solved captcha gets a code (PerPhoneWithCaptcha),
+// which verifies.
+func testCaptchaEscalation(t *testing.T, r *replicas) {
+	auth := r.with(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(token string) error {
+			if token != "solved" {
+				return phoneauth.ErrCaptchaFailed
+			}
+			return nil
+		})
+		c.CaptchaOnlyOverLimit = true
+		c.Limits.PerPhone = phoneauth.Limit{Events: 1, Per: time.Hour}
+	})
+	phone := mobilePhone()
+	first := r.mustRequest(t, auth, "A with a captcha verifier", phone)
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	_, err := r.request(auth, phone)
+	wantErr(t, "a second request within the hour, without a captcha", err, phoneauth.ErrCaptchaRequired)
+	_, err = r.verify(auth, phone, first.Code)
+	noErr(t, "Verify of the first code after a refused request", err)
+
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	res, err := auth.Request(ctx, phoneauth.RequestParams{Phone: phone, DeviceID: r.device, IP: r.ip, CaptchaToken: "solved"})
+	noErr(t, "Request over the per-phone limit with a solved captcha", err)
+	_, err = r.verify(auth, phone, res.Code)
+	noErr(t, "Verify of the code sent with a solved captcha", err)
 }
