@@ -135,9 +135,9 @@ return user
 // all or nothing, in one script. It implements phoneauth.RouteStore.
 func (s *Store) IssueChallenge(ctx context.Context, r phoneauth.IssueRoute) (int, time.Duration, error) {
 	c := r.Challenge
-	meta, err := encodeJSON(c.Metadata)
+	f, err := challengeFields(c)
 	if err != nil {
-		return -1, 0, fmt.Errorf("redisstore: issue challenge: metadata: %w", err)
+		return -1, 0, fmt.Errorf("redisstore: issue challenge: %w", err)
 	}
 	b, refused, retry := newBatch(s.keys, r.Checks)
 	if refused >= 0 {
@@ -145,19 +145,7 @@ func (s *Store) IssueChallenge(ctx context.Context, r phoneauth.IssueRoute) (int
 	}
 	keys := append(b.keys, s.keys.challenge(c.Key))
 	args := append([]any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(b.keys)}, b.args...)
-	args = append(args, ttl(c.CreatedAt, c.ExpiresAt).Milliseconds(),
-		"id", c.ID,
-		"phone", c.Phone,
-		"user", c.UserID,
-		"channel", string(c.Channel),
-		"hash", c.CodeHash,
-		"attempts", c.Attempts,
-		"max_attempts", c.MaxAttempts,
-		"create_user", encodeBool(c.CreateUser),
-		"metadata", meta,
-		"created_at", encodeTime(c.CreatedAt),
-		"expires_at", encodeTime(c.ExpiresAt),
-	)
+	args = append(append(args, ttl(c.CreatedAt, c.ExpiresAt).Milliseconds()), f...)
 	res, err := issueChallenge.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil {
 		return -1, 0, unavailable("issue challenge", err)

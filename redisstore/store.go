@@ -141,26 +141,14 @@ func unavailable(op string, err error) error {
 // PutChallenge implements phoneauth.ChallengeStore: one MULTI/EXEC that
 // replaces the challenge's hash and sets its TTL.
 func (s *Store) PutChallenge(ctx context.Context, c phoneauth.Challenge) error {
-	meta, err := encodeJSON(c.Metadata)
+	f, err := challengeFields(c)
 	if err != nil {
-		return fmt.Errorf("redisstore: put challenge: metadata: %w", err)
+		return fmt.Errorf("redisstore: put challenge: %w", err)
 	}
 	key := s.keys.challenge(c.Key)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, key)
-		p.HSet(ctx, key,
-			"id", c.ID,
-			"phone", c.Phone,
-			"user", c.UserID,
-			"channel", string(c.Channel),
-			"hash", c.CodeHash,
-			"attempts", c.Attempts,
-			"max_attempts", c.MaxAttempts,
-			"create_user", encodeBool(c.CreateUser),
-			"metadata", meta,
-			"created_at", encodeTime(c.CreatedAt),
-			"expires_at", encodeTime(c.ExpiresAt),
-		)
+		p.HSet(ctx, key, f...)
 		p.PExpire(ctx, key, ttl(c.CreatedAt, c.ExpiresAt))
 		return nil
 	})
@@ -247,6 +235,27 @@ func (s *Store) CreateSession(ctx context.Context, sess phoneauth.Session) error
 		return errors.New("redisstore: create session: duplicate session id")
 	}
 	return nil
+}
+
+// challengeFields are the fields and values of a challenge's hash.
+func challengeFields(c phoneauth.Challenge) ([]any, error) {
+	meta, err := encodeJSON(c.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	return []any{
+		"id", c.ID,
+		"phone", c.Phone,
+		"user", c.UserID,
+		"channel", string(c.Channel),
+		"hash", c.CodeHash,
+		"attempts", c.Attempts,
+		"max_attempts", c.MaxAttempts,
+		"create_user", encodeBool(c.CreateUser),
+		"metadata", meta,
+		"created_at", encodeTime(c.CreatedAt),
+		"expires_at", encodeTime(c.ExpiresAt),
+	}, nil
 }
 
 // sessionFields are the fields and values of a session's hash, with its
