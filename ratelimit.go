@@ -44,17 +44,29 @@ func (l Limit) or(def Limit) Limit {
 }
 
 // A Limiter counts events per key against limits. Implementations must be
-// safe for concurrent use; a shared one (Redis, Postgres) makes all
+// safe for concurrent use; a shared one (Redis, Postgres, SQLite) makes all
 // replicas of a server share their limits. The Authenticator's keys are
 // valid UTF-8 without NUL bytes, at most a few hundred bytes long (a
 // client-chosen part longer than 64 bytes, or not text, is hashed).
+//
+// A Limit is a token bucket per key: a burst of Events, then one event
+// every Per/Events. The Authenticator uses each key with one Limit only
+// (the key's prefix names the limit); whether a key used with two Limits
+// has one bucket or one per Limit is up to the implementation
+// (MemoryLimiter keeps one per key and Limit; redisstore and pgstore one per
+// key). A Limit that is Off allows every event and records nothing; a
+// Limit of zero Events with a positive Per refuses every event, with
+// retryAfter Per; the zero Limit{} is an error.
 type Limiter interface {
 	// Allow records one event for key under limit l and reports whether it
 	// was allowed. When it is not, nothing is recorded and retryAfter says
-	// when one event will be allowed again. now is the caller's clock; an
-	// implementation may use it or its own notion of time consistently. An
-	// error means the limiter could not decide (the Authenticator then fails
-	// closed with ErrStoreUnavailable).
+	// when one event will be allowed again: it is in (0, l.Per], and exact
+	// to the implementation's time resolution (a millisecond at worst), so
+	// that, if no other event is recorded on key meanwhile, an event is
+	// refused before it has passed and allowed once it has. now is the
+	// caller's clock; an implementation may use it or its own notion of
+	// time consistently. An error means the limiter could not decide (the
+	// Authenticator then fails closed with ErrStoreUnavailable).
 	Allow(ctx context.Context, key string, l Limit, now time.Time) (ok bool, retryAfter time.Duration, err error)
 
 	// Refund gives back one event recorded for key under limit l, as if it
@@ -73,8 +85,8 @@ type Limiter interface {
 	// like Allow: refunds happen only on failures, off the request's path.
 	Refund(ctx context.Context, key string, l Limit, now time.Time) error
 
-	// Reset forgets the events recorded for key, as if it had never been
-	// seen. Resetting an unknown key is not an error.
+	// Reset forgets the events recorded for key, under every Limit, as if
+	// it had never been seen. Resetting an unknown key is not an error.
 	Reset(ctx context.Context, key string) error
 }
 

@@ -226,7 +226,7 @@ func TestSMSSegments(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			segments, encoding := smsSegments(tt.text)
 			if segments != tt.segments || encoding != tt.encoding {
-				t.Errorf("SMSSegments = %d, %s; want %d, %s", segments, encoding, tt.segments, tt.encoding)
+				t.Errorf("smsSegments = %d, %s; want %d, %s", segments, encoding, tt.segments, tt.encoding)
 			}
 		})
 	}
@@ -239,19 +239,19 @@ func FuzzSMSSegments(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		segments, encoding := smsSegments(text)
 		if (segments == 0) != (text == "") {
-			t.Fatalf("SMSSegments(%q) = %d segments", text, segments)
+			t.Fatalf("smsSegments(%q) = %d segments", text, segments)
 		}
 		gsm := true
 		for _, r := range text {
 			gsm = gsm && (isGSM7Basic(r) || isGSM7Extension(r))
 		}
 		if want := map[bool]string{true: encodingGSM7, false: encodingUCS2}[gsm]; encoding != want {
-			t.Fatalf("SMSSegments(%q) encoding %s, want %s", text, encoding, want)
+			t.Fatalf("smsSegments(%q) encoding %s, want %s", text, encoding, want)
 		}
 		// Every character takes at most 2 units, and a segment holds at
 		// least 67 of them, so this bound always holds.
 		if n := utf8.RuneCountInString(text); segments > (2*n+66)/67+1 {
-			t.Fatalf("SMSSegments(%q) = %d segments for %d characters", text, segments, n)
+			t.Fatalf("smsSegments(%q) = %d segments for %d characters", text, segments, n)
 		}
 	})
 }

@@ -34,7 +34,8 @@ type Challenge struct {
 	// MaxAttempts is the number of attempts after which the code is dead.
 	MaxAttempts int
 	// CreateUser and Metadata carry the request's signup wishes to the
-	// verification step.
+	// verification step. A nil and an empty Metadata are the same: a
+	// backend may return either for the other.
 	CreateUser bool
 	Metadata   map[string]any
 	// CreatedAt is when the code was issued; ExpiresAt when it stops being
@@ -47,7 +48,9 @@ type Challenge struct {
 // concurrent use, also across processes sharing one backend. An entry whose
 // ExpiresAt is not after now is treated as absent, and a backend removes it
 // eventually on its own (TTL, cleanup) so that storage does not grow without
-// bound.
+// bound. Each method that takes now checks expiry itself, also as the first
+// call on an entry: no method may count on an earlier call (a GetChallenge
+// that deletes what it finds expired) to have removed it.
 type ChallengeStore interface {
 	// PutChallenge stores c under c.Key, replacing any challenge already
 	// stored there (only the newest code of a key is valid). Attempts is
@@ -71,6 +74,12 @@ type ChallengeStore interface {
 	// is how a verified code is consumed. Exactly one of any number of
 	// concurrent calls for the same challenge returns nil; the others, and
 	// calls for a missing or replaced challenge, return ErrNotFound.
+	//
+	// It takes no time, so it cannot tell an expired challenge from a live
+	// one: it deletes an expired challenge that is still stored and returns
+	// nil, or returns ErrNotFound if the backend has removed it already.
+	// Either way nothing is left of it. (The Authenticator consumes only a
+	// challenge that AttemptChallenge has just found live.)
 	DeleteChallenge(ctx context.Context, key, id string) error
 }
 
@@ -127,6 +136,8 @@ type Rotation struct {
 // method must be safe for concurrent use, also across processes sharing one
 // backend. A session whose ExpiresAt is not after now is treated as absent,
 // and a backend removes it, with its token hashes, eventually on its own.
+// As with challenges, each method that takes a time checks expiry itself,
+// also as the first call on a session.
 type SessionStore interface {
 	// CreateSession stores a new session with its first refresh token hash.
 	// IDs are random; a backend may reject a duplicate ID with an error.
@@ -138,8 +149,8 @@ type SessionStore interface {
 
 	// RotateRefresh replaces a session's refresh token, atomically:
 	//
-	//   - If the session is missing or expired at r.Now, it returns
-	//     ErrNotFound.
+	//   - If the session is missing or expired at r.Now (whatever its
+	//     tokens, and whatever r.Grace), it returns ErrNotFound.
 	//   - If r.OldHash is the current token hash and RefreshExpiresAt is
 	//     after r.Now, the token becomes rotated (remembered as a past token
 	//     of the session, with r.Now as its rotation time), r.NewHash becomes
@@ -169,7 +180,10 @@ type SessionStore interface {
 	DeleteSession(ctx context.Context, id string) error
 
 	// ListSessions returns the user's sessions that have not expired at now,
-	// oldest first. A user without sessions gets an empty list, not an error.
+	// oldest first (sessions created at the same instant in any order). A
+	// user without sessions gets an empty list, not an error; nil stands for
+	// an empty list (callers test the length), here and wherever a list or
+	// map is returned.
 	ListSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
 
 	// RevokeOtherSessions ends every session of userID except keepID, with
@@ -193,6 +207,10 @@ type User struct {
 // Users resolves verified phone numbers to user accounts. The memory store
 // implements it; a server with its own user table implements it there.
 // Methods must be safe for concurrent use.
+//
+// Its methods receive no time: CreatedAt comes from the backend's own clock
+// (a configurable Clock, such as MemoryStore.Clock, defaulting to the system
+// clock), is never zero, and is returned unchanged by later lookups.
 type Users interface {
 	// UserByPhone returns the user whose verified phone is phone (E.164), or
 	// ErrNotFound.
@@ -201,6 +219,11 @@ type Users interface {
 	// CreateUser creates a user with phone (E.164) as its verified phone and
 	// returns it with created true. If a user with that phone exists already
 	// (a concurrent signup), it returns that user with created false.
+	//
+	// metadata is the client's signup data (RequestParams.Metadata; nil if
+	// none), for the application: a backend may keep it (pgstore,
+	// redisstore and sqlitestore keep it as JSON) or ignore it (MemoryStore
+	// does). phoneauth never reads it back.
 	CreateUser(ctx context.Context, phone string, metadata map[string]any) (u User, created bool, err error)
 
 	// SetPhone records phone (E.164) as the verified phone of the user with

@@ -13,6 +13,7 @@
 //	store, err := pgstore.New(pool, pgstore.Options{})
 //	if err != nil { … }
 //	if err := store.Migrate(ctx); err != nil { … }
+//	if _, err := store.CheckSettings(ctx, logger); err != nil { … } // warns if not durable
 //	go store.RunCleanup(ctx, time.Minute)
 //
 //	auth, err := phoneauth.New(phoneauth.Config{
@@ -32,6 +33,11 @@
 // phoneauth.ErrStoreUnavailable and keeps its cause. Statements run outside
 // transactions and rely on READ COMMITTED, PostgreSQL's default isolation
 // level.
+//
+// Every operation returns by the deadline of its context, also when the
+// database is paused or unreachable; give every call one (as
+// phoneauth.Config.StoreTimeout does). Single use of codes needs a durable
+// database: see CheckSettings.
 //
 // Times are stored with microsecond precision (timestamptz); limiter state
 // with nanosecond precision.

@@ -266,3 +266,36 @@ func TestClusterRoundTrips(t *testing.T) {
 	}
 	checkRoundTrips(t, &rt, roundTripOps(s, lim, servers))
 }
+
+// TestClusterCheckSettings checks the settings of every master: the test
+// cluster runs without persistence, so each one is named.
+func TestClusterCheckSettings(t *testing.T) {
+	rdb, _ := testClusterClient(t)
+	warnings, err := CheckSettings(context.Background(), rdb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	masters := map[string]bool{}
+	var mu sync.Mutex // ForEachMaster calls in parallel
+	if err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, node *redis.Client) error {
+		mu.Lock()
+		defer mu.Unlock()
+		masters[node.Options().Addr] = false
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range warnings {
+		if w.Setting == "appendonly" && w.Value == "no" {
+			if _, ok := masters[w.Node]; !ok {
+				t.Errorf("warning for %q, not a master of %v", w.Node, masters)
+			}
+			masters[w.Node] = true
+		}
+	}
+	for addr, warned := range masters {
+		if !warned {
+			t.Errorf("master %s without AOF: no warning (warnings %+v)", addr, warnings)
+		}
+	}
+}

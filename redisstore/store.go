@@ -2,7 +2,11 @@
 // Redis (or Valkey, or a Redis Cluster), and provides a Limiter whose limits
 // all replicas of a server share.
 //
-//	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{"127.0.0.1:6379"}})
+//	rdb := redis.NewUniversalClient(&redis.UniversalOptions{
+//		Addrs:                 []string{"127.0.0.1:6379"},
+//		ContextTimeoutEnabled: true, // calls end at their context's deadline
+//	})
+//	if _, err := redisstore.CheckSettings(ctx, rdb, logger); err != nil { … } // warns if not durable
 //	store := redisstore.New(rdb, redisstore.Options{Prefix: "myapp"})
 //	auth, err := phoneauth.New(phoneauth.Config{
 //		Store:   store,
@@ -27,7 +31,8 @@
 // says; any other failure (a connection refused, a timeout, a Redis error)
 // is returned wrapped so that it matches phoneauth.ErrStoreUnavailable, with
 // the cause kept. go-redis reconnects on its own: when Redis is back, so are
-// the calls.
+// the calls. With ContextTimeoutEnabled set on the client, every operation
+// returns by the deadline of its context, also when Redis is paused.
 package redisstore
 
 import (

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 export PATH="$(go env GOPATH)/bin:$PATH"
 
-modules=(. examples redisstore pgstore otelphoneauth)
+modules=(. examples redisstore pgstore sqlitestore otelphoneauth)
 staticcheck_version=v0.8.2
 
 tmp=$(mktemp -d /tmp/phoneauth-test.XXXXXX)

@@ -3,20 +3,27 @@ package storetest
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/phoneauth/phoneauth"
 )
 
-// challengeTests are the clauses of phoneauth.ChallengeStore.
-var challengeTests = []struct {
+// A challengeTest is a clause of phoneauth.ChallengeStore.
+type challengeTest struct {
 	name string
 	fn   func(t *testing.T, s phoneauth.ChallengeStore)
-}{
+}
+
+// challengeTests are the clauses of phoneauth.ChallengeStore.
+var challengeTests = []challengeTest{
 	{"PutGet", testPutGet},
 	{"GetMissing", testGetMissing},
 	{"ExpiredAtExpiresAt", testChallengeExpiry},
+	{"GetExpiredFirstCall", testGetExpiredFirstCall},
+	{"AttemptExpiredFirstCall", testAttemptExpiredFirstCall},
+	{"DeleteExpired", testDeleteExpired},
 	{"NewestOnly", testNewestOnly},
 	{"KeysIsolated", testKeysIsolated},
 	{"NoAliasing", testChallengeNoAliasing},
@@ -32,7 +39,15 @@ var challengeTests = []struct {
 	{"ConcurrentDelete", testConcurrentDelete},
 	{"ConcurrentAttemptsCapped", testConcurrentAttemptsCapped},
 	{"ConcurrentAttemptsCounted", testConcurrentAttemptsCounted},
+	{"ConcurrentDeleteRounds", testConcurrentDeleteRounds},
+	{"ConcurrentAttemptRounds", testConcurrentAttemptRounds},
 }
+
+// rounds is how many short rounds the *Rounds clauses run: a
+// check-then-write with only a narrow gap between the check and the write
+// is rarely caught by one round of many goroutines, and often by many
+// rounds of a few.
+const rounds, roundGoroutines = 100, 4
 
 // put stores c or fails t.
 func put(t *testing.T, s phoneauth.ChallengeStore, c phoneauth.Challenge) {
@@ -95,6 +110,51 @@ func testChallengeExpiry(t *testing.T, s phoneauth.ChallengeStore) {
 	got, err := s.GetChallenge(ctx, next.Key, later)
 	noErr(t, "GetChallenge of a new challenge put after the old one expired", err)
 	checkChallenge(t, "new challenge after expiry", got, next)
+}
+
+// GetChallenge, as the first call on an entry, finds nothing at or after
+// its ExpiresAt: no earlier call has had a chance to remove it.
+func testGetExpiredFirstCall(t *testing.T, s phoneauth.ChallengeStore) {
+	for _, after := range []time.Duration{0, time.Millisecond, time.Hour} {
+		c := newChallenge(start)
+		put(t, s, c)
+		_, err := s.GetChallenge(ctx, c.Key, c.ExpiresAt.Add(after))
+		wantErr(t, fmt.Sprintf("GetChallenge %s after ExpiresAt, the first call on the entry", after), err, phoneauth.ErrNotFound)
+	}
+}
+
+// AttemptChallenge, as the first call on an entry, refuses it at or after
+// its ExpiresAt, with its id or with any id.
+func testAttemptExpiredFirstCall(t *testing.T, s phoneauth.ChallengeStore) {
+	for _, after := range []time.Duration{0, time.Millisecond, time.Hour} {
+		for _, anyID := range []bool{false, true} {
+			c := newChallenge(start)
+			put(t, s, c)
+			id := c.ID
+			if anyID {
+				id = ""
+			}
+			_, err := s.AttemptChallenge(ctx, c.Key, id, c.ExpiresAt.Add(after))
+			wantErr(t, fmt.Sprintf("AttemptChallenge (id %q) %s after ExpiresAt, the first call on the entry", id, after), err, phoneauth.ErrNotFound)
+		}
+	}
+}
+
+// DeleteChallenge takes no time, so it cannot know that a challenge has
+// expired: of a stored, expired challenge it returns nil (deleted) or
+// ErrNotFound (the backend had removed it already), never another error.
+// Either way nothing is left under the key afterwards, not even for a
+// reader whose clock is behind.
+func testDeleteExpired(t *testing.T, s phoneauth.ChallengeStore) {
+	c := newChallenge(start)
+	c.ExpiresAt = start.Add(time.Millisecond)
+	put(t, s, c)
+	if err := s.DeleteChallenge(ctx, c.Key, c.ID); err != nil && !errors.Is(err, phoneauth.ErrNotFound) {
+		t.Fatalf("DeleteChallenge of an expired challenge: %v, want nil or ErrNotFound", err)
+	}
+	_, err := s.GetChallenge(ctx, c.Key, start)
+	wantErr(t, "GetChallenge, at a time before its expiry, of a challenge deleted after it", err, phoneauth.ErrNotFound)
+	wantErr(t, "a second DeleteChallenge of an expired challenge", s.DeleteChallenge(ctx, c.Key, c.ID), phoneauth.ErrNotFound)
 }
 
 // Putting a challenge under a key replaces the one there: only the newest is
@@ -387,4 +447,54 @@ func testConcurrentAttemptsCounted(t *testing.T, s phoneauth.ChallengeStore) {
 	if want := goroutines * each; got.Attempts != want {
 		t.Fatalf("after %d concurrent attempts: stored Attempts = %d, want %d (increments lost)", want, got.Attempts, want)
 	}
+}
+
+// In each of many rounds, a few goroutines consume one new challenge:
+// exactly one of them wins every round.
+func testConcurrentDeleteRounds(t *testing.T, s phoneauth.ChallengeStore) {
+	for round := range rounds {
+		c := newChallenge(start)
+		put(t, s, c)
+		errs := make([]error, roundGoroutines)
+		concurrently(roundGoroutines, func(i int) { errs[i] = s.DeleteChallenge(ctx, c.Key, c.ID) })
+		if wins := countWins(t, "concurrent DeleteChallenge", errs, phoneauth.ErrNotFound); wins != 1 {
+			t.Fatalf("round %d: %d concurrent DeleteChallenge of one challenge: %d returned nil, want exactly 1", round, roundGoroutines, wins)
+		}
+	}
+}
+
+// In each of many rounds, a few goroutines attempt one new challenge that
+// allows a single attempt: exactly one of them succeeds every round.
+func testConcurrentAttemptRounds(t *testing.T, s phoneauth.ChallengeStore) {
+	for round := range rounds {
+		c := newChallenge(start)
+		c.MaxAttempts = 1
+		put(t, s, c)
+		errs := make([]error, roundGoroutines)
+		concurrently(roundGoroutines, func(i int) { _, errs[i] = s.AttemptChallenge(ctx, c.Key, c.ID, start) })
+		if wins := countWins(t, "concurrent AttemptChallenge", errs, phoneauth.ErrNotFound); wins != 1 {
+			t.Fatalf("round %d: %d concurrent AttemptChallenge with MaxAttempts 1: %d succeeded, want exactly 1", round, roundGoroutines, wins)
+		}
+	}
+}
+
+// countWins counts the nil errors of concurrent calls, and fails t (not at
+// once) for errors that match none of the expected ones.
+func countWins(t *testing.T, what string, errs []error, expected ...error) int {
+	t.Helper()
+	wins := 0
+next:
+	for _, err := range errs {
+		if err == nil {
+			wins++
+			continue
+		}
+		for _, e := range expected {
+			if errors.Is(err, e) {
+				continue next
+			}
+		}
+		t.Errorf("%s: unexpected error %v", what, err)
+	}
+	return wins
 }

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,11 +45,14 @@ func RunLimiterWith(t *testing.T, newLimiter func(t *testing.T) phoneauth.Limite
 	}
 }
 
-// limiterTests are the clauses of phoneauth.Limiter.
-var limiterTests = []struct {
+// A limiterTest is a clause of phoneauth.Limiter.
+type limiterTest struct {
 	name string
 	fn   func(t *testing.T, c *limiterCheck)
-}{
+}
+
+// limiterTests are the clauses of phoneauth.Limiter.
+var limiterTests = []limiterTest{
 	{"BurstThenRefused", testBurst},
 	{"Refill", testRefill},
 	{"RefusedNotRecorded", testRefusedNotRecorded},
@@ -60,6 +64,8 @@ var limiterTests = []struct {
 	{"RefundNeverOverfills", testRefundNeverOverfills},
 	{"ConcurrentRefund", testConcurrentRefund},
 	{"RefundAll", testRefundAll},
+	{"ZeroEventsRefuses", testZeroEvents},
+	{"OffAllowsAndRecordsNothing", testOff},
 	{"BatchAllOrNothing", testBatchAllOrNothing},
 	{"BatchConcurrent", testBatchConcurrent},
 }
@@ -342,6 +348,26 @@ func testConcurrentRefund(t *testing.T, c *limiterCheck) {
 	}
 	c.burst(t, "the events after concurrent refunds", c.key, l, n)
 	c.refused(t, "the event after those the refunds gave back", c.key, l)
+}
+
+// A Limit of zero events per a positive period refuses every event, with a
+// retryAfter within the period.
+func testZeroEvents(t *testing.T, c *limiterCheck) {
+	l := phoneauth.Limit{Events: 0, Per: time.Minute}
+	for range 3 {
+		c.refused(t, "an event under a limit of zero events", c.key, l)
+	}
+}
+
+// An Off limit allows every event and records none: the key is then as
+// fresh as before under a real limit.
+func testOff(t *testing.T, c *limiterCheck) {
+	for _, off := range []phoneauth.Limit{phoneauth.Unlimited, {Events: 5, Per: 0}} {
+		c.burst(t, fmt.Sprintf("an Off limit %+v", off), c.key, off, 50)
+	}
+	l := phoneauth.Limit{Events: 2, Per: time.Hour}
+	c.burst(t, "a real limit on a key used under Off limits", c.key, l, 2)
+	c.refused(t, "the event after the burst", c.key, l)
 }
 
 // batch returns c's limiter as a BatchLimiter, or skips the clause.

@@ -82,13 +82,17 @@ func RunReplicas(t *testing.T, newBackend func(t *testing.T) (phoneauth.Store, p
 	}
 }
 
-// replicaTests are the checks of RunReplicas.
-var replicaTests = []struct {
+// A replicaTest is a check of RunReplicas.
+type replicaTest struct {
 	name string
 	fn   func(t *testing.T, r *replicas)
-}{
+}
+
+// replicaTests are the checks of RunReplicas.
+var replicaTests = []replicaTest{
 	{"VerifyOnOther", testVerifyOnOther},
 	{"ConcurrentVerifyOnce", testConcurrentVerifyOnce},
+	{"ConcurrentWrongGuessesCapped", testConcurrentWrongGuessesCapped},
 	{"CooldownShared", testCooldownShared},
 	{"PhoneLimitShared", testPhoneLimitShared},
 	{"FailedVerifyBudgetShared", testFailedVerifyBudgetShared},
@@ -229,6 +233,15 @@ func (r *replicas) signIn(t *testing.T) phoneauth.SignIn {
 	return in
 }
 
+// either returns A for even i and B for odd i: the replica of the i-th of
+// concurrent calls split across both.
+func (r *replicas) either(i int) *phoneauth.Authenticator {
+	if i%2 == 1 {
+		return r.b
+	}
+	return r.a
+}
+
 // wrongCode returns a code of the same length as code that is not code.
 func wrongCode(code string) string {
 	b := []byte(code)
@@ -287,11 +300,7 @@ func testConcurrentVerifyOnce(t *testing.T, r *replicas) {
 	res := r.mustRequest(t, r.a, "A", phone)
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
-		auth := r.a
-		if i%2 == 1 {
-			auth = r.b
-		}
-		_, errs[i] = r.verify(auth, phone, res.Code)
+		_, errs[i] = r.verify(r.either(i), phone, res.Code)
 	})
 	wins := 0
 	for i, err := range errs {
@@ -305,6 +314,40 @@ func testConcurrentVerifyOnce(t *testing.T, r *replicas) {
 	}
 	if wins != 1 {
 		t.Fatalf("%d of %d concurrent verifications of one code on two replicas succeeded, want exactly 1", wins, n)
+	}
+}
+
+// Wrong guesses at one code, sent concurrently through A and B, are each
+// counted before the code is compared: of 20, at most MaxAttempts (5) are
+// compared and answered ErrInvalidOTP; the others find the code's attempts
+// spent (ErrVerificationFailed) or the phone's failed-verify budget spent
+// (rate limited). Then the right code no longer verifies. Several rounds,
+// each on a new phone, give a narrow race many chances to show.
+func testConcurrentWrongGuessesCapped(t *testing.T, r *replicas) {
+	const n, roundsOfGuesses, maxAttempts = 20, 5, 5
+	for round := range roundsOfGuesses {
+		phone := mobilePhone()
+		res := r.mustRequest(t, r.a, "A", phone)
+		errs := make([]error, n)
+		concurrently(n, func(i int) {
+			_, errs[i] = r.verify(r.either(i), phone, wrongCode(res.Code))
+		})
+		compared := 0
+		for i, err := range errs {
+			switch {
+			case errors.Is(err, phoneauth.ErrInvalidOTP):
+				compared++
+			case errors.Is(err, phoneauth.ErrVerificationFailed), errors.Is(err, phoneauth.ErrRateLimited):
+			default:
+				t.Errorf("round %d, guess %d: got %v, want ErrInvalidOTP, ErrVerificationFailed or rate limited", round, i, err)
+			}
+		}
+		if compared > maxAttempts {
+			t.Fatalf("round %d: %d of %d concurrent wrong guesses on two replicas were compared (ErrInvalidOTP), want at most MaxAttempts = %d: an attempt was compared before it was counted", round, compared, n, maxAttempts)
+		}
+		if _, err := r.verify(r.b, phone, res.Code); err == nil {
+			t.Fatalf("round %d: the right code verified after %d wrong guesses", round, n)
+		}
 	}
 }
 
@@ -414,11 +457,7 @@ func testConcurrentRefreshSafe(t *testing.T, r *replicas) {
 	results := make([]phoneauth.SignIn, n)
 	errs := make([]error, n)
 	concurrently(n, func(i int) {
-		auth := r.a
-		if i%2 == 1 {
-			auth = r.b
-		}
-		results[i], errs[i] = auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: r.ip})
+		results[i], errs[i] = r.either(i).Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: r.ip})
 	})
 	for i, err := range errs {
 		noErr(t, fmt.Sprintf("concurrent refresh %d of one token on two replicas", i), err)

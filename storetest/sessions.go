@@ -10,14 +10,18 @@ import (
 	"github.com/phoneauth/phoneauth"
 )
 
-// sessionTests are the clauses of phoneauth.SessionStore.
-var sessionTests = []struct {
+// A sessionTest is a clause of phoneauth.SessionStore.
+type sessionTest struct {
 	name string
 	fn   func(t *testing.T, s phoneauth.SessionStore)
-}{
+}
+
+// sessionTests are the clauses of phoneauth.SessionStore.
+var sessionTests = []sessionTest{
 	{"CreateGet", testCreateGet},
 	{"GetMissing", testGetSessionMissing},
 	{"ExpiredAtExpiresAt", testSessionExpiry},
+	{"ExpiredFirstCall", testSessionExpiredFirstCall},
 	{"NoAliasing", testSessionNoAliasing},
 	{"Rotate", testRotate},
 	{"RotateMissing", testRotateMissing},
@@ -25,6 +29,7 @@ var sessionTests = []struct {
 	{"ReuseOfOlderToken", testReuseOlderToken},
 	{"ReuseGrace", testReuseGrace},
 	{"ReuseAfterGrace", testReuseAfterGrace},
+	{"GraceInExpiredSession", testGraceInExpiredSession},
 	{"UnknownTokenChangesNothing", testUnknownToken},
 	{"OtherSessionsToken", testOtherSessionsToken},
 	{"RefreshExpired", testRefreshExpired},
@@ -34,6 +39,7 @@ var sessionTests = []struct {
 	{"ConcurrentRotate", testConcurrentRotate},
 	{"ConcurrentSameRotation", testConcurrentSameRotation},
 	{"RevokeOtherSessions", testRevokeOtherSessions},
+	{"ConcurrentRotateRounds", testConcurrentRotateRounds},
 }
 
 // create stores s or fails t.
@@ -52,6 +58,13 @@ func rotation(s phoneauth.Session, old []byte, now time.Time) phoneauth.Rotation
 		NewExpiresAt: now.Add(30 * 24 * time.Hour),
 		Now:          now,
 	}
+}
+
+// graceRotation is rotation with a grace interval.
+func graceRotation(s phoneauth.Session, old []byte, now time.Time, grace time.Duration) phoneauth.Rotation {
+	r := rotation(s, old, now)
+	r.Grace = grace
+	return r
 }
 
 // rotated returns s as a rotation r should have left it.
@@ -125,6 +138,36 @@ func testSessionExpiry(t *testing.T, st phoneauth.SessionStore) {
 	}
 	_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt))
 	wantErr(t, "RotateRefresh of the current token at the session's ExpiresAt", err, phoneauth.ErrNotFound)
+}
+
+// Each method that takes a time, as the first call on a new session, finds
+// it absent at and after its ExpiresAt: no earlier call has had a chance to
+// remove it. The refresh token is still valid then, so only the session's
+// absolute end can refuse the rotation.
+func testSessionExpiredFirstCall(t *testing.T, st phoneauth.SessionStore) {
+	fresh := func() phoneauth.Session {
+		s := newSession(start)
+		s.ExpiresAt = start.Add(time.Hour) // before its refresh token's expiry
+		create(t, st, s)
+		return s
+	}
+	for _, after := range []time.Duration{0, time.Millisecond, 2 * time.Hour} {
+		s := fresh()
+		wantGone(t, st, fmt.Sprintf("GetSession %s after ExpiresAt, the first call on the session", after), s.ID, s.ExpiresAt.Add(after))
+
+		s = fresh()
+		list, err := st.ListSessions(ctx, s.UserID, s.ExpiresAt.Add(after))
+		noErr(t, "ListSessions", err)
+		if len(list) != 0 {
+			t.Fatalf("ListSessions %s after ExpiresAt, the first call on the session: %d sessions, want 0", after, len(list))
+		}
+
+		s = fresh()
+		_, err = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, s.ExpiresAt.Add(after)))
+		wantErr(t, fmt.Sprintf("RotateRefresh of the current, unexpired token %s after the session's ExpiresAt, the first call on the session", after), err, phoneauth.ErrNotFound)
+		_, err = st.RotateRefresh(ctx, graceRotation(s, s.RefreshHash, s.ExpiresAt.Add(after), time.Hour))
+		wantErr(t, "RotateRefresh with grace after the session's ExpiresAt", err, phoneauth.ErrNotFound)
+	}
 }
 
 // Changing what was passed in, or what was returned, does not change the
@@ -228,8 +271,7 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	create(t, st, s)
 	first := s.RefreshHash
 	t0 := start.Add(time.Hour)
-	r := rotation(s, first, t0)
-	r.Grace = grace
+	r := graceRotation(s, first, t0, grace)
 	s = mustRotate(t, st, s, r)
 
 	for _, at := range []time.Duration{0, time.Second, grace - time.Millisecond} {
@@ -256,10 +298,32 @@ func testReuseGrace(t *testing.T, st phoneauth.SessionStore) {
 	wantGone(t, st, "GetSession after that reuse", s2.ID, other.Now)
 }
 
+// Grace does not outlive the session: at its ExpiresAt, a past token
+// within grace finds nothing.
+func testGraceInExpiredSession(t *testing.T, st phoneauth.SessionStore) {
+	const grace = time.Minute
+	s := newSession(start)
+	s.ExpiresAt = start.Add(time.Hour)
+	create(t, st, s)
+	first := s.RefreshHash
+	r := graceRotation(s, first, s.ExpiresAt.Add(-time.Second), grace)
+	mustRotate(t, st, s, r)
+	r = graceRotation(s, first, s.ExpiresAt, grace)
+	_, err := st.RotateRefresh(ctx, r)
+	wantErr(t, "RotateRefresh of a past token within grace at the session's ExpiresAt", err, phoneauth.ErrNotFound)
+}
+
 // At Grace after its rotation, and later, a past token is reuse, even
 // with the NewHash it was rotated to.
 func testReuseAfterGrace(t *testing.T, st phoneauth.SessionStore) {
-	const grace = 10 * time.Second
+	reuseAtGraceEnd(t, st, 10*time.Second)
+}
+
+// reuseAtGraceEnd rotates a session's first token at t0 with grace and
+// presents it again, with the NewHash it was rotated to, at t0 + grace,
+// which must be reuse and revoke the session.
+func reuseAtGraceEnd(t *testing.T, st phoneauth.SessionStore, grace time.Duration) {
+	t.Helper()
 	s := newSession(start)
 	create(t, st, s)
 	first := s.RefreshHash
@@ -282,9 +346,7 @@ func testUnknownToken(t *testing.T, st phoneauth.SessionStore) {
 	now := start.Add(time.Hour)
 	_, err := st.RotateRefresh(ctx, rotation(s, randomHash(), now))
 	wantErr(t, "RotateRefresh of an unknown token", err, phoneauth.ErrNotFound)
-	r := rotation(s, randomHash(), now)
-	r.Grace = time.Hour
-	_, err = st.RotateRefresh(ctx, r)
+	_, err = st.RotateRefresh(ctx, graceRotation(s, randomHash(), now, time.Hour))
 	wantErr(t, "RotateRefresh of an unknown token with grace", err, phoneauth.ErrNotFound)
 	wantUnchanged(t, st, "session after unknown tokens", s, now)
 	mustRotate(t, st, s, rotation(s, s.RefreshHash, now))
@@ -490,4 +552,19 @@ func testRevokeOtherSessions(t *testing.T, st phoneauth.SessionStore) {
 	want := keep
 	want.Phone = newPhone
 	mustRotate(t, st, want, rotation(want, want.RefreshHash, now))
+}
+
+// In each of many rounds, a few goroutines rotate the current token of a
+// new session (no grace): exactly one of them wins every round.
+func testConcurrentRotateRounds(t *testing.T, st phoneauth.SessionStore) {
+	now := start.Add(time.Hour)
+	for round := range rounds {
+		s := newSession(start)
+		create(t, st, s)
+		errs := make([]error, roundGoroutines)
+		concurrently(roundGoroutines, func(i int) { _, errs[i] = st.RotateRefresh(ctx, rotation(s, s.RefreshHash, now)) })
+		if wins := countWins(t, "concurrent RotateRefresh", errs, phoneauth.ErrTokenReused, phoneauth.ErrNotFound); wins != 1 {
+			t.Fatalf("round %d: %d concurrent RotateRefresh of one token: %d succeeded, want exactly 1", round, roundGoroutines, wins)
+		}
+	}
 }

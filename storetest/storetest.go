@@ -54,6 +54,15 @@
 // Allow's now argument is checked with RunLimiterWith and
 // LimiterOptions.OwnClock.
 //
+// Atomicity is checked twice: by one round of many goroutines on one entry
+// (Concurrent*), and by many short rounds of a few goroutines on a new
+// entry each (Concurrent*Rounds), which catch a check-then-write whose gap
+// is too narrow for one round to hit. Expiry is probed by each method as
+// the first call on its own new entry (*FirstCall), so that a backend whose
+// reads delete what they find expired cannot hide a method that ignores
+// expiry. The package's own tests run each such clause against a copy of
+// the memory store with the bug it targets, and check that it fails.
+//
 // Each failure is reported in the subtest named after the clause it breaks
 // (Challenges/AttemptExhausted, Sessions/ReuseGrace, Users/SetPhoneTaken,
 // Limiter clauses such as Refill…), saying which call returned what.

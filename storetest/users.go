@@ -33,6 +33,9 @@ func createUser(t *testing.T, users phoneauth.Users, phone string) phoneauth.Use
 	if u.ID == "" || u.Phone != phone {
 		t.Fatalf("CreateUser: got ID %q Phone %q, want an ID and Phone %q", u.ID, u.Phone, phone)
 	}
+	if u.CreatedAt.IsZero() {
+		t.Fatalf("CreateUser: CreatedAt is zero, want the time of creation by the Users' own clock")
+	}
 	return u
 }
 

@@ -23,9 +23,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/phoneauth/phoneauth/internal/testutil"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/phoneauth/phoneauth/sqlitestore"
 )
 
 // start runs the server on a free port and returns its base URL and a
@@ -178,11 +179,14 @@ func TestRunRejects(t *testing.T) {
 		{[]string{"-store", "postgres://user:hunter2@" + closed + "/phoneauth"}, "", "postgres does not answer"},
 		{[]string{"-store", "postgres://" + closed + "/phoneauth?schema=" + strings.Repeat("s", 64)}, "", "invalid schema name"},
 		{[]string{"-store", "mongodb://x"}, "", "unknown store"},
+		{[]string{"-store", "sqlite:/nonexistent-dir/auth.db"}, "", "sqlitestore"},
 		{[]string{"-trusted-proxies", "not-an-ip"}, "", "trusted proxy"},
 		{[]string{"-key", "/nonexistent.pem"}, "", "-key"},
 		{nil, "abcd", "at least 32"},
 		{nil, "not hex or base64!", "neither hex nor base64"},
 		{[]string{"-nope"}, "", "flag provided but not defined"},
+		{[]string{"-pool", "0"}, "", "must be positive"},
+		{[]string{"-request-timeout", "-1s"}, "", "must be positive"},
 	} {
 		t.Setenv("PHONEAUTH_SECRET", tc.env)
 		err := run(context.Background(), append([]string{"-addr", "127.0.0.1:0"}, tc.args...), discard)
@@ -267,14 +271,8 @@ func TestServerRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdb := redis.NewClient(opts)
-	t.Cleanup(func() {
-		defer rdb.Close()
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Unlink(ctx, iter.Val())
-		}
-	})
+	defer rdb.Close()
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
 	testReplicas(t, withParam(url, "prefix", prefix))
 	n, err := rdb.Keys(context.Background(), "{"+prefix+":*").Result()
 	if err != nil || len(n) == 0 {
@@ -288,18 +286,7 @@ func TestServerRedis(t *testing.T) {
 func TestServerPostgres(t *testing.T) {
 	url := testServerURL(t, "PHONEAUTH_TEST_POSTGRES_URL", "postgres-test-server.sh")
 	schema := "server_test_" + strings.ToLower(rand.Text()[:10])
-	t.Cleanup(func() {
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-		}
-	})
+	t.Cleanup(func() { dropSchema(t, url, schema) })
 	testReplicas(t, withParam(url, "schema", schema))
 }
 
@@ -373,5 +360,132 @@ func testReplicas(t *testing.T, store string) {
 		if err := stop(); err != nil {
 			t.Errorf("shutdown of server %d: %v", i+1, err)
 		}
+	}
+}
+
+// TestServerWebOTPDomain checks that -webotp-domain reaches both the
+// messages (an invalid host is refused at start) and the sign-in page.
+func TestServerWebOTPDomain(t *testing.T) {
+	err := run(context.Background(), []string{"-addr", "127.0.0.1:0", "-webotp-domain", "not a host"}, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "WebOTPDomain") {
+		t.Errorf("-webotp-domain \"not a host\": %v, want a WebOTPDomain error", err)
+	}
+	base, stop, _ := start(t, "-webotp-domain", "example.com")
+	defer stop()
+	resp, err := http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(resp.Body)
+	if want := `<meta name="phoneauth-webotp" content="example.com">`; !strings.Contains(string(page), want) {
+		t.Errorf("page lacks %s", want)
+	}
+}
+
+// TestRedisLogger checks that go-redis's own lines become structured
+// records of the server's logger.
+func TestRedisLogger(t *testing.T) {
+	var buf testutil.Buffer
+	redisLogger{slog.New(slog.NewJSONHandler(&buf, nil))}.Printf(context.Background(), "redis: dial %s: %v", "127.0.0.1:1", "refused")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {
+		t.Fatalf("not one JSON record: %q", buf.String())
+	}
+	if rec["level"] != "WARN" || rec["msg"] != "go-redis" || rec["detail"] != "redis: dial 127.0.0.1:1: refused" {
+		t.Errorf("record %v", rec)
+	}
+}
+
+// deleteKeys deletes the keys under prefix from the Redis at url.
+func deleteKeys(t *testing.T, url, prefix string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, "{"+prefix+":*", 1000).Iterator()
+	for iter.Next(ctx) {
+		rdb.Unlink(ctx, iter.Val())
+	}
+}
+
+// TestServerSQLiteRestart stops a server on a SQLite file and starts it
+// again with the same secret and key: the code requested before the restart
+// verifies after it, the refresh token issued before it still refreshes, and
+// the user created before it is in the file after it. Two servers on one
+// file share it, as replicas on one node. (A second code for the signed-in
+// phone would wait out the resend cooldown, kept in the file too.)
+func TestServerSQLiteRestart(t *testing.T) {
+	t.Setenv("PHONEAUTH_SECRET", "6b1f0c9e2a7d4f83b5e61c0d9a2f7e4b3c8d1a6f0e5b9c2d7a4f1e8b3c6d9a0f")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(priv)
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store := "sqlite:" + filepath.Join(dir, "auth.db")
+	base, stop, _ := start(t, "-store", store, "-key", key)
+	signedIn, pending := randomMobile(), randomMobile()
+	request := func(base, phone string) string {
+		t.Helper()
+		status, m := post(t, base+"/auth/otp/request", `{"phone": "`+phone+`", "deviceId": "restart-test"}`)
+		if status != 200 {
+			t.Fatalf("request for %s: %d %v", phone, status, m)
+		}
+		return m["data"].(map[string]any)["otp"].(string)
+	}
+	verify := func(base, phone, otp string) map[string]any {
+		t.Helper()
+		status, m := post(t, base+"/auth/otp/verify", `{"otpInfo": {"phone": "`+phone+`", "otp": "`+otp+`"}, "deviceInfo": {"deviceId": "restart-test"}}`)
+		if status != 200 {
+			t.Fatalf("verify for %s: %d %v", phone, status, m)
+		}
+		return m["data"].(map[string]any)
+	}
+	first := verify(base, signedIn, request(base, signedIn))
+	user := first["user"].(map[string]any)
+	otp := request(base, pending)
+	if err := stop(); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+
+	base, stop, _ = start(t, "-store", store, "-key", key)
+	other, stopOther, _ := start(t, "-store", store, "-key", key)
+	if got := verify(other, pending, otp)["user"].(map[string]any); got["isNewUser"] != true {
+		t.Errorf("the code requested before the restart: user %v, want a new user", got)
+	}
+	refresh := `{"refreshToken": "` + first["token"].(map[string]any)["refreshToken"].(string) + `"}`
+	status, m := post(t, base+"/auth/token/refresh", refresh)
+	if status != 200 {
+		t.Fatalf("refresh after the restart with a token issued before it: %d %v", status, m)
+	}
+	successor := m["data"].(map[string]any)["token"].(map[string]any)["refreshToken"]
+	// Within the reuse grace (10 s), the same token again, on the other
+	// server, is the same refresh retried: it gets the same successor.
+	if status, m := post(t, other+"/auth/token/refresh", refresh); status != 200 || m["data"].(map[string]any)["token"].(map[string]any)["refreshToken"] != successor {
+		t.Errorf("the same token again, on the other server, within the reuse grace: %d %v, want 200 with the same successor", status, m)
+	}
+	if status, m := post(t, other+"/auth/otp/request", `{"phone": "`+signedIn+`", "deviceId": "restart-test"}`); status != 429 {
+		t.Errorf("a new code for %s right after the one before the restart: %d %v, want 429: the cooldown survives too", signedIn, status, m)
+	}
+	for _, stop := range []func() error{stop, stopOther} {
+		if err := stop(); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}
+
+	s, err := sqlitestore.Open(context.Background(), strings.TrimPrefix(store, "sqlite:"), sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	u, err := s.UserByPhone(context.Background(), signedIn)
+	if err != nil || u.ID != user["id"] {
+		t.Errorf("the user signed in before the restarts: %+v, %v; want id %v", u, err, user["id"])
 	}
 }

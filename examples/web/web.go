@@ -1,10 +1,12 @@
 // Package web is the sign-in page of the example server: plain HTML, CSS and
 // a small script, embedded in the binary, that walk a person through
-// phoneauth's routes on the same origin. Step one asks for a phone number
-// (the country comes from the browser's language), step two for the code,
-// with a resend countdown and, in development mode, the code itself on the
-// page; step three shows the signed-in user and device session, refreshes
-// the access token shortly before it expires, and signs out.
+// phoneauth's routes on the same origin. Step one asks for a phone number,
+// with a searchable list of every region and its calling code (from
+// phonenumbers' metadata; the first guess comes from the browser's
+// language), formatted as it is typed; step two for the code, with a resend
+// countdown, WebOTP if configured and, in development mode, the code itself
+// on the page; step three shows the signed-in user and device session,
+// refreshes the access token shortly before it expires, and signs out.
 //
 // The library serves no pages; this package exists so that the whole flow
 // can be tried in a browser. Mount it at "/" beside the adapter's routes:
@@ -15,8 +17,12 @@
 //	h.Register(mux)                // POST /auth/otp/request, …
 //	mux.Handle("/", web.Handler()) // the page
 //
-// The page expects the adapter's default prefix "/auth" and keeps the tokens
-// in memory only, so reloading it signs out of the page (not of the server).
+// The page expects the adapter's default prefix "/auth". Each step is a
+// history entry and the pending request is kept in the tab's sessionStorage,
+// so Back, Forward and reload return to the right step; the tokens stay in
+// memory only, so reloading the signed-in step signs out of the page (not of
+// the server). See README.md beside this file for how the page handles a
+// number entered again during the resend cooldown.
 package web
 
 import (
@@ -24,6 +30,7 @@ import (
 	"crypto/sha256"
 	_ "embed" // the page's files
 	"encoding/hex"
+	"html"
 	"net/http"
 	"time"
 )
@@ -42,24 +49,65 @@ var (
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; " +
 	"connect-src 'self'; img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
 
-// Handler returns a handler that serves the sign-in page at "/" and its
-// stylesheet and script at "/assets/style.css" and "/assets/app.js", to GET
-// and HEAD. Any other path is 404 and any other method 405, so mounted at
-// "/" it does not hide mistyped API paths behind a page. Responses carry a
-// strict Content-Security-Policy and an ETag; browsers revalidate them on
-// every load, so a rebuilt server never leaves a stale script behind.
-func Handler() http.Handler {
+// permissionsPolicy turns off the powerful features the page does not use
+// and keeps WebOTP (otp-credentials) for the page itself.
+const permissionsPolicy = "accelerometer=(), camera=(), display-capture=(), geolocation=(), gyroscope=(), " +
+	"magnetometer=(), microphone=(), payment=(), publickey-credentials-get=(), usb=(), otp-credentials=(self)"
+
+// An Option configures the Handler.
+type Option func(*options)
+
+type options struct {
+	webOTPDomain string
+}
+
+// WithWebOTP tells the page that the server's messages end with the WebOTP
+// line for domain (phoneauth.Config.WebOTPDomain), so that browsers that
+// support WebOTP can read the code from the SMS and fill it in. The page
+// must then be served from domain.
+func WithWebOTP(domain string) Option {
+	return func(o *options) { o.webOTPDomain = domain }
+}
+
+// Handler returns a handler that serves the sign-in page at "/", its
+// stylesheet and script at "/assets/style.css" and "/assets/app.js", and
+// the country picker's list at "/assets/countries.json", to GET and HEAD.
+// Any other path is 404 and any other method 405, so mounted at "/" it
+// does not hide mistyped API paths behind a page. Responses carry a strict
+// Content-Security-Policy, a Permissions-Policy, Cross-Origin-Opener-Policy
+// and Cross-Origin-Resource-Policy "same-origin", and an ETag; browsers
+// revalidate them on every load, so a rebuilt server never leaves a stale
+// script behind.
+func Handler(opts ...Option) http.Handler {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", file("index.html", indexHTML))
+	mux.Handle("GET /{$}", file("index.html", pageHTML(o)))
 	mux.Handle("GET /assets/style.css", file("style.css", styleCSS))
 	mux.Handle("GET /assets/app.js", file("app.js", appJS))
+	mux.Handle("GET /assets/countries.json", file("countries.json", countries()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
+		hdr.Set("Permissions-Policy", permissionsPolicy)
+		hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
 		hdr.Set("X-Content-Type-Options", "nosniff")
 		hdr.Set("Referrer-Policy", "no-referrer")
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// pageHTML is index.html with the settings of o in its meta tags.
+func pageHTML(o options) []byte {
+	meta := `<meta name="phoneauth-webotp" content="">`
+	if !bytes.Contains(indexHTML, []byte(meta)) {
+		panic("web: index.html lacks " + meta) // a broken build, found by any test
+	}
+	set := `<meta name="phoneauth-webotp" content="` + html.EscapeString(o.webOTPDomain) + `">`
+	return bytes.Replace(indexHTML, []byte(meta), []byte(set), 1)
 }
 
 // file serves one embedded file; http.ServeContent answers conditional and

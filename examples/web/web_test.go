@@ -1,11 +1,15 @@
 package web_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/nyaruka/phonenumbers"
 
 	"github.com/phoneauth/phoneauth/examples/web"
 )
@@ -18,6 +22,7 @@ func TestHandlerServesPageAndAssets(t *testing.T) {
 		{"/", "text/html; charset=utf-8", `autocomplete="one-time-code"`},
 		{"/assets/style.css", "text/css; charset=utf-8", ".digits"},
 		{"/assets/app.js", "text/javascript; charset=utf-8", `"/auth/otp/verify"`},
+		{"/assets/countries.json", "application/json", `["GB",44,"7400 123456","0",1]`},
 	} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, tc.path, nil))
@@ -60,8 +65,89 @@ func TestPageHasSixCodeInputs(t *testing.T) {
 			t.Errorf("%s appears %d times, want 6 (one per digit)", attr, n)
 		}
 	}
-	if !strings.Contains(page, `aria-live="assertive"`) {
-		t.Error("no aria-live region for errors")
+	for _, attr := range []string{`aria-live="assertive"`, `aria-live="polite"`, `autocomplete="tel"`, `<meta name="phoneauth-webotp" content="">`} {
+		if !strings.Contains(page, attr) {
+			t.Errorf("page lacks %s", attr)
+		}
+	}
+}
+
+func TestHandlerSetsSecurityHeaders(t *testing.T) {
+	h := web.Handler()
+	for _, path := range []string{"/", "/assets/app.js", "/assets/countries.json", "/nope"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		for name, want := range map[string]string{
+			"Cross-Origin-Opener-Policy":   "same-origin",
+			"Cross-Origin-Resource-Policy": "same-origin",
+			"X-Content-Type-Options":       "nosniff",
+			"Referrer-Policy":              "no-referrer",
+		} {
+			if got := rec.Header().Get(name); got != want {
+				t.Errorf("GET %s: %s %q, want %q", path, name, got, want)
+			}
+		}
+		pp := rec.Header().Get("Permissions-Policy")
+		for _, want := range []string{"camera=()", "geolocation=()", "microphone=()", "otp-credentials=(self)"} {
+			if !strings.Contains(pp, want) {
+				t.Errorf("GET %s: Permissions-Policy %q lacks %s", path, pp, want)
+			}
+		}
+		if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+			t.Errorf("GET %s: Content-Security-Policy %q", path, csp)
+		}
+	}
+}
+
+func TestWithWebOTPNamesTheDomainInThePage(t *testing.T) {
+	for _, tc := range []struct{ domain, want string }{
+		{"example.com", `<meta name="phoneauth-webotp" content="example.com">`},
+		{`a"><script>`, `<meta name="phoneauth-webotp" content="a&#34;&gt;&lt;script&gt;">`},
+	} {
+		rec := httptest.NewRecorder()
+		web.Handler(web.WithWebOTP(tc.domain)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if page := rec.Body.String(); !strings.Contains(page, tc.want) || strings.Count(page, "phoneauth-webotp") != 1 {
+			t.Errorf("WithWebOTP(%q): page lacks %s", tc.domain, tc.want)
+		}
+	}
+}
+
+func TestCountriesListEveryRegionWithItsCallingCode(t *testing.T) {
+	rec := httptest.NewRecorder()
+	web.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/assets/countries.json", nil))
+	var rows [][]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	byRegion := map[string][]any{}
+	mains := map[float64][]string{}
+	for _, r := range rows {
+		if len(r) != 5 {
+			t.Fatalf("row %v: want [region, calling code, example, trunk prefix, main]", r)
+		}
+		byRegion[r[0].(string)] = r
+		if r[4].(float64) == 1 {
+			mains[r[1].(float64)] = append(mains[r[1].(float64)], r[0].(string))
+		}
+	}
+	if want := len(phonenumbers.GetSupportedRegions()); len(rows) != want {
+		t.Errorf("%d regions, want phonenumbers' %d", len(rows), want)
+	}
+	for region, want := range map[string][]any{
+		"US": {"US", 1.0, "201-555-0123", "1", 1.0},
+		"CA": {"CA", 1.0, "506-234-5678", "1", 0.0},
+		"GB": {"GB", 44.0, "7400 123456", "0", 1.0},
+		"PK": {"PK", 92.0, "301 2345678", "0", 1.0},
+		"IT": {"IT", 39.0, "312 345 6789", "", 1.0},
+	} {
+		if got := byRegion[region]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", region, got, want)
+		}
+	}
+	for cc, regions := range mains {
+		if len(regions) != 1 {
+			t.Errorf("calling code %v has main regions %v, want one", cc, regions)
+		}
 	}
 }
 

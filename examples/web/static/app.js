@@ -1,76 +1,64 @@
 // Sign-in page of the phoneauth example server: request a code, enter it,
 // stay signed in by refreshing the access token, sign out. No framework and
 // no build step; it talks only to the library's JSON routes on this origin.
+//
+// The flow survives Back, Forward and reload: every step is a history entry,
+// and the number and the pending request (its id, expiry and resend time,
+// attempts left; never the code) are kept in sessionStorage for this tab.
+// Entering again, during the resend cooldown, the number a code was just sent
+// to returns to the code step without asking the server, which would refuse
+// a second code that soon. Tokens stay in memory: a reload signs out of the
+// page (not of the server).
 "use strict";
 
-// ISO code, name, calling code, example mobile number, trunk prefix that a
-// national number starts with at home (left out here, though the server
-// accepts it too).
-const COUNTRIES = [
-  ["AE", "United Arab Emirates", "971", "50 123 4567", "0"],
-  ["AU", "Australia", "61", "412 345 678", "0"],
-  ["BD", "Bangladesh", "880", "1812-345678", "0"],
-  ["BR", "Brazil", "55", "11 96123-4567", "0"],
-  ["CA", "Canada", "1", "506 234 5678", ""],
-  ["CH", "Switzerland", "41", "78 123 45 67", "0"],
-  ["CN", "China", "86", "131 2345 6789", "0"],
-  ["DE", "Germany", "49", "1512 3456789", "0"],
-  ["EG", "Egypt", "20", "100 123 4567", "0"],
-  ["ES", "Spain", "34", "612 34 56 78", ""],
-  ["FR", "France", "33", "6 12 34 56 78", "0"],
-  ["GB", "United Kingdom", "44", "7400 123456", "0"],
-  ["ID", "Indonesia", "62", "812-345-678", "0"],
-  ["IE", "Ireland", "353", "85 012 3456", "0"],
-  ["IN", "India", "91", "81234 56789", "0"],
-  ["IT", "Italy", "39", "312 345 6789", ""],
-  ["JP", "Japan", "81", "90-1234-5678", "0"],
-  ["KE", "Kenya", "254", "712 123456", "0"],
-  ["KR", "South Korea", "82", "10-2000-0000", "0"],
-  ["LK", "Sri Lanka", "94", "71 234 5678", "0"],
-  ["MX", "Mexico", "52", "222 123 4567", ""],
-  ["MY", "Malaysia", "60", "12-345 6789", "0"],
-  ["NG", "Nigeria", "234", "802 123 4567", "0"],
-  ["NL", "Netherlands", "31", "6 12345678", "0"],
-  ["NP", "Nepal", "977", "984-1234567", "0"],
-  ["PH", "Philippines", "63", "905 123 4567", "0"],
-  ["PK", "Pakistan", "92", "301 2345678", "0"],
-  ["PL", "Poland", "48", "512 345 678", ""],
-  ["QA", "Qatar", "974", "3312 3456", ""],
-  ["SA", "Saudi Arabia", "966", "51 234 5678", "0"],
-  ["SG", "Singapore", "65", "8123 4567", ""],
-  ["TR", "Türkiye", "90", "501 234 56 78", "0"],
-  ["US", "United States", "1", "201 555 0123", ""],
-  ["ZA", "South Africa", "27", "71 123 4567", "0"],
-];
-const OTHER = "other";
 const CODE_LENGTH = 6;
 const MAX_ATTEMPTS = 5; // phoneauth's default Config.MaxAttempts
+const REQUEST_TIMEOUT_MS = 15000;
+const STORAGE_KEY = "phoneauth.signin";
+const TITLES = { phone: "Sign in", code: "Enter your code", done: "Signed in" };
+const SITE = "phoneauth example";
 
 const $ = (id) => document.getElementById(id);
 const boxes = Array.from({ length: CODE_LENGTH }, (_, i) => $(`digit-${i + 1}`));
 
-// What the page knows: the phone being signed in and, once signed in, the
-// tokens. Tokens live in memory only: a reload signs out of this page.
-const state = { phone: "", country: "", requestId: "", attemptsLeft: MAX_ATTEMPTS, busy: false, refreshing: false, session: null };
+// regions: [{code, name, cc, example, trunk, main}] from /assets/countries.json.
+let regions = [];
+const state = {
+  region: null, // the picked region
+  request: null, // the pending code: see saveRequest
+  otp: "", // the code itself, in development mode only; never stored
+  busy: false,
+  refreshing: false,
+  session: null, // tokens, in memory only
+  webOTP: null, // AbortController of a pending WebOTP request
+};
 const timers = {};
 
 // ---- helpers ---------------------------------------------------------------
 
 // api POSTs body as JSON and unwraps the envelope {success, message, code,
-// data}; a network failure is status 0.
+// data}. A network failure is status 0, code "network"; no answer within
+// REQUEST_TIMEOUT_MS is status 0, code "timeout".
 async function api(path, body) {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
+  const failed = (code, message) => ({ ok: false, status: 0, code, message, data: {}, retryAfter: 0 });
   let res;
+  let env = {};
   try {
     res = await fetch(path, {
-      method: "POST", cache: "no-store",
+      method: "POST", cache: "no-store", signal: abort.signal,
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(body),
     });
+    try { env = await res.json(); } catch { /* not JSON: use the status */ }
   } catch {
-    return { ok: false, status: 0, code: "network", message: "Can't reach the server. Check your connection and try again.", data: {}, retryAfter: 0 };
+    return abort.signal.aborted
+      ? failed("timeout", `The server didn't answer within ${REQUEST_TIMEOUT_MS / 1000} seconds. Check your connection and try again.`)
+      : failed("network", "Can't reach the server. Check your connection and try again.");
+  } finally {
+    clearTimeout(timer);
   }
-  let env = {};
-  try { env = await res.json(); } catch { /* not JSON: use the status */ }
   return {
     ok: res.ok && env.success !== false,
     status: res.status,
@@ -89,13 +77,13 @@ function retryAfter(h) {
 }
 
 // countdown calls tick(secondsLeft) now and whenever the number changes,
-// down to 0. A new countdown under the same name replaces the old one.
-function countdown(name, seconds, tick) {
+// until the time end (milliseconds since the epoch). A new countdown under
+// the same name replaces the old one.
+function countdown(name, end, tick) {
   stop(name);
-  const end = Date.now() + seconds * 1000;
   let last = -1;
   const step = () => {
-    const left = Math.max(0, Math.ceil((end - Date.now()) / 1000));
+    const left = secondsUntil(end);
     if (left !== last) { last = left; tick(left); }
     if (left === 0) stop(name);
   };
@@ -105,31 +93,106 @@ function countdown(name, seconds, tick) {
 function stop(name) { clearInterval(timers[name]); clearTimeout(timers[name]); delete timers[name]; }
 function stopAll() { Object.keys(timers).forEach(stop); }
 
+const secondsUntil = (t) => Math.max(0, Math.ceil((t - Date.now()) / 1000));
 const sentence = (s) => (/[.!?]$/.test(s) ? s : `${s}.`);
 const clock = (s) => `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const digitsOf = (s) => s.replace(/\D/g, "");
 
-// announce has screen readers read text (errors and status changes).
-function announce(text) {
-  const el = $("announcer");
+// announce has screen readers read progress politely; announceError
+// interrupts them for errors.
+function announce(text) { speak($("status"), text); }
+function announceError(text) { speak($("alert"), text); }
+function speak(el, text) {
   el.textContent = "";
   setTimeout(() => { el.textContent = text; }, 50);
 }
 
-// setError shows text under a field (and announces it unless quiet); an
-// empty text hides it.
+// setError shows text under a field (and announces it at once unless quiet); an empty
+// text hides it.
 function setError(id, text, { field, quiet } = {}) {
   const el = $(id);
   el.textContent = text;
   el.hidden = !text;
   if (field) field.setAttribute("aria-invalid", text ? "true" : "false");
-  if (text && !quiet) announce(text);
+  if (text && !quiet) announceError(text);
 }
 
-function show(step, focus) {
-  for (const id of ["step-phone", "step-code", "step-done"]) $(id).hidden = id !== step;
-  (focus || $(step).querySelector("h1")).focus();
+// enable makes a button usable or not. aria-disabled, unlike disabled,
+// keeps the focus on the button, so Enter on "Send code" does not drop the
+// keyboard user to the top of the page; every handler checks it.
+function enable(button, on) {
+  button.setAttribute("aria-disabled", on ? "false" : "true");
 }
+const enabled = (button) => button.getAttribute("aria-disabled") !== "true";
+
+// working shows a spinner and aria-busy on a button while fn runs, with
+// label as its text, and keeps state.busy for the time.
+async function working(button, label, fn) {
+  const text = button.textContent;
+  state.busy = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = label;
+  enable(button, false);
+  try {
+    return await fn();
+  } finally {
+    state.busy = false;
+    button.removeAttribute("aria-busy");
+    if (button.textContent === label) button.textContent = text;
+    enable(button, true);
+  }
+}
+
+// ---- steps and history -----------------------------------------------------
+
+// show displays a step, names it in the title, and records it in history:
+// "push" adds an entry (Back returns to the step before), "replace" rewrites
+// the current one, "none" leaves history alone (popstate).
+function show(step, { focus, history: how = "push" } = {}) {
+  for (const s of ["phone", "code", "done"]) $(`step-${s}`).hidden = s !== step;
+  document.title = `${TITLES[step]} · ${SITE}`;
+  if (how === "push" && (history.state || {}).step !== step) history.pushState({ step }, "");
+  else if (how !== "none") history.replaceState({ step }, "");
+  if (step !== "code") leaveCode();
+  (focus || $(`step-${step}`).querySelector("h1")).focus();
+}
+
+// Back and Forward move between the steps. Once signed in, the earlier
+// steps are spent: going back shows the signed-in step again.
+function onPopState(e) {
+  const step = (e.state || {}).step || "phone";
+  if (state.session) return show("done", { history: "replace" });
+  if (step === "code" && state.request) return showCode({ history: "none" });
+  showPhone({ history: step === "phone" ? "none" : "replace" });
+}
+
+function showPhone(opts = {}) {
+  show("phone", { focus: $("phone"), ...opts });
+}
+
+// save keeps what survives a reload in sessionStorage: the region, the
+// number as typed, the channel and the pending request.
+function save() {
+  try {
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify({
+      region: state.region && state.region.code,
+      number: $("phone").value,
+      channel: channel(),
+      request: state.request,
+    }));
+  } catch { /* storage blocked: the flow still works without reloads */ }
+}
+
+function load() {
+  try {
+    return JSON.parse(sessionStorage.getItem(STORAGE_KEY)) || {};
+  } catch {
+    return {};
+  }
+}
+
+// ---- device ----------------------------------------------------------------
 
 function deviceId() {
   const make = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -163,68 +226,280 @@ function claims(jwt) {
   }
 }
 
-// ---- step 1: the phone number ----------------------------------------------
+// ---- phone numbers ---------------------------------------------------------
 
-function setupCountries() {
-  const select = $("country");
-  for (const [iso, name, dial] of [...COUNTRIES].sort((a, b) => a[1].localeCompare(b[1]))) {
-    select.add(new Option(`${name} (+${dial})`, iso));
+// loadRegions fetches the regions and names them in the reader's language.
+async function loadRegions() {
+  const res = await fetch("/assets/countries.json");
+  if (!res.ok) throw new Error(`countries.json: ${res.status}`);
+  let names = null;
+  try { names = new Intl.DisplayNames([...(navigator.languages || []), "en"], { type: "region" }); } catch { /* codes only */ }
+  const name = (code) => { try { return (names && names.of(code)) || code; } catch { return code; } };
+  regions = (await res.json())
+    .map(([code, cc, example, trunk, main]) => ({ code, name: name(code), cc: String(cc), example, trunk, main: !!main }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const regionByCode = (code) => regions.find((r) => r.code === code);
+
+// regionForDigits finds the calling code that digits (typed after "+")
+// start with: calling codes are prefix-free, so at most one matches. The
+// picked region wins if it has that code, else the code's main region.
+function regionForDigits(digits) {
+  for (let n = 1; n <= 3 && n <= digits.length; n++) {
+    const cc = digits.slice(0, n);
+    const all = regions.filter((r) => r.cc === cc);
+    if (all.length) return all.find((r) => r === state.region) || all.find((r) => r.main) || all[0];
   }
-  select.add(new Option("Other…", OTHER));
-  const regions = (navigator.languages || [navigator.language]).map((l) => (l.match(/[-_]([A-Za-z]{2})\b/) || [])[1]);
-  const found = regions.find((r) => r && COUNTRIES.some((c) => c[0] === r.toUpperCase()));
-  select.value = found ? found.toUpperCase() : "US";
-  select.addEventListener("change", updateGuidance);
-  $("calling-code").addEventListener("input", updateGuidance);
-  updateGuidance();
+  return null;
 }
 
-function updateGuidance() {
-  const iso = $("country").value;
-  const c = COUNTRIES.find((c) => c[0] === iso);
-  $("other-row").hidden = !!c;
-  const code = c ? c[2] : $("calling-code").value.replace(/\D/g, "");
-  $("dial").textContent = code ? `+${code}` : "+";
-  $("phone").placeholder = c ? c[3] : "";
-  $("phone-hint").textContent = !c
-    ? "Enter your country calling code above, then your number as you would dial it at home."
-    : `For example ${c[3]}.` + (c[4] ? ` Leave out the leading ${c[4]}.` : "") + " You can also paste a number starting with +.";
+// group lays digits out like the region's example number ("7400 123456"):
+// the same group sizes and separators, any extra digits on the last group.
+// A leading trunk prefix stays in front ("07400 123456").
+function group(digits, region) {
+  let trunk = "";
+  if (region.trunk && digits.startsWith(region.trunk) && digits.length > region.trunk.length) {
+    trunk = region.trunk + (region.trunk === "0" ? "" : " ");
+    digits = digits.slice(region.trunk.length);
+  }
+  const parts = region.example.match(/\d+|\D+/g) || [];
+  let out = "";
+  let rest = digits;
+  for (const part of parts) {
+    if (!rest) break;
+    if (/\d/.test(part)) {
+      out += rest.slice(0, part.length);
+      rest = rest.slice(part.length);
+    } else {
+      out += part;
+    }
+  }
+  return trunk + out + rest;
 }
 
-// phoneInput returns the number and country to send, or an error text.
+// nationalNumber drops a leading trunk prefix from digits.
+function nationalNumber(digits, region) {
+  return region.trunk && digits.startsWith(region.trunk) ? digits.slice(region.trunk.length) : digits;
+}
+
+// display writes an international number for people: "+1 201-555-0123".
+function display(e164) {
+  const digits = digitsOf(e164);
+  const region = regionForDigits(digits);
+  return region ? `+${region.cc} ${group(digits.slice(region.cc.length), { ...region, trunk: "" })}` : e164;
+}
+
+// phoneInput returns what to send for the number in the field, with the
+// number in E.164 as the page understands it (key: to recognise the same
+// number), or an error text.
 function phoneInput() {
   const raw = $("phone").value.trim();
-  const iso = $("country").value;
-  if (!/\d/.test(raw)) return { error: "Enter your mobile number." };
-  if (raw.startsWith("+")) return { phone: raw, country: iso === OTHER ? "" : iso };
-  if (iso !== OTHER) return { phone: raw, country: iso };
-  const code = $("calling-code").value.replace(/\D/g, "");
-  if (!code) return { error: "Enter your country calling code, such as +49." };
-  return { phone: `+${code}${raw.replace(/^0+/, "")}`, country: "" };
+  const digits = digitsOf(raw);
+  if (!digits) return { error: "Enter your mobile number." };
+  if (raw.startsWith("+")) return { phone: raw, country: "", key: `+${digits}` };
+  if (!state.region) return { error: "Choose your country, or type your number starting with + and the country code." };
+  const key = `+${state.region.cc}${nationalNumber(digits, state.region)}`;
+  return { phone: digits, country: state.region.code, key };
 }
+
+// onPhoneInput formats the number as it is typed and, when it starts with
+// "+" and a known calling code, switches the country to it and keeps the
+// rest. The caret stays after the same digit.
+let lastDigits = "";
+function onPhoneInput(e) {
+  const field = $("phone");
+  let value = field.value;
+  let caretDigits = digitsOf(value.slice(0, field.selectionStart ?? value.length)).length;
+  let digits = digitsOf(value);
+  // Backspace or Delete on a separator removes the digit beyond it.
+  if (e && digits === lastDigits) {
+    if (e.inputType === "deleteContentBackward" && caretDigits > 0) {
+      digits = digits.slice(0, caretDigits - 1) + digits.slice(caretDigits);
+      caretDigits--;
+    } else if (e.inputType === "deleteContentForward") {
+      digits = digits.slice(0, caretDigits) + digits.slice(caretDigits + 1);
+    }
+  }
+  if (value.trimStart().startsWith("+")) {
+    const region = regionForDigits(digits);
+    if (!region) {
+      $("dial").hidden = true;
+      lastDigits = digits;
+      return save();
+    }
+    if (region !== state.region) pickRegion(region, { silent: true });
+    digits = digits.slice(region.cc.length);
+    caretDigits = Math.max(0, caretDigits - region.cc.length);
+  }
+  $("dial").hidden = false;
+  value = state.region ? group(digits, state.region) : digits;
+  field.value = value;
+  let caret = 0;
+  for (let seen = 0; caret < value.length && seen < caretDigits; caret++) if (/\d/.test(value[caret])) seen++;
+  if (document.activeElement === field) field.setSelectionRange(caret, caret);
+  lastDigits = digits;
+  setError("phone-error", "", { field });
+  save();
+}
+
+// ---- the country picker ----------------------------------------------------
+
+// The picker is a button that opens a search box over a list of every
+// region: type a name, a region code or a calling code ("+44"), move with
+// the arrow keys, Enter to choose, Escape to close.
+const fold = (s) => s.normalize("NFD").replace(/\p{M}/gu, "").toLowerCase();
+
+function setupPicker() {
+  const list = $("country-list");
+  for (const r of regions) {
+    const li = document.createElement("li");
+    li.id = `region-${r.code}`;
+    li.setAttribute("role", "option");
+    li.dataset.code = r.code;
+    li.dataset.search = `${fold(r.name)} ${r.code.toLowerCase()}`;
+    const name = document.createElement("span");
+    name.textContent = r.name;
+    const cc = document.createElement("span");
+    cc.className = "muted";
+    cc.textContent = `+${r.cc}`;
+    li.append(name, cc);
+    list.append(li);
+  }
+  $("country").addEventListener("click", () => (pickerOpen() ? closePicker() : openPicker()));
+  $("country").addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); openPicker(); }
+  });
+  const search = $("country-search");
+  search.addEventListener("input", filterPicker);
+  search.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" || e.key === "ArrowUp") { e.preventDefault(); moveActive(e.key === "ArrowDown" ? 1 : -1); }
+    else if (e.key === "Enter") { e.preventDefault(); const a = activeOption(); if (a) choose(a.dataset.code); }
+    else if (e.key === "Escape") { e.preventDefault(); closePicker(); $("country").focus(); }
+    else if (e.key === "Tab") closePicker();
+  });
+  list.addEventListener("mousedown", (e) => e.preventDefault()); // keep focus in the search box
+  list.addEventListener("click", (e) => { const li = e.target.closest("[role=option]"); if (li) choose(li.dataset.code); });
+  document.addEventListener("mousedown", (e) => { if (pickerOpen() && !e.target.closest(".picker")) closePicker(); });
+}
+
+const pickerOpen = () => !$("country-popup").hidden;
+const visibleOptions = () => [...$("country-list").children].filter((li) => !li.hidden);
+const activeOption = () => $("country-list").querySelector(".active");
+
+function openPicker() {
+  $("country-popup").hidden = false;
+  $("country").setAttribute("aria-expanded", "true");
+  const search = $("country-search");
+  search.value = "";
+  filterPicker();
+  if (state.region) setActive($(`region-${state.region.code}`));
+  search.focus();
+}
+
+function closePicker() {
+  $("country-popup").hidden = true;
+  $("country").setAttribute("aria-expanded", "false");
+}
+
+function filterPicker() {
+  const q = fold($("country-search").value.trim());
+  const cc = /^\+?\d+$/.test(q) ? digitsOf(q) : "";
+  let first = null;
+  let n = 0;
+  for (const li of $("country-list").children) {
+    const r = regionByCode(li.dataset.code);
+    li.hidden = !!q && !(cc ? r.cc.startsWith(cc) : li.dataset.search.includes(q));
+    if (!li.hidden) { n++; first ||= li; }
+  }
+  $("country-none").hidden = n > 0;
+  setActive(first);
+  announce(q ? plural(n, "country") + " found." : "");
+}
+
+function setActive(li) {
+  const old = activeOption();
+  if (old) old.classList.remove("active");
+  const search = $("country-search");
+  if (!li) return search.removeAttribute("aria-activedescendant");
+  li.classList.add("active");
+  search.setAttribute("aria-activedescendant", li.id);
+  li.scrollIntoView({ block: "nearest" });
+}
+
+function moveActive(by) {
+  const options = visibleOptions();
+  if (!options.length) return;
+  const i = options.indexOf(activeOption());
+  setActive(options[Math.min(options.length - 1, Math.max(0, i + by))]);
+}
+
+// choose picks a region from the list and moves on to the number.
+function choose(code) {
+  pickRegion(regionByCode(code));
+  closePicker();
+  const field = $("phone");
+  field.focus();
+  field.setSelectionRange(field.value.length, field.value.length);
+}
+
+// pickRegion makes region the country of the number: the button, the dial
+// prefix, the example, the list's selection, and the number regrouped.
+function pickRegion(region, { silent } = {}) {
+  state.region = region;
+  $("country-name").textContent = region.name;
+  $("country-code").textContent = `+${region.cc}`;
+  $("dial").textContent = `+${region.cc}`;
+  for (const li of $("country-list").children) li.setAttribute("aria-selected", String(li.dataset.code === region.code));
+  const field = $("phone");
+  field.placeholder = region.example;
+  $("phone-hint").textContent = [
+    region.example && `For example ${region.example}.`,
+    region.trunk && `The leading ${region.trunk} is optional.`,
+    "You can also type or paste a number starting with +.",
+  ].filter(Boolean).join(" ");
+  if (!silent) {
+    if (!field.value.trim().startsWith("+")) field.value = group(digitsOf(field.value), region);
+    announce(`${region.name}, +${region.cc}.`);
+  }
+  save();
+}
+
+// defaultRegion is the saved region, else the one of the browser's
+// language (en-PK: Pakistan), else the United States.
+function defaultRegion(saved) {
+  const fromLanguage = (navigator.languages || [navigator.language])
+    .map((l) => ((l || "").match(/[-_]([A-Za-z]{2})\b/) || [])[1])
+    .find((r) => r && regionByCode(r.toUpperCase()));
+  return regionByCode(saved || "") || regionByCode((fromLanguage || "").toUpperCase()) || regionByCode("US") || regions[0];
+}
+
+// ---- step 1: the phone number ----------------------------------------------
 
 const channel = () => document.querySelector('input[name="channel"]:checked').value;
 
 async function requestCode(e) {
   e.preventDefault();
-  if (state.busy) return;
+  const send = $("send");
+  if (state.busy || !enabled(send)) return;
   $("phone-notice").hidden = true;
   const input = phoneInput();
   if (input.error) return setError("phone-error", input.error, { field: $("phone") });
   setError("phone-error", "", { field: $("phone") });
-  const send = $("send");
-  state.busy = true;
-  send.disabled = true;
-  send.textContent = "Sending…";
-  const r = await api("/auth/otp/request", { phone: input.phone, country: input.country, deviceId: deviceId(), channel: channel() });
-  state.busy = false;
-  send.textContent = "Send code";
-  send.disabled = false;
+
+  // The same number again while the code just sent to it is still good
+  // and a new one would be refused: back to that code, no request.
+  const req = state.request;
+  if (req && req.key === input.key && Date.now() < req.resendAt && Date.now() < req.expiresAt) {
+    showCode({ focus: boxes[0], already: true });
+    return announce(`We already sent a code to ${req.shown}. You can ask for a new one in ${plural(secondsUntil(req.resendAt), "second")}.`);
+  }
+  const r = await working(send, "Sending…", () => api("/auth/otp/request",
+    { phone: input.phone, country: input.country, deviceId: deviceId(), channel: channel() }));
   if (!r.ok) return requestFailed(r);
-  Object.assign(state, { phone: input.phone, country: input.country });
-  codeSent(r.data);
-  show("step-code", boxes[0]);
-  announce(`Code sent to ${$("sent-to").textContent}. Enter the 6 digits.`);
+  codeSent(r.data, input);
+  showCode({ focus: boxes[0] });
+  announce(`Code sent to ${state.request.shown}. Enter the 6 digits.`);
 }
 
 function requestFailed(r) {
@@ -232,11 +507,10 @@ function requestFailed(r) {
   switch (r.code || String(r.status)) {
     case "rate_limited": case "429": {
       const send = $("send");
-      send.disabled = true;
-      announce(`Too many requests. Try again in ${plural(r.retryAfter || 1, "second")}.`);
-      countdown("send", r.retryAfter || 1, (left) => {
+      announceError(`Too many requests. Try again in ${plural(r.retryAfter || 1, "second")}.`);
+      countdown("send", Date.now() + (r.retryAfter || 1) * 1000, (left) => {
         setError("phone-error", left ? `Too many requests. Try again in ${clock(left)}.` : "", { quiet: true });
-        send.disabled = left > 0;
+        enable(send, left === 0);
       });
       return;
     }
@@ -253,35 +527,103 @@ function requestFailed(r) {
 
 // ---- step 2: the code ------------------------------------------------------
 
-function codeSent(data) {
-  state.requestId = data.requestId || "";
-  state.attemptsLeft = MAX_ATTEMPTS;
-  $("sent-to").textContent = data.maskedPhone || state.phone;
-  $("sent-by").textContent = data.channel === "whatsapp" ? "on WhatsApp" : "by SMS";
-  const dev = data.otp !== undefined && data.otp !== null && data.otp !== "";
-  $("dev-note").hidden = !dev;
-  $("dev-code").textContent = dev ? String(data.otp).padStart(CODE_LENGTH, "0") : "";
+// codeSent records a new pending code; input is what was sent (phone,
+// country, key), data the server's answer.
+function codeSent(data, input) {
+  const now = Date.now();
+  state.request = {
+    phone: input.phone, country: input.country, key: input.key,
+    shown: display(input.key),
+    requestId: data.requestId || "",
+    channel: data.channel || channel(),
+    expiresAt: now + (data.expiresIn ?? 300) * 1000,
+    resendAt: now + (data.resendAfter ?? 30) * 1000,
+    attemptsLeft: MAX_ATTEMPTS,
+  };
+  state.otp = data.otp !== undefined && data.otp !== null && data.otp !== "" ? String(data.otp).padStart(CODE_LENGTH, "0") : "";
+  save();
+}
+
+// showCode shows the code step for state.request: fresh, after Back and
+// Forward, after a reload, or once its attempts or time have run out.
+function showCode(opts = {}) {
+  const req = state.request;
+  $("sent-to").textContent = req.shown;
+  $("sent-by").textContent = req.channel === "whatsapp" ? "on WhatsApp" : "by SMS";
+  $("sent-lead").textContent = opts.already ? "We already sent a code" : "Code sent";
+  $("dev-note").hidden = !state.otp;
+  $("dev-code").textContent = state.otp;
   clearCode();
   setError("code-error", "");
-  const resend = $("resend");
-  countdown("resend", data.resendAfter ?? 30, (left) => {
-    resend.disabled = left > 0;
-    resend.textContent = left ? `Resend in ${clock(left)}` : "Resend code";
-  });
-  countdown("expiry", data.expiresIn ?? 300, (left) => {
+  stop("verify-wait");
+  show("code", opts);
+  lockCode(false);
+  countdown("resend", req.resendAt, resendTick);
+  if (req.unusable) return unusable();
+  if (req.attemptsLeft <= 0) return outOfAttempts();
+  countdown("expiry", req.expiresAt, (left) => {
     $("code-expiry").textContent = left ? `The code expires in ${clock(left)}.` : "";
-    if (!left) setError("code-error", "This code has expired. Request a new one.");
+    if (!left) expired();
   });
+  if (Date.now() >= req.expiresAt) return;
+  listenForWebOTP();
+}
+
+// resendTick shows how long until a new code may be asked for: "Resend in
+// 0:28", then "Resend code"; once the code is used up, "New code in 0:12",
+// then "Send a new code".
+function resendTick(left) {
+  const button = $("resend");
+  const usable = codeUsable();
+  enable(button, left === 0);
+  button.textContent = left ? `${usable ? "Resend" : "New code"} in ${clock(left)}` : usable ? "Resend code" : "Send a new code";
+}
+const codeUsable = () => state.request && !state.request.unusable && state.request.attemptsLeft > 0 && Date.now() < state.request.expiresAt;
+
+// lockCode makes the boxes and Verify unusable (the code can no longer be
+// used, or is being checked), or usable again. Read-only boxes keep focus.
+function lockCode(locked) {
+  boxes.forEach((b) => { b.readOnly = locked; });
+  enable($("verify"), !locked);
+}
+
+// outOfAttempts, expired and unusable (the server has no such code any
+// more) end the code: boxes locked, countdown stopped, the way on is a new
+// code.
+function outOfAttempts() {
+  endCode("That code isn't right, and no attempts are left. Send a new code.");
+}
+function expired() {
+  endCode("This code has expired. Send a new code.");
+}
+function unusable() {
+  endCode("This code can no longer be used. Send a new code.");
+}
+function endCode(message) {
+  stop("expiry");
+  stopWebOTP();
+  $("code-expiry").textContent = "";
+  lockCode(true);
+  setError("code-error", message);
+  resendTick(secondsUntil(state.request.resendAt));
+  $("resend").focus();
 }
 
 function clearCode() {
   boxes.forEach((b) => { b.value = ""; b.removeAttribute("aria-invalid"); });
 }
 
+// leaveCode stops what the code step runs when another step is shown.
+function leaveCode() {
+  stop("resend"); stop("expiry"); stop("verify-wait");
+  stopWebOTP();
+}
+
 // fill writes digits into the boxes from index from on, moves focus after
 // the last one written and submits once all are filled.
 function fill(from, text) {
-  const digits = text.replace(/\D/g, "").slice(0, CODE_LENGTH - from);
+  if (boxes[0].readOnly) return;
+  const digits = digitsOf(text).slice(0, CODE_LENGTH - from);
   [...digits].forEach((d, i) => { boxes[from + i].value = d; });
   boxes[Math.min(from + digits.length, CODE_LENGTH - 1)].focus();
   if (digits && boxes.every((b) => b.value)) verify();
@@ -295,15 +637,15 @@ function setupBoxes() {
       // whole code) is spread over the boxes.
       const text = e.inputType === "insertText" && e.data ? e.data : box.value;
       box.value = "";
-      fill(text.replace(/\D/g, "").length >= CODE_LENGTH ? 0 : i, text);
+      fill(digitsOf(text).length >= CODE_LENGTH ? 0 : i, text);
     });
     box.addEventListener("paste", (e) => {
       e.preventDefault();
       const text = (e.clipboardData && e.clipboardData.getData("text")) || "";
-      fill(text.replace(/\D/g, "").length >= CODE_LENGTH ? 0 : i, text);
+      fill(digitsOf(text).length >= CODE_LENGTH ? 0 : i, text);
     });
     box.addEventListener("keydown", (e) => {
-      if (e.key === "Backspace" && !box.value && i > 0) {
+      if (e.key === "Backspace" && !box.value && i > 0 && !box.readOnly) {
         e.preventDefault();
         boxes[i - 1].value = "";
         boxes[i - 1].focus();
@@ -318,74 +660,99 @@ function setupBoxes() {
   });
 }
 
+// listenForWebOTP lets the browser read the code from the SMS when the
+// server adds the WebOTP line ("@host #123456") to its messages.
+function listenForWebOTP() {
+  const domain = document.querySelector('meta[name="phoneauth-webotp"]').content;
+  if (!domain || !("OTPCredential" in window) || state.request.channel !== "sms") return;
+  stopWebOTP();
+  const abort = new AbortController();
+  state.webOTP = abort;
+  navigator.credentials.get({ otp: { transport: ["sms"] }, signal: abort.signal })
+    .then((cred) => { if (state.webOTP === abort && cred && cred.code) fill(0, cred.code); })
+    .catch(() => { /* aborted, refused or unsupported: type the code */ });
+}
+function stopWebOTP() {
+  if (state.webOTP) state.webOTP.abort();
+  state.webOTP = null;
+}
+
 async function verify() {
-  if (state.busy) return;
+  const button = $("verify");
+  if (state.busy || boxes[0].readOnly || !enabled(button)) return;
   const otp = boxes.map((b) => b.value).join("");
   if (otp.length !== CODE_LENGTH) {
     boxes.find((b) => !b.value).focus();
     return setError("code-error", `Enter all ${CODE_LENGTH} digits.`);
   }
-  state.busy = true;
-  $("verify").disabled = true;
-  $("verify").textContent = "Verifying…";
-  const r = await api("/auth/otp/verify", {
-    otpInfo: { phone: state.phone, otp, country: state.country },
+  const req = state.request;
+  setError("code-error", "");
+  announce("Checking the code…");
+  lockCode(true);
+  $("code-form").setAttribute("aria-busy", "true");
+  const r = await working(button, "Verifying…", () => api("/auth/otp/verify", {
+    otpInfo: { phone: req.phone, otp, country: req.country },
     deviceInfo: deviceInfo(),
-    requestId: state.requestId || undefined,
-  });
-  state.busy = false;
-  $("verify").disabled = false;
-  $("verify").textContent = "Verify";
+    requestId: req.requestId || undefined,
+  }));
+  $("code-form").removeAttribute("aria-busy");
+  lockCode(false);
   if (r.ok) return signedIn(r.data, false);
+  if (r.status === 0) return setError("code-error", r.message); // keep the digits: Verify tries again
   clearCode();
   boxes.forEach((b) => b.setAttribute("aria-invalid", "true"));
-  boxes[0].focus();
   switch (r.code || String(r.status)) {
-    case "invalid_otp": {
-      const left = Number.isInteger(r.data.attemptsLeft) ? r.data.attemptsLeft : state.attemptsLeft - 1;
-      state.attemptsLeft = Math.max(0, left);
-      return setError("code-error", state.attemptsLeft > 0
-        ? `That code isn't right. ${plural(state.attemptsLeft, "attempt")} left.`
-        : "That code isn't right, and it can't be tried again. Request a new one.");
-    }
+    case "invalid_otp":
+      req.attemptsLeft = Math.max(0, req.attemptsLeft - 1);
+      save();
+      if (req.attemptsLeft === 0) return outOfAttempts();
+      boxes[0].focus();
+      return setError("code-error", `That code isn't right. ${plural(req.attemptsLeft, "attempt")} left.`);
     case "verification_failed": case "no_pending_code":
-      stop("expiry");
-      $("code-expiry").textContent = "";
-      return setError("code-error", "This code has expired or can no longer be used. Request a new one.");
+      req.unusable = true;
+      save();
+      return unusable();
     case "rate_limited": case "429":
-      announce(`Too many attempts. Try again in ${plural(r.retryAfter || 1, "second")}.`);
-      return countdown("verify-wait", r.retryAfter || 1, (left) => {
+      announceError(`Too many attempts. Try again in ${plural(r.retryAfter || 1, "second")}.`);
+      return countdown("verify-wait", Date.now() + (r.retryAfter || 1) * 1000, (left) => {
         setError("code-error", left ? `Too many attempts. Try again in ${clock(left)}.` : "", { quiet: true });
-        $("verify").disabled = left > 0;
+        enable(button, left === 0);
       });
     default:
+      boxes[0].focus();
       return setError("code-error", r.message);
   }
 }
 
+// resend asks for a new code for the pending request; once the old code
+// has expired the server has nothing to resend, so it asks afresh.
 async function resend() {
   const button = $("resend");
-  button.disabled = true;
-  const r = await api("/auth/otp/resend", { phone: state.phone, country: state.country, deviceId: deviceId(), channel: channel() });
+  const req = state.request;
+  if (state.busy || !enabled(button) || !req) return;
+  const body = { phone: req.phone, country: req.country, deviceId: deviceId(), channel: req.channel };
+  const r = await working(button, "Sending…", async () => {
+    const first = await api("/auth/otp/resend", body);
+    return first.code === "no_pending_code" ? api("/auth/otp/request", body) : first;
+  });
   if (r.ok) {
-    codeSent(r.data);
-    boxes[0].focus();
-    return announce(`A new code was sent to ${$("sent-to").textContent}.`);
+    codeSent(r.data, req);
+    showCode({ focus: boxes[0], history: "replace" });
+    return announce(`A new code was sent to ${state.request.shown}.`);
   }
   if (r.code === "rate_limited" || r.status === 429) {
     setError("code-error", "Please wait before asking for another code.");
-    return countdown("resend", r.retryAfter || 1, (left) => {
-      button.disabled = left > 0;
-      button.textContent = left ? `Resend in ${clock(left)}` : "Resend code";
-    });
+    req.resendAt = Date.now() + (r.retryAfter || 1) * 1000;
+    save();
+    return countdown("resend", req.resendAt, resendTick);
   }
-  button.disabled = false;
   setError("code-error", r.message);
 }
 
+// changeNumber goes back to the number; Back does the same.
 function changeNumber() {
-  stopAll();
-  show("step-phone", $("phone"));
+  if ((history.state || {}).step === "code") history.back();
+  else showPhone();
 }
 
 // ---- step 3: signed in -----------------------------------------------------
@@ -399,13 +766,13 @@ function signedIn(data, refreshed) {
   const s = state.session || { refreshes: 0 };
   state.session = { ...s, refreshToken: token.refreshToken, refreshes: s.refreshes + (refreshed ? 1 : 0) };
   const user = data.user || {};
-  $("user-phone").textContent = user.phone || c.phone || state.phone;
+  $("user-phone").textContent = display(user.phone || c.phone || (state.request && state.request.key) || "");
   $("user-id").textContent = user.id || c.sub || "";
   $("session-id").textContent = (token.currentDevice && token.currentDevice.id) || c.sid || "";
   $("done-lead").textContent = user.isNewUser ? "Welcome! Your account was just created." : "Welcome back.";
   $("token-at").textContent = c.exp ? `at ${new Date(c.exp * 1000).toLocaleTimeString()}` : "";
   $("claims").textContent = JSON.stringify(c, null, 2);
-  countdown("token", Math.round(ttl), (left) => { $("token-left").textContent = left ? `in ${clock(left)}` : "now"; });
+  countdown("token", now + Math.round(ttl) * 1000, (left) => { $("token-left").textContent = left ? `in ${clock(left)}` : "now"; });
   // Refresh a fifth of the lifetime before expiry, at most a minute early.
   const early = Math.min(60, ttl / 5);
   const when = `automatically ${early >= 60 ? "a minute" : plural(Math.round(early), "second")} before expiry`;
@@ -414,8 +781,11 @@ function signedIn(data, refreshed) {
   stop("refresh");
   timers.refresh = setTimeout(refresh, Math.max(1, ttl - early) * 1000);
   if (!refreshed) {
-    stop("resend"); stop("expiry"); stop("verify-wait");
-    show("step-done");
+    // The code is spent: forget it, and let Back not return to it.
+    state.request = null;
+    state.otp = "";
+    save();
+    show("done", { history: "replace" });
     announce("You're signed in.");
   }
 }
@@ -426,10 +796,10 @@ async function refresh() {
   if (!state.session || state.refreshing) return;
   stop("refresh");
   state.refreshing = true;
-  $("refresh").disabled = true;
+  enable($("refresh"), false);
   const r = await api("/auth/token/refresh", { refreshToken: state.session.refreshToken });
   state.refreshing = false;
-  $("refresh").disabled = false;
+  enable($("refresh"), true);
   if (!state.session) return; // signed out meanwhile
   if (r.ok) return signedIn(r.data, true);
   if (r.status === 0 || r.status === 429 || r.status >= 500) {
@@ -442,9 +812,8 @@ async function refresh() {
 
 async function signOut() {
   const button = $("sign-out");
-  button.disabled = true;
-  const r = await api("/auth/logout", { refreshToken: state.session.refreshToken });
-  button.disabled = false;
+  if (state.busy || !enabled(button)) return;
+  const r = await working(button, "Signing out…", () => api("/auth/logout", { refreshToken: state.session.refreshToken }));
   // Forget the tokens whatever the answer: the page is signed out.
   signedOut(r.ok || r.status === 401 ? "You're signed out." : "You're signed out here, but the server could not be told.");
 }
@@ -456,18 +825,38 @@ function signedOut(message) {
   const notice = $("phone-notice");
   notice.textContent = message;
   notice.hidden = false;
-  show("step-phone", $("phone"));
+  showPhone({ history: "replace" });
   announce(message);
 }
 
 // ---- wiring ----------------------------------------------------------------
 
-setupCountries();
+async function start() {
+  const saved = load();
+  state.request = saved.request && Date.now() < saved.request.expiresAt ? saved.request : null;
+  $("phone").value = saved.number || "";
+  for (const radio of document.querySelectorAll('input[name="channel"]')) radio.checked = radio.value === (saved.channel || "sms");
+  try {
+    await loadRegions();
+  } catch {
+    setError("phone-error", "The list of countries didn't load. Type your number starting with + and the country code.", { quiet: true });
+  }
+  setupPicker();
+  if (regions.length) pickRegion(defaultRegion(saved.region), { silent: true });
+  if ($("phone").value && regions.length) onPhoneInput(); // regroup, show or hide the dial prefix
+  if ((history.state || {}).step === "code" && state.request) showCode({ focus: boxes[0], history: "replace" });
+  else showPhone({ history: "replace" });
+  document.documentElement.dataset.ready = "true";
+}
+
 setupBoxes();
+$("phone").addEventListener("input", onPhoneInput);
 $("phone-form").addEventListener("submit", requestCode);
+$("phone-form").addEventListener("change", (e) => { if (e.target.name === "channel") save(); });
 $("code-form").addEventListener("submit", (e) => { e.preventDefault(); verify(); });
 $("resend").addEventListener("click", resend);
 $("change").addEventListener("click", changeNumber);
-$("refresh").addEventListener("click", refresh);
+$("refresh").addEventListener("click", () => { if (enabled($("refresh"))) refresh(); });
 $("sign-out").addEventListener("click", signOut);
-$("phone").focus();
+window.addEventListener("popstate", onPopState);
+start();
