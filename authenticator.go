@@ -34,6 +34,11 @@ import (
 //     one.
 //   - Refresh rotates in one atomic store call: an error before it changed
 //     nothing, and the same token works again.
+//   - With a RouteStore (pgstore with its own Limiter and Users) a code
+//     request, a verification and a refresh are each one atomic call, a
+//     transaction: an error means nothing was recorded, stored or
+//     consumed. (redisstore's verification is three scripts in order, and
+//     keeps the guarantee above.)
 //
 // Where the store cannot promise that, the guarantee is weaker: a call cut
 // off by its deadline may still have happened in the store (it received
@@ -69,7 +74,7 @@ func New(cfg Config) (*Authenticator, error) {
 	}
 	a := &Authenticator{
 		cfg:     cfg,
-		store:   guardedStore{cfg.Store, newBackend("store", cfg.Store, &cfg)},
+		store:   guardedStore{cfg.Store, newRoutes(&cfg), newBackend("store", cfg.Store, &cfg)},
 		users:   guardedUsers{cfg.Users, newBackend("users", cfg.Users, &cfg)},
 		limiter: newGuardedLimiter(cfg.Limiter, &cfg),
 		sender:  cfg.Sender,

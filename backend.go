@@ -136,10 +136,38 @@ func (b *backend) answered(ctx context.Context) {
 // The wrappers: each method is a call of its backend between start and
 // end.
 
-// guardedStore is the Authenticator's Store.
+// guardedStore is the Authenticator's Store. routes is the same store if
+// the Authenticator uses its route calls (see RouteStore), else nil.
 type guardedStore struct {
-	s Store
-	b *backend
+	s      Store
+	routes RouteStore
+	b      *backend
+}
+
+// IssueChallenge calls the store's IssueChallenge; g.routes must not be nil.
+func (g guardedStore) IssueChallenge(ctx context.Context, r IssueRoute) (int, time.Duration, error) {
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	refused, retry, err := g.routes.IssueChallenge(callCtx, r)
+	return refused, retry, g.b.end(ctx, callCtx, "issue challenge", err)
+}
+
+// RefreshSession calls the store's RefreshSession; g.routes must not be
+// nil.
+func (g guardedStore) RefreshSession(ctx context.Context, checks []LimitCheck, r Rotation) (Session, int, time.Duration, error) {
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	s, refused, retry, err := g.routes.RefreshSession(callCtx, checks, r)
+	return s, refused, retry, g.b.end(ctx, callCtx, "refresh session", err)
+}
+
+// VerifyChallenge calls the store's VerifyChallenge; g.routes must not be
+// nil.
+func (g guardedStore) VerifyChallenge(ctx context.Context, r VerifyRoute) (VerifyOutcome, error) {
+	callCtx, cancel := g.b.start(ctx)
+	defer cancel()
+	out, err := g.routes.VerifyChallenge(callCtx, r)
+	return out, g.b.end(ctx, callCtx, "verify challenge", err)
 }
 
 func (g guardedStore) PutChallenge(ctx context.Context, c Challenge) error {

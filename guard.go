@@ -73,22 +73,29 @@ func (l Limits) countryBudget(region string) Limit {
 // the budget then stays charged, and the range counts one unverified code
 // too many, until they refill.
 func (a *Authenticator) settleVerified(ctx context.Context, ph Phone, resets []string) {
-	l := a.cfg.Limits
-	var refunds []LimitCheck
-	for _, c := range [...]LimitCheck{
-		{"unverified-range:" + NumberRange(ph.E164, l.RangeDigits), l.UnverifiedPerRange},
-		{"unverified-country:" + ph.Region, l.UnverifiedPerCountry},
-	} {
-		if !c.Limit.Off() {
-			refunds = append(refunds, LimitCheck{limiterPrefix + c.Key, c.Limit})
-		}
-	}
+	refunds := a.guardCredits(ph)
 	if len(refunds) == 0 && len(resets) == 0 {
 		return
 	}
 	if err := a.limiter.RefundAll(ctx, refunds, resets, a.clock.Now()); err != nil {
 		a.log.WarnContext(ctx, "phoneauth: resetting the failed-verify budget and crediting the conversion guard failed", "phone", MaskPhone(ph.E164), "err", err)
 	}
+}
+
+// guardCredits are the (prefixed) guard checks whose events a verified
+// code of ph gives back.
+func (a *Authenticator) guardCredits(ph Phone) []LimitCheck {
+	l := a.cfg.Limits
+	var credits []LimitCheck
+	for _, c := range [...]LimitCheck{
+		{"unverified-range:" + NumberRange(ph.E164, l.RangeDigits), l.UnverifiedPerRange},
+		{"unverified-country:" + ph.Region, l.UnverifiedPerCountry},
+	} {
+		if !c.Limit.Off() {
+			credits = append(credits, LimitCheck{limiterPrefix + c.Key, c.Limit})
+		}
+	}
+	return credits
 }
 
 // isGuardScope reports whether a refusal's scope is the conversion guard's.

@@ -31,7 +31,11 @@ type scopedCheck struct {
 // spends the phone's budget cannot keep its owner from getting a code. A
 // signed-in user's phone verification, which carries no captcha token, is
 // refused as without a captcha.
-func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clientAddr) (charged []LimitCheck, err error) {
+//
+// With put (a RouteStore's Authenticator) every decision is an
+// IssueChallenge of put, so that the challenge is stored in the same call
+// as the limits allow it.
+func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clientAddr, put *Challenge) (charged []LimitCheck, err error) {
 	phone, l := p.phone.E164, a.cfg.Limits
 	checks := []scopedCheck{{"cooldown", LimitCheck{"cooldown:" + phone, Limit{Events: 1, Per: l.ResendCooldown}}}}
 	checks = append(checks, a.addressChecks("ip", "ip:", addr, l.PerIP)...)
@@ -42,7 +46,7 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 	checks = append(checks, a.rangeChecks(p.phone)...)
 	checks = append(checks, scopedCheck{"global", LimitCheck{"global", l.Global}})
 	checks = liveChecks(checks)
-	i, retry, err := a.allowChecks(ctx, checks)
+	i, retry, err := a.allowChecks(ctx, checks, put)
 	switch {
 	case err != nil:
 		return nil, err
@@ -61,10 +65,10 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 	checks[i] = scopedCheck{"phone-captcha", LimitCheck{limiterPrefix + "phone-captcha:" + phone, l.PerPhoneWithCaptcha}}
 	checks = liveChecks(checks)
 	again := checks
-	if a.limiter.batch == nil {
+	if a.limiter.batch == nil && put == nil {
 		again = checks[i:] // the checks before i have recorded their event
 	}
-	j, retry, err := a.allowChecks(ctx, again)
+	j, retry, err := a.allowChecks(ctx, again, put)
 	switch {
 	case err != nil:
 		return nil, err
@@ -80,7 +84,7 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 // refundOnOutage.
 func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr clientAddr, l Limit, phone string) (charged []LimitCheck, err error) {
 	checks := liveChecks(a.addressChecks(scope, scope+":", addr, l))
-	i, retry, err := a.allowChecks(ctx, checks)
+	i, retry, err := a.allowChecks(ctx, checks, nil)
 	switch {
 	case err != nil:
 		return nil, err
@@ -128,12 +132,17 @@ func limitChecks(checks []scopedCheck) []LimitCheck {
 // allowChecks applies live checks and returns the index of the one that
 // refused (-1 if none) and when it allows again. With a BatchLimiter they
 // are decided in one call, all or nothing; otherwise one by one, stopping
-// at the first refusal (the earlier ones keep their event).
-func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck) (int, time.Duration, error) {
+// at the first refusal (the earlier ones keep their event). With put, they
+// are decided by the RouteStore's IssueChallenge, which stores put if they
+// all allow.
+func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck, put *Challenge) (int, time.Duration, error) {
+	now := a.clock.Now()
+	if put != nil {
+		return a.issueByRoute(ctx, checks, *put, now)
+	}
 	if len(checks) == 0 {
 		return -1, 0, nil
 	}
-	now := a.clock.Now()
 	if a.limiter.batch != nil {
 		refused, retry, err := a.limiter.AllowAll(ctx, limitChecks(checks), now)
 		if err != nil {

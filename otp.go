@@ -150,6 +150,9 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, e
 	if err != nil {
 		return SignIn{}, err
 	}
+	if a.store.routes != nil {
+		return a.verifyByRoute(ctx, p, ph)
+	}
 	charged, err := a.allowAddress(ctx, "verify-ip", parseClientAddr(p.IP), a.cfg.Limits.VerifyPerIP, ph.E164)
 	if err != nil {
 		return SignIn{}, err
@@ -218,14 +221,20 @@ func (a *Authenticator) issue(ctx context.Context, p issueParams) (RequestResult
 			return RequestResult{}, err
 		}
 	}
-	charged, err := a.allowSend(ctx, p, parseClientAddr(p.IP))
+	c, code, testNumber := a.newChallenge(p, ch, pendingID)
+	var put *Challenge // stored with the limits' decision, by a RouteStore
+	if a.store.routes != nil {
+		put = &c
+	}
+	charged, err := a.allowSend(ctx, p, parseClientAddr(p.IP), put)
 	if err != nil {
 		return RequestResult{}, err
 	}
-	c, code, testNumber := a.newChallenge(p, ch, pendingID)
-	if err := a.store.PutChallenge(ctx, c); err != nil {
-		a.refund(ctx, charged)
-		return RequestResult{}, storeErr("put challenge", err)
+	if put == nil {
+		if err := a.store.PutChallenge(ctx, c); err != nil {
+			a.refund(ctx, charged)
+			return RequestResult{}, storeErr("put challenge", err)
+		}
 	}
 	sent, err := a.sendCode(ctx, c, code, testNumber, p)
 	if err != nil {
@@ -308,7 +317,7 @@ func (a *Authenticator) newChallenge(p issueParams, ch Channel, pendingID string
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(a.cfg.CodeTTL),
 	}
-	c.CodeHash = codeMAC(a.cfg.Secret, c.ID, e164, code)
+	c.CodeHash = codeMAC(a.cfg.Secret, c.Key, e164, code)
 	return c, code, testNumber
 }
 
@@ -368,10 +377,9 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 // stranger who sends no code cannot spend the owner's budget.
 func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
 	ev := Event{Phone: ph.E164, Region: ph.Region, ChallengeID: id, DeviceID: deviceID, IP: ip}
-	code, ok := typed.normalize(a.cfg.CodeLength)
-	if !ok {
-		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
-		return Challenge{}, fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
+	code, err := a.normalizeCode(ctx, ev, typed)
+	if err != nil {
+		return Challenge{}, err
 	}
 	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
 	switch {
@@ -382,19 +390,16 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		return Challenge{}, storeErr("attempt challenge", err)
 	}
 	ev.ChallengeID = c.ID
-	budget := a.cfg.Limits.FailedVerifies
-	budgetKey := limiterPrefix + "verify:" + ph.E164
+	budget := a.failedVerifyBudget(ph.E164)
 	var charged []LimitCheck // the budget's event, given back if the store fails
-	if !budget.Off() {
-		if err := a.allow(ctx, "verify", budgetKey, budget, ph.E164); err != nil {
+	if budget.Key != "" {
+		if err := a.allow(ctx, "verify", budget.Key, budget.Limit, ph.E164); err != nil {
 			return Challenge{}, err
 		}
-		charged = []LimitCheck{{budgetKey, budget}}
+		charged = []LimitCheck{budget}
 	}
-	if !a.codeMatches(c, code) {
-		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
-		a.log.InfoContext(ctx, "phoneauth: wrong code", "phone", MaskPhone(ph.E164), "challenge", c.ID, "attempt", c.Attempts)
-		return Challenge{}, &InvalidOTPError{AttemptsLeft: max(c.MaxAttempts-c.Attempts, 0)}
+	if !ChallengeMatches(c, a.codeMACs(key, c.Phone, code)) {
+		return Challenge{}, a.wrongCode(ctx, ev, c)
 	}
 	switch err := a.store.DeleteChallenge(ctx, key, c.ID); {
 	case errors.Is(err, ErrNotFound): // a concurrent verification won
@@ -405,26 +410,53 @@ func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone,
 		return Challenge{}, storeErr("delete challenge", err)
 	}
 	var resets []string
-	if !budget.Off() {
-		resets = []string{budgetKey}
+	if budget.Key != "" {
+		resets = []string{budget.Key}
 	}
 	a.settleVerified(ctx, ph, resets)
 	a.emit(ctx, with(ev, EventVerified))
 	return c, nil
 }
 
-// codeMatches compares code with the challenge's stored MAC in constant
-// time, under the current secret and then each previous one.
-func (a *Authenticator) codeMatches(c Challenge, code string) bool {
-	if hmac.Equal(codeMAC(a.cfg.Secret, c.ID, c.Phone, code), c.CodeHash) {
-		return true
+// normalizeCode returns the code typed means, or (emitting the failed
+// verification) ErrInvalidOTP if it is no code of Config.CodeLength digits.
+func (a *Authenticator) normalizeCode(ctx context.Context, ev Event, typed typedCode) (string, error) {
+	code, ok := typed.normalize(a.cfg.CodeLength)
+	if !ok {
+		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
+		return "", fmt.Errorf("%w: a code is %d digits", ErrInvalidOTP, a.cfg.CodeLength)
 	}
+	return code, nil
+}
+
+// failedVerifyBudget is the check of a phone's failed-verify budget
+// (prefixed), with an empty key when the budget is off.
+func (a *Authenticator) failedVerifyBudget(e164 string) LimitCheck {
+	budget := a.cfg.Limits.FailedVerifies
+	if budget.Off() {
+		return LimitCheck{}
+	}
+	return LimitCheck{limiterPrefix + "verify:" + e164, budget}
+}
+
+// wrongCode reports and returns the error of a wrong code for the attempted
+// challenge c.
+func (a *Authenticator) wrongCode(ctx context.Context, ev Event, c Challenge) error {
+	a.emit(ctx, withErr(ev, EventVerifyFailed, ErrInvalidOTP))
+	a.log.InfoContext(ctx, "phoneauth: wrong code", "phone", MaskPhone(c.Phone), "challenge", c.ID, "attempt", c.Attempts)
+	return &InvalidOTPError{AttemptsLeft: max(c.MaxAttempts-c.Attempts, 0)}
+}
+
+// codeMACs returns the MACs code has for the challenge key and phone under
+// the current secret and then each previous one: the stored CodeHash of
+// the right code is one of them.
+func (a *Authenticator) codeMACs(key, phone, code string) [][]byte {
+	macs := make([][]byte, 0, 1+len(a.cfg.PreviousSecrets))
+	macs = append(macs, codeMAC(a.cfg.Secret, key, phone, code))
 	for _, s := range a.cfg.PreviousSecrets {
-		if hmac.Equal(codeMAC(s, c.ID, c.Phone, code), c.CodeHash) {
-			return true
-		}
+		macs = append(macs, codeMAC(s, key, phone, code))
 	}
-	return false
+	return macs
 }
 
 // testCode returns the fixed code of an unexpired test number.
@@ -472,11 +504,16 @@ func phoneVerificationKey(userID, e164 string) string {
 }
 
 // codeMAC is the stored form of a code: HMAC-SHA-256 under secret, bound to
-// the challenge id and the phone.
-func codeMAC(secret []byte, id, phone, code string) []byte {
+// the challenge key (phone and device, or user and phone) and the phone.
+// It is bound to what a verification knows before it reads the challenge,
+// so that the verification can hand a RouteStore the MACs to compare; only
+// the newest challenge of a key is ever stored, so nothing else needs
+// telling apart. No one without the secret can compute it, so a stolen
+// store reveals no code.
+func codeMAC(secret []byte, key, phone, code string) []byte {
 	m := hmac.New(sha256.New, secret)
-	m.Write([]byte("phoneauth/otp/v1\x00"))
-	m.Write([]byte(id))
+	m.Write([]byte("phoneauth/otp/v2\x00"))
+	m.Write([]byte(key))
 	m.Write([]byte{0})
 	m.Write([]byte(phone))
 	m.Write([]byte{0})

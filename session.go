@@ -191,14 +191,10 @@ func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn,
 	if !ok {
 		return SignIn{}, errMalformedRefresh
 	}
-	charged, err := a.allowAddress(ctx, "refresh-ip", parseClientAddr(p.IP), a.cfg.Limits.RefreshPerIP, "")
-	if err != nil {
-		return SignIn{}, err
-	}
-	defer a.refundOnOutage(ctx, charged, &err)
+	addr := parseClientAddr(p.IP)
 	now := a.clock.Now()
 	next, nextHash := a.successor(sid, refreshToken)
-	s, err := a.store.RotateRefresh(ctx, Rotation{
+	rotation := Rotation{
 		SessionID: sid,
 		OldHash:   hashRefreshToken(refreshToken),
 		NewHash:   nextHash,
@@ -207,8 +203,21 @@ func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn,
 		NewExpiresAt: now.Add(a.cfg.Tokens.RefreshTTL),
 		Now:          now,
 		Grace:        max(a.cfg.Tokens.ReuseGrace, 0),
-	})
+	}
+	var s Session
+	if a.store.routes != nil {
+		s, err = a.rotateByRoute(ctx, liveChecks(a.addressChecks("refresh-ip", "refresh-ip:", addr, a.cfg.Limits.RefreshPerIP)), rotation)
+	} else {
+		var charged []LimitCheck
+		if charged, err = a.allowAddress(ctx, "refresh-ip", addr, a.cfg.Limits.RefreshPerIP, ""); err == nil {
+			defer a.refundOnOutage(ctx, charged, &err)
+			s, err = a.store.RotateRefresh(ctx, rotation)
+		}
+	}
+	var rl *RateLimitError
 	switch {
+	case errors.As(err, &rl):
+		return SignIn{}, err
 	case errors.Is(err, ErrTokenReused):
 		a.log.WarnContext(ctx, "phoneauth: rotated refresh token presented again; session revoked", "session", sid)
 		a.emit(ctx, Event{Kind: EventTokenReused, SessionID: sid, Err: ErrTokenReused})

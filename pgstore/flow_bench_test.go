@@ -31,15 +31,15 @@ func newFlows(tb testing.TB, counter *statementCounter) *storetest.Flows {
 // if an operation costs more than these figures, which BENCHMARKS.md
 // explains:
 //
-//	Request                   2  every send limit (cooldown, address, device, phone,
-//	                             range, country, the guard's, global) in one
-//	                             Limiter.AllowAll, PutChallenge
-//	Verify, new user          7  per-address limit (its /32 or /64, /56, /48 in one call),
-//	                             AttemptChallenge, failed-verify budget, DeleteChallenge,
-//	                             RefundAll (budget reset, the guard's refunds),
-//	                             CreateUser (finds or creates), CreateSession
-//	Verify, returning user    7  the same: CreateUser returns the existing user
-//	Refresh                   2  per-address limit, RotateRefresh
+//	Request                   1  the Store's IssueChallenge: the cooldown, address,
+//	                             device, phone and range limits (limiter_allow_all)
+//	                             and the challenge, in one statement
+//	Verify, new user          1  VerifyChallenge: verify_challenge (migration 3) does the
+//	                             per-address limit, the attempt, the failed-verify
+//	                             budget, the consume, the budget reset, the guard
+//	                             credit, the user and the session in one transaction
+//	Verify, returning user    1  the same: the existing user is found
+//	Refresh                   1  RefreshSession: the per-address limit and the rotation
 //	Logout                    2  GetSession, DeleteSession
 func TestFlowStatements(t *testing.T) {
 	var counter statementCounter
@@ -56,7 +56,7 @@ func TestFlowStatements(t *testing.T) {
 
 	flows.WarmUp(t) // every statement is prepared on the connection
 	prepared := counter.prepared.Load()
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 7, VerifyReturningUser: 7, Refresh: 2, Logout: 2})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 1, VerifyNewUser: 1, VerifyReturningUser: 1, Refresh: 1, Logout: 2})
 	if p := counter.prepared.Load() - prepared; p != 0 {
 		t.Errorf("%d statements prepared after the warm-up, want 0 (one round trip per statement)", p)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/phoneauth/phoneauth"
@@ -80,37 +81,63 @@ func (lim *Limiter) Allow(ctx context.Context, key string, l phoneauth.Limit, no
 // get fewer events than checks. This is what phoneauth.MemoryLimiter does
 // for a repeated key and Limit; the checks of a request name distinct keys.
 func (lim *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (refused int, retryAfter time.Duration, err error) {
+	b, refused, retryAfter, err := newBatch(checks)
+	if err != nil || refused >= 0 || len(b.keys) == 0 {
+		return refused, retryAfter, err
+	}
+	return b.result(lim.pool.QueryRow(ctx, lim.q.allowAll, b.keys, b.intervals, b.periods, now.UnixNano()))
+}
+
+// A batch is a list of checks as limiter_allow_all takes them.
+type batch struct {
+	keys               []string
+	intervals, periods []int64
+	index              []int // of each key, in the checks
+}
+
+// newBatch returns the batch of checks. Off checks are left out; a check
+// of zero events is a refusal (refused >= 0) without asking the database,
+// and the zero Limit{} an error.
+func newBatch(checks []phoneauth.LimitCheck) (b batch, refused int, retryAfter time.Duration, err error) {
 	n := len(checks)
-	keys, intervals, periods := make([]string, 0, n), make([]int64, 0, n), make([]int64, 0, n)
-	index := make([]int, 0, n) // of each key, in checks
+	b = batch{make([]string, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]int, 0, n)}
 	for i, c := range checks {
 		switch {
 		case c.Limit.Off():
 			continue
 		case c.Limit.Events == 0 && c.Limit.Per > 0:
-			return i, c.Limit.Per, nil
+			return batch{}, i, c.Limit.Per, nil
 		case c.Limit.Events == 0:
-			return -1, 0, errZeroLimit
+			return batch{}, -1, 0, errZeroLimit
 		}
 		interval, per := gcra(c.Limit)
-		keys, intervals, periods = append(keys, c.Key), append(intervals, interval), append(periods, per)
-		index = append(index, i)
+		b.keys, b.intervals, b.periods = append(b.keys, c.Key), append(b.intervals, interval), append(b.periods, per)
+		b.index = append(b.index, i)
 	}
-	if len(keys) == 0 {
-		return -1, 0, nil
-	}
+	return b, -1, 0, nil
+}
+
+// result reads limiter_allow_all's answer to the batch: the check that
+// refused (-1 if none) and its retry.
+func (b batch) result(row pgx.Row) (refused int, retryAfter time.Duration, err error) {
 	var pos int32 // of the refusing check in keys, from 1; 0 if none
 	var retry int64
-	err = lim.pool.QueryRow(ctx, lim.q.allowAll, keys, intervals, periods, now.UnixNano()).Scan(&pos, &retry)
-	switch {
-	case err != nil:
+	if err := row.Scan(&pos, &retry); err != nil {
 		return -1, 0, unavailable("limiter allow all", err)
+	}
+	return b.decide(pos, retry)
+}
+
+// decide turns limiter_allow_all's answer (pos from 1, 0 if none refused)
+// into the check that refused, in the batch's checks, and its retry.
+func (b batch) decide(pos int32, retry int64) (refused int, retryAfter time.Duration, err error) {
+	switch {
 	case pos == 0:
 		return -1, 0, nil
-	case pos < 0 || int(pos) > len(index) || retry <= 0:
+	case pos < 0 || int(pos) > len(b.index) || retry <= 0:
 		return -1, 0, unavailable("limiter allow all", fmt.Errorf("unexpected result: check %d, retry after %dns", pos, retry))
 	}
-	return index[pos-1], time.Duration(retry), nil
+	return b.index[pos-1], time.Duration(retry), nil
 }
 
 // Refund gives back one event of key's bucket under l: its tat moves back

@@ -7,6 +7,7 @@ type queries struct {
 	putChallenge, getChallenge, attemptChallenge, deleteChallenge         string
 	createSession, getSession, rotateRefresh, deleteSession, listSessions string
 	revokeOtherSessions                                                   string
+	issueChallenge, verifyChallenge, refreshSession                       string
 	userByPhone, createUser, setPhone                                     string
 	allow, allowAll, refund, reset                                        string
 	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
@@ -27,6 +28,9 @@ func newQueries(schema string) queries {
 		deleteSession:       r.Replace(deleteSessionSQL),
 		listSessions:        r.Replace(listSessionsSQL),
 		revokeOtherSessions: r.Replace(revokeOtherSessionsSQL),
+		issueChallenge:      r.Replace(issueChallengeSQL),
+		verifyChallenge:     r.Replace(verifyChallengeSQL),
+		refreshSession:      r.Replace(refreshSessionSQL()),
 		userByPhone:         r.Replace(userByPhoneSQL),
 		createUser:          r.Replace(createUserSQL),
 		setPhone:            r.Replace(setPhoneSQL),
@@ -67,6 +71,36 @@ RETURNING ` + challengeColumns
 	// Of concurrent deletes of one row, the first deletes it; the others
 	// find it gone when they get its lock.
 	deleteChallengeSQL = `DELETE FROM {schema}.challenges WHERE key = $1 AND id = $2`
+)
+
+const (
+	// issueChallengeSQL is IssueChallenge in one statement: the request's
+	// limits (limiterAllowAll's $1 to $4), and, only if none refused, the
+	// challenge ($5 to $16, as putChallengeSQL's $1 to $12). The function
+	// locks the buckets in key order before the insert locks the
+	// challenge's row, as verify_challenge does.
+	issueChallengeSQL = `WITH lim AS MATERIALIZED (
+	SELECT refused, retry_after FROM {schema}.limiter_allow_all($1, $2, $3, $4)
+), put AS (
+	INSERT INTO {schema}.challenges (` + challengeColumns + `)
+	SELECT $5::text, $6::text, $7::text, $8::text, $9::text, $10::bytea, $11::integer, $12::integer,
+		$13::boolean, $14::jsonb, $15::timestamptz, $16::timestamptz
+	FROM lim WHERE lim.refused = 0
+	ON CONFLICT (key) DO UPDATE SET
+		id = EXCLUDED.id, phone = EXCLUDED.phone, user_id = EXCLUDED.user_id,
+		channel = EXCLUDED.channel, code_hash = EXCLUDED.code_hash,
+		attempts = EXCLUDED.attempts, max_attempts = EXCLUDED.max_attempts,
+		create_user = EXCLUDED.create_user, metadata = EXCLUDED.metadata,
+		created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+)
+SELECT refused, retry_after FROM lim`
+
+	// verifyChallengeSQL is VerifyChallenge: the function of migration 3.
+	verifyChallengeSQL = `SELECT outcome, refused, retry_after,
+	c_id, c_phone, c_user_id, c_channel, c_attempts, c_max_attempts, c_create_user, c_metadata,
+	c_created_at, c_expires_at, u_id, u_phone, u_created_at
+FROM {schema}.verify_challenge($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+	$16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`
 )
 
 const sessionColumns = `id, user_id, phone, device_id, device_type, device_name, platform_version,
@@ -135,7 +169,10 @@ FROM {schema}.sessions WHERE id = $1 AND expires_at > $2`
 	USING cur, verdict
 	WHERE s.id = cur.id AND verdict.outcome = 'reuse'
 )
-SELECT verdict.outcome, ` + sessionColumns + `
+` + rotateRefreshResult
+
+	// rotateRefreshResult is the last part of rotateRefreshSQL.
+	rotateRefreshResult = `SELECT verdict.outcome, ` + sessionColumns + `
 FROM verdict CROSS JOIN cur`
 
 	// Token hashes go with the session (ON DELETE CASCADE).
@@ -161,6 +198,24 @@ SELECT count(*) FROM keep`
 FROM {schema}.sessions WHERE user_id = $1 AND expires_at > $2
 ORDER BY created_at, id`
 )
+
+// refreshSessionSQL is RefreshSession: rotateRefreshSQL after the
+// refresh's limits, limiter_allow_all of $7 to $10 (as allowAllSQL's $1 to
+// $4). A refusal is the outcome 'refused', which changes nothing. The
+// statement returns one row whatever happens: the limits' answer, and the
+// outcome and session, or NULLs for a session that is missing.
+func refreshSessionSQL() string {
+	r := strings.NewReplacer(
+		"WITH cur AS (", `WITH lim AS MATERIALIZED (
+	SELECT refused, retry_after FROM {schema}.limiter_allow_all($7, $8, $9, $10)
+), cur AS (`,
+		"\tSELECT CASE\n", "\tSELECT CASE\n\t\tWHEN lim.refused > 0 THEN 'refused'\n",
+		"FROM cur CROSS JOIN past LEFT JOIN seen ON true", "FROM cur CROSS JOIN past LEFT JOIN seen ON true CROSS JOIN lim",
+		rotateRefreshResult, `SELECT lim.refused, lim.retry_after, v.outcome, `+sessionColumns+`
+FROM lim LEFT JOIN (SELECT verdict.outcome, cur.* FROM verdict CROSS JOIN cur) AS v ON true`,
+	)
+	return r.Replace(rotateRefreshSQL)
+}
 
 const (
 	userByPhoneSQL = `SELECT id, phone, created_at FROM {schema}.users WHERE phone = $1`

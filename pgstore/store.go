@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -97,39 +98,78 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (phone
 // presented token is neither the current one nor a past one known when it
 // started, does it run the statement again (a few times at most).
 func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phoneauth.Session, error) {
+	sess, _, _, err := s.rotate(ctx, batch{}, r)
+	return sess, err
+}
+
+// rotate is RotateRefresh after the limits of b (none for the empty batch):
+// refused and retryAfter are those of limiter_allow_all, in b's index. A
+// run of the statement that must be repeated (a concurrent rotation) is
+// repeated without the limits, whose events it recorded already.
+func (s *Store) rotate(ctx context.Context, b batch, r phoneauth.Rotation) (_ phoneauth.Session, refused int, retryAfter time.Duration, err error) {
 	var graceCutoff *time.Time // NULL: no rotation is within grace
 	if r.Grace > 0 {
 		t := r.Now.Add(-r.Grace)
 		graceCutoff = &t
 	}
 	for range maxRotateTries {
-		var outcome string
+		var outcome *string // NULL: no such session
+		var pos int32
+		var retry int64
 		var sess phoneauth.Session
-		err := s.pool.QueryRow(ctx, s.q.rotateRefresh,
+		fields, found := nullable(sessionFields(&sess))
+		err := s.pool.QueryRow(ctx, s.q.refreshSession,
 			r.SessionID, r.Now, r.OldHash, r.NewHash, r.NewExpiresAt, graceCutoff,
-		).Scan(append([]any{&outcome}, sessionFields(&sess)...)...)
+			b.keys, b.intervals, b.periods, r.Now.UnixNano(),
+		).Scan(append([]any{&pos, &retry, &outcome}, fields...)...)
 		if err != nil {
-			return phoneauth.Session{}, notFoundOr("rotate refresh token", err)
+			return phoneauth.Session{}, -1, 0, unavailable("rotate refresh token", err)
 		}
-		switch outcome {
+		if pos != 0 {
+			refused, retryAfter, err := b.decide(pos, retry)
+			return phoneauth.Session{}, refused, retryAfter, err
+		}
+		b = batch{} // the limits have their events
+		if outcome == nil {
+			return phoneauth.Session{}, -1, 0, phoneauth.ErrNotFound
+		}
+		found()
+		switch *outcome {
 		case "rotate":
 			sess.RefreshHash = r.NewHash
 			sess.RefreshedAt = r.Now
 			sess.RefreshExpiresAt = r.NewExpiresAt
-			return sess, nil
+			return sess, -1, 0, nil
 		case "same": // this rotation again, within the grace: as it is
-			return sess, nil
+			return sess, -1, 0, nil
 		case "reuse":
-			return phoneauth.Session{}, phoneauth.ErrTokenReused
+			return phoneauth.Session{}, -1, 0, phoneauth.ErrTokenReused
 		case "retry":
 			continue // a concurrent rotation: look again
 		default:
-			return phoneauth.Session{}, phoneauth.ErrNotFound
+			return phoneauth.Session{}, -1, 0, phoneauth.ErrNotFound
 		}
 	}
 	// Outrun by other rotations of the session every time: the presented
 	// token is not current, and whether it is a past one is not known.
-	return phoneauth.Session{}, phoneauth.ErrNotFound
+	return phoneauth.Session{}, -1, 0, phoneauth.ErrNotFound
+}
+
+// nullable returns scan destinations for the pointers fields that accept
+// NULL, and a function that copies the values scanned into fields (a NULL
+// leaves its field as it is).
+func nullable(fields []any) (dst []any, copyBack func()) {
+	dst = make([]any, len(fields))
+	for i, f := range fields {
+		dst[i] = reflect.New(reflect.TypeOf(f)).Interface() // **T
+	}
+	return dst, func() {
+		for i, f := range fields {
+			if p := reflect.ValueOf(dst[i]).Elem(); !p.IsNil() {
+				reflect.ValueOf(f).Elem().Set(p.Elem())
+			}
+		}
+	}
 }
 
 // maxRotateTries bounds the statements of a RotateRefresh that concurrent

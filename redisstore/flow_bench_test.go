@@ -28,21 +28,36 @@ func newFlows(tb testing.TB, rt *roundTrips) *storetest.Flows {
 // fails if an operation costs more than these figures, which BENCHMARKS.md
 // explains:
 //
-//	Request                   2  every send limit (cooldown, address, device, phone,
-//	                             range, country, the guard's, global) in one AllowAll
-//	                             script, PutChallenge
-//	Verify, new user          7  per-address limit (its /32 or /64, /56, /48 in one call),
-//	                             AttemptChallenge, failed-verify budget, DeleteChallenge,
-//	                             RefundAll (budget reset, the guard's refunds),
-//	                             CreateUser (finds or creates), CreateSession
-//	Verify, returning user    7  the same: CreateUser returns the existing user
-//	Refresh                   2  per-address limit, RotateRefresh
+//	Request                   1  the Store's IssueChallenge: the cooldown, address,
+//	                             device, phone and range limits and the challenge in
+//	                             one script ({P:l}, which challenges share)
+//	Verify, new user          3  VerifyChallenge: one script for the per-address limit,
+//	                             the attempt, the failed-verify budget, the consume, the
+//	                             budget reset and the guard credit ({P:l}); one for the
+//	                             user and the session index ({P:u}); createSession
+//	Verify, returning user    3  the same: the existing user is found
+//	Refresh                   2  RefreshSession: the per-address limit ({P:l}), then
+//	                             RotateRefresh ({P:s:ID})
 //	Logout                    2  GetSession, DeleteSession
+//
+// None of these is a pipeline, so they are also the commands sent
+// (TestFlowCommands): 4 per sign-in.
 func TestFlowRoundTrips(t *testing.T) {
 	var rt roundTrips
 	flows := newFlows(t, &rt)
 	flows.WarmUp(t) // every script is loaded
-	flows.CheckCosts(t, storetest.FlowCosts{Request: 2, VerifyNewUser: 7, VerifyReturningUser: 7, Refresh: 2, Logout: 2})
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 1, VerifyNewUser: 3, VerifyReturningUser: 3, Refresh: 2, Logout: 2})
+}
+
+// TestFlowCommands counts the commands sent (each command of a pipeline or
+// MULTI/EXEC counted, a script once): a sign-in, request and verification,
+// sends 4.
+func TestFlowCommands(t *testing.T) {
+	var rt roundTrips
+	rdb, prefix := testClient(t, &rt)
+	flows := storetest.NewFlows(t, New(rdb, Options{Prefix: prefix}), NewLimiter(rdb, Options{Prefix: prefix}), rt.cmds.Load, "commands")
+	flows.WarmUp(t)
+	flows.CheckCosts(t, storetest.FlowCosts{Request: 1, VerifyNewUser: 3, VerifyReturningUser: 3, Refresh: 2, Logout: 5})
 }
 
 func BenchmarkFlowRequest(b *testing.B) {

@@ -111,35 +111,52 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 // every key, or on none. Off limits are left out of the script; a limit of
 // no events refuses without asking Redis.
 func (l *Limiter) AllowAll(ctx context.Context, checks []phoneauth.LimitCheck, now time.Time) (int, time.Duration, error) {
-	keys := make([]string, 0, len(checks))
-	index := make([]int, 0, len(checks)) // of each key, in checks
-	args := make([]any, 2, 2+2*len(checks))
-	args[0], args[1] = now.UnixMicro(), ttlMargin.Milliseconds()
+	b, refused, retry := newBatch(l.keys, checks)
+	if refused >= 0 || len(b.keys) == 0 {
+		return refused, retry, nil
+	}
+	res, err := allowAll.Run(ctx, l.rdb, b.keys, append([]any{now.UnixMicro(), ttlMargin.Milliseconds()}, b.args...)...).Int64Slice()
+	if err != nil {
+		return -1, 0, unavailable("limiter allow all", err)
+	}
+	return b.result(res)
+}
+
+// A batch is a list of checks as allow_all (scripts.go) takes them.
+type batch struct {
+	keys  []string
+	args  []any // each key's emission interval and burst
+	index []int // of each key, in the checks
+}
+
+// newBatch returns the batch of checks. Off checks are left out; a check
+// of no events is a refusal (refused >= 0) without asking Redis.
+func newBatch(k keys, checks []phoneauth.LimitCheck) (b batch, refused int, retryAfter time.Duration) {
+	b = batch{make([]string, 0, len(checks)), make([]any, 0, 2*len(checks)), make([]int, 0, len(checks))}
 	for i, c := range checks {
 		switch {
 		case c.Limit.Off():
 			continue
 		case c.Limit.Events <= 0:
-			return i, max(c.Limit.Per, 0), nil
+			return batch{}, i, max(c.Limit.Per, 0)
 		}
 		interval, burst := gcra(c.Limit)
-		keys, index = append(keys, l.keys.limit(c.Key)), append(index, i)
-		args = append(args, interval, burst)
+		b.keys, b.index = append(b.keys, k.limit(c.Key)), append(b.index, i)
+		b.args = append(b.args, interval, burst)
 	}
-	if len(keys) == 0 {
-		return -1, 0, nil
-	}
-	res, err := allowAll.Run(ctx, l.rdb, keys, args...).Int64Slice()
-	if err != nil {
-		return -1, 0, unavailable("limiter allow all", err)
-	}
-	if len(res) != 2 || res[0] < 0 || res[0] > int64(len(keys)) {
+	return b, -1, 0
+}
+
+// result reads allow_all's answer {0, 0} or {key from 1, µs to wait} as
+// the check that refused (-1 if none) and its retry.
+func (b batch) result(res []int64) (int, time.Duration, error) {
+	if len(res) != 2 || res[0] < 0 || res[0] > int64(len(b.keys)) {
 		return -1, 0, unavailable("limiter allow all", fmt.Errorf("unexpected reply %v", res))
 	}
 	if res[0] == 0 {
 		return -1, 0, nil
 	}
-	return index[res[0]-1], time.Duration(res[1]) * time.Microsecond, nil
+	return b.index[res[0]-1], time.Duration(res[1]) * time.Microsecond, nil
 }
 
 // gcra returns a limit's emission interval and burst in microseconds.

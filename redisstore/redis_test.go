@@ -102,7 +102,10 @@ func randomHex(n int) string {
 // a cluster client's reads of the slot map, which it refreshes in the
 // background. On a cluster, hook every node's client (see
 // testClusterClient) to count the round trips to each node.
-type roundTrips struct{ n atomic.Int64 }
+type roundTrips struct {
+	n    atomic.Int64 // round trips
+	cmds atomic.Int64 // commands sent, each command of a pipeline or transaction counted
+}
 
 func (*roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
 
@@ -110,6 +113,7 @@ func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if cmd.Name() != "cluster" {
 			r.n.Add(1)
+			r.cmds.Add(1)
 		}
 		return next(ctx, cmd)
 	}
@@ -118,6 +122,7 @@ func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		r.n.Add(1)
+		r.cmds.Add(int64(len(cmds)))
 		return next(ctx, cmds)
 	}
 }

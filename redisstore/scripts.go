@@ -18,15 +18,24 @@ import "github.com/redis/go-redis/v9"
 //
 // It returns the challenge's fields after the increment (HGETALL), or nil
 // when there is nothing to attempt.
-var attemptChallenge = redis.NewScript(`
-local c = redis.call('HMGET', KEYS[1], 'id', 'expires_at', 'attempts', 'max_attempts')
-if not c[1] then return false end
-if ARGV[1] ~= '' and c[1] ~= ARGV[1] then return false end
-if (tonumber(c[2]) or 0) <= tonumber(ARGV[2]) then return false end
-if (tonumber(c[3]) or 0) >= (tonumber(c[4]) or 0) then return false end
-redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+var attemptChallenge = redis.NewScript(luaAttempt + `
+if not attempt(KEYS[1], ARGV[1], tonumber(ARGV[2])) then return false end
 return redis.call('HGETALL', KEYS[1])
 `)
+
+// luaAttempt defines attempt(key, id, now), the check and increment of
+// attemptChallenge: true if it counted an attempt.
+const luaAttempt = `
+local function attempt(key, id, now)
+  local c = redis.call('HMGET', key, 'id', 'expires_at', 'attempts', 'max_attempts')
+  if not c[1] then return false end
+  if id ~= '' and c[1] ~= id then return false end
+  if (tonumber(c[2]) or 0) <= now then return false end
+  if (tonumber(c[3]) or 0) >= (tonumber(c[4]) or 0) then return false end
+  redis.call('HINCRBY', key, 'attempts', 1)
+  return true
+end
+`
 
 // deleteChallenge consumes a challenge if it is still the one with the given
 // id.
@@ -62,14 +71,20 @@ return 1
 //
 //	KEYS[1] user's session index
 //	ARGV[1] session id, ARGV[2] its expiry, ARGV[3] now, ARGV[4] TTL in ms
-var indexSession = redis.NewScript(`
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[4]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[4])
-end
-return 1
+var indexSession = redis.NewScript(luaIndexSession + `
+return index_session(KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]))
 `)
+
+// luaIndexSession defines index_session(key, id, expiry, now, ttl), the
+// work of indexSession.
+const luaIndexSession = `
+local function index_session(key, id, expiry, now, ttl)
+  redis.call('ZADD', key, expiry, id)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+  return 1
+end
+`
 
 // rotateRefresh replaces a session's refresh token (see
 // phoneauth.SessionStore.RotateRefresh for the rules). Past tokens live in
@@ -150,15 +165,23 @@ return {id, redis.call('HGET', KEYS[2], id) or ''}
 //
 // It returns {1, id, created} for a new user or {0, id, created} for the
 // phone's existing one.
-var createUser = redis.NewScript(`
-local id = redis.call('HGET', KEYS[1], ARGV[1])
-if id then return {0, id, redis.call('HGET', KEYS[3], id) or ''} end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[4], ARGV[2], ARGV[4]) end
-return {1, ARGV[2], ARGV[3]}
+var createUser = redis.NewScript(luaCreateUser + `
+return create_user(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `)
+
+// luaCreateUser defines create_user(keys, phone, id, created, metadata),
+// createUser on the user tables keys (KEYS[1..4] of createUser).
+const luaCreateUser = `
+local function create_user(keys, phone, id, created, metadata)
+  local old = redis.call('HGET', keys[1], phone)
+  if old then return {0, old, redis.call('HGET', keys[3], old) or ''} end
+  redis.call('HSET', keys[1], phone, id)
+  redis.call('HSET', keys[2], id, phone)
+  redis.call('HSET', keys[3], id, created)
+  if metadata ~= '' then redis.call('HSET', keys[4], id, metadata) end
+  return {1, id, created}
+end
+`
 
 // setPhone moves a user to a new verified phone.
 //
@@ -213,26 +236,31 @@ return {1, 0}
 //	ARGV[3+i]    key i's emission interval (µs)
 //
 // It returns the number of events given back.
-var refundAll = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local n = tonumber(ARGV[3])
+var refundAll = redis.NewScript(luaRefund + `
+local now, margin, n = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local given = 0
-for i = 1, n do
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now) or now
-  if tat > now then
-    local new = tat - tonumber(ARGV[3 + i])
-    if new <= now then
-      redis.call('DEL', KEYS[i])
-    else
-      redis.call('SET', KEYS[i], string.format('%d', new), 'PX',
-        string.format('%d', math.ceil((new - now) / 1000) + tonumber(ARGV[2])))
-    end
-    given = given + 1
-  end
-end
+for i = 1, n do given = given + refund(KEYS[i], now, margin, tonumber(ARGV[3 + i])) end
 for i = n + 1, #KEYS do redis.call('DEL', KEYS[i]) end
 return given
 `)
+
+// luaRefund defines refund(key, now, margin, step), one event given back
+// to key's bucket: its tat moves back step, and the key goes when its
+// bucket is full. It returns 1 if the bucket had an event to give back.
+const luaRefund = `
+local function refund(key, now, margin, step)
+  local tat = tonumber(redis.call('GET', key) or now) or now
+  if tat <= now then return 0 end
+  local new = tat - step
+  if new <= now then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, string.format('%d', new), 'PX',
+      string.format('%d', math.ceil((new - now) / 1000) + margin))
+  end
+  return 1
+end
+`
 
 // allowAll is allow over several keys, all or nothing: it records an event
 // on every key if each allows one, and nothing otherwise.
@@ -243,20 +271,30 @@ return given
 //
 // It returns {0, 0} when every key allowed, or {i, µs to wait} for the
 // first key i (from 1) that refused.
-var allowAll = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local news = {}
-for i = 1, #KEYS do
-  local tat = tonumber(redis.call('GET', KEYS[i]) or now) or now
-  if tat < now then tat = now end
-  local new = tat + tonumber(ARGV[2 * i + 1])
-  local allowAt = new - tonumber(ARGV[2 * i + 2])
-  if allowAt > now then return {i, allowAt - now} end
-  news[i] = new
-end
-for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], string.format('%d', news[i]), 'PX',
-    string.format('%d', math.ceil((news[i] - now) / 1000) + tonumber(ARGV[2])))
-end
-return {0, 0}
+var allowAll = redis.NewScript(luaAllowAll + `
+return {allow_all(KEYS, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV, 2)}
 `)
+
+// luaAllowAll defines allow_all(keys, now, margin, args, base), the
+// decision of allowAll: key i's emission interval and burst are
+// args[base + 2i - 1] and args[base + 2i]. It returns 0, 0 when it
+// recorded an event on every key, or i and the µs to wait for the first
+// key i that refused, having recorded nothing.
+const luaAllowAll = `
+local function allow_all(keys, now, margin, args, base)
+  local news = {}
+  for i = 1, #keys do
+    local tat = tonumber(redis.call('GET', keys[i]) or now) or now
+    if tat < now then tat = now end
+    local new = tat + tonumber(args[base + 2 * i - 1])
+    local allowAt = new - tonumber(args[base + 2 * i])
+    if allowAt > now then return i, allowAt - now end
+    news[i] = new
+  end
+  for i = 1, #keys do
+    redis.call('SET', keys[i], string.format('%d', news[i]), 'PX',
+      string.format('%d', math.ceil((news[i] - now) / 1000) + margin))
+  end
+  return 0, 0
+end
+`

@@ -86,19 +86,27 @@ func (o Options) withDefaults() Options {
 // Keys, with P the prefix (braces mark the hash tag, which decides the
 // cluster slot):
 //
-//	{P:c:KEY}      hash  a challenge, under its Challenge.Key
+//	{P:l}c:KEY     hash  a challenge, under its Challenge.Key
 //	{P:s:ID}       hash  a session
 //	{P:s:ID}:t     hash  its past refresh-token hashes → rotation time
-//	{P:us:USER}    zset  the user's session ids, scored by expiry (an index)
+//	{P:u}us:USER   zset  the user's session ids, scored by expiry (an index)
 //	{P:u}:by-phone hash  phone → user id
 //	{P:u}:phone    hash  user id → phone
 //	{P:u}:created  hash  user id → creation time
 //	{P:u}:metadata hash  user id → signup metadata (JSON)
 //
 // A session and its token hashes share a slot, so that a rotation is one
-// atomic script; the per-user index lives in the user's slot and is kept
-// by a separate command in the same round trip. All users share one slot,
-// so that phone uniqueness holds atomically when a user changes phones.
+// atomic script. All users share one slot, so that phone uniqueness holds
+// atomically when a user changes phones, and the per-user session indexes
+// live in that slot too, so that a sign-in finds or creates its user and
+// indexes its session in one script. Challenges share the slot of the
+// Limiter's keys ({P:l}, see Limiter), so that a code request decides its
+// limits and stores its challenge in one script, and a verification
+// counts its attempt, charges and resets the failed-verify budget and
+// consumes the code in another (see routes.go). On Redis Cluster the
+// limiter's node therefore also holds the pending challenges: small hashes
+// that expire within minutes, on the node every code request visits
+// anyway; sessions, the bulk of the data, spread over the cluster.
 type Store struct {
 	rdb   redis.UniversalClient
 	keys  keys
@@ -122,10 +130,10 @@ func New(client redis.UniversalClient, opts Options) *Store {
 // keys names the keys of one prefix.
 type keys struct{ prefix string }
 
-func (k keys) challenge(key string) string   { return "{" + k.prefix + ":c:" + key + "}" }
+func (k keys) challenge(key string) string   { return "{" + k.prefix + ":l}c:" + key }
 func (k keys) session(id string) string      { return "{" + k.prefix + ":s:" + id + "}" }
 func (k keys) tokens(id string) string       { return k.session(id) + ":t" }
-func (k keys) userSessions(id string) string { return "{" + k.prefix + ":us:" + id + "}" }
+func (k keys) userSessions(id string) string { return "{" + k.prefix + ":u}us:" + id }
 func (k keys) users(table string) string     { return "{" + k.prefix + ":u}:" + table }
 func (k keys) limit(key string) string       { return "{" + k.prefix + ":l}:" + key }
 
@@ -138,26 +146,14 @@ func unavailable(op string, err error) error {
 // PutChallenge implements phoneauth.ChallengeStore: one MULTI/EXEC that
 // replaces the challenge's hash and sets its TTL.
 func (s *Store) PutChallenge(ctx context.Context, c phoneauth.Challenge) error {
-	meta, err := encodeJSON(c.Metadata)
+	f, err := challengeFields(c)
 	if err != nil {
-		return fmt.Errorf("redisstore: put challenge: metadata: %w", err)
+		return fmt.Errorf("redisstore: put challenge: %w", err)
 	}
 	key := s.keys.challenge(c.Key)
 	_, err = s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Del(ctx, key)
-		p.HSet(ctx, key,
-			"id", c.ID,
-			"phone", c.Phone,
-			"user", c.UserID,
-			"channel", string(c.Channel),
-			"hash", c.CodeHash,
-			"attempts", c.Attempts,
-			"max_attempts", c.MaxAttempts,
-			"create_user", encodeBool(c.CreateUser),
-			"metadata", meta,
-			"created_at", encodeTime(c.CreatedAt),
-			"expires_at", encodeTime(c.ExpiresAt),
-		)
+		p.HSet(ctx, key, f...)
 		p.PExpire(ctx, key, ttl(c.CreatedAt, c.ExpiresAt))
 		return nil
 	})
@@ -232,16 +228,7 @@ func (s *Store) CreateSession(ctx context.Context, sess phoneauth.Session) error
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		created = createSession.Eval(ctx, p,
 			[]string{s.keys.session(sess.ID), s.keys.tokens(sess.ID)},
-			life.Milliseconds(),
-			"user", sess.UserID,
-			"phone", sess.Phone,
-			"device", device,
-			"created_at", encodeTime(sess.CreatedAt),
-			"expires_at", encodeTime(sess.ExpiresAt),
-			"refresh_hash", sess.RefreshHash,
-			"refreshed_at", encodeTime(sess.RefreshedAt),
-			"refresh_expires_at", encodeTime(sess.RefreshExpiresAt),
-		)
+			append([]any{life.Milliseconds()}, sessionFields(sess, device)...)...)
 		indexSession.Eval(ctx, p, []string{s.keys.userSessions(sess.UserID)},
 			sess.ID, micros(sess.ExpiresAt), micros(sess.CreatedAt), life.Milliseconds())
 		return nil
@@ -253,6 +240,42 @@ func (s *Store) CreateSession(ctx context.Context, sess phoneauth.Session) error
 		return errors.New("redisstore: create session: duplicate session id")
 	}
 	return nil
+}
+
+// challengeFields are the fields and values of a challenge's hash.
+func challengeFields(c phoneauth.Challenge) ([]any, error) {
+	meta, err := encodeJSON(c.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	return []any{
+		"id", c.ID,
+		"phone", c.Phone,
+		"user", c.UserID,
+		"channel", string(c.Channel),
+		"hash", c.CodeHash,
+		"attempts", c.Attempts,
+		"max_attempts", c.MaxAttempts,
+		"create_user", encodeBool(c.CreateUser),
+		"metadata", meta,
+		"created_at", encodeTime(c.CreatedAt),
+		"expires_at", encodeTime(c.ExpiresAt),
+	}, nil
+}
+
+// sessionFields are the fields and values of a session's hash, with its
+// device encoded as device.
+func sessionFields(sess phoneauth.Session, device []byte) []any {
+	return []any{
+		"user", sess.UserID,
+		"phone", sess.Phone,
+		"device", device,
+		"created_at", encodeTime(sess.CreatedAt),
+		"expires_at", encodeTime(sess.ExpiresAt),
+		"refresh_hash", sess.RefreshHash,
+		"refreshed_at", encodeTime(sess.RefreshedAt),
+		"refresh_expires_at", encodeTime(sess.RefreshExpiresAt),
+	}
 }
 
 // GetSession implements phoneauth.SessionStore: one HGETALL.

@@ -310,8 +310,12 @@ func TestKeysShareSlots(t *testing.T) {
 	if len(users) != 1 {
 		t.Errorf("user tables span %d slots, want 1", len(users))
 	}
-	if got := slot(k.challenge("login:+1555")); got != "app:c:login:+1555" {
-		t.Errorf("challenge hash tag = %q", got)
+	// The route scripts (routes.go) rely on these sharing a slot.
+	if got, want := slot(k.challenge("login:+1555")), slot(k.limit("phoneauth:cooldown:+1555")); got != want || got != "app:l" {
+		t.Errorf("challenge hash tag = %q, limiter's %q, want both app:l", got, want)
+	}
+	if got, want := slot(k.userSessions("user-1")), slot(k.users("by-phone")); got != want || got != "app:u" {
+		t.Errorf("user sessions hash tag = %q, users' %q, want both app:u", got, want)
 	}
 }
 

@@ -135,6 +135,10 @@ func (f *Flows) WarmUp(tb testing.TB) {
 	in, err := f.auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: f.signIn(tb), IP: f.clientIP()})
 	noErr(tb, "Refresh", err)
 	noErr(tb, "Logout", f.auth.Logout(ctx, in.Tokens.RefreshToken))
+	fl, err := f.request()
+	noErr(tb, "Request", err)
+	_, _, err = f.users.CreateUser(ctx, fl.p.Phone, nil) // as CheckCosts's returning user
+	noErr(tb, "CreateUser", err)
 }
 
 // CheckCosts runs each operation once and fails t if it makes more backend

@@ -39,6 +39,21 @@ import (
 //     codes into a range through A (the default Limits.UnverifiedPerRange)
 //     throttle it on B (phoneauth.ErrRangeThrottled); a code verified on
 //     A gives the range its event back on B at once;
+//   - the signup policies hold: with SignupDisabled a verified code of a
+//     phone without a user is consumed and answered ErrSignupNotAllowed,
+//     and a phone with a user signs in as that user; with
+//     SignupWithCreateUser only a code requested with CreateUser creates
+//     the user, with the request's metadata; a new session is listed by
+//     Sessions and refreshes;
+//   - a code sent before the secret was rotated verifies on a replica
+//     that has the old secret among its PreviousSecrets, and on no other;
+//   - wrong codes spend a code's attempts: after MaxAttempts of them the
+//     right code finds nothing to verify;
+//   - the per-address refresh limit counts on both replicas, and a refused
+//     refresh rotates nothing: the token it presented refreshes later;
+//   - with a captcha verifier, a request over the per-phone limit needs a
+//     captcha (ErrCaptchaRequired, nothing sent), and with a solved one gets
+//     a code that verifies;
 //   - client input that is not text (a NUL byte, invalid UTF-8, in an id,
 //     a device detail or metadata) is refused with ErrInvalidRequest
 //     before it reaches the backend, never as ErrStoreUnavailable, and any
@@ -88,6 +103,11 @@ var replicaTests = []replicaTest{
 	{"NoFreeLockout", testNoFreeLockout},
 	{"VerifyPerAddressShared", testVerifyPerAddressShared},
 	{"ConversionGuardShared", testConversionGuardShared},
+	{"SignupPolicies", testSignupPolicies},
+	{"SecretRotation", testSecretRotation},
+	{"AttemptsCapped", testAttemptsCapped},
+	{"RefreshPerAddress", testRefreshPerAddress},
+	{"CaptchaEscalation", testCaptchaEscalation},
 }
 
 // replicaGrace is the replicas' TokenConfig.ReuseGrace, phoneauth's
@@ -110,6 +130,7 @@ type replicas struct {
 	a, b    *phoneauth.Authenticator
 	clock   *phoneauth.ManualClock
 	limiter phoneauth.Limiter
+	cfg     phoneauth.Config // of A and B
 	// ip and device are this subtest's client: random, so that limits
 	// kept by a shared backend never carry over between subtests or runs.
 	ip, device string
@@ -136,23 +157,33 @@ func newReplicas(t *testing.T, newBackend func(t *testing.T) (phoneauth.Store, p
 		ip:      fmt.Sprintf("10.%d.%d.%d", randomBytes(1)[0], randomBytes(1)[0], 1+randomBytes(1)[0]%254),
 		device:  "device-" + randomString(12),
 	}
-	secret := randomBytes(32)
-	for _, auth := range []**phoneauth.Authenticator{&r.a, &r.b} {
-		*auth, err = phoneauth.New(phoneauth.Config{
-			Store:       store,
-			Users:       users,
-			Limiter:     limiter,
-			Sender:      phoneauth.SenderFunc(func(_ context.Context, m phoneauth.Message) (string, error) { return "msg-" + m.ChallengeID, nil }),
-			Secret:      secret,
-			Tokens:      phoneauth.TokenConfig{Keys: keys, ReuseGrace: replicaGrace},
-			Clock:       r.clock,
-			Development: true, // the code comes back in the RequestResult
-			MaxAttempts: 5,
-			Limits:      replicaLimits,
-		})
-		noErr(t, "phoneauth.New", err)
+	r.cfg = phoneauth.Config{
+		Store:       store,
+		Users:       users,
+		Limiter:     limiter,
+		Sender:      phoneauth.SenderFunc(func(_ context.Context, m phoneauth.Message) (string, error) { return "msg-" + m.ChallengeID, nil }),
+		Secret:      randomBytes(32),
+		Tokens:      phoneauth.TokenConfig{Keys: keys, ReuseGrace: replicaGrace},
+		Clock:       r.clock,
+		Development: true, // the code comes back in the RequestResult
+		MaxAttempts: 5,
+		Limits:      replicaLimits,
 	}
+	r.a, r.b = r.with(t, nil), r.with(t, nil)
 	return r
+}
+
+// with returns another replica on the same backend, its configuration
+// changed by change (if not nil).
+func (r *replicas) with(t *testing.T, change func(*phoneauth.Config)) *phoneauth.Authenticator {
+	t.Helper()
+	cfg := r.cfg
+	if change != nil {
+		change(&cfg)
+	}
+	auth, err := phoneauth.New(cfg)
+	noErr(t, "phoneauth.New", err)
+	return auth
 }
 
 // mobilePhone returns a random valid mobile number, +92 30x xxxxxxx (a
@@ -605,4 +636,162 @@ func testConversionGuardShared(t *testing.T, r *replicas) {
 	if _, _, err := request(r.b); err != nil {
 		t.Fatalf("a code into the range on B after A verified one: %v, want the range's event back", err)
 	}
+}
+
+// With SignupDisabled a phone without a user gets ErrSignupNotAllowed, and
+// its code is used up; a phone with a user signs in as that user. With
+// SignupWithCreateUser only a request that asks creates the user, with its
+// metadata. The sessions of these sign-ins are listed and refresh.
+func testSignupPolicies(t *testing.T, r *replicas) {
+	disabled := r.with(t, func(c *phoneauth.Config) { c.Signup = phoneauth.SignupDisabled })
+	phone := mobilePhone()
+	res := r.mustRequest(t, r.a, "A", phone)
+	_, err := r.verify(disabled, phone, res.Code)
+	wantErr(t, "Verify of a phone without a user, signup disabled", err, phoneauth.ErrSignupNotAllowed)
+	_, err = r.verify(r.a, phone, res.Code)
+	wantErr(t, "Verify of the code again on a replica that allows signup", err, phoneauth.ErrVerificationFailed)
+
+	users := r.cfg.Users
+	u, _, err := users.CreateUser(ctx, phone, nil)
+	noErr(t, "CreateUser", err)
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	res = r.mustRequest(t, r.a, "A", phone)
+	in, err := r.verify(disabled, phone, res.Code)
+	noErr(t, "Verify of a phone with a user, signup disabled", err)
+	if in.IsNewUser || in.User.ID != u.ID || in.Session.UserID != u.ID || in.Session.Phone != phone {
+		t.Fatalf("sign-in of an existing user: user %+v (new: %v), session of %q with phone %q; want user %q", in.User, in.IsNewUser, in.Session.UserID, in.Session.Phone, u.ID)
+	}
+	wantSessionWorks(t, r, in)
+
+	asked := r.with(t, func(c *phoneauth.Config) { c.Signup = phoneauth.SignupWithCreateUser })
+	phone = mobilePhone()
+	res = r.mustRequest(t, r.a, "A", phone)
+	_, err = r.verify(asked, phone, res.Code)
+	wantErr(t, "Verify of a code requested without CreateUser, SignupWithCreateUser", err, phoneauth.ErrSignupNotAllowed)
+	if _, err := users.UserByPhone(ctx, phone); !errors.Is(err, phoneauth.ErrNotFound) {
+		t.Fatalf("UserByPhone after a refused signup: %v, want ErrNotFound", err)
+	}
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	res, err = asked.Request(ctx, phoneauth.RequestParams{Phone: phone, DeviceID: r.device, IP: r.ip, CreateUser: true, Metadata: map[string]any{"plan": "trial"}})
+	noErr(t, "Request with CreateUser", err)
+	in, err = r.verify(asked, phone, res.Code)
+	noErr(t, "Verify of a code requested with CreateUser", err)
+	if !in.IsNewUser || in.User.Phone != phone {
+		t.Fatalf("signup asked for: user %+v (new: %v), want a new user with phone %s", in.User, in.IsNewUser, phone)
+	}
+	found, err := users.UserByPhone(ctx, phone)
+	noErr(t, "UserByPhone", err)
+	if found.ID != in.User.ID {
+		t.Fatalf("UserByPhone = %q, want the user created by the sign-in, %q", found.ID, in.User.ID)
+	}
+	wantSessionWorks(t, r, in)
+}
+
+// wantSessionWorks fails t unless the session of a sign-in is listed by
+// Sessions and its refresh token refreshes.
+func wantSessionWorks(t *testing.T, r *replicas, in phoneauth.SignIn) {
+	t.Helper()
+	list, err := r.b.Sessions(ctx, in.User.ID)
+	noErr(t, "Sessions", err)
+	if !slicesContainID(list, in.Session.ID) {
+		t.Fatalf("Sessions(%q) = %d sessions without the new session %q", in.User.ID, len(list), in.Session.ID)
+	}
+	_, err = r.b.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: in.Tokens.RefreshToken, IP: r.ip})
+	noErr(t, "Refresh of a new session", err)
+}
+
+func slicesContainID(list []phoneauth.Session, id string) bool {
+	for _, s := range list {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// A code sent before the secret was rotated verifies on a replica with the
+// old secret among its PreviousSecrets, and is a wrong code on a replica
+// that no longer knows the old secret.
+func testSecretRotation(t *testing.T, r *replicas) {
+	newSecret := randomBytes(32)
+	forgot := r.with(t, func(c *phoneauth.Config) { c.Secret = newSecret })
+	rotated := r.with(t, func(c *phoneauth.Config) { c.Secret, c.PreviousSecrets = newSecret, [][]byte{c.Secret} })
+	phone := mobilePhone()
+	res := r.mustRequest(t, r.a, "A", phone)
+	_, err := r.verify(forgot, phone, res.Code)
+	wantErr(t, "Verify of an old secret's code without PreviousSecrets", err, phoneauth.ErrInvalidOTP)
+	in, err := r.verify(rotated, phone, res.Code)
+	noErr(t, "Verify of an old secret's code with it among PreviousSecrets", err)
+	if in.User.Phone != phone {
+		t.Fatalf("sign-in after rotation: user phone %q, want %s", in.User.Phone, phone)
+	}
+}
+
+// MaxAttempts wrong codes, on both replicas, use a code up: the right code
+// then finds nothing to verify.
+func testAttemptsCapped(t *testing.T, r *replicas) {
+	phone := mobilePhone()
+	res := r.mustRequest(t, r.a, "A", phone)
+	for i := range r.cfg.MaxAttempts {
+		auth := []*phoneauth.Authenticator{r.a, r.b}[i%2]
+		_, err := r.verify(auth, phone, wrongCode(res.Code))
+		wantErr(t, fmt.Sprintf("wrong code %d", i+1), err, phoneauth.ErrInvalidOTP)
+	}
+	_, err := r.verify(r.b, phone, res.Code)
+	wantErr(t, "the right code after MaxAttempts wrong ones", err, phoneauth.ErrVerificationFailed)
+}
+
+// The per-address refresh limit counts refreshes on both replicas; a
+// refused refresh changes nothing, so its token refreshes once the limit
+// allows again.
+func testRefreshPerAddress(t *testing.T, r *replicas) {
+	limit := phoneauth.Limit{Events: 2, Per: time.Minute}
+	a := r.with(t, func(c *phoneauth.Config) { c.Limits.RefreshPerIP = limit })
+	b := r.with(t, func(c *phoneauth.Config) { c.Limits.RefreshPerIP = limit })
+	token := r.signIn(t).Tokens.RefreshToken
+	for i, auth := range []*phoneauth.Authenticator{a, b} {
+		in, err := auth.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: r.ip})
+		noErr(t, fmt.Sprintf("refresh %d", i+1), err)
+		token = in.Tokens.RefreshToken
+	}
+	_, err := a.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: r.ip})
+	wantRateLimited(t, "a third refresh from the address within the minute", err, "refresh-ip")
+	r.clock.Advance(limit.Per)
+	_, err = b.Refresh(ctx, phoneauth.RefreshParams{RefreshToken: token, IP: r.ip})
+	noErr(t, "Refresh with the refused refresh's token, a minute later", err)
+}
+
+// captchaFunc is a phoneauth.CaptchaVerifier.
+type captchaFunc func(token string) error
+
+func (f captchaFunc) VerifyCaptcha(_ context.Context, token, _ string) error { return f(token) }
+
+// Over the per-phone limit, a request with a captcha verifier escalates: a
+// request without a token is refused with ErrCaptchaRequired and stores
+// nothing; one with a solved captcha gets a code (PerPhoneWithCaptcha),
+// which verifies.
+func testCaptchaEscalation(t *testing.T, r *replicas) {
+	auth := r.with(t, func(c *phoneauth.Config) {
+		c.Captcha = captchaFunc(func(token string) error {
+			if token != "solved" {
+				return phoneauth.ErrCaptchaFailed
+			}
+			return nil
+		})
+		c.CaptchaOnlyOverLimit = true
+		c.Limits.PerPhone = phoneauth.Limit{Events: 1, Per: time.Hour}
+	})
+	phone := mobilePhone()
+	first := r.mustRequest(t, auth, "A with a captcha verifier", phone)
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	_, err := r.request(auth, phone)
+	wantErr(t, "a second request within the hour, without a captcha", err, phoneauth.ErrCaptchaRequired)
+	_, err = r.verify(auth, phone, first.Code)
+	noErr(t, "Verify of the first code after a refused request", err)
+
+	r.clock.Advance(replicaLimits.ResendCooldown)
+	res, err := auth.Request(ctx, phoneauth.RequestParams{Phone: phone, DeviceID: r.device, IP: r.ip, CaptchaToken: "solved"})
+	noErr(t, "Request over the per-phone limit with a solved captcha", err)
+	_, err = r.verify(auth, phone, res.Code)
+	noErr(t, "Verify of the code sent with a solved captcha", err)
 }

@@ -1,0 +1,310 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/phoneauth/phoneauth"
+	"github.com/redis/go-redis/v9"
+)
+
+// A Store is a phoneauth.RouteStore: with a Limiter of its client and
+// prefix, and as its own Users, an Authenticator sends Redis one script for
+// a code request and three for a sign-in verification, four commands per
+// sign-in, each in one slot, so that they run on Redis Cluster:
+//
+//   - the request: issueChallenge on {P:l}, the limiter's slot, which the
+//     challenges share: the limits and the new challenge, all or nothing;
+//   - the verification: verifyChallenge on {P:l}: the address limits, the
+//     attempt, the failed-verify budget, the code, its consumption, the
+//     budget's reset and the conversion guard's credit, atomically; then
+//     signInUser on {P:u}, the users' slot, which the session indexes
+//     share: the user found or created and the session indexed; then
+//     createSession on {P:s:ID}.
+//
+// The verification is three scripts, not one transaction: if the second or
+// third fails, the code stays consumed (the client requests a new one), as
+// with the Store's one-by-one calls. An index entry whose session was
+// never created is dropped by ListSessions.
+var _ phoneauth.RouteStore = (*Store)(nil)
+
+// Routes reports whether limiter is a Limiter of this Store's client and
+// prefix and users is the Store itself. It implements phoneauth.RouteStore.
+func (s *Store) Routes(limiter phoneauth.Limiter, users phoneauth.Users) bool {
+	lim, ok := limiter.(*Limiter)
+	u, isStore := users.(*Store)
+	return ok && isStore && u == s && lim.rdb == s.rdb && lim.keys == s.keys
+}
+
+// issueChallenge is AllowAll's decision and, if every key allowed,
+// PutChallenge.
+//
+//	KEYS[1..n] limiter keys, KEYS[n+1] challenge hash
+//	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] n,
+//	ARGV[2i+2], [2i+3] key i's emission interval and burst (µs),
+//	ARGV[2n+4] the challenge's TTL in ms, ARGV[2n+5...] its fields and values
+//
+// It returns allowAll's answer.
+var issueChallenge = redis.NewScript(luaAllowAll + `
+local n = tonumber(ARGV[3])
+local limits = {}
+for i = 1, n do limits[i] = KEYS[i] end
+local refused, wait = allow_all(limits, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV, 3)
+if refused > 0 then return {refused, wait} end
+local c = KEYS[n + 1]
+redis.call('DEL', c)
+redis.call('HSET', c, unpack(ARGV, 2 * n + 5))
+redis.call('PEXPIRE', c, ARGV[2 * n + 4])
+return {0, 0}
+`)
+
+// verifyChallenge is the limiter's and the challenge's part of a
+// verification (phoneauth.VerifyRoute steps 1 to 5).
+//
+//	KEYS: na address keys, nc guard keys, nb (0 or 1) budget key, the challenge
+//	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
+//	ARGV[5] nb, ARGV[6] challenge id ('' for any), then the address
+//	keys' interval and burst pairs, the guard keys' intervals, the
+//	budget's interval and burst, and the code's MACs.
+//
+// It returns {'refused', check from 1, µs to wait[, challenge]},
+// {'none'}, or {'wrong' or 'ok', 0, 0, challenge} with the challenge's
+// fields (HGETALL) after the attempt. The MACs cannot be computed without
+// the server's secret, so the time Lua's string comparison takes tells
+// nothing about the code.
+var verifyChallenge = redis.NewScript(luaAllowAll + luaRefund + luaAttempt + `
+local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local na, nc, nb = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local addr = {}
+for i = 1, na do addr[i] = KEYS[i] end
+local refused, wait = allow_all(addr, now, margin, ARGV, 6)
+if refused > 0 then return {'refused', refused, wait} end
+local c = KEYS[na + nc + nb + 1]
+if not attempt(c, ARGV[6], now) then return {'none'} end
+local budget = 6 + 2 * na + nc
+if nb == 1 then
+  refused, wait = allow_all({KEYS[na + nc + 1]}, now, margin, ARGV, budget)
+  if refused > 0 then return {'refused', na + 1, wait, redis.call('HGETALL', c)} end
+end
+local fields = redis.call('HGETALL', c)
+local hash = redis.call('HGET', c, 'hash')
+local match = false
+for i = budget + 2 * nb + 1, #ARGV do
+  if ARGV[i] == hash then match = true end
+end
+if not match then return {'wrong', 0, 0, fields} end
+redis.call('DEL', c)
+if nb == 1 then redis.call('DEL', KEYS[na + nc + 1]) end
+for i = 1, nc do refund(KEYS[na + i], now, margin, tonumber(ARGV[6 + 2 * na + i])) end
+return {'ok', 0, 0, fields}
+`)
+
+// signInUser finds or creates the user of a verified phone and indexes
+// its new session.
+//
+//	KEYS[1..4] the user tables (as createUser's)
+//	ARGV[1] phone, ARGV[2] new user id, ARGV[3] creation time,
+//	ARGV[4] metadata JSON, ARGV[5] '1' to create a missing user,
+//	ARGV[6] the index keys' stem ({P:u}us:), ARGV[7] session id,
+//	ARGV[8] its expiry (µs), ARGV[9] now (µs), ARGV[10] the index's TTL in ms
+//
+// It returns createUser's answer, or nil for a missing user it may not
+// create. The index key, the stem and the user id, is not among KEYS (the
+// id is known only here), but it is in KEYS's slot, {P:u}, so the node
+// that runs the script holds it: Redis Cluster requires only that a
+// script's keys share a slot.
+var signInUser = redis.NewScript(luaCreateUser + luaIndexSession + `
+local user
+if ARGV[5] == '1' then
+  user = create_user(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+else
+  local id = redis.call('HGET', KEYS[1], ARGV[1])
+  if not id then return false end
+  user = {0, id, redis.call('HGET', KEYS[3], id) or ''}
+end
+index_session(ARGV[6] .. user[2], ARGV[7], ARGV[8], ARGV[9], tonumber(ARGV[10]))
+return user
+`)
+
+// IssueChallenge applies the request's limits and stores its challenge,
+// all or nothing, in one script. It implements phoneauth.RouteStore.
+func (s *Store) IssueChallenge(ctx context.Context, r phoneauth.IssueRoute) (int, time.Duration, error) {
+	c := r.Challenge
+	f, err := challengeFields(c)
+	if err != nil {
+		return -1, 0, fmt.Errorf("redisstore: issue challenge: %w", err)
+	}
+	b, refused, retry := newBatch(s.keys, r.Checks)
+	if refused >= 0 {
+		return refused, retry, nil
+	}
+	keys := append(b.keys, s.keys.challenge(c.Key))
+	args := append([]any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(b.keys)}, b.args...)
+	args = append(append(args, ttl(c.CreatedAt, c.ExpiresAt).Milliseconds()), f...)
+	res, err := issueChallenge.Run(ctx, s.rdb, keys, args...).Int64Slice()
+	if err != nil {
+		return -1, 0, unavailable("issue challenge", err)
+	}
+	return b.result(res)
+}
+
+// VerifyChallenge checks a code and signs its user in with three scripts
+// (see RouteStore above). It implements phoneauth.RouteStore.
+func (s *Store) VerifyChallenge(ctx context.Context, r phoneauth.VerifyRoute) (phoneauth.VerifyOutcome, error) {
+	addr, refused, retry := newBatch(s.keys, r.AddressChecks)
+	if refused >= 0 {
+		return phoneauth.VerifyOutcome{Result: phoneauth.VerifyRefused, Refused: refused, RetryAfter: retry}, nil
+	}
+	budget, _, _ := newBatch(s.keys, []phoneauth.LimitCheck{r.Budget})
+	if r.Budget.Key == "" {
+		budget = batch{}
+	} else if r.Budget.Limit.Events <= 0 && !r.Budget.Limit.Off() {
+		return phoneauth.VerifyOutcome{}, errors.New("redisstore: verify challenge: a failed-verify budget of no events")
+	}
+	keys := append([]string{}, addr.keys...)
+	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), 0, len(budget.keys), r.ID}
+	args = append(args, addr.args...)
+	credits := 0
+	for _, c := range r.Credits {
+		if !c.Limit.Off() && c.Limit.Events > 0 {
+			interval, _ := gcra(c.Limit)
+			keys, args = append(keys, s.keys.limit(c.Key)), append(args, interval)
+			credits++
+		}
+	}
+	args[3] = credits
+	keys = append(append(keys, budget.keys...), s.keys.challenge(r.Key))
+	args = append(args, budget.args...)
+	for _, h := range r.CodeHashes {
+		args = append(args, h)
+	}
+	res, err := verifyChallenge.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return phoneauth.VerifyOutcome{}, unavailable("verify challenge", err)
+	}
+	out, err := s.verifyAnswer(r, res, len(addr.keys), addr.index)
+	if err != nil || out.Result != phoneauth.VerifySignedIn {
+		return out, err
+	}
+	return s.signIn(ctx, r, out)
+}
+
+// verifyAnswer reads verifyChallenge's answer: the outcome, with the
+// attempted challenge.
+func (s *Store) verifyAnswer(r phoneauth.VerifyRoute, res []any, na int, index []int) (phoneauth.VerifyOutcome, error) {
+	bad := func() (phoneauth.VerifyOutcome, error) {
+		return phoneauth.VerifyOutcome{}, unavailable("verify challenge", fmt.Errorf("unexpected reply %v", res))
+	}
+	if len(res) == 0 {
+		return bad()
+	}
+	outcome, _ := res[0].(string)
+	if outcome == "none" {
+		return phoneauth.VerifyOutcome{}, phoneauth.ErrNotFound
+	}
+	if len(res) < 3 {
+		return bad()
+	}
+	var out phoneauth.VerifyOutcome
+	if len(res) == 4 {
+		fields, _ := res[3].([]any)
+		c, err := decodeChallenge(r.Key, pairs(fields))
+		if err != nil {
+			return phoneauth.VerifyOutcome{}, unavailable("verify challenge", err)
+		}
+		out.Challenge = c
+	}
+	switch outcome {
+	case "refused":
+		check, _ := res[1].(int64)
+		wait, _ := res[2].(int64)
+		switch {
+		case check >= 1 && int(check) <= na:
+			out.Refused = index[check-1]
+		case int(check) == na+1:
+			out.Refused = len(r.AddressChecks)
+		default:
+			return bad()
+		}
+		out.Result, out.RetryAfter = phoneauth.VerifyRefused, time.Duration(wait)*time.Microsecond
+	case "wrong":
+		out.Result = phoneauth.VerifyWrongCode
+	case "ok":
+		out.Result = phoneauth.VerifySignedIn
+	default:
+		return bad()
+	}
+	return out, nil
+}
+
+// signIn finds or creates the user of a verified challenge, indexes the
+// new session (one script) and creates it (another).
+func (s *Store) signIn(ctx context.Context, r phoneauth.VerifyRoute, out phoneauth.VerifyOutcome) (phoneauth.VerifyOutcome, error) {
+	c := out.Challenge
+	create := r.Signup == phoneauth.SignupAllowed || (r.Signup == phoneauth.SignupWithCreateUser && c.CreateUser)
+	meta, err := encodeJSON(c.Metadata)
+	if err != nil {
+		return phoneauth.VerifyOutcome{}, fmt.Errorf("redisstore: verify challenge: metadata: %w", err)
+	}
+	if meta == "{}" {
+		meta = ""
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id) // never fails (Go 1.24+: a failure crashes the program)
+	sess := r.Session
+	life := ttl(r.Now, sess.ExpiresAt)
+	res, err := signInUser.Run(ctx, s.rdb, s.userKeys(),
+		c.Phone, base64.RawURLEncoding.EncodeToString(id), encodeTime(s.clock.Now()), meta, encodeBool(create),
+		s.keys.userSessions(""), sess.ID, micros(sess.ExpiresAt), micros(r.Now), life.Milliseconds(),
+	).Slice()
+	switch {
+	case errors.Is(err, redis.Nil):
+		out.Result = phoneauth.VerifyNoUser
+		return out, nil
+	case err != nil:
+		return phoneauth.VerifyOutcome{}, unavailable("sign in user", err)
+	case len(res) != 3:
+		return phoneauth.VerifyOutcome{}, unavailable("sign in user", fmt.Errorf("unexpected reply %v", res))
+	}
+	isNew, _ := res[0].(int64)
+	uid, _ := res[1].(string)
+	createdStr, _ := res[2].(string)
+	created, err := decodeTime(createdStr)
+	if err != nil {
+		return phoneauth.VerifyOutcome{}, unavailable("sign in user", err)
+	}
+	out.User, out.IsNewUser = phoneauth.User{ID: uid, Phone: c.Phone, CreatedAt: created}, isNew == 1
+	sess.UserID, sess.Phone = uid, c.Phone
+	sess.CreatedAt, sess.RefreshedAt = r.Now, r.Now
+	device, err := json.Marshal(storedDevice(sess.Device))
+	if err != nil {
+		return phoneauth.VerifyOutcome{}, fmt.Errorf("redisstore: create session: device: %w", err)
+	}
+	n, err := createSession.Run(ctx, s.rdb, []string{s.keys.session(sess.ID), s.keys.tokens(sess.ID)},
+		append([]any{life.Milliseconds()}, sessionFields(sess, device)...)...).Int64()
+	switch {
+	case err != nil:
+		return phoneauth.VerifyOutcome{}, unavailable("create session", err)
+	case n != 1:
+		return phoneauth.VerifyOutcome{}, errors.New("redisstore: create session: duplicate session id")
+	}
+	out.Session = sess
+	return out, nil
+}
+
+// RefreshSession applies the refresh's limits (Limiter.AllowAll) and then
+// rotates (RotateRefresh): two scripts, since a session's slot is not the
+// limiter's. It implements phoneauth.RouteStore.
+func (s *Store) RefreshSession(ctx context.Context, checks []phoneauth.LimitCheck, r phoneauth.Rotation) (phoneauth.Session, int, time.Duration, error) {
+	refused, retry, err := (&Limiter{rdb: s.rdb, keys: s.keys}).AllowAll(ctx, checks, r.Now)
+	if err != nil || refused >= 0 {
+		return phoneauth.Session{}, refused, retry, err
+	}
+	sess, err := s.RotateRefresh(ctx, r)
+	return sess, -1, 0, err
+}
