@@ -36,7 +36,12 @@ func newBenchAuthenticator(b *testing.B) (*Authenticator, *ManualClock) {
 		Secret: []byte("a test secret: 32 bytes or more, of many different bytes"),
 		Tokens: TokenConfig{Keys: keys},
 		Clock:  clock,
-		Limits: Limits{PerPhone: Unlimited, PerIP: Unlimited, PerDevice: Unlimited, Global: Unlimited, FailedVerifies: Unlimited, ResendCooldown: -1},
+		Limits: Limits{PerPhone: Unlimited, PerIP: Unlimited, PerDevice: Unlimited, Global: Unlimited, FailedVerifies: Unlimited, ResendCooldown: -1,
+			VerifyPerIP: Unlimited, RefreshPerIP: Unlimited, PerRange: Unlimited, PerCountry: Unlimited,
+			UnverifiedPerRange: Unlimited, UnverifiedPerCountry: Unlimited},
+		// The limits are off to measure the flow itself, which New refuses
+		// as guessable unless told so.
+		AllowWeakCodes: true,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -101,15 +106,15 @@ func BenchmarkVerify(b *testing.B) {
 	now := clock.Now()
 	put := func(i int) {
 		phone := benchPhone(i % benchPhones)
-		c := Challenge{Key: loginKey(phone, ""), ID: newID(), Phone: phone, MaxAttempts: 5, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
-		c.CodeHash = codeMAC(a.cfg.Secret, c.ID, phone, "123456")
+		c := Challenge{Key: loginKey(phone, "d"), ID: newID(), Phone: phone, MaxAttempts: 5, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+		c.CodeHash = codeMAC(a.cfg.Secret, c.Key, phone, "123456")
 		if err := a.store.PutChallenge(ctx, c); err != nil {
 			b.Fatal(err)
 		}
 	}
 	for i := range benchPhones { // create the users
 		put(i)
-		if _, err := a.Verify(ctx, VerifyParams{Phone: benchPhone(i), Code: "123456"}); err != nil {
+		if _, err := a.Verify(ctx, VerifyParams{Phone: benchPhone(i), Code: "123456", Device: Device{ID: "d"}, IP: "192.0.2.1"}); err != nil {
 			b.Fatal(err)
 		}
 	}
