@@ -20,6 +20,12 @@ func generous(c *phoneauth.Config) {
 		FailedVerifies: phoneauth.Unlimited,
 		ResendCooldown: -1,
 		VerifyPerIP:    phoneauth.Unlimited,
+		RefreshPerIP:   phoneauth.Unlimited,
+		PerRange:       phoneauth.Unlimited,
+		PerCountry:     phoneauth.Unlimited,
+
+		UnverifiedPerRange:   phoneauth.Unlimited,
+		UnverifiedPerCountry: phoneauth.Unlimited,
 	}
 	c.AllowWeakCodes = true // no limits at all: the fuzzer is no attacker
 }
