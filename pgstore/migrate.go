@@ -1,16 +1,14 @@
 package pgstore
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/phoneauth/phoneauth/internal/sqlstore"
 )
 
 // migrationFiles are the schema's migrations, NNNN_name.sql, applied in
@@ -20,35 +18,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// A migration is one versioned step of the schema.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations returns the embedded migrations sorted by version.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, path := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(path, "migrations/"), ".sql")
-		num, name, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil || version <= 0 {
-			return nil, fmt.Errorf("pgstore: migration file %s: name must start with a positive number", path)
-		}
-		sql, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: version, name: name, sql: string(sql)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	return ms, nil
+func migrations() ([]sqlstore.Migration, error) {
+	return sqlstore.Migrations(migrationFiles, "migrations", "pgstore")
 }
 
 // Migrate creates or updates the Store's schema and tables: it creates the
@@ -68,7 +40,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err != nil {
 		return unavailable("migrate", err)
 	}
-	pending := slices.DeleteFunc(ms, func(m migration) bool { return applied[m.version] })
+	pending := slices.DeleteFunc(ms, func(m sqlstore.Migration) bool { return applied[m.Version] })
 	if len(pending) == 0 {
 		return nil
 	}
@@ -78,7 +50,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	for _, m := range pending {
 		err := s.inMigrationTx(ctx, func(ctx context.Context, tx pgx.Tx) error { return s.apply(ctx, tx, m) })
 		if err != nil {
-			return unavailable(fmt.Sprintf("migrate: migration %d (%s)", m.version, m.name), err)
+			return unavailable(fmt.Sprintf("migrate: migration %d (%s)", m.Version, m.Name), err)
 		}
 	}
 	return nil
@@ -143,9 +115,9 @@ func (s *Store) bootstrap(ctx context.Context, tx pgx.Tx) error {
 
 // apply runs migration m in tx unless it has been applied meanwhile (by
 // another process, before this one got the lock), and records it.
-func (s *Store) apply(ctx context.Context, tx pgx.Tx, m migration) error {
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, m sqlstore.Migration) error {
 	var done bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+s.table("schema_migrations")+` WHERE version = $1)`, m.version).Scan(&done)
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+s.table("schema_migrations")+` WHERE version = $1)`, m.Version).Scan(&done)
 	if err != nil || done {
 		return err
 	}
@@ -153,10 +125,10 @@ func (s *Store) apply(ctx context.Context, tx pgx.Tx, m migration) error {
 	if _, err := tx.Exec(ctx, `SELECT set_config('search_path', $1, true)`, pgx.Identifier{s.schema}.Sanitize()); err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, m.sql); err != nil { // no arguments: simple protocol, several statements
+	if _, err := tx.Exec(ctx, m.SQL); err != nil { // no arguments: simple protocol, several statements
 		return err
 	}
-	_, err = tx.Exec(ctx, `INSERT INTO `+s.table("schema_migrations")+` (version, name) VALUES ($1, $2)`, m.version, m.name)
+	_, err = tx.Exec(ctx, `INSERT INTO `+s.table("schema_migrations")+` (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 	return err
 }
 

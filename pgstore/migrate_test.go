@@ -19,9 +19,9 @@ func TestMigrationFiles(t *testing.T) {
 		t.Fatal("no migrations embedded")
 	}
 	for i, m := range ms {
-		if m.version != i+1 || m.name == "" || m.sql == "" {
+		if m.Version != i+1 || m.Name == "" || m.SQL == "" {
 			t.Fatalf("migration %d: version %d, name %q, %d bytes of SQL; want versions 1, 2, 3… each with a name and SQL",
-				i, m.version, m.name, len(m.sql))
+				i, m.Version, m.Name, len(m.SQL))
 		}
 	}
 }

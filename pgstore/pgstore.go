@@ -58,6 +58,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/phoneauth/phoneauth"
+
+	"github.com/phoneauth/phoneauth/internal/sqlstore"
 )
 
 // DefaultSchema is the schema of the tables when Options.Schema is empty.
@@ -166,25 +168,7 @@ func newID() string {
 //
 //	go store.RunCleanup(ctx, time.Minute)
 func (s *Store) RunCleanup(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = time.Minute
-	}
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
-		n, err := s.Cleanup(ctx, s.clock.Now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.LogAttrs(ctx, slog.LevelError, "pgstore: cleanup failed", slog.String("error", err.Error()))
-		case n > 0:
-			s.log.LogAttrs(ctx, slog.LevelDebug, "pgstore: cleanup", slog.Int64("deleted", n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
+	sqlstore.RunCleanup(ctx, every, s.clock.Now, s.Cleanup, s.log, "pgstore")
 }
 
 // cleanupBatch is how many rows one statement of Cleanup deletes at most,

@@ -1,14 +1,11 @@
 package sqlitestore
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"slices"
-	"strconv"
-	"strings"
+
+	"github.com/phoneauth/phoneauth/internal/sqlstore"
 )
 
 // migrationFiles are the schema's migrations, NNNN_name.sql, applied in
@@ -18,35 +15,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// A migration is one versioned step of the schema.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations returns the embedded migrations sorted by version.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	for _, path := range names {
-		base := strings.TrimSuffix(strings.TrimPrefix(path, "migrations/"), ".sql")
-		num, name, _ := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if err != nil || version <= 0 {
-			return nil, fmt.Errorf("sqlitestore: migration file %s: name must start with a positive number", path)
-		}
-		sql, err := migrationFiles.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: version, name: name, sql: string(sql)})
-	}
-	slices.SortFunc(ms, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	return ms, nil
+func migrations() ([]sqlstore.Migration, error) {
+	return sqlstore.Migrations(migrationFiles, "migrations", "sqlitestore")
 }
 
 // migrate applies, in one transaction begun with BEGIN IMMEDIATE, each
@@ -77,16 +48,16 @@ func (s *Store) migrate(ctx context.Context) error {
 		return unavailable("migrate", err)
 	}
 	for _, m := range ms {
-		if m.version <= latest {
+		if m.Version <= latest {
 			continue
 		}
-		_, err := t.ExecContext(ctx, m.sql)
+		_, err := t.ExecContext(ctx, m.SQL)
 		if err == nil {
 			_, err = t.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.version, m.name, micros(s.clock.Now()))
+				m.Version, m.Name, micros(s.clock.Now()))
 		}
 		if err != nil {
-			return unavailable(fmt.Sprintf("migrate: migration %d (%s)", m.version, m.name), err)
+			return unavailable(fmt.Sprintf("migrate: migration %d (%s)", m.Version, m.Name), err)
 		}
 	}
 	if err := t.Commit(); err != nil {

@@ -75,6 +75,8 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/phoneauth/phoneauth"
+
+	"github.com/phoneauth/phoneauth/internal/sqlstore"
 )
 
 // Options configure a Store. The zero value is the durable default.
@@ -313,25 +315,7 @@ func newID() string { return rand.Text() }
 //
 //	go store.RunCleanup(ctx, time.Minute)
 func (s *Store) RunCleanup(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = time.Minute
-	}
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
-		n, err := s.Cleanup(ctx, s.clock.Now())
-		switch {
-		case err != nil && ctx.Err() == nil:
-			s.log.LogAttrs(ctx, slog.LevelError, "sqlitestore: cleanup failed", slog.String("error", err.Error()))
-		case n > 0:
-			s.log.LogAttrs(ctx, slog.LevelDebug, "sqlitestore: cleanup", slog.Int64("deleted", n))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
+	sqlstore.RunCleanup(ctx, every, s.clock.Now, s.Cleanup, s.log, "sqlitestore")
 }
 
 // cleanupBatch is how many rows one statement of Cleanup deletes at most,

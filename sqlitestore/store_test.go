@@ -119,8 +119,8 @@ func TestMigrateOnce(t *testing.T) {
 	must(t, err)
 	var n, latest int
 	must(t, s.r.QueryRowContext(ctx, `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &latest))
-	if n != len(ms) || latest != ms[len(ms)-1].version {
-		t.Fatalf("schema_migrations: %d rows up to version %d, want %d up to %d", n, latest, len(ms), ms[len(ms)-1].version)
+	if n != len(ms) || latest != ms[len(ms)-1].Version {
+		t.Fatalf("schema_migrations: %d rows up to version %d, want %d up to %d", n, latest, len(ms), ms[len(ms)-1].Version)
 	}
 }
 
