@@ -94,13 +94,14 @@ func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr cli
 	return nil, a.refuse(ctx, checks[i].scope, retry, phone, false)
 }
 
-// refundOnOutage gives back charged (see refund) when *err, the answer of
-// the request that recorded them, is a store outage: a verification or a
-// refresh answered 503 costs its address nothing, so that the retry the
-// 503 asks for is not refused. Deferred by the request.
-func (a *Authenticator) refundOnOutage(ctx context.Context, charged []LimitCheck, err *error) {
+// refundOnOutage gives back *charged (see refund) when *err, the answer
+// of the request that recorded them, is a store outage: a verification or
+// a refresh answered 503 costs its address and its phone's failed-verify
+// budget nothing, so that the retry the 503 asks for is not refused.
+// Deferred by the request, which may add to *charged as it goes.
+func (a *Authenticator) refundOnOutage(ctx context.Context, charged *[]LimitCheck, err *error) {
 	if errors.Is(*err, ErrStoreUnavailable) {
-		a.refund(ctx, charged)
+		a.refund(ctx, *charged)
 	}
 }
 
