@@ -176,7 +176,7 @@ const restoreWindow = 30 * time.Second
 
 // restoreTimeout bounds restoreChallenge, which runs after the
 // verification's own deadline may have passed.
-const restoreTimeout = 2 * time.Second
+const restoreTimeout = time.Second
 
 // consumed is the tombstone of the challenge under key (see
 // verifyChallenge): in the challenges' slot.
