@@ -678,3 +678,35 @@ func TestConcurrentRightCodesLeaveOneSession(t *testing.T) {
 		t.Fatalf("events: %d verified, %d signed in; want 1 each", f.countEvents(phoneauth.EventVerified, nil), f.countEvents(phoneauth.EventSignedIn, nil))
 	}
 }
+
+// keyFailingLimiter is a Limiter that decides one limit at a time and
+// whose Allow fails once for the key named by failKey.
+type keyFailingLimiter struct {
+	phoneauth.Limiter
+	failKey atomic.Pointer[string]
+}
+
+func (l *keyFailingLimiter) Allow(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
+	if p := l.failKey.Load(); p != nil && *p == key && l.failKey.CompareAndSwap(p, nil) {
+		return false, 0, errDown
+	}
+	return l.Limiter.Allow(ctx, key, lim, now)
+}
+
+// A limiter that decides one limit at a time and fails in the middle of a
+// request's limits: the request is answered ErrStoreUnavailable and the
+// limits it had passed (the cooldown first) get their event back, so that
+// the retry is not refused.
+func TestLimiterFailureMidwayGivesLimitsBack(t *testing.T) {
+	lim := &keyFailingLimiter{Limiter: phoneauth.NewMemoryLimiter(0)}
+	f := newFixture(t, func(c *phoneauth.Config) { c.Limiter = lim })
+	key := "phoneauth:device:dev-1"
+	lim.failKey.Store(&key)
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-1", IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("request with the device limit failing: %v", err)
+	}
+	phoneauth.WaitRefunds(f.auth)
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-1", IP: "192.0.2.1"}); err != nil {
+		t.Fatalf("the retry: %v (the failed request kept its cooldown)", err)
+	}
+}

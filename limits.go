@@ -71,6 +71,7 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 	j, retry, err := a.allowChecks(ctx, again, put)
 	switch {
 	case err != nil:
+		a.refund(ctx, limitChecks(checks[:len(checks)-len(again)]))
 		return nil, err
 	case j >= 0:
 		return nil, a.refuse(ctx, again[j].scope, retry, phone, false)
@@ -133,7 +134,8 @@ func limitChecks(checks []scopedCheck) []LimitCheck {
 // allowChecks applies live checks and returns the index of the one that
 // refused (-1 if none) and when it allows again. With a BatchLimiter they
 // are decided in one call, all or nothing; otherwise one by one, stopping
-// at the first refusal (the earlier ones keep their event). With put, they
+// at the first refusal (the earlier ones keep their event) or failure (the
+// earlier ones get their event back: a failed request costs nothing). With put, they
 // are decided by the RouteStore's IssueChallenge, which stores put if they
 // all allow.
 func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck, put *Challenge) (int, time.Duration, error) {
@@ -157,6 +159,9 @@ func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck, p
 	for i, c := range checks {
 		ok, retry, err := a.limiter.Allow(ctx, c.check.Key, c.check.Limit, now)
 		if err != nil {
+			// The request fails: the checks before i recorded their
+			// event, which it gives back.
+			a.refund(ctx, limitChecks(checks[:i]))
 			return -1, 0, storeErr("limiter", err)
 		}
 		if !ok {
