@@ -148,7 +148,8 @@ func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend
 // are as before it (only its attempt stays counted), and the retry with
 // the same code can succeed. (A store that fails after it consumed, such
 // as a deadline that fires after the write, cannot promise that: see
-// docs/operations.md.) Of concurrent verifications of one right code, the
+// docs/operations.md. A RouteStore gives the same promise for its one
+// VerifyChallenge call.) Of concurrent verifications of one right code, the
 // one that consumes it signs in; the others' sessions are deleted and they
 // get ErrVerificationFailed.
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, err error) {
