@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/faultproxy"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -190,6 +191,8 @@ func TestFailedSignInRestoresTheCode(t *testing.T) {
 			script *redis.Script
 			after  bool
 		}{
+			{"verifyChallenge", verifyChallenge, false},
+			{"verifyChallenge ran", verifyChallenge, true},
 			{"signInUser", signInUser, false},
 			{"signInUser ran", signInUser, true},
 			{"createSession", createSession, false},
@@ -208,9 +211,13 @@ func TestFailedSignInRestoresTheCode(t *testing.T) {
 				if fault.fired.Load() != 1 {
 					t.Fatalf("the fault fired %d times, want 1", fault.fired.Load())
 				}
+				attempts := "1"
+				if step.script == verifyChallenge && !step.after {
+					attempts = "0" // Redis never saw the verification
+				}
 				after, tomb := e.challenge(t)
-				if tomb || after["hash"] != before["hash"] || after["id"] != before["id"] || after["expires_at"] != before["expires_at"] || after["attempts"] != "1" {
-					t.Fatalf("challenge after the failed call: id %q, %q attempts (tombstone %v), want id %q with 1 attempt", after["id"], after["attempts"], tomb, before["id"])
+				if tomb || after["hash"] != before["hash"] || after["id"] != before["id"] || after["expires_at"] != before["expires_at"] || after["attempts"] != attempts {
+					t.Fatalf("challenge after the failed call: id %q, %q attempts (tombstone %v), want id %q with %s attempts", after["id"], after["attempts"], tomb, before["id"], attempts)
 				}
 				if got := e.limits(t); !equalMaps(got, limits) {
 					t.Fatalf("limits after the failed call: %v, want as before: %v", got, limits)
@@ -316,6 +323,31 @@ func (h *captureHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	}
 }
 
+// A request whose script fails, before Redis ran it or after (a lost
+// reply: the challenge and the cooldown were stored), is answered
+// ErrStoreUnavailable and has changed nothing: the retry is not refused by
+// the cooldown, and its code is the one that verifies.
+func TestFailedIssueChangesNothing(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		for _, after := range []bool{false, true} {
+			fault := &scriptFault{script: issueChallenge, after: after}
+			e := newRestoreEnv(t, cluster, fault)
+			fault.armed.Store(true)
+			_, err := e.auth.Request(context.Background(), phoneauth.RequestParams{Phone: restorePhone, DeviceID: "dev", IP: "192.0.2.1"})
+			if !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+				t.Fatalf("request with its script failing (after %v): %v", after, err)
+			}
+			if c, _ := e.challenge(t); len(c) != 0 {
+				t.Fatalf("a challenge is stored after the failed request (after %v)", after)
+			}
+			code := e.request(t)
+			if _, err := e.verify(code, "192.0.2.1"); err != nil {
+				t.Fatalf("verifying the retry's code (after %v): %v", after, err)
+			}
+		}
+	})
+}
+
 // A refresh whose rotation fails, before Redis ran it or after, gives the
 // refresh's address limit its event back: with the limit at one event, the
 // retry is not refused, and gets the rotation (a retry of a rotation that
@@ -345,6 +377,67 @@ func TestFailedRotationGivesLimitsBack(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRoutesPaused holds back all traffic to Redis: each route call is
+// answered ErrStoreUnavailable by its deadline plus the margin its undo
+// adds (restoreTimeout), also with more callers than the pool has
+// connections; once traffic flows again, the same client works.
+func TestRoutesPaused(t *testing.T) {
+	srv := newPrivateServer(t)
+	proxy, err := faultproxy.Start(srv.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true, PoolSize: 4})
+	defer rdb.Close()
+	s := New(rdb, Options{Clock: phoneauth.NewManualClock(t0)})
+	ctx := context.Background()
+	limit := phoneauth.Limit{Events: 1 << 30, Per: time.Second}
+	checks := []phoneauth.LimitCheck{{Key: "k", Limit: limit}}
+	c := testChallenge("login:+15550000010")
+	if _, _, err := s.IssueChallenge(ctx, phoneauth.IssueRoute{Checks: checks, Challenge: c, Now: t0}); err != nil {
+		t.Fatal(err)
+	}
+	sess := testSession("user-1", t0)
+	if err := s.CreateSession(ctx, sess); err != nil {
+		t.Fatal(err)
+	}
+	verify := phoneauth.VerifyRoute{Key: c.Key, Now: t0, AddressChecks: checks, CodeHashes: [][]byte{c.CodeHash},
+		Signup: phoneauth.SignupAllowed}
+	calls := []faultproxy.Call{
+		{Name: "IssueChallenge", Run: func(ctx context.Context) error {
+			_, _, err := s.IssueChallenge(ctx, phoneauth.IssueRoute{Checks: checks, Challenge: testChallenge("login:+15550000011"), Now: t0})
+			return err
+		}},
+		{Name: "VerifyChallenge", Run: func(ctx context.Context) error {
+			r := verify
+			r.Session = testSession("", t0)
+			_, err := s.VerifyChallenge(ctx, r)
+			return err
+		}},
+		{Name: "RefreshSession", Run: func(ctx context.Context) error {
+			_, _, _, err := s.RefreshSession(ctx, checks, phoneauth.Rotation{SessionID: sess.ID, OldHash: sess.RefreshHash,
+				NewHash: []byte("n"), NewExpiresAt: t0.Add(time.Hour), Now: t0})
+			return err
+		}},
+	}
+	proxy.Pause()
+	faultproxy.CheckDeadlines(t, calls, phoneauth.ErrStoreUnavailable, 250*time.Millisecond, restoreTimeout+time.Second, 12)
+	proxy.Resume()
+	// What the paused calls sent reaches Redis now, in no set order; a new
+	// code is not affected.
+	c = testChallenge("login:+15550000012")
+	if _, _, err := s.IssueChallenge(ctx, phoneauth.IssueRoute{Checks: checks, Challenge: c, Now: t0}); err != nil {
+		t.Fatalf("request after the pause: %v", err)
+	}
+	r := verify
+	r.Key, r.CodeHashes, r.Session = c.Key, [][]byte{c.CodeHash}, testSession("", t0)
+	out, err := s.VerifyChallenge(ctx, r)
+	if err != nil || out.Result != phoneauth.VerifySignedIn {
+		t.Fatalf("verify after the pause: %v, %v; want signed in", out.Result, err)
+	}
 }
 
 // deviceHash is the device part of a login challenge's key.

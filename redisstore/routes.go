@@ -30,8 +30,9 @@ import (
 // The verification is three scripts, not one transaction. The first
 // consumes the code by renaming its challenge to a tombstone, {P:l}cu:KEY,
 // that remembers for restoreWindow which verification consumed it and
-// which guard credits it applied. If the second or third script fails,
-// restoreChallenge undoes the first: it puts the challenge back as it was
+// which guard credits it applied. If a script fails (the first too: Redis
+// may have run it and lost the reply), restoreChallenge undoes the first
+// if it ran: it puts the challenge back as it was
 // (its attempt counted), gives the address limits their events back and
 // takes back the guard credits, so that the call has changed nothing and
 // the retry with the same code can succeed. It does so only if the
@@ -41,6 +42,11 @@ import (
 // reached for restoreChallenge either, the code stays consumed and the
 // client requests a new one. An index entry whose session was never
 // created is dropped by ListSessions.
+//
+// Likewise a request whose issueChallenge fails is undone by dropChallenge
+// if Redis ran it after all, and a refresh whose rotation fails gives its
+// limits back: a route call that returns an error has changed nothing,
+// unless Redis could not be reached to undo it.
 var _ phoneauth.RouteStore = (*Store)(nil)
 
 // Routes reports whether limiter is a Limiter of this Store's client and
@@ -174,9 +180,11 @@ return 2
 // two scripts and the restore's own deadline.
 const restoreWindow = 30 * time.Second
 
-// restoreTimeout bounds restoreChallenge, which runs after the
-// verification's own deadline may have passed.
-const restoreTimeout = time.Second
+// restoreTimeout bounds restoreChallenge, dropChallenge and the refund
+// of a failed refresh, which run after the call's own deadline may have
+// passed: a healthy Redis answers them in well under a millisecond, and a
+// Redis that does not answer delays the error by this much.
+const restoreTimeout = 500 * time.Millisecond
 
 // consumed is the tombstone of the challenge under key (see
 // verifyChallenge): in the challenges' slot.
@@ -226,15 +234,61 @@ func (s *Store) IssueChallenge(ctx context.Context, r phoneauth.IssueRoute) (int
 	args = append(append(args, ttl(c.CreatedAt, c.ExpiresAt).Milliseconds()), f...)
 	res, err := issueChallenge.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return -1, 0, unavailable("issue challenge", err)
+		return -1, 0, s.unissue(ctx, b, c, r.Now, unavailable("issue challenge", err))
 	}
 	return b.result(res)
 }
 
+// dropChallenge undoes an issueChallenge that may have run although its
+// caller got an error (a reply lost to a deadline): if the key's challenge
+// is the one that call stored (same id and code hash), it deletes it and
+// gives each limiter key its event back. Its code was never sent.
+//
+//	KEYS[1..n] limiter keys, KEYS[n+1] challenge hash
+//	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] challenge id,
+//	ARGV[4] its code hash, ARGV[4+i] key i's emission interval (µs)
+//
+// It returns 1 when it undid the call, 0 when the call had not stored
+// its challenge (or this drop already ran).
+var dropChallenge = redis.NewScript(luaRefund + `
+local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local c = KEYS[#KEYS]
+local stored = redis.call('HMGET', c, 'id', 'hash')
+if stored[1] ~= ARGV[3] or stored[2] ~= ARGV[4] then return 0 end
+redis.call('DEL', c)
+for i = 1, #KEYS - 1 do refund(KEYS[i], now, margin, tonumber(ARGV[4 + i])) end
+return 1
+`)
+
+// unissue undoes the issueChallenge of c under the limits b, after it
+// failed with err, in case Redis ran it (dropChallenge). It runs detached
+// from ctx, whose deadline may be what failed, under restoreTimeout, and
+// returns err, saying so if the undo failed.
+func (s *Store) unissue(ctx context.Context, b batch, c phoneauth.Challenge, now time.Time, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
+	keys := append(append([]string{}, b.keys...), s.keys.challenge(c.Key))
+	args := append([]any{now.UnixMicro(), ttlMargin.Milliseconds(), c.ID, c.CodeHash}, intervals(b)...)
+	if derr := dropChallenge.Run(ctx, s.rdb, keys, args...).Err(); derr != nil {
+		return fmt.Errorf("%w (if the request's limits were charged, they stay so: undoing it failed: %v)", err, derr)
+	}
+	return err
+}
+
+// intervals returns the emission intervals of a batch's keys, without
+// their bursts.
+func intervals(b batch) []any {
+	out := make([]any, 0, len(b.keys))
+	for i := 0; i < len(b.args); i += 2 {
+		out = append(out, b.args[i])
+	}
+	return out
+}
+
 // VerifyChallenge checks a code and signs its user in with three scripts
-// (see RouteStore above). If the second or third fails, it restores the
-// code and the limits (restoreChallenge) before it returns the error. It
-// implements phoneauth.RouteStore.
+// (see RouteStore above). If one fails, it restores the code and the
+// limits (restoreChallenge: the first may have run, its reply lost)
+// before it returns the error. It implements phoneauth.RouteStore.
 func (s *Store) VerifyChallenge(ctx context.Context, r phoneauth.VerifyRoute) (phoneauth.VerifyOutcome, error) {
 	addr, refused, retry := newBatch(s.keys, r.AddressChecks)
 	if refused >= 0 {
@@ -255,8 +309,8 @@ func (s *Store) VerifyChallenge(ctx context.Context, r phoneauth.VerifyRoute) (p
 		args = append(args, h)
 	}
 	res, err := verifyChallenge.Run(ctx, s.rdb, keys, args...).Slice()
-	if err != nil {
-		return phoneauth.VerifyOutcome{}, unavailable("verify challenge", err)
+	if err != nil { // Redis may have run it, and consumed the code
+		return phoneauth.VerifyOutcome{}, s.restore(ctx, r, addr, credits, false, unavailable("verify challenge", err))
 	}
 	out, err := s.verifyAnswer(r, res, len(addr.keys), addr.index)
 	if err != nil || out.Result != phoneauth.VerifySignedIn {
@@ -293,10 +347,7 @@ func (s *Store) restore(ctx context.Context, r phoneauth.VerifyRoute, addr, cred
 	defer cancel()
 	keys := append(append(append([]string{}, addr.keys...), credits.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key))
 	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), len(credits.keys), r.Session.ID}
-	for i := 0; i < len(addr.args); i += 2 { // each address key's interval, without its burst
-		args = append(args, addr.args[i])
-	}
-	args = append(args, credits.args...)
+	args = append(append(args, intervals(addr)...), credits.args...)
 	if rerr := restoreChallenge.Run(ctx, s.rdb, keys, args...).Err(); rerr != nil {
 		return fmt.Errorf("%w (the code stays consumed: restoring it failed: %v)", err, rerr)
 	}
