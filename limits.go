@@ -195,14 +195,22 @@ func (a *Authenticator) refund(ctx context.Context, charged []LimitCheck) {
 			}
 		}
 	}
-	if a.limiter.b.inProcess {
-		give()
+	a.cleanUp(a.limiter.b, give)
+}
+
+// cleanUp runs fn, the clean-up of a failed request on backend b,
+// detached from the request: at once for an in-process backend, which
+// cannot be down, else in the background, so that a backend that is down
+// as well does not hold up the answer.
+func (a *Authenticator) cleanUp(b *backend, fn func()) {
+	if b.inProcess {
+		fn()
 		return
 	}
-	a.refunds.Add(1)
+	a.cleanups.Add(1)
 	go func() {
-		defer a.refunds.Done()
-		give()
+		defer a.cleanups.Done()
+		fn()
 	}()
 }
 

@@ -152,13 +152,16 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 
 // dropSession deletes a session that startSession created for a sign-in
 // that failed after all, so that no session is left that nobody holds a
-// token of. The caller may have gone away; the clean-up must still happen.
-// A failure is logged: the session then lives on, unused, until it
-// expires.
+// token of. It runs as a clean-up (see cleanUp): the answer does not wait
+// for a store that is down. A failure is logged: the session then lives
+// on, unused, until it expires.
 func (a *Authenticator) dropSession(ctx context.Context, s Session) {
-	if err := a.store.DeleteSession(context.WithoutCancel(ctx), s.ID); err != nil && !errors.Is(err, ErrNotFound) {
-		a.log.ErrorContext(ctx, "phoneauth: deleting the session of a failed sign-in failed", "session", s.ID, "err", err)
-	}
+	ctx = context.WithoutCancel(ctx)
+	a.cleanUp(a.store.b, func() {
+		if err := a.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			a.log.ErrorContext(ctx, "phoneauth: deleting the session of a failed sign-in failed", "session", s.ID, "err", err)
+		}
+	})
 }
 
 // RefreshParams are the inputs of Refresh.
