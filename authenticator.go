@@ -51,18 +51,18 @@ import (
 // store call is ever half-done: each is atomic. docs/operations.md lists
 // the cases.
 type Authenticator struct {
-	cfg      Config         // with defaults applied
-	store    guardedStore   // backend.go: Config.Store under StoreTimeout
-	users    guardedUsers   // backend.go: Config.Users under StoreTimeout
-	limiter  guardedLimiter // backend.go: Config.Limiter under StoreTimeout
-	sender   Sender
-	clock    Clock
-	log      *slog.Logger
-	render   *messageRenderer // sender.go
-	notices  *messageRenderer // sender.go: phone-change notices
-	phones   *phoneParser     // phone.go
-	parser   *jwt.Parser      // accesstoken.go: validates access tokens
-	cleanups sync.WaitGroup   // limits.go: refunds and session deletions under way
+	cfg     Config         // with defaults applied
+	store   guardedStore   // backend.go: Config.Store under StoreTimeout
+	users   guardedUsers   // backend.go: Config.Users under StoreTimeout
+	limiter guardedLimiter // backend.go: Config.Limiter under StoreTimeout
+	sender  Sender
+	clock   Clock
+	log     *slog.Logger
+	render  *messageRenderer // sender.go
+	notices *messageRenderer // sender.go: phone-change notices
+	phones  *phoneParser     // phone.go
+	parser  *jwt.Parser      // accesstoken.go: validates access tokens
+	cleanup sync.WaitGroup   // limits.go: refunds and session deletions under way
 }
 
 // New returns an Authenticator for cfg, or an error matching

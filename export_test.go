@@ -9,7 +9,7 @@ func StatsOf(m *MemoryStore) memoryStats { return m.stats() }
 // WaitRefunds waits for the clean-ups (limit refunds, session deletions)
 // that a's failed requests started in the background (see
 // Authenticator.cleanUp).
-func WaitRefunds(a *Authenticator) { a.cleanups.Wait() }
+func WaitRefunds(a *Authenticator) { a.cleanup.Wait() }
 
 // DefaultLimits returns the default limits, as New fills them in for a
 // zero Limits.

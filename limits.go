@@ -207,9 +207,9 @@ func (a *Authenticator) cleanUp(b *backend, fn func()) {
 		fn()
 		return
 	}
-	a.cleanups.Add(1)
+	a.cleanup.Add(1)
 	go func() {
-		defer a.cleanups.Done()
+		defer a.cleanup.Done()
 		fn()
 	}()
 }
