@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -84,7 +85,7 @@ type restoreEnv struct {
 	rdb   redis.UniversalClient
 }
 
-func newRestoreEnv(t *testing.T, cluster bool, hooks ...redis.Hook) *restoreEnv {
+func newRestoreEnv(t *testing.T, cluster bool, configure func(*phoneauth.Config), hooks ...redis.Hook) *restoreEnv {
 	t.Helper()
 	var rdb redis.UniversalClient
 	var prefix string
@@ -103,7 +104,7 @@ func newRestoreEnv(t *testing.T, cluster bool, hooks ...redis.Hook) *restoreEnv 
 	if err != nil {
 		t.Fatal(err)
 	}
-	auth, err := phoneauth.New(phoneauth.Config{
+	cfg := phoneauth.Config{
 		Store: s, Users: s, Limiter: NewLimiter(rdb, Options{Prefix: prefix}),
 		Sender:      phoneauth.SenderFunc(func(context.Context, phoneauth.Message) (string, error) { return "id", nil }),
 		Secret:      []byte("restore-test-secret-of-32-bytes!"),
@@ -119,7 +120,11 @@ func newRestoreEnv(t *testing.T, cluster bool, hooks ...redis.Hook) *restoreEnv 
 			UnverifiedPerCountry: phoneauth.Limit{Events: 100, Per: time.Hour},
 		},
 		AllowWeakCodes: true,
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	auth, err := phoneauth.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +205,7 @@ func TestFailedSignInRestoresTheCode(t *testing.T) {
 		} {
 			t.Run(step.name, func(t *testing.T) {
 				fault := &scriptFault{script: step.script, after: step.after}
-				e := newRestoreEnv(t, cluster, fault)
+				e := newRestoreEnv(t, cluster, nil, fault)
 				code := e.request(t)
 				limits := e.limits(t)
 				before, _ := e.challenge(t)
@@ -248,7 +253,7 @@ func TestFailedSignInRestoresTheCode(t *testing.T) {
 func TestRestoreKeepsAUsedCodeUsed(t *testing.T) {
 	forEachClient(t, func(t *testing.T, cluster bool) {
 		fault := &scriptFault{script: signInUser}
-		e := newRestoreEnv(t, cluster, fault)
+		e := newRestoreEnv(t, cluster, nil, fault)
 		old := e.request(t)
 		e.clock.Advance(time.Minute) // past the resend cooldown
 		fault.during = func() {
@@ -270,6 +275,59 @@ func TestRestoreKeepsAUsedCodeUsed(t *testing.T) {
 	})
 }
 
+// Concurrent verifications of one right code while the sign-in of the
+// one that consumed it fails: at most one signs in, and if none did, the
+// code is back and the retry signs in; either way the user ends with one
+// session.
+func TestConcurrentVerifyWithARestore(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		const n = 20
+		fault := &scriptFault{script: signInUser}
+		e := newRestoreEnv(t, cluster, func(c *phoneauth.Config) {
+			c.MaxAttempts = 2 * n
+			c.Limits.VerifyPerIP = phoneauth.Unlimited
+		}, fault)
+		code := e.request(t)
+		fault.armed.Store(true)
+		var wins, outages atomic.Int32
+		var winner atomic.Pointer[phoneauth.SignIn]
+		var wg sync.WaitGroup
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				in, err := e.verify(code, "192.0.2.1")
+				switch {
+				case err == nil:
+					wins.Add(1)
+					winner.Store(&in)
+				case errors.Is(err, phoneauth.ErrStoreUnavailable):
+					outages.Add(1)
+				case !errors.Is(err, phoneauth.ErrVerificationFailed):
+					t.Errorf("unexpected error %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() > 1 || outages.Load() != 1 {
+			t.Fatalf("%d sign-ins and %d unavailable; want at most 1 and exactly 1", wins.Load(), outages.Load())
+		}
+		in, err := e.verify(code, "192.0.2.1")
+		switch {
+		case wins.Load() == 1 && !errors.Is(err, phoneauth.ErrVerificationFailed):
+			t.Fatalf("the code after a sign-in: %v, want ErrVerificationFailed", err)
+		case wins.Load() == 0 && err != nil:
+			t.Fatalf("the retry after no sign-in: %v, want the restored code to sign in", err)
+		case wins.Load() == 0:
+			winner.Store(&in)
+		}
+		sessions, err := e.auth.Sessions(context.Background(), winner.Load().User.ID)
+		if err != nil || len(sessions) != 1 {
+			t.Fatalf("%d sessions, %v; want 1", len(sessions), err)
+		}
+	})
+}
+
 // Run twice, the restore acts once: after a restore, a verification that
 // used the code, and the same restore again (a command sent twice), the
 // code stays used.
@@ -277,7 +335,7 @@ func TestRestoreRunsOnce(t *testing.T) {
 	forEachClient(t, func(t *testing.T, cluster bool) {
 		fault := &scriptFault{script: createSession}
 		var restore []any
-		e := newRestoreEnv(t, cluster, fault, &captureHook{script: restoreChallenge, args: &restore})
+		e := newRestoreEnv(t, cluster, nil, fault, &captureHook{script: restoreChallenge, args: &restore})
 		code := e.request(t)
 		fault.armed.Store(true)
 		if _, err := e.verify(code, "192.0.2.1"); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
@@ -331,7 +389,7 @@ func TestFailedIssueChangesNothing(t *testing.T) {
 	forEachClient(t, func(t *testing.T, cluster bool) {
 		for _, after := range []bool{false, true} {
 			fault := &scriptFault{script: issueChallenge, after: after}
-			e := newRestoreEnv(t, cluster, fault)
+			e := newRestoreEnv(t, cluster, nil, fault)
 			fault.armed.Store(true)
 			_, err := e.auth.Request(context.Background(), phoneauth.RequestParams{Phone: restorePhone, DeviceID: "dev", IP: "192.0.2.1"})
 			if !errors.Is(err, phoneauth.ErrStoreUnavailable) {
@@ -356,7 +414,7 @@ func TestFailedRotationGivesLimitsBack(t *testing.T) {
 	forEachClient(t, func(t *testing.T, cluster bool) {
 		for _, after := range []bool{false, true} {
 			fault := &scriptFault{script: rotateRefresh, after: after}
-			e := newRestoreEnv(t, cluster, fault)
+			e := newRestoreEnv(t, cluster, nil, fault)
 			in, err := e.verify(e.request(t), "192.0.2.1")
 			if err != nil {
 				t.Fatal(err)
