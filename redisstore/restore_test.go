@@ -442,14 +442,7 @@ func TestFailedRotationGivesLimitsBack(t *testing.T) {
 // adds (restoreTimeout), also with more callers than the pool has
 // connections; once traffic flows again, the same client works.
 func TestRoutesPaused(t *testing.T) {
-	srv := newPrivateServer(t)
-	proxy, err := faultproxy.Start(srv.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true, PoolSize: 4})
-	defer rdb.Close()
+	proxy, rdb := newPausableClient(t)
 	s := New(rdb, Options{Clock: phoneauth.NewManualClock(t0)})
 	ctx := context.Background()
 	limit := phoneauth.Limit{Events: 1 << 30, Per: time.Second}
