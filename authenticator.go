@@ -62,7 +62,7 @@ type Authenticator struct {
 	notices *messageRenderer // sender.go: phone-change notices
 	phones  *phoneParser     // phone.go
 	parser  *jwt.Parser      // accesstoken.go: validates access tokens
-	refunds sync.WaitGroup   // limits.go: refunds under way
+	cleanup sync.WaitGroup   // limits.go: refunds and session deletions under way
 }
 
 // New returns an Authenticator for cfg, or an error matching

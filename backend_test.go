@@ -461,3 +461,253 @@ func TestRefundDoesNotDelayTheAnswer(t *testing.T) {
 		t.Fatalf("the failed refund was not logged:\n%s", f.logs)
 	}
 }
+
+// flakyStore is a memory store, and its Users, whose call named by failNext
+// fails once with errDown. It counts the sessions created.
+type flakyStore struct {
+	phoneauth.Store
+	users    phoneauth.Users
+	failNext atomic.Pointer[string]
+	created  atomic.Int32
+}
+
+func newFlakyFixture(t *testing.T, configure ...func(*phoneauth.Config)) (*fixture, *flakyStore) {
+	t.Helper()
+	fs := &flakyStore{}
+	f := newFixture(t, append([]func(*phoneauth.Config){func(c *phoneauth.Config) {
+		fs.Store, fs.users = c.Store, usersOf(c.Store)
+		c.Store, c.Users = fs, fs
+	}}, configure...)...)
+	return f, fs
+}
+
+// failOnce makes the next call op fail.
+func (s *flakyStore) failOnce(op string) { s.failNext.Store(&op) }
+
+func (s *flakyStore) fail(op string) error {
+	if p := s.failNext.Load(); p != nil && *p == op && s.failNext.CompareAndSwap(p, nil) {
+		return errDown
+	}
+	return nil
+}
+
+func (s *flakyStore) CreateUser(ctx context.Context, phone string, metadata map[string]any) (phoneauth.User, bool, error) {
+	if err := s.fail("create user"); err != nil {
+		return phoneauth.User{}, false, err
+	}
+	return s.users.CreateUser(ctx, phone, metadata)
+}
+
+func (s *flakyStore) UserByPhone(ctx context.Context, phone string) (phoneauth.User, error) {
+	return s.users.UserByPhone(ctx, phone)
+}
+
+func (s *flakyStore) SetPhone(ctx context.Context, userID, phone string) error {
+	if err := s.fail("set phone"); err != nil {
+		return err
+	}
+	return s.users.SetPhone(ctx, userID, phone)
+}
+
+func (s *flakyStore) CreateSession(ctx context.Context, sess phoneauth.Session) error {
+	if err := s.fail("create session"); err != nil {
+		return err
+	}
+	s.created.Add(1)
+	return s.Store.CreateSession(ctx, sess)
+}
+
+func (s *flakyStore) DeleteChallenge(ctx context.Context, key, id string) error {
+	if err := s.fail("delete challenge"); err != nil {
+		return err
+	}
+	return s.Store.DeleteChallenge(ctx, key, id)
+}
+
+// A verification answered ErrStoreUnavailable because creating the user,
+// creating the session or consuming the code failed has not happened: the
+// retry with the same code signs in, with the per-address limit and the
+// failed-verify budget at one event each (so the failed call must have
+// given its events back), and leaves exactly one session and one
+// EventVerified and EventSignedIn.
+func TestFailedSignInLeavesCodeUsable(t *testing.T) {
+	for _, op := range []string{"create user", "create session", "delete challenge"} {
+		t.Run(op, func(t *testing.T) {
+			f, fs := newFlakyFixture(t, func(c *phoneauth.Config) {
+				c.Limits.VerifyPerIP = phoneauth.Limit{Events: 1, Per: time.Hour}
+				c.Limits.FailedVerifies = phoneauth.Limit{Events: 1, Per: time.Hour}
+			})
+			f.request(phonePK)
+			code := f.lastCode()
+			fs.failOnce(op)
+			if _, err := f.verify(phonePK, code); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+				t.Fatalf("verify with a failing %s: %v, want ErrStoreUnavailable", op, err)
+			}
+			phoneauth.WaitRefunds(f.auth)
+			if n := f.countEvents(phoneauth.EventVerified, nil) + f.countEvents(phoneauth.EventSignedIn, nil); n != 0 {
+				t.Fatalf("the failed verification reported %d verified or signed-in events", n)
+			}
+			in, err := f.verify(phonePK, code)
+			if err != nil {
+				t.Fatalf("the retry with the same code: %v", err)
+			}
+			sessions, err := f.auth.Sessions(context.Background(), in.User.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sessions) != 1 || sessions[0].ID != in.Session.ID {
+				t.Fatalf("sessions after the retry: %+v, want only %s", sessions, in.Session.ID)
+			}
+			if f.countEvents(phoneauth.EventVerified, nil) != 1 || f.countEvents(phoneauth.EventSignedIn, nil) != 1 {
+				t.Fatalf("events: %d verified, %d signed in; want 1 each", f.countEvents(phoneauth.EventVerified, nil), f.countEvents(phoneauth.EventSignedIn, nil))
+			}
+			_, err = f.verify(phonePK, code)
+			retryAfter(t, err, "verify-ip") // the retry's event is kept
+		})
+	}
+}
+
+// The same holds for the confirmation of a signed-in user's phone: setting
+// the phone or consuming the code failing leaves the code usable.
+func TestFailedPhoneConfirmationLeavesCodeUsable(t *testing.T) {
+	for _, op := range []string{"set phone", "delete challenge"} {
+		t.Run(op, func(t *testing.T) {
+			ctx := context.Background()
+			f, fs := newFlakyFixture(t, func(c *phoneauth.Config) {
+				c.Limits.VerifyPerIP = phoneauth.Limit{Events: 1, Per: time.Hour}
+			})
+			f.request(phonePK)
+			in, err := f.verify(phonePK, f.lastCode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			pv, err := f.auth.StartPhoneVerification(ctx, phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: phonePK2, IP: "192.0.2.9"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			confirm := phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: phonePK2, RequestID: pv.RequestID, Code: f.lastCode(), IP: "192.0.2.9"}
+			fs.failOnce(op)
+			if err := f.auth.ConfirmPhoneVerification(ctx, confirm); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+				t.Fatalf("confirm with a failing %s: %v, want ErrStoreUnavailable", op, err)
+			}
+			phoneauth.WaitRefunds(f.auth)
+			if err := f.auth.ConfirmPhoneVerification(ctx, confirm); err != nil {
+				t.Fatalf("the retry with the same code: %v", err)
+			}
+			if f.countEvents(phoneauth.EventPhoneVerified, nil) != 1 {
+				t.Fatalf("%d phone_verified events, want 1", f.countEvents(phoneauth.EventPhoneVerified, nil))
+			}
+		})
+	}
+}
+
+// barrierStore is a memory store whose DeleteChallenge waits until n
+// sessions were created (or a second passed), so that concurrent
+// verifications of one right code all reach the consume with a session.
+type barrierStore struct {
+	phoneauth.Store
+	n       int32
+	created atomic.Int32
+	all     chan struct{}
+}
+
+func (s *barrierStore) CreateSession(ctx context.Context, sess phoneauth.Session) error {
+	err := s.Store.CreateSession(ctx, sess)
+	if s.created.Add(1) == s.n {
+		close(s.all)
+	}
+	return err
+}
+
+func (s *barrierStore) DeleteChallenge(ctx context.Context, key, id string) error {
+	select {
+	case <-s.all:
+	case <-time.After(time.Second):
+	}
+	return s.Store.DeleteChallenge(ctx, key, id)
+}
+
+// Concurrent verifications of one right code that all created their
+// session before the consume: one signs in, the others get
+// ErrVerificationFailed, and their sessions are deleted, leaving one.
+func TestConcurrentRightCodesLeaveOneSession(t *testing.T) {
+	const n = 20
+	bs := &barrierStore{n: n, all: make(chan struct{})}
+	f := newFixture(t, func(c *phoneauth.Config) {
+		bs.Store = c.Store
+		c.Store, c.Users = bs, usersOf(c.Store)
+		c.MaxAttempts = n
+		c.Limits.FailedVerifies = phoneauth.Unlimited
+		c.Limits.VerifyPerIP = phoneauth.Unlimited
+		c.AllowWeakCodes = true
+	})
+	f.request(phonePK)
+	code := f.lastCode()
+	var wins, fails atomic.Int32
+	var winner atomic.Pointer[phoneauth.SignIn]
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			in, err := f.verify(phonePK, code)
+			switch {
+			case err == nil:
+				wins.Add(1)
+				winner.Store(&in)
+			case errors.Is(err, phoneauth.ErrVerificationFailed):
+				fails.Add(1)
+			default:
+				t.Errorf("unexpected error %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	phoneauth.WaitRefunds(f.auth) // the losers' sessions are deleted in the background
+	if wins.Load() != 1 || fails.Load() != n-1 || bs.created.Load() != n {
+		t.Fatalf("%d successes, %d failures, %d sessions created; want 1, %d, %d", wins.Load(), fails.Load(), bs.created.Load(), n-1, n)
+	}
+	in := winner.Load()
+	sessions, err := f.auth.Sessions(context.Background(), in.User.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sessions) != 1 || sessions[0].ID != in.Session.ID {
+		t.Fatalf("%d sessions left, want only the winner's", len(sessions))
+	}
+	if f.countEvents(phoneauth.EventVerified, nil) != 1 || f.countEvents(phoneauth.EventSignedIn, nil) != 1 {
+		t.Fatalf("events: %d verified, %d signed in; want 1 each", f.countEvents(phoneauth.EventVerified, nil), f.countEvents(phoneauth.EventSignedIn, nil))
+	}
+}
+
+// keyFailingLimiter is a Limiter that decides one limit at a time and
+// whose Allow fails once for the key named by failKey.
+type keyFailingLimiter struct {
+	phoneauth.Limiter
+	failKey atomic.Pointer[string]
+}
+
+func (l *keyFailingLimiter) Allow(ctx context.Context, key string, lim phoneauth.Limit, now time.Time) (bool, time.Duration, error) {
+	if p := l.failKey.Load(); p != nil && *p == key && l.failKey.CompareAndSwap(p, nil) {
+		return false, 0, errDown
+	}
+	return l.Limiter.Allow(ctx, key, lim, now)
+}
+
+// A limiter that decides one limit at a time and fails in the middle of a
+// request's limits: the request is answered ErrStoreUnavailable and the
+// limits it had passed (the cooldown first) get their event back, so that
+// the retry is not refused.
+func TestLimiterFailureMidwayGivesLimitsBack(t *testing.T) {
+	lim := &keyFailingLimiter{Limiter: phoneauth.NewMemoryLimiter(0)}
+	f := newFixture(t, func(c *phoneauth.Config) { c.Limiter = lim })
+	key := "phoneauth:device:dev-1"
+	lim.failKey.Store(&key)
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-1", IP: "192.0.2.1"}); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("request with the device limit failing: %v", err)
+	}
+	phoneauth.WaitRefunds(f.auth)
+	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-1", IP: "192.0.2.1"}); err != nil {
+		t.Fatalf("the retry: %v (the failed request kept its cooldown)", err)
+	}
+}

@@ -6,9 +6,10 @@ var LoginKey = loginKey
 // StatsOf gives the package's external tests the counts of a MemoryStore.
 func StatsOf(m *MemoryStore) memoryStats { return m.stats() }
 
-// WaitRefunds waits for the limit refunds that a's failed requests started
-// in the background (see Authenticator.refund).
-func WaitRefunds(a *Authenticator) { a.refunds.Wait() }
+// WaitRefunds waits for the clean-ups (limit refunds, session deletions)
+// that a's failed requests started in the background (see
+// Authenticator.cleanUp).
+func WaitRefunds(a *Authenticator) { a.cleanup.Wait() }
 
 // DefaultLimits returns the default limits, as New fills them in for a
 // zero Limits.

@@ -71,6 +71,7 @@ func (a *Authenticator) allowSend(ctx context.Context, p issueParams, addr clien
 	j, retry, err := a.allowChecks(ctx, again, put)
 	switch {
 	case err != nil:
+		a.refund(ctx, limitChecks(checks[:len(checks)-len(again)]))
 		return nil, err
 	case j >= 0:
 		return nil, a.refuse(ctx, again[j].scope, retry, phone, false)
@@ -94,13 +95,14 @@ func (a *Authenticator) allowAddress(ctx context.Context, scope string, addr cli
 	return nil, a.refuse(ctx, checks[i].scope, retry, phone, false)
 }
 
-// refundOnOutage gives back charged (see refund) when *err, the answer of
-// the request that recorded them, is a store outage: a verification or a
-// refresh answered 503 costs its address nothing, so that the retry the
-// 503 asks for is not refused. Deferred by the request.
-func (a *Authenticator) refundOnOutage(ctx context.Context, charged []LimitCheck, err *error) {
+// refundOnOutage gives back *charged (see refund) when *err, the answer
+// of the request that recorded them, is a store outage: a verification or
+// a refresh answered 503 costs its address and its phone's failed-verify
+// budget nothing, so that the retry the 503 asks for is not refused.
+// Deferred by the request, which may add to *charged as it goes.
+func (a *Authenticator) refundOnOutage(ctx context.Context, charged *[]LimitCheck, err *error) {
 	if errors.Is(*err, ErrStoreUnavailable) {
-		a.refund(ctx, charged)
+		a.refund(ctx, *charged)
 	}
 }
 
@@ -132,7 +134,8 @@ func limitChecks(checks []scopedCheck) []LimitCheck {
 // allowChecks applies live checks and returns the index of the one that
 // refused (-1 if none) and when it allows again. With a BatchLimiter they
 // are decided in one call, all or nothing; otherwise one by one, stopping
-// at the first refusal (the earlier ones keep their event). With put, they
+// at the first refusal (the earlier ones keep their event) or failure (the
+// earlier ones get their event back: a failed request costs nothing). With put, they
 // are decided by the RouteStore's IssueChallenge, which stores put if they
 // all allow.
 func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck, put *Challenge) (int, time.Duration, error) {
@@ -156,6 +159,9 @@ func (a *Authenticator) allowChecks(ctx context.Context, checks []scopedCheck, p
 	for i, c := range checks {
 		ok, retry, err := a.limiter.Allow(ctx, c.check.Key, c.check.Limit, now)
 		if err != nil {
+			// The request fails: the checks before i recorded their
+			// event, which it gives back.
+			a.refund(ctx, limitChecks(checks[:i]))
 			return -1, 0, storeErr("limiter", err)
 		}
 		if !ok {
@@ -189,14 +195,22 @@ func (a *Authenticator) refund(ctx context.Context, charged []LimitCheck) {
 			}
 		}
 	}
-	if a.limiter.b.inProcess {
-		give()
+	a.cleanUp(a.limiter.b, give)
+}
+
+// cleanUp runs fn, the clean-up of a failed request on backend b,
+// detached from the request: at once for an in-process backend, which
+// cannot be down, else in the background, so that a backend that is down
+// as well does not hold up the answer.
+func (a *Authenticator) cleanUp(b *backend, fn func()) {
+	if b.inProcess {
+		fn()
 		return
 	}
-	a.refunds.Add(1)
+	a.cleanup.Add(1)
 	go func() {
-		defer a.refunds.Done()
-		give()
+		defer a.cleanup.Done()
+		fn()
 	}()
 }
 

@@ -141,6 +141,17 @@ func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend
 // exhausted, a RequestID that is not the newest) is ErrVerificationFailed
 // and spends nothing of the phone's; an exhausted failed-verify budget, or
 // the per-address verification limit, is a *RateLimitError.
+//
+// A right code is consumed last, once its user is resolved and its session
+// created, so that a verification answered ErrStoreUnavailable has used up
+// nothing: the code, the per-address limit and the failed-verify budget
+// are as before it (only its attempt stays counted), and the retry with
+// the same code can succeed. (A store that fails after it consumed, such
+// as a deadline that fires after the write, cannot promise that: see
+// docs/operations.md. A RouteStore gives the same promise for its one
+// VerifyChallenge call.) Of concurrent verifications of one right code, the
+// one that consumes it signs in; the others' sessions are deleted and they
+// get ErrVerificationFailed.
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, err error) {
 	defer a.done(ctx, "verify", a.start(), &err)
 	if err := checkVerifyInput(p); err != nil {
@@ -157,12 +168,19 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, e
 	if err != nil {
 		return SignIn{}, err
 	}
-	defer a.refundOnOutage(ctx, charged, &err)
-	c, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP)
+	defer a.refundOnOutage(ctx, &charged, &err)
+	v, err := a.checkCode(ctx, loginKey(ph.E164, p.Device.ID), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, p.Device.ID, p.IP, &charged)
 	if err != nil {
 		return SignIn{}, err
 	}
-	u, isNew, err := a.resolveUser(ctx, c)
+	u, isNew, err := a.resolveUser(ctx, v.c)
+	if errors.Is(err, ErrSignupNotAllowed) {
+		// The code was right: it is used up all the same.
+		if err := a.consume(ctx, v); err != nil {
+			return SignIn{}, err
+		}
+		return SignIn{}, ErrSignupNotAllowed
+	}
 	if err != nil {
 		return SignIn{}, err
 	}
@@ -170,6 +188,11 @@ func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, e
 	if err != nil {
 		return SignIn{}, err
 	}
+	if err := a.consume(ctx, v); err != nil {
+		a.dropSession(ctx, s)
+		return SignIn{}, err
+	}
+	a.emit(ctx, Event{Kind: EventSignedIn, Phone: s.Phone, UserID: s.UserID, SessionID: s.ID, DeviceID: p.Device.ID})
 	return SignIn{User: u, IsNewUser: isNew, Session: s, Tokens: t}, nil
 }
 
@@ -369,53 +392,70 @@ func (a *Authenticator) deliver(ctx context.Context, c Challenge, code, locale s
 	return failed, fmt.Errorf("%w: %w", ErrSendFailed, err)
 }
 
-// checkCode verifies a code against the challenge under key and consumes
-// it. It counts the attempt on the challenge and then, only if there was a
-// live challenge to attempt, on the phone's failed-verify budget, before
-// comparing: a verification that finds nothing (another device's phone, a
-// phone with nothing pending) touches no per-phone count, so that a
-// stranger who sends no code cannot spend the owner's budget.
-func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string) (Challenge, error) {
+// A checkedCode is a code that matched its challenge and is not consumed
+// yet (see consume).
+type checkedCode struct {
+	c      Challenge
+	key    string
+	ph     Phone
+	ev     Event      // the verification's events, as far as known
+	budget LimitCheck // the failed-verify budget, charged; no Key when off
+}
+
+// checkCode checks a code against the challenge under key, without
+// consuming it. It counts the attempt on the challenge and then, only if
+// there was a live challenge to attempt, on the phone's failed-verify
+// budget, before comparing: a verification that finds nothing (another
+// device's phone, a phone with nothing pending) touches no per-phone
+// count, so that a stranger who sends no code cannot spend the owner's
+// budget. The budget's event is added to *charged, for refundOnOutage.
+func (a *Authenticator) checkCode(ctx context.Context, key, id string, ph Phone, typed typedCode, deviceID, ip string, charged *[]LimitCheck) (checkedCode, error) {
 	ev := Event{Phone: ph.E164, Region: ph.Region, ChallengeID: id, DeviceID: deviceID, IP: ip}
 	code, err := a.normalizeCode(ctx, ev, typed)
 	if err != nil {
-		return Challenge{}, err
+		return checkedCode{}, err
 	}
 	c, err := a.store.AttemptChallenge(ctx, key, id, a.clock.Now())
 	switch {
 	case errors.Is(err, ErrNotFound):
 		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
-		return Challenge{}, ErrVerificationFailed
+		return checkedCode{}, ErrVerificationFailed
 	case err != nil:
-		return Challenge{}, storeErr("attempt challenge", err)
+		return checkedCode{}, storeErr("attempt challenge", err)
 	}
 	ev.ChallengeID = c.ID
 	budget := a.failedVerifyBudget(ph.E164)
-	var charged []LimitCheck // the budget's event, given back if the store fails
 	if budget.Key != "" {
 		if err := a.allow(ctx, "verify", budget.Key, budget.Limit, ph.E164); err != nil {
-			return Challenge{}, err
+			return checkedCode{}, err
 		}
-		charged = []LimitCheck{budget}
+		*charged = append(*charged, budget)
 	}
 	if !ChallengeMatches(c, a.codeMACs(key, c.Phone, code)) {
-		return Challenge{}, a.wrongCode(ctx, ev, c)
+		return checkedCode{}, a.wrongCode(ctx, ev, c)
 	}
-	switch err := a.store.DeleteChallenge(ctx, key, c.ID); {
+	return checkedCode{c: c, key: key, ph: ph, ev: ev, budget: budget}, nil
+}
+
+// consume uses up a checked code: it deletes its challenge, then settles
+// the limits (the budget reset, the guard credited) and reports
+// EventVerified. A concurrent verification that consumed it first makes
+// it ErrVerificationFailed; a store failure leaves it usable.
+func (a *Authenticator) consume(ctx context.Context, v checkedCode) error {
+	switch err := a.store.DeleteChallenge(ctx, v.key, v.c.ID); {
 	case errors.Is(err, ErrNotFound): // a concurrent verification won
-		a.emit(ctx, withErr(ev, EventVerifyFailed, ErrVerificationFailed))
-		return Challenge{}, ErrVerificationFailed
+		a.emit(ctx, withErr(v.ev, EventVerifyFailed, ErrVerificationFailed))
+		return ErrVerificationFailed
 	case err != nil:
-		a.refund(ctx, charged)
-		return Challenge{}, storeErr("delete challenge", err)
+		return storeErr("delete challenge", err)
 	}
 	var resets []string
-	if budget.Key != "" {
-		resets = []string{budget.Key}
+	if v.budget.Key != "" {
+		resets = []string{v.budget.Key}
 	}
-	a.settleVerified(ctx, ph, resets)
-	a.emit(ctx, with(ev, EventVerified))
-	return c, nil
+	a.settleVerified(ctx, v.ph, resets)
+	a.emit(ctx, with(v.ev, EventVerified))
+	return nil
 }
 
 // normalizeCode returns the code typed means, or (emitting the failed

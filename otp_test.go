@@ -958,7 +958,8 @@ func (s failingStore) AttemptChallenge(context.Context, string, string, time.Tim
 func TestEventsOfAFlow(t *testing.T) {
 	f := newFixture(t)
 	f.request(phonePK)
-	if _, err := f.verify(phonePK, f.lastCode()); err != nil {
+	in, err := f.verify(phonePK, f.lastCode())
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []phoneauth.EventKind{phoneauth.EventCodeRequested, phoneauth.EventCodeSent, phoneauth.EventVerified, phoneauth.EventSignedIn} {
@@ -982,6 +983,9 @@ func TestEventsOfAFlow(t *testing.T) {
 		}
 		if e.Kind != phoneauth.EventSignedIn && e.Region != "PK" {
 			t.Errorf("event %s: region %q, want PK", e.Kind, e.Region)
+		}
+		if e.Kind == phoneauth.EventSignedIn && (e.SessionID != in.Session.ID || e.UserID != in.User.ID) {
+			t.Errorf("signed_in event %+v, want session %s of user %s", e, in.Session.ID, in.User.ID)
 		}
 	}
 	if fmt.Sprint(ops) != "[request verify]" {

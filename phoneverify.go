@@ -133,6 +133,10 @@ func (a *Authenticator) startPhoneVerification(ctx context.Context, p PhoneVerif
 // phone from its next refresh on, the old number is told by a message
 // without a code (Config.PhoneChangeTemplates), and EventPhoneChanged is
 // reported.
+//
+// As in Verify, the code is consumed only once the phone is set: a
+// confirmation answered ErrStoreUnavailable before that leaves the code
+// usable for the retry, and costs no limit.
 func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmPhoneVerificationParams) (err error) {
 	defer a.done(ctx, "confirm_phone_verification", a.start(), &err)
 	if err := checkConfirmPhoneVerificationInput(p); err != nil {
@@ -153,17 +157,25 @@ func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmP
 	if err != nil {
 		return err
 	}
-	defer a.refundOnOutage(ctx, charged, &err)
-	if _, err := a.checkCode(ctx, phoneVerificationKey(p.UserID, ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP); err != nil {
+	defer a.refundOnOutage(ctx, &charged, &err)
+	v, err := a.checkCode(ctx, phoneVerificationKey(p.UserID, ph.E164), p.RequestID, ph, typedCode{p.Code, p.CodeIsNumber}, "", p.IP, &charged)
+	if err != nil {
 		return err
 	}
-	switch err := a.users.SetPhone(ctx, p.UserID, ph.E164); {
-	case errors.Is(err, ErrPhoneTaken):
+	// The phone is set before the code is consumed, so that a store failure
+	// leaves the code usable; setting the same phone again is a no-op.
+	set := a.users.SetPhone(ctx, p.UserID, ph.E164)
+	if set != nil && !errors.Is(set, ErrPhoneTaken) && !errors.Is(set, ErrNotFound) {
+		return storeErr("set phone", set)
+	}
+	if err := a.consume(ctx, v); err != nil {
 		return err
-	case errors.Is(err, ErrNotFound):
+	}
+	switch {
+	case errors.Is(set, ErrPhoneTaken):
+		return set
+	case errors.Is(set, ErrNotFound):
 		return fmt.Errorf("%w: unknown user", ErrInvalidToken)
-	case err != nil:
-		return storeErr("set phone", err)
 	}
 	a.emit(ctx, Event{Kind: EventPhoneVerified, Phone: ph.E164, UserID: p.UserID, SessionID: s.ID, ChallengeID: p.RequestID, IP: p.IP})
 	if s.Phone == ph.E164 {

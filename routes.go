@@ -17,7 +17,13 @@ import (
 // and otherwise makes the steps' calls one by one (PutChallenge,
 // AttemptChallenge, Limiter.AllowAll and so on), which every Store
 // supports. The outcome of a route call is what those calls would have
-// produced; a route call that returns an error has changed nothing.
+// produced; a route call that returns an error has changed nothing. A
+// store that does a route in several steps must undo the steps that
+// happened when a later one fails (redisstore restores a consumed code
+// when creating the session fails). Where the store cannot promise it,
+// because its deadline fired after it had committed (or, for a store of
+// several steps, it could not be reached to undo them), the route's effect
+// stands; docs/operations.md says what then holds per store.
 type RouteStore interface {
 	Store
 
@@ -80,6 +86,12 @@ type IssueRoute struct {
 //     Users.UserByPhone does. No user ends the call with VerifyNoUser (the
 //     code stays consumed).
 //  7. CreateSession(Session), with the user's ID and Phone.
+//
+// Atomically, the order of steps 5 to 7 does not matter; a store that
+// cannot do them in one transaction must, when step 6 or 7 fails, put the
+// challenge back as it was after step 2 and give back what steps 1 and 5
+// charged and credited, so that an error leaves the code usable, as
+// Verify does with the one-by-one calls (which consume last).
 type VerifyRoute struct {
 	Key, ID       string
 	Now           time.Time

@@ -142,13 +142,26 @@ func (a *Authenticator) startSession(ctx context.Context, u User, d Device) (Ses
 	if err := a.store.CreateSession(ctx, s); err != nil {
 		return Session{}, Tokens{}, storeErr("create session", err)
 	}
-	a.emit(ctx, Event{Kind: EventSignedIn, Phone: s.Phone, UserID: s.UserID, SessionID: s.ID, DeviceID: d.ID})
 	return withoutSecrets(s), Tokens{
 		AccessToken:      access,
 		AccessExpiresAt:  accessExp,
 		RefreshToken:     refresh,
 		RefreshExpiresAt: s.RefreshExpiresAt,
 	}, nil
+}
+
+// dropSession deletes a session that startSession created for a sign-in
+// that failed after all, so that no session is left that nobody holds a
+// token of. It runs as a clean-up (see cleanUp): the answer does not wait
+// for a store that is down. A failure is logged: the session then lives
+// on, unused, until it expires.
+func (a *Authenticator) dropSession(ctx context.Context, s Session) {
+	ctx = context.WithoutCancel(ctx)
+	a.cleanUp(a.store.b, func() {
+		if err := a.store.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			a.log.ErrorContext(ctx, "phoneauth: deleting the session of a failed sign-in failed", "session", s.ID, "err", err)
+		}
+	})
 }
 
 // RefreshParams are the inputs of Refresh.
@@ -210,7 +223,7 @@ func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn,
 	} else {
 		var charged []LimitCheck
 		if charged, err = a.allowAddress(ctx, "refresh-ip", addr, a.cfg.Limits.RefreshPerIP, ""); err == nil {
-			defer a.refundOnOutage(ctx, charged, &err)
+			defer a.refundOnOutage(ctx, &charged, &err)
 			s, err = a.store.RotateRefresh(ctx, rotation)
 		}
 	}

@@ -279,6 +279,43 @@ func TestHungStoreOverHTTP(t *testing.T) {
 	}
 }
 
+// sessionOutageStore is a memory store whose CreateSession fails while
+// down is set.
+type sessionOutageStore struct {
+	*phoneauth.MemoryStore
+	down atomic.Bool
+}
+
+func (s *sessionOutageStore) CreateSession(ctx context.Context, sess phoneauth.Session) error {
+	if s.down.Load() {
+		return errors.New("connection refused")
+	}
+	return s.MemoryStore.CreateSession(ctx, sess)
+}
+
+// A verification the store failed (here creating the session, after the
+// code matched) is answered 503 with Retry-After and has not happened: the
+// client's retry with the same code, as the 503 asks, is answered 200.
+func TestVerifyRetryAfter503(t *testing.T) {
+	store := &sessionOutageStore{MemoryStore: phoneauth.NewMemoryStore()}
+	f := newFixture(t, func(c *phoneauth.Config) {
+		c.Store, c.Users = store, store.MemoryStore
+		c.Limits.VerifyPerIP = phoneauth.Limit{Events: 1, Per: time.Hour}
+	})
+	phone := pkPhone(1)
+	code := f.requestCode(phone).OTP
+	store.down.Store(true)
+	w := f.do("POST", "/auth/otp/verify", verifyBody(phone, code, "d"))
+	if e := decodeEnvelope(t, w, 503); e.Code != httpadapter.CodeStoreUnavailable || w.Header().Get("Retry-After") != "5" {
+		t.Fatalf("verify while the store is down: %s, Retry-After %q; want store_unavailable, 5", e.Code, w.Header().Get("Retry-After"))
+	}
+	store.down.Store(false)
+	in := data[signInData](t, decodeEnvelope(t, f.do("POST", "/auth/otp/verify", verifyBody(phone, code, "d")), 200))
+	if in.Token.AccessToken == "" {
+		t.Fatalf("the retry signed in without an access token: %+v", in)
+	}
+}
+
 // A panic below a route (here a Sender's) is a JSON 500, logged with its
 // stack, not a dropped connection; http.ErrAbortHandler still aborts.
 func TestPanicIsJSON500(t *testing.T) {

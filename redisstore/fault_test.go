@@ -234,20 +234,29 @@ func everyCall(s *Store, lim *Limiter, c phoneauth.Challenge, sess phoneauth.Ses
 	}
 }
 
+// newPausableClient returns a client, with ContextTimeoutEnabled and a
+// pool of 4, of a private server behind a faultproxy that can pause its
+// traffic. Both are closed at the end of the test.
+func newPausableClient(t *testing.T) (*faultproxy.Proxy, *redis.Client) {
+	t.Helper()
+	srv := newPrivateServer(t)
+	proxy, err := faultproxy.Start(srv.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { proxy.Close() })
+	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true, PoolSize: 4})
+	t.Cleanup(func() { rdb.Close() })
+	return proxy, rdb
+}
+
 // TestRedisPaused holds back all traffic to Redis (a proxy keeps every
 // byte, as a server stopped with SIGSTOP or a dead network would): with
 // ContextTimeoutEnabled, every operation returns ErrStoreUnavailable by
 // its context's deadline, also with more callers than the pool has
 // connections, and once traffic flows again the same client works.
 func TestRedisPaused(t *testing.T) {
-	srv := newPrivateServer(t)
-	proxy, err := faultproxy.Start(srv.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true, PoolSize: 4})
-	defer rdb.Close()
+	proxy, rdb := newPausableClient(t)
 	s := New(rdb, Options{Clock: phoneauth.NewManualClock(t0)})
 	lim := NewLimiter(rdb, Options{})
 	ctx := context.Background()

@@ -27,10 +27,26 @@ import (
 //     share: the user found or created and the session indexed; then
 //     createSession on {P:s:ID}.
 //
-// The verification is three scripts, not one transaction: if the second or
-// third fails, the code stays consumed (the client requests a new one), as
-// with the Store's one-by-one calls. An index entry whose session was
-// never created is dropped by ListSessions.
+// The verification is three scripts, not one transaction. The first
+// consumes the code by renaming its challenge to a tombstone, {P:l}cu:KEY,
+// that remembers for restoreWindow which verification consumed it and
+// which guard credits it applied. If a script fails (the first too: Redis
+// may have run it and lost the reply), restoreChallenge undoes the first
+// if it ran: it puts the challenge back as it was
+// (its attempt counted), gives the address limits their events back and
+// takes back the guard credits, so that the call has changed nothing and
+// the retry with the same code can succeed. It does so only if the
+// tombstone is still this verification's and no challenge has been stored
+// under the key since, so it cannot bring back a code that another
+// verification used or that a newer code replaced. If Redis cannot be
+// reached for restoreChallenge either, the code stays consumed and the
+// client requests a new one. An index entry whose session was never
+// created is dropped by ListSessions.
+//
+// Likewise a request whose issueChallenge fails is undone by dropChallenge
+// if Redis ran it after all, and a refresh whose rotation fails gives its
+// limits back: a route call that returns an error has changed nothing,
+// unless Redis could not be reached to undo it.
 var _ phoneauth.RouteStore = (*Store)(nil)
 
 // Routes reports whether limiter is a Limiter of this Store's client and
@@ -44,12 +60,14 @@ func (s *Store) Routes(limiter phoneauth.Limiter, users phoneauth.Users) bool {
 // issueChallenge is AllowAll's decision and, if every key allowed,
 // PutChallenge.
 //
-//	KEYS[1..n] limiter keys, KEYS[n+1] challenge hash
+//	KEYS[1..n] limiter keys, KEYS[n+1] challenge hash, KEYS[n+2] its tombstone
 //	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] n,
 //	ARGV[2i+2], [2i+3] key i's emission interval and burst (µs),
 //	ARGV[2n+4] the challenge's TTL in ms, ARGV[2n+5...] its fields and values
 //
-// It returns allowAll's answer.
+// It returns allowAll's answer. The new challenge ends the tombstone of a
+// code the key's last verification consumed: that code can no longer be
+// restored (see restoreChallenge).
 var issueChallenge = redis.NewScript(luaAllowAll + `
 local n = tonumber(ARGV[3])
 local limits = {}
@@ -57,7 +75,7 @@ for i = 1, n do limits[i] = KEYS[i] end
 local refused, wait = allow_all(limits, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV, 3)
 if refused > 0 then return {refused, wait} end
 local c = KEYS[n + 1]
-redis.call('DEL', c)
+redis.call('DEL', c, KEYS[n + 2])
 redis.call('HSET', c, unpack(ARGV, 2 * n + 5))
 redis.call('PEXPIRE', c, ARGV[2 * n + 4])
 return {0, 0}
@@ -66,27 +84,31 @@ return {0, 0}
 // verifyChallenge is the limiter's and the challenge's part of a
 // verification (phoneauth.VerifyRoute steps 1 to 5).
 //
-//	KEYS: na address keys, nc guard keys, nb (0 or 1) budget key, the challenge
+//	KEYS: na address keys, nc guard keys, nb (0 or 1) budget key, the
+//	challenge, its tombstone
 //	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
-//	ARGV[5] nb, ARGV[6] challenge id ('' for any), then the address
+//	ARGV[5] nb, ARGV[6] challenge id ('' for any), ARGV[7] the
+//	verification's id, ARGV[8] the tombstone's TTL in ms, then the address
 //	keys' interval and burst pairs, the guard keys' intervals, the
 //	budget's interval and burst, and the code's MACs.
 //
 // It returns {'refused', check from 1, µs to wait[, challenge]},
 // {'none'}, or {'wrong' or 'ok', 0, 0, challenge} with the challenge's
-// fields (HGETALL) after the attempt. The MACs cannot be computed without
-// the server's secret, so the time Lua's string comparison takes tells
-// nothing about the code.
+// fields (HGETALL) after the attempt. A right code's challenge becomes the
+// tombstone, with the verification's id and the guard credits it applied
+// ('1' or '0' per guard key), for restoreChallenge. The MACs cannot be
+// computed without the server's secret, so the time Lua's string
+// comparison takes tells nothing about the code.
 var verifyChallenge = redis.NewScript(luaAllowAll + luaRefund + luaAttempt + `
 local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local na, nc, nb = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local addr = {}
 for i = 1, na do addr[i] = KEYS[i] end
-local refused, wait = allow_all(addr, now, margin, ARGV, 6)
+local refused, wait = allow_all(addr, now, margin, ARGV, 8)
 if refused > 0 then return {'refused', refused, wait} end
 local c = KEYS[na + nc + nb + 1]
 if not attempt(c, ARGV[6], now) then return {'none'} end
-local budget = 6 + 2 * na + nc
+local budget = 8 + 2 * na + nc
 if nb == 1 then
   refused, wait = allow_all({KEYS[na + nc + 1]}, now, margin, ARGV, budget)
   if refused > 0 then return {'refused', na + 1, wait, redis.call('HGETALL', c)} end
@@ -98,11 +120,75 @@ for i = budget + 2 * nb + 1, #ARGV do
   if ARGV[i] == hash then match = true end
 end
 if not match then return {'wrong', 0, 0, fields} end
-redis.call('DEL', c)
 if nb == 1 then redis.call('DEL', KEYS[na + nc + 1]) end
-for i = 1, nc do refund(KEYS[na + i], now, margin, tonumber(ARGV[6 + 2 * na + i])) end
+local credited = ''
+for i = 1, nc do credited = credited .. refund(KEYS[na + i], now, margin, tonumber(ARGV[8 + 2 * na + i])) end
+local t = KEYS[na + nc + nb + 2]
+redis.call('RENAME', c, t)
+redis.call('HSET', t, 'consumed_by', ARGV[7], 'credited', credited)
+redis.call('PEXPIRE', t, ARGV[8])
 return {'ok', 0, 0, fields}
 `)
+
+// restoreChallenge undoes verifyChallenge's consume of a right code whose
+// sign-in failed, if the key's tombstone is still that verification's: it
+// gives each address key its event back, takes back the guard credits
+// that verifyChallenge applied, and, unless a challenge has been stored
+// under the key since or the code has expired, renames the tombstone back
+// to the challenge, as it was after its attempt, with its TTL. The
+// failed-verify budget, which the right code reset, stays reset.
+//
+//	KEYS: na address keys, nc guard keys, the challenge, its tombstone
+//	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
+//	ARGV[5] the verification's id, then the address keys' and the guard
+//	keys' emission intervals
+//
+// It returns 2 when it restored the challenge, 1 when it gave the limits
+// back only, and 0 when the tombstone was not the verification's (nothing
+// done: another verification consumed the code since, or this restore
+// already ran).
+var restoreChallenge = redis.NewScript(luaRefund + `
+local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local na, nc = tonumber(ARGV[3]), tonumber(ARGV[4])
+local c, t = KEYS[na + nc + 1], KEYS[na + nc + 2]
+if redis.call('HGET', t, 'consumed_by') ~= ARGV[5] then return 0 end
+local credited = redis.call('HGET', t, 'credited') or ''
+for i = 1, na do refund(KEYS[i], now, margin, tonumber(ARGV[5 + i])) end
+for i = 1, nc do
+  if string.sub(credited, i, i) == '1' then
+    local key = KEYS[na + i]
+    local tat = tonumber(redis.call('GET', key) or now) or now
+    if tat < now then tat = now end
+    tat = tat + tonumber(ARGV[5 + na + i])
+    redis.call('SET', key, string.format('%d', tat), 'PX',
+      string.format('%d', math.ceil((tat - now) / 1000) + margin))
+  end
+end
+local expires = tonumber(redis.call('HGET', t, 'expires_at')) or 0
+if redis.call('EXISTS', c) == 1 or expires <= now then
+  redis.call('DEL', t)
+  return 1
+end
+redis.call('HDEL', t, 'consumed_by', 'credited')
+redis.call('RENAME', t, c)
+redis.call('PEXPIRE', c, string.format('%d', math.ceil((expires - now) / 1000) + margin))
+return 2
+`)
+
+// restoreWindow is how long a consumed code's tombstone lives: the time
+// within which restoreChallenge can put the code back, well beyond the
+// two scripts and the restore's own deadline.
+const restoreWindow = 30 * time.Second
+
+// restoreTimeout bounds restoreChallenge, dropChallenge and the refund
+// of a failed refresh, which run after the call's own deadline may have
+// passed: a healthy Redis answers them in well under a millisecond, and a
+// Redis that does not answer delays the error by this much.
+const restoreTimeout = 500 * time.Millisecond
+
+// consumed is the tombstone of the challenge under key (see
+// verifyChallenge): in the challenges' slot.
+func (k keys) consumed(key string) string { return "{" + k.prefix + ":l}cu:" + key }
 
 // signInUser finds or creates the user of a verified phone and indexes
 // its new session.
@@ -143,18 +229,66 @@ func (s *Store) IssueChallenge(ctx context.Context, r phoneauth.IssueRoute) (int
 	if refused >= 0 {
 		return refused, retry, nil
 	}
-	keys := append(b.keys, s.keys.challenge(c.Key))
+	keys := append(b.keys, s.keys.challenge(c.Key), s.keys.consumed(c.Key))
 	args := append([]any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(b.keys)}, b.args...)
 	args = append(append(args, ttl(c.CreatedAt, c.ExpiresAt).Milliseconds()), f...)
 	res, err := issueChallenge.Run(ctx, s.rdb, keys, args...).Int64Slice()
 	if err != nil {
-		return -1, 0, unavailable("issue challenge", err)
+		return -1, 0, s.unissue(ctx, b, c, r.Now, unavailable("issue challenge", err))
 	}
 	return b.result(res)
 }
 
+// dropChallenge undoes an issueChallenge that may have run although its
+// caller got an error (a reply lost to a deadline): if the key's challenge
+// is the one that call stored (same id and code hash), it deletes it and
+// gives each limiter key its event back. Its code was never sent.
+//
+//	KEYS[1..n] limiter keys, KEYS[n+1] challenge hash
+//	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] challenge id,
+//	ARGV[4] its code hash, ARGV[4+i] key i's emission interval (µs)
+//
+// It returns 1 when it undid the call, 0 when the call had not stored
+// its challenge (or this drop already ran).
+var dropChallenge = redis.NewScript(luaRefund + `
+local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
+local c = KEYS[#KEYS]
+local stored = redis.call('HMGET', c, 'id', 'hash')
+if stored[1] ~= ARGV[3] or stored[2] ~= ARGV[4] then return 0 end
+redis.call('DEL', c)
+for i = 1, #KEYS - 1 do refund(KEYS[i], now, margin, tonumber(ARGV[4 + i])) end
+return 1
+`)
+
+// unissue undoes the issueChallenge of c under the limits b, after it
+// failed with err, in case Redis ran it (dropChallenge). It runs detached
+// from ctx, whose deadline may be what failed, under restoreTimeout, and
+// returns err, saying so if the undo failed.
+func (s *Store) unissue(ctx context.Context, b batch, c phoneauth.Challenge, now time.Time, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
+	keys := append(append([]string{}, b.keys...), s.keys.challenge(c.Key))
+	args := append([]any{now.UnixMicro(), ttlMargin.Milliseconds(), c.ID, c.CodeHash}, intervals(b)...)
+	if derr := dropChallenge.Run(ctx, s.rdb, keys, args...).Err(); derr != nil {
+		return fmt.Errorf("%w (if the request's limits were charged, they stay so: undoing it failed: %v)", err, derr)
+	}
+	return err
+}
+
+// intervals returns the emission intervals of a batch's keys, without
+// their bursts.
+func intervals(b batch) []any {
+	out := make([]any, 0, len(b.keys))
+	for i := 0; i < len(b.args); i += 2 {
+		out = append(out, b.args[i])
+	}
+	return out
+}
+
 // VerifyChallenge checks a code and signs its user in with three scripts
-// (see RouteStore above). It implements phoneauth.RouteStore.
+// (see RouteStore above). If one fails, it restores the code and the
+// limits (restoreChallenge: the first may have run, its reply lost)
+// before it returns the error. It implements phoneauth.RouteStore.
 func (s *Store) VerifyChallenge(ctx context.Context, r phoneauth.VerifyRoute) (phoneauth.VerifyOutcome, error) {
 	addr, refused, retry := newBatch(s.keys, r.AddressChecks)
 	if refused >= 0 {
@@ -166,32 +300,63 @@ func (s *Store) VerifyChallenge(ctx context.Context, r phoneauth.VerifyRoute) (p
 	} else if r.Budget.Limit.Events <= 0 && !r.Budget.Limit.Off() {
 		return phoneauth.VerifyOutcome{}, errors.New("redisstore: verify challenge: a failed-verify budget of no events")
 	}
-	keys := append([]string{}, addr.keys...)
-	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), 0, len(budget.keys), r.ID}
-	args = append(args, addr.args...)
-	credits := 0
-	for _, c := range r.Credits {
-		if !c.Limit.Off() && c.Limit.Events > 0 {
-			interval, _ := gcra(c.Limit)
-			keys, args = append(keys, s.keys.limit(c.Key)), append(args, interval)
-			credits++
-		}
-	}
-	args[3] = credits
-	keys = append(append(keys, budget.keys...), s.keys.challenge(r.Key))
-	args = append(args, budget.args...)
+	credits := s.credits(r.Credits)
+	keys := append(append([]string{}, addr.keys...), credits.keys...)
+	keys = append(append(keys, budget.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key))
+	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), len(credits.keys), len(budget.keys), r.ID, r.Session.ID, restoreWindow.Milliseconds()}
+	args = append(append(append(args, addr.args...), credits.args...), budget.args...)
 	for _, h := range r.CodeHashes {
 		args = append(args, h)
 	}
 	res, err := verifyChallenge.Run(ctx, s.rdb, keys, args...).Slice()
-	if err != nil {
-		return phoneauth.VerifyOutcome{}, unavailable("verify challenge", err)
+	if err != nil { // Redis may have run it, and consumed the code
+		return phoneauth.VerifyOutcome{}, s.restore(ctx, r, addr, credits, false, unavailable("verify challenge", err))
 	}
 	out, err := s.verifyAnswer(r, res, len(addr.keys), addr.index)
 	if err != nil || out.Result != phoneauth.VerifySignedIn {
 		return out, err
 	}
-	return s.signIn(ctx, r, out)
+	signed, sessionTried, err := s.signIn(ctx, r, out)
+	if err != nil {
+		return phoneauth.VerifyOutcome{}, s.restore(ctx, r, addr, credits, sessionTried, err)
+	}
+	return signed, nil
+}
+
+// credits returns the guard checks of a verification as a batch whose
+// args are the keys' emission intervals only.
+func (s *Store) credits(checks []phoneauth.LimitCheck) batch {
+	var b batch
+	for _, c := range checks {
+		if !c.Limit.Off() && c.Limit.Events > 0 {
+			interval, _ := gcra(c.Limit)
+			b.keys, b.args = append(b.keys, s.keys.limit(c.Key)), append(b.args, interval)
+		}
+	}
+	return b
+}
+
+// restore undoes the consume of r's code after its sign-in failed with
+// err (restoreChallenge), and deletes the session if creating it was
+// tried (it may have been created before the reply was lost). It runs
+// detached from ctx, whose deadline may be what failed, under
+// restoreTimeout. It returns err, saying so if the code could not be
+// restored.
+func (s *Store) restore(ctx context.Context, r phoneauth.VerifyRoute, addr, credits batch, sessionTried bool, err error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+	defer cancel()
+	keys := append(append(append([]string{}, addr.keys...), credits.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key))
+	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), len(credits.keys), r.Session.ID}
+	args = append(append(args, intervals(addr)...), credits.args...)
+	if rerr := restoreChallenge.Run(ctx, s.rdb, keys, args...).Err(); rerr != nil {
+		return fmt.Errorf("%w (the code stays consumed: restoring it failed: %v)", err, rerr)
+	}
+	if sessionTried {
+		if derr := s.DeleteSession(ctx, r.Session.ID); derr != nil && !errors.Is(derr, phoneauth.ErrNotFound) {
+			return fmt.Errorf("%w (the code is restored; deleting the session failed: %v)", err, derr)
+		}
+	}
+	return err
 }
 
 // verifyAnswer reads verifyChallenge's answer: the outcome, with the
@@ -243,13 +408,14 @@ func (s *Store) verifyAnswer(r phoneauth.VerifyRoute, res []any, na int, index [
 }
 
 // signIn finds or creates the user of a verified challenge, indexes the
-// new session (one script) and creates it (another).
-func (s *Store) signIn(ctx context.Context, r phoneauth.VerifyRoute, out phoneauth.VerifyOutcome) (phoneauth.VerifyOutcome, error) {
+// new session (one script) and creates it (another). sessionTried says
+// that it ran the second: on an error, the session may exist.
+func (s *Store) signIn(ctx context.Context, r phoneauth.VerifyRoute, out phoneauth.VerifyOutcome) (_ phoneauth.VerifyOutcome, sessionTried bool, err error) {
 	c := out.Challenge
 	create := r.Signup == phoneauth.SignupAllowed || (r.Signup == phoneauth.SignupWithCreateUser && c.CreateUser)
 	meta, err := encodeJSON(c.Metadata)
 	if err != nil {
-		return phoneauth.VerifyOutcome{}, fmt.Errorf("redisstore: verify challenge: metadata: %w", err)
+		return phoneauth.VerifyOutcome{}, false, fmt.Errorf("redisstore: verify challenge: metadata: %w", err)
 	}
 	if meta == "{}" {
 		meta = ""
@@ -265,46 +431,57 @@ func (s *Store) signIn(ctx context.Context, r phoneauth.VerifyRoute, out phoneau
 	switch {
 	case errors.Is(err, redis.Nil):
 		out.Result = phoneauth.VerifyNoUser
-		return out, nil
+		return out, false, nil
 	case err != nil:
-		return phoneauth.VerifyOutcome{}, unavailable("sign in user", err)
+		return phoneauth.VerifyOutcome{}, false, unavailable("sign in user", err)
 	case len(res) != 3:
-		return phoneauth.VerifyOutcome{}, unavailable("sign in user", fmt.Errorf("unexpected reply %v", res))
+		return phoneauth.VerifyOutcome{}, false, unavailable("sign in user", fmt.Errorf("unexpected reply %v", res))
 	}
 	isNew, _ := res[0].(int64)
 	uid, _ := res[1].(string)
 	createdStr, _ := res[2].(string)
 	created, err := decodeTime(createdStr)
 	if err != nil {
-		return phoneauth.VerifyOutcome{}, unavailable("sign in user", err)
+		return phoneauth.VerifyOutcome{}, false, unavailable("sign in user", err)
 	}
 	out.User, out.IsNewUser = phoneauth.User{ID: uid, Phone: c.Phone, CreatedAt: created}, isNew == 1
 	sess.UserID, sess.Phone = uid, c.Phone
 	sess.CreatedAt, sess.RefreshedAt = r.Now, r.Now
 	device, err := json.Marshal(storedDevice(sess.Device))
 	if err != nil {
-		return phoneauth.VerifyOutcome{}, fmt.Errorf("redisstore: create session: device: %w", err)
+		return phoneauth.VerifyOutcome{}, false, fmt.Errorf("redisstore: create session: device: %w", err)
 	}
 	n, err := createSession.Run(ctx, s.rdb, []string{s.keys.session(sess.ID), s.keys.tokens(sess.ID)},
 		append([]any{life.Milliseconds()}, sessionFields(sess, device)...)...).Int64()
 	switch {
 	case err != nil:
-		return phoneauth.VerifyOutcome{}, unavailable("create session", err)
+		return phoneauth.VerifyOutcome{}, true, unavailable("create session", err)
 	case n != 1:
-		return phoneauth.VerifyOutcome{}, errors.New("redisstore: create session: duplicate session id")
+		return phoneauth.VerifyOutcome{}, true, errors.New("redisstore: create session: duplicate session id")
 	}
 	out.Session = sess
-	return out, nil
+	return out, true, nil
 }
 
 // RefreshSession applies the refresh's limits (Limiter.AllowAll) and then
 // rotates (RotateRefresh): two scripts, since a session's slot is not the
-// limiter's. It implements phoneauth.RouteStore.
+// limiter's. If the rotation fails (an error other than RotateRefresh's
+// answers), the limits get their events back (Limiter.RefundAll, detached
+// from ctx under restoreTimeout), so that the call has changed nothing.
+// It implements phoneauth.RouteStore.
 func (s *Store) RefreshSession(ctx context.Context, checks []phoneauth.LimitCheck, r phoneauth.Rotation) (phoneauth.Session, int, time.Duration, error) {
-	refused, retry, err := (&Limiter{rdb: s.rdb, keys: s.keys}).AllowAll(ctx, checks, r.Now)
+	lim := &Limiter{rdb: s.rdb, keys: s.keys}
+	refused, retry, err := lim.AllowAll(ctx, checks, r.Now)
 	if err != nil || refused >= 0 {
 		return phoneauth.Session{}, refused, retry, err
 	}
 	sess, err := s.RotateRefresh(ctx, r)
+	if err != nil && !errors.Is(err, phoneauth.ErrNotFound) && !errors.Is(err, phoneauth.ErrTokenReused) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
+		defer cancel()
+		if rerr := lim.RefundAll(rctx, checks, nil, r.Now); rerr != nil {
+			err = fmt.Errorf("%w (the refresh's limit events stay charged: %v)", err, rerr)
+		}
+	}
 	return sess, -1, 0, err
 }
