@@ -251,20 +251,21 @@ func parseNumber(number, region string) (pn *phonenumbers.PhoneNumber, err error
 }
 
 // parseE164 returns what phonenumbers.Parse returns for a number written
-// in E.164 form, "+" and ASCII digits, the form of most numbers an app
-// sends, without Parse's regular expressions (which cost about two thirds
-// of a number's parsing); ok is false for any number it is not sure of,
-// which then goes through Parse. The region does not matter: a number with
-// its calling code is read with that code's metadata.
+// in E.164 form, "+" and ASCII digits (the form apps usually send), without
+// Parse's regular expressions, which cost about two thirds of a number's
+// parsing; ok is false for any number it is not sure of, which then goes
+// through Parse. The region does not matter: a number with its calling code
+// is read with that code's metadata.
 //
 // On such input Parse finds no extension, takes the calling code as the
 // first one to three digits that are one, and keeps the rest as the
 // national number, unless the rest starts with what the calling code's
 // country reads as a national prefix ("0" in most countries, "8" in some),
-// which it may strip. parseE164 leaves to Parse a national prefix given as
-// a pattern other than digits or a choice of digits, a rest that starts
-// with such a prefix or with "0" (Italian leading zeros), a rest of a length Parse refuses, and
-// the non-geographic calling codes; FuzzParseE164 checks it against Parse.
+// which it may strip. parseE164 leaves to Parse: a national prefix given as
+// a pattern other than digits or a choice of digits; a rest that starts
+// with such a prefix or with "0" (Italian leading zeros); a rest of a
+// length Parse refuses; the non-geographic calling codes. FuzzParseE164
+// checks it against Parse.
 func parseE164(number string) (*phonenumbers.PhoneNumber, bool) {
 	if len(number) < 2 || number[0] != '+' || !isDigits(number[1:]) || number[1] == '0' {
 		return nil, false
@@ -285,10 +286,9 @@ func parseE164(number string) (*phonenumbers.PhoneNumber, bool) {
 	if err != nil {
 		return nil, false
 	}
-	return &phonenumbers.PhoneNumber{CountryCode: proto32(int32(cc)), NationalNumber: &nn}, true
+	code := int32(cc)
+	return &phonenumbers.PhoneNumber{CountryCode: &code, NationalNumber: &nn}, true
 }
-
-func proto32(v int32) *int32 { return &v }
 
 // mayStartWithPrefix reports whether national may start with a national
 // prefix of pattern, a regular expression of the metadata: "" (no prefix)
@@ -565,8 +565,7 @@ const defaultPhoneCacheSize = 10_000
 
 // phoneParser is ParsePhone with a bounded cache of results: parsing costs
 // a few µs for a number in E.164 form and tens of µs for any other, a hit
-// well under a microsecond. It is safe for concurrent
-// use.
+// well under a microsecond. It is safe for concurrent use.
 //
 // The cache is sharded; each shard keeps two generations of entries. New
 // entries go into the current one; when it is full, it becomes the previous
