@@ -217,20 +217,27 @@ func ParsePhone(number, country string) (Phone, error) {
 	if pn.GetExtension() != "" {
 		return Phone{}, invalidPhone("extensions are not accepted")
 	}
-	if !phonenumbers.IsValidNumber(pn) {
+	// IsValidNumber is GetNumberType != UNKNOWN: both match the number
+	// against the patterns of the region GetRegionCodeForNumber picks, so
+	// asking for the type once tells both.
+	t := phonenumbers.GetNumberType(pn)
+	if t == phonenumbers.UNKNOWN {
 		return Phone{}, invalidPhone("not a valid number")
 	}
 	return Phone{
 		E164:   phonenumbers.Format(pn, phonenumbers.E164),
 		Region: phonenumbers.GetRegionCodeForNumber(pn),
-		Type:   numberType(phonenumbers.GetNumberType(pn)),
+		Type:   numberType(t),
 	}, nil
 }
 
 // parseNumber calls phonenumbers.Parse, turning its errors (and, as a last
 // line of defence for a library fed untrusted input, its panics) into
-// ErrInvalidPhone.
+// ErrInvalidPhone. A number in E.164 form takes parseE164 instead.
 func parseNumber(number, region string) (pn *phonenumbers.PhoneNumber, err error) {
+	if pn, ok := parseE164(number); ok {
+		return pn, nil
+	}
 	defer func() {
 		if recover() != nil {
 			pn, err = nil, invalidPhone("cannot be parsed")
@@ -242,6 +249,79 @@ func parseNumber(number, region string) (pn *phonenumbers.PhoneNumber, err error
 	}
 	return pn, nil
 }
+
+// parseE164 returns what phonenumbers.Parse returns for a number written
+// in E.164 form, "+" and ASCII digits (the form apps usually send), without
+// Parse's regular expressions, which cost about two thirds of a number's
+// parsing; ok is false for any number it is not sure of, which then goes
+// through Parse. The region does not matter: a number with its calling code
+// is read with that code's metadata.
+//
+// On such input Parse finds no extension, takes the calling code as the
+// first one to three digits that are one, and keeps the rest as the
+// national number, unless the rest starts with what the calling code's
+// country reads as a national prefix ("0" in most countries, "8" in some),
+// which it may strip. parseE164 leaves to Parse: a national prefix given as
+// a pattern other than digits or a choice of digits; a rest that starts
+// with such a prefix or with "0" (Italian leading zeros); a rest of a
+// length Parse refuses; the non-geographic calling codes. FuzzParseE164
+// checks it against Parse.
+func parseE164(number string) (*phonenumbers.PhoneNumber, bool) {
+	if len(number) < 2 || number[0] != '+' || !isDigits(number[1:]) || number[1] == '0' {
+		return nil, false
+	}
+	digits := number[1:]
+	n := callingCodeLen(digits)
+	if n == 0 {
+		return nil, false
+	}
+	national := digits[n:]
+	cc, _ := strconv.Atoi(digits[:n])
+	prefix, known := nationalPrefixes()[phonenumbers.GetRegionCodeForCountryCode(cc)]
+	if !known || len(national) < phonenumbers.MIN_LENGTH_FOR_NSN || len(national) > phonenumbers.MAX_LENGTH_FOR_NSN ||
+		national[0] == '0' || mayStartWithPrefix(national, prefix) {
+		return nil, false
+	}
+	nn, err := strconv.ParseUint(national, 10, 64)
+	if err != nil {
+		return nil, false
+	}
+	code := int32(cc)
+	return &phonenumbers.PhoneNumber{CountryCode: &code, NationalNumber: &nn}, true
+}
+
+// mayStartWithPrefix reports whether national may start with a national
+// prefix of pattern, a regular expression of the metadata: "" (no prefix)
+// never does; digits ("0") or a choice of digits ("0|180020") do when
+// national starts with one of them; any other pattern may.
+func mayStartWithPrefix(national, pattern string) bool {
+	if pattern == "" {
+		return false
+	}
+	for p := range strings.SplitSeq(pattern, "|") {
+		if !isDigits(p) || strings.HasPrefix(national, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// nationalPrefixes maps each country (ISO code) to the national prefix
+// phonenumbers.Parse strips from its numbers, a pattern of its metadata
+// ("" for none); the non-geographic entities are left out.
+var nationalPrefixes = sync.OnceValue(func() map[string]string {
+	m := make(map[string]string)
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return m // every number goes through Parse
+	}
+	for _, md := range coll.GetMetadata() {
+		if id := md.GetId(); id != RegionNonGeographic {
+			m[id] = md.GetNationalPrefixForParsing()
+		}
+	}
+	return m
+})
 
 // asciiDigits returns the decimal digits of s as ASCII, dropping everything
 // else.
@@ -484,8 +564,8 @@ func callingCodeLen(digits string) int {
 const defaultPhoneCacheSize = 10_000
 
 // phoneParser is ParsePhone with a bounded cache of results: parsing costs
-// about 20 µs, a hit well under a microsecond. It is safe for concurrent
-// use.
+// a few µs for a number in E.164 form and tens of µs for any other, a hit
+// well under a microsecond. It is safe for concurrent use.
 //
 // The cache is sharded; each shard keeps two generations of entries. New
 // entries go into the current one; when it is full, it becomes the previous

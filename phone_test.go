@@ -3,6 +3,7 @@ package phoneauth
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -473,6 +474,19 @@ func BenchmarkParsePhone(b *testing.B) {
 	}
 }
 
+// BenchmarkParsePhoneE164 parses new numbers in E.164 form, as a sign-in
+// with a client that formats numbers does.
+func BenchmarkParsePhoneE164(b *testing.B) {
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if _, err := ParsePhone("+92300"+strconv.Itoa(1_000_000+n%9_000_000), ""); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+}
+
 func BenchmarkPhoneParserCached(b *testing.B) {
 	p := newPhoneParser(0)
 	if _, err := p.parse("0301 2345678", "PK"); err != nil {
@@ -488,4 +502,91 @@ func BenchmarkPhoneParserCached(b *testing.B) {
 			}
 		}
 	})
+}
+
+// e164Cases are numbers on both sides of parseE164's limits, with whether
+// it answers them itself (the others go through phonenumbers.Parse).
+var e164Cases = []struct {
+	number string
+	fast   bool
+}{
+	{"+923012345678", true},          // Pakistan, mobile
+	{"+14155550123", true},           // NANP: +1 is the United States'
+	{"+16135550123", true},           // NANP, a Canadian number
+	{"+4915123456789", true},         // Germany, mobile
+	{"+393123456789", true},          // Italy, mobile: no leading zero
+	{"+390612345678", false},         // Italy, Rome: the leading zero is part of the number
+	{"+4407911123456", false},        // the UK's national prefix after the calling code
+	{"+447911123456", true},          // the same number, well written
+	{"+79123456789", true},           // Russia, mobile
+	{"+78001234567", false},          // Russia: "8", the national prefix, starts the rest
+	{"+5491123456789", false},        // Argentina: the national prefix is a pattern
+	{"+80012345678", false},          // non-geographic freephone
+	{"+88213612345", false},          // non-geographic network
+	{"+262262123456", true},          // Réunion, which shares +262 with Mayotte
+	{"+0923012345678", false},        // no calling code starts with 0
+	{"+999123456", false},            // no such calling code
+	{"+92", false},                   // calling code only
+	{"+921", false},                  // national number too short
+	{"+92123456789012345678", false}, // national number too long
+	{"+44 7911 123456", false},       // spaces
+	{"+49-151-23456789", false},
+	{"+(92)3012345678", false},
+	{"923012345678", false},  // no "+"
+	{"+٩٢٣٠١٢٣٤٥٦٧٨", false}, // Arabic-Indic digits
+	{"+1 800 FLOWERS", false},
+	{"+", false},
+	{"", false},
+}
+
+func TestParseE164(t *testing.T) {
+	for _, c := range e164Cases {
+		_, fast := parseE164(c.number)
+		if fast != c.fast {
+			t.Errorf("parseE164(%q): answered %v, want %v", c.number, fast, c.fast)
+		}
+		checkParseE164(t, c.number, "")
+		checkParseE164(t, c.number, "IT")
+	}
+}
+
+// FuzzParseE164 checks that parseE164, when it answers, answers as
+// phonenumbers.Parse does, whatever the region ParsePhone passes along; and
+// that GetNumberType tells validity as IsValidNumber does. Each input is
+// also checked as digits after a "+", the form parseE164 answers.
+func FuzzParseE164(f *testing.F) {
+	for i, c := range e164Cases {
+		f.Add(c.number, "", uint64(i)*123_456_789_012)
+		f.Add(c.number, "GB", uint64(923012345678))
+	}
+	f.Fuzz(func(t *testing.T, number, region string, digits uint64) {
+		checkParseE164(t, number, region)
+		checkParseE164(t, "+"+strconv.FormatUint(digits, 10), region) // E.164 form, where parseE164 answers
+	})
+}
+
+func checkParseE164(t *testing.T, number, region string) {
+	t.Helper()
+	if region = strings.ToUpper(region); region != "" && !isRegion(region) {
+		region = "" // ParsePhone passes only a known region, or none
+	}
+	want, err := phonenumbers.Parse(number, region)
+	if err == nil && phonenumbers.IsValidNumber(want) != (phonenumbers.GetNumberType(want) != phonenumbers.UNKNOWN) {
+		t.Errorf("%q: IsValidNumber and GetNumberType disagree", number)
+	}
+	got, ok := parseE164(number)
+	if !ok {
+		return
+	}
+	if err != nil {
+		t.Fatalf("parseE164(%q) = %v, but Parse(%q, %q) fails: %v", number, got, number, region, err)
+	}
+	if got.GetCountryCode() != want.GetCountryCode() || got.GetNationalNumber() != want.GetNationalNumber() ||
+		got.GetItalianLeadingZero() != want.GetItalianLeadingZero() ||
+		got.GetNumberOfLeadingZeros() != want.GetNumberOfLeadingZeros() ||
+		got.GetExtension() != want.GetExtension() || got.GetRawInput() != want.GetRawInput() ||
+		got.GetCountryCodeSource() != want.GetCountryCodeSource() ||
+		got.GetPreferredDomesticCarrierCode() != want.GetPreferredDomesticCarrierCode() {
+		t.Fatalf("parseE164(%q) = %v, Parse(%q, %q) = %v", number, got, number, region, want)
+	}
 }
