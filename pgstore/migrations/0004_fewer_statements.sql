@@ -31,6 +31,10 @@
 -- order), the guard's buckets (in key order), the challenge row, then the
 -- budget bucket.
 
+-- prev_tat is a bucket's tat before the last event limiter_allow_all
+-- recorded on it, so that a refused batch can take its events back.
+ALTER TABLE limiter_buckets ADD COLUMN prev_tat bigint;
+
 CREATE OR REPLACE FUNCTION limiter_allow_all(
     check_keys      text[],
     check_intervals bigint[],
@@ -49,7 +53,10 @@ DECLARE
     pos     integer[] := '{}'; -- each check's key, as an index into keys
     tats    bigint[]; -- each key's tat before the batch (0, full, for a new bucket)
     created text[];   -- the keys whose buckets this call inserted
+    changed text[];   -- the keys whose events this call recorded
+    prevs   bigint[]; -- their tats before
     fits    bigint;
+    simple  boolean := true;
 BEGIN
     IF cardinality(check_intervals) <> n OR cardinality(check_periods) <> n THEN
         RAISE EXCEPTION 'limiter_allow_all: % keys, % intervals, % periods',
@@ -60,18 +67,75 @@ BEGIN
     IF coalesce(n, 0) = 0 THEN
         RETURN;
     END IF;
+
+    -- A batch of distinct keys, each check able to fit in a full bucket
+    -- (interval <= period: every batch of the Limiter), is decided in one
+    -- upsert. It takes the keys in key order, the lock order, one row
+    -- after the other: a missing bucket is inserted with its event; an
+    -- existing one is locked (DO UPDATE locks the row even when its WHERE
+    -- is false) and, if its check fits, gets its event, its tat before
+    -- kept in prev_tat. RETURNING names the rows inserted or changed: a
+    -- key missing from it refused. Only then are the events taken back.
+    FOR i IN 1 .. n LOOP
+        simple := simple AND check_intervals[i] <= check_periods[i];
+        FOR j IN 1 .. i - 1 LOOP
+            simple := simple AND check_keys[i] <> check_keys[j];
+        END LOOP;
+    END LOOP;
+    IF simple THEN
+        WITH up AS (
+            INSERT INTO limiter_buckets AS b (key, tat, allowed)
+            SELECT c.k, now_ns + c.iv, true
+            FROM unnest(check_keys, check_intervals) AS c(k, iv)
+            ORDER BY c.k
+            ON CONFLICT (key) DO UPDATE
+            SET prev_tat = b.tat, allowed = true,
+                tat = greatest(b.tat, now_ns) + check_intervals[array_position(check_keys, b.key)]
+            WHERE greatest(b.tat, now_ns) + check_intervals[array_position(check_keys, b.key)]
+                - check_periods[array_position(check_keys, b.key)] <= now_ns
+            RETURNING b.key, b.prev_tat
+        )
+        SELECT coalesce(array_agg(up.key) FILTER (WHERE up.prev_tat IS NULL), '{}'),
+            coalesce(array_agg(up.key) FILTER (WHERE up.prev_tat IS NOT NULL), '{}'),
+            coalesce(array_agg(up.prev_tat) FILTER (WHERE up.prev_tat IS NOT NULL), '{}')
+        INTO created, changed, prevs
+        FROM up;
+        IF cardinality(created) + cardinality(changed) = n THEN
+            RETURN;
+        END IF;
+        -- Refused: the first check whose key was neither inserted nor
+        -- changed; its bucket is locked and as it was.
+        FOR i IN 1 .. n LOOP
+            IF NOT (check_keys[i] = ANY (created) OR check_keys[i] = ANY (changed)) THEN
+                SELECT greatest(b.tat, now_ns) + check_intervals[i] - check_periods[i] INTO fits
+                FROM limiter_buckets AS b WHERE b.key = check_keys[i];
+                refused := i;
+                retry_after := fits - now_ns;
+                EXIT;
+            END IF;
+        END LOOP;
+        IF cardinality(created) > 0 THEN
+            DELETE FROM limiter_buckets WHERE key = ANY (created);
+        END IF;
+        IF cardinality(changed) > 0 THEN
+            UPDATE limiter_buckets AS b SET tat = prevs[array_position(changed, b.key)]
+            WHERE b.key = ANY (changed);
+        END IF;
+        RETURN;
+    END IF;
+
+    -- Any other batch (a key named by several checks): as in migration 2,
+    -- in four steps.
     SELECT array_agg(DISTINCT u.k ORDER BY u.k) INTO keys FROM unnest(check_keys) AS u(k);
     FOR i IN 1 .. n LOOP
         pos := pos || array_position(keys, check_keys[i]);
     END LOOP;
     tats := array_fill(0::bigint, ARRAY[cardinality(keys)]);
 
-    -- 1. Lock every key's bucket, in key order, in one upsert: the rows
-    -- are taken one after the other in the order of the SELECT. A missing
+    -- 1. Lock every key's bucket, in key order, in one upsert: a missing
     -- bucket is inserted as the batch would leave it (a new bucket is
     -- full, so its checks cannot refuse); an existing one is locked and
-    -- left as it is (DO UPDATE locks the row even when its WHERE is
-    -- false, and RETURNING names only the inserted rows).
+    -- left as it is.
     WITH ins AS (
         INSERT INTO limiter_buckets AS b (key, tat, allowed)
         SELECT u.k, u.t, true
@@ -84,9 +148,9 @@ BEGIN
 
     -- 2. Read the existing buckets, locked by step 1, so as they are now.
     IF cardinality(created) < cardinality(keys) THEN
-        SELECT array_agg(CASE WHEN b.key = ANY (created) THEN 0 ELSE b.tat END ORDER BY u.i) INTO tats
-        FROM unnest(keys) WITH ORDINALITY AS u(k, i)
-        JOIN limiter_buckets AS b ON b.key = u.k;
+        SELECT array_agg(CASE WHEN b.key = ANY (created) THEN 0 ELSE b.tat END
+            ORDER BY array_position(keys, b.key)) INTO tats
+        FROM limiter_buckets AS b WHERE b.key = ANY (keys);
     END IF;
 
     -- 3. Decide every check, in order, on the buckets as they were before
@@ -104,13 +168,12 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- 4. Allowed: record the events on the buckets that existed (as in
-    -- migration 2, a later check of a repeated key records its event only
-    -- if it still fits).
+    -- 4. Allowed: record the events on the buckets that existed (a later
+    -- check of a repeated key records its event only if it still fits).
     IF cardinality(created) < cardinality(keys) THEN
-        UPDATE limiter_buckets AS b SET tat = u.t, allowed = true
-        FROM unnest(keys, limiter_record(tats, pos, check_intervals, check_periods, now_ns)) AS u(k, t)
-        WHERE b.key = u.k AND NOT (u.k = ANY (created));
+        tats := limiter_record(tats, pos, check_intervals, check_periods, now_ns);
+        UPDATE limiter_buckets AS b SET tat = tats[array_position(keys, b.key)], allowed = true
+        WHERE b.key = ANY (keys) AND NOT (b.key = ANY (created));
     END IF;
 END
 $$;
@@ -229,26 +292,37 @@ BEGIN
 
     -- Verified: consume the code (its row is locked by this call), forget
     -- the budget, give the guard its events back.
-    DELETE FROM challenges WHERE key = ch_key;
     IF budget_tat IS NOT NULL THEN
         DELETE FROM limiter_buckets WHERE key = budget_key;
     END IF;
-    IF cardinality(credit_keys) > 0 THEN
-        UPDATE limiter_buckets AS b SET tat = greatest(b.tat - r.step, now_ns)
-        FROM unnest(credit_keys, credit_steps) AS r(key, step)
-        WHERE b.key = r.key AND b.tat > now_ns;
-    END IF;
+    WITH consumed AS (
+        DELETE FROM challenges WHERE key = ch_key
+    )
+    UPDATE limiter_buckets AS b SET tat = greatest(b.tat - credit_steps[array_position(credit_keys, b.key)], now_ns)
+    WHERE b.key = ANY (credit_keys) AND b.tat > now_ns;
 
     IF signup = 0 OR (signup = 1 AND ch.create_user) THEN
-        -- As CreateUser, without rewriting an existing user's row.
-        INSERT INTO users (id, phone, metadata, created_at)
-        VALUES (new_user_id, ch.phone, ch.metadata, user_created_at)
-        ON CONFLICT (phone) DO NOTHING
-        RETURNING id, phone, created_at INTO u_id, u_phone, u_created_at;
-        IF NOT FOUND THEN
-            SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at
-            FROM users AS u WHERE u.phone = ch.phone;
+        -- As CreateUser, without rewriting an existing user's row: a new
+        -- user and the session in one statement.
+        WITH u AS (
+            INSERT INTO users (id, phone, metadata, created_at)
+            VALUES (new_user_id, ch.phone, ch.metadata, user_created_at)
+            ON CONFLICT (phone) DO NOTHING
+            RETURNING id, phone, created_at
+        ), s AS (
+            INSERT INTO sessions (id, user_id, phone, device_id, device_type, device_name, platform_version,
+                push_token, created_at, expires_at, refresh_hash, refreshed_at, refresh_expires_at)
+            SELECT s_id, u.id, u.phone, s_device_id, s_device_type, s_device_name, s_platform_version,
+                s_push_token, now_ts, s_expires_at, s_refresh_hash, now_ts, s_refresh_expires_at
+            FROM u
+        )
+        SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at FROM u;
+        IF FOUND THEN
+            outcome := 'ok';
+            RETURN;
         END IF;
+        SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at
+        FROM users AS u WHERE u.phone = ch.phone;
         IF NOT FOUND THEN
             -- The user that conflicted was deleted meanwhile.
             INSERT INTO users (id, phone, metadata, created_at)
