@@ -227,6 +227,7 @@ SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     ch    challenges%ROWTYPE;
+    lim        record;
     code_ok    boolean;
     budget_tat bigint;
     fits       bigint;
@@ -234,8 +235,9 @@ BEGIN
     refused := 0;
     retry_after := 0;
     IF cardinality(addr_keys) > 0 THEN
-        SELECT r.refused, r.retry_after INTO refused, retry_after
-        FROM limiter_allow_all(addr_keys, addr_intervals, addr_periods, now_ns) AS r;
+        lim := limiter_allow_all(addr_keys, addr_intervals, addr_periods, now_ns);
+        refused := lim.refused;
+        retry_after := lim.retry_after;
         IF refused > 0 THEN
             outcome := 'refused';
             RETURN;
@@ -268,8 +270,9 @@ BEGIN
     -- one only needs the decision, since a verified code forgets the
     -- budget: a missing bucket is full and allows it.
     IF budget_key <> '' AND NOT code_ok THEN
-        SELECT r.refused, r.retry_after INTO refused, retry_after
-        FROM limiter_allow_all(ARRAY[budget_key], ARRAY[budget_interval], ARRAY[budget_period], now_ns) AS r;
+        lim := limiter_allow_all(ARRAY[budget_key], ARRAY[budget_interval], ARRAY[budget_period], now_ns);
+        refused := lim.refused;
+        retry_after := lim.retry_after;
     ELSIF budget_key <> '' THEN
         SELECT b.tat INTO budget_tat FROM limiter_buckets AS b WHERE b.key = budget_key FOR UPDATE;
         fits := greatest(budget_tat, now_ns) + budget_interval - budget_period;
@@ -290,53 +293,47 @@ BEGIN
         RETURN;
     END IF;
 
-    -- Verified: consume the code (its row is locked by this call), forget
-    -- the budget, give the guard its events back.
-    IF budget_tat IS NOT NULL THEN
-        DELETE FROM limiter_buckets WHERE key = budget_key;
-    END IF;
+    -- Verified, in one statement: consume the code (its row is locked by
+    -- this call), forget the budget, give the guard its events back and,
+    -- as CreateUser does, create the user with the session, unless the
+    -- phone has a user already (then its row is read, not rewritten).
     WITH consumed AS (
         DELETE FROM challenges WHERE key = ch_key
+    ), forgotten AS (
+        DELETE FROM limiter_buckets WHERE key = budget_key AND budget_tat IS NOT NULL
+    ), credited AS (
+        UPDATE limiter_buckets AS b SET tat = greatest(b.tat - credit_steps[array_position(credit_keys, b.key)], now_ns)
+        WHERE b.key = ANY (credit_keys) AND b.tat > now_ns
+    ), u AS (
+        INSERT INTO users (id, phone, metadata, created_at)
+        SELECT new_user_id, ch.phone, ch.metadata, user_created_at
+        WHERE signup = 0 OR (signup = 1 AND ch.create_user)
+        ON CONFLICT (phone) DO NOTHING
+        RETURNING id, phone, created_at
+    ), s AS (
+        INSERT INTO sessions (id, user_id, phone, device_id, device_type, device_name, platform_version,
+            push_token, created_at, expires_at, refresh_hash, refreshed_at, refresh_expires_at)
+        SELECT s_id, u.id, u.phone, s_device_id, s_device_type, s_device_name, s_platform_version,
+            s_push_token, now_ts, s_expires_at, s_refresh_hash, now_ts, s_refresh_expires_at
+        FROM u
     )
-    UPDATE limiter_buckets AS b SET tat = greatest(b.tat - credit_steps[array_position(credit_keys, b.key)], now_ns)
-    WHERE b.key = ANY (credit_keys) AND b.tat > now_ns;
+    SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at FROM u;
+    IF FOUND THEN
+        outcome := 'ok';
+        RETURN;
+    END IF;
 
-    IF signup = 0 OR (signup = 1 AND ch.create_user) THEN
-        -- As CreateUser, without rewriting an existing user's row: a new
-        -- user and the session in one statement.
-        WITH u AS (
-            INSERT INTO users (id, phone, metadata, created_at)
-            VALUES (new_user_id, ch.phone, ch.metadata, user_created_at)
-            ON CONFLICT (phone) DO NOTHING
-            RETURNING id, phone, created_at
-        ), s AS (
-            INSERT INTO sessions (id, user_id, phone, device_id, device_type, device_name, platform_version,
-                push_token, created_at, expires_at, refresh_hash, refreshed_at, refresh_expires_at)
-            SELECT s_id, u.id, u.phone, s_device_id, s_device_type, s_device_name, s_platform_version,
-                s_push_token, now_ts, s_expires_at, s_refresh_hash, now_ts, s_refresh_expires_at
-            FROM u
-        )
-        SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at FROM u;
-        IF FOUND THEN
-            outcome := 'ok';
-            RETURN;
-        END IF;
-        SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at
-        FROM users AS u WHERE u.phone = ch.phone;
-        IF NOT FOUND THEN
-            -- The user that conflicted was deleted meanwhile.
-            INSERT INTO users (id, phone, metadata, created_at)
-            VALUES (new_user_id, ch.phone, ch.metadata, user_created_at)
-            ON CONFLICT (phone) DO UPDATE SET phone = EXCLUDED.phone
-            RETURNING id, phone, created_at INTO u_id, u_phone, u_created_at;
-        END IF;
-    ELSE
-        SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at
-        FROM users AS u WHERE u.phone = ch.phone;
-        IF NOT FOUND THEN
-            outcome := 'nouser'; -- the code stays consumed
-            RETURN;
-        END IF;
+    SELECT u.id, u.phone, u.created_at INTO u_id, u_phone, u_created_at
+    FROM users AS u WHERE u.phone = ch.phone;
+    IF NOT FOUND AND (signup = 0 OR (signup = 1 AND ch.create_user)) THEN
+        -- The user that conflicted was deleted meanwhile.
+        INSERT INTO users (id, phone, metadata, created_at)
+        VALUES (new_user_id, ch.phone, ch.metadata, user_created_at)
+        ON CONFLICT (phone) DO UPDATE SET phone = EXCLUDED.phone
+        RETURNING id, phone, created_at INTO u_id, u_phone, u_created_at;
+    ELSIF NOT FOUND THEN
+        outcome := 'nouser'; -- the code stays consumed
+        RETURN;
     END IF;
 
     INSERT INTO sessions (id, user_id, phone, device_id, device_type, device_name, platform_version,
