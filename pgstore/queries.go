@@ -96,7 +96,7 @@ const (
 )
 SELECT refused, retry_after FROM lim`
 
-	// verifyChallengeSQL is VerifyChallenge: the function of migration 3.
+	// verifyChallengeSQL is VerifyChallenge: the function of migrations 3 and 4.
 	verifyChallengeSQL = `SELECT outcome, refused, retry_after,
 	c_id, c_phone, c_user_id, c_channel, c_attempts, c_max_attempts, c_create_user, c_metadata,
 	c_created_at, c_expires_at, u_id, u_phone, u_created_at
@@ -246,7 +246,7 @@ ON CONFLICT (key) DO UPDATE SET
 	allowed = greatest(b.tat, $2) + $3 - $4 <= $2
 RETURNING tat, allowed`
 
-	// allowAllSQL is AllowAll: the function of migration 2, which locks the
+	// allowAllSQL is AllowAll: the function of migrations 2 and 4, which locks the
 	// batch's buckets in key order, decides every check and records an
 	// event on each, or on none. Parameters: $1 the keys, $2 the emission
 	// intervals, $3 the periods (as in allowSQL, one per check), $4 now.
