@@ -10,13 +10,18 @@
 -- verification wrote the phone's failed-verify budget bucket only to delete
 -- it again when the code was right. Now:
 --
--- * limiter_allow_all locks or creates every bucket in one upsert that
---   takes the keys in key order (the lock order stays the same, see
---   migrations 2 and 3), reads the existing buckets' tats in one statement
---   and records the events in one update.
+-- * limiter_allow_all decides a batch of distinct keys (every batch of the
+--   Authenticator) in one upsert that takes the keys in key order (the
+--   lock order stays the same, see migrations 2 and 3): a missing bucket
+--   is inserted with its event, an existing one locked and given its event
+--   if it fits. A refusal then takes the recorded events back (prev_tat)
+--   and deletes the inserted buckets. A batch that names a key twice goes
+--   the way of migration 2, with its per-key statements made set-wise.
 -- * Both functions run with plan_cache_mode = force_generic_plan: their
---   statements look rows up by primary key, which the generic plan does as
---   well as any, so they are planned once per connection.
+--   statements look rows up by primary key (key = x or key = ANY (…), never
+--   a join that an empty table's plan would make a sequential scan), which
+--   the generic plan does as well as any, so they are planned once per
+--   connection.
 -- * verify_challenge locks the challenge row (SELECT … FOR UPDATE, as the
 --   attempt's update did) and then either deletes it, when the code is
 --   right, or counts the attempt, when it is not: the right code's attempt
@@ -24,8 +29,12 @@
 --   failed-verify budget is only read: a missing bucket is full and cannot
 --   refuse, and an existing one is deleted when it allows the attempt,
 --   which is what recording the event and then forgetting the budget did.
--- * A signed-up user that exists already is read, not rewritten: the
---   insert does nothing on a conflict, and the row is then read.
+-- * Consuming the code, forgetting the budget, crediting the guard and
+--   creating the user and the session are one statement. A user that
+--   exists already is read, not rewritten: the insert does nothing on a
+--   conflict, and the row is then read.
+-- * The limits of the verification's address are an expression, not a
+--   query of the function.
 --
 -- The lock order is that of migration 3: the address buckets (in key
 -- order), the guard's buckets (in key order), the challenge row, then the
