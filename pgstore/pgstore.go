@@ -175,29 +175,42 @@ func (s *Store) RunCleanup(ctx context.Context, every time.Duration) {
 // so that no statement holds many locks or runs for long.
 const cleanupBatch = 1000
 
+// cleanupBlocks is how many blocks of limiter_buckets (8 kB each, about a
+// hundred buckets) one statement of Cleanup scans.
+const cleanupBlocks = 256
+
 // Cleanup deletes what has expired at now: challenges, sessions (with their
 // refresh token hashes) and limiter buckets that are full again. It returns
 // how many challenges, sessions and buckets it deleted. It deletes in
 // batches, skipping rows locked by running operations, until nothing
-// expired is left.
+// expired is left (of the buckets, nothing in the blocks the table had
+// when the cleanup started).
 func (s *Store) Cleanup(ctx context.Context, now time.Time) (deleted int64, err error) {
-	for _, q := range []struct {
-		what, sql string
-		arg       any
-	}{
-		{"challenges", s.q.cleanupChallenges, now},
-		{"sessions", s.q.cleanupSessions, now},
-		{"limiter buckets", s.q.cleanupBuckets, now.UnixNano()},
-	} {
+	batches := func(what, sql string, args ...any) error {
 		for {
-			tag, err := s.pool.Exec(ctx, q.sql, q.arg, cleanupBatch)
+			tag, err := s.pool.Exec(ctx, sql, append([]any{args[0], cleanupBatch}, args[1:]...)...)
 			if err != nil {
-				return deleted, unavailable("cleanup "+q.what, err)
+				return unavailable("cleanup "+what, err)
 			}
 			deleted += tag.RowsAffected()
 			if tag.RowsAffected() < cleanupBatch {
-				break
+				return nil
 			}
+		}
+	}
+	if err := batches("challenges", s.q.cleanupChallenges, now); err != nil {
+		return deleted, err
+	}
+	if err := batches("sessions", s.q.cleanupSessions, now); err != nil {
+		return deleted, err
+	}
+	var blocks int64
+	if err := s.pool.QueryRow(ctx, s.q.bucketBlocks, s.table("limiter_buckets")).Scan(&blocks); err != nil {
+		return deleted, unavailable("cleanup limiter buckets", err)
+	}
+	for from := int64(0); from < blocks; from += cleanupBlocks {
+		if err := batches("limiter buckets", s.q.cleanupBuckets, now.UnixNano(), from, from+cleanupBlocks); err != nil {
+			return deleted, err
 		}
 	}
 	return deleted, nil

@@ -10,7 +10,7 @@ type queries struct {
 	issueChallenge, verifyChallenge, refreshSession                       string
 	userByPhone, createUser, setPhone                                     string
 	allow, allowAll, refund, reset                                        string
-	cleanupChallenges, cleanupSessions, cleanupBuckets                    string
+	cleanupChallenges, cleanupSessions, cleanupBuckets, bucketBlocks      string
 }
 
 // newQueries returns the queries for the tables in schema, a quoted
@@ -41,6 +41,7 @@ func newQueries(schema string) queries {
 		cleanupChallenges:   r.Replace(cleanupChallengesSQL),
 		cleanupSessions:     r.Replace(cleanupSessionsSQL),
 		cleanupBuckets:      r.Replace(cleanupBucketsSQL),
+		bucketBlocks:        bucketBlocksSQL,
 	}
 }
 
@@ -95,7 +96,7 @@ const (
 )
 SELECT refused, retry_after FROM lim`
 
-	// verifyChallengeSQL is VerifyChallenge: the function of migration 3.
+	// verifyChallengeSQL is VerifyChallenge: the function of migrations 3 and 4.
 	verifyChallengeSQL = `SELECT outcome, refused, retry_after,
 	c_id, c_phone, c_user_id, c_channel, c_attempts, c_max_attempts, c_create_user, c_metadata,
 	c_created_at, c_expires_at, u_id, u_phone, u_created_at
@@ -245,7 +246,7 @@ ON CONFLICT (key) DO UPDATE SET
 	allowed = greatest(b.tat, $2) + $3 - $4 <= $2
 RETURNING tat, allowed`
 
-	// allowAllSQL is AllowAll: the function of migration 2, which locks the
+	// allowAllSQL is AllowAll: the function of migrations 2 and 4, which locks the
 	// batch's buckets in key order, decides every check and records an
 	// event on each, or on none. Parameters: $1 the keys, $2 the emission
 	// intervals, $3 the periods (as in allowSQL, one per check), $4 now.
@@ -271,7 +272,11 @@ DELETE FROM {schema}.limiter_buckets WHERE key = ANY($4::text[]) AND key IN (SEL
 )
 
 // Cleanup deletes in batches ($2 rows at most) and skips rows that running
-// operations hold.
+// operations hold. Challenges and sessions are found by their expiry
+// index. Buckets have no index on tat (it changes with every event, and an
+// index on it would make every update write index entries): they are
+// scanned one range of blocks at a time ($3 to $4, block numbers), so that
+// a cleanup reads the table once, however many batches it deletes.
 const (
 	cleanupChallengesSQL = `DELETE FROM {schema}.challenges WHERE key IN (
 	SELECT key FROM {schema}.challenges WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
@@ -280,5 +285,10 @@ const (
 	SELECT id FROM {schema}.sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
 
 	cleanupBucketsSQL = `DELETE FROM {schema}.limiter_buckets WHERE key IN (
-	SELECT key FROM {schema}.limiter_buckets WHERE tat <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`
+	SELECT key FROM {schema}.limiter_buckets
+	WHERE ctid >= format('(%s,0)', $3::bigint)::tid AND ctid < format('(%s,0)', $4::bigint)::tid AND tat <= $1
+	LIMIT $2 FOR UPDATE SKIP LOCKED)`
+
+	// bucketBlocksSQL is the number of blocks of the table $1 names.
+	bucketBlocksSQL = `SELECT pg_relation_size($1::regclass) / current_setting('block_size')::bigint`
 )

@@ -11,7 +11,7 @@ import (
 // A Store is a phoneauth.RouteStore: with its own Limiter and as its own
 // Users, an Authenticator does the backend work of a code request in one
 // statement and that of a sign-in verification in one function call
-// (verify_challenge, migration 3): one transaction per route.
+// (verify_challenge, migrations 3 and 4): one transaction per route.
 var _ phoneauth.RouteStore = (*Store)(nil)
 
 // Routes reports whether limiter is a Limiter of this Store's pool and

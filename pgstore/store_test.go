@@ -498,6 +498,26 @@ func TestCleanup(t *testing.T) {
 	if n, err := s.Cleanup(ctx, t0); err != nil || n != cleanupBatch+10 {
 		t.Fatalf("Cleanup of %d challenges = %d, %v", cleanupBatch+10, n, err)
 	}
+
+	// Buckets over several ranges of blocks, each range with more than a
+	// batch of them, every tenth one busy: all the others are deleted.
+	const many = 80_000
+	_, err = pool.Exec(ctx, "INSERT INTO "+s.table("limiter_buckets")+` (key, tat, allowed)
+		SELECT 'many:' || i, CASE WHEN i % 10 = 0 THEN $1::bigint ELSE $2::bigint END, true FROM generate_series(1, $3) AS i`,
+		t0.Add(time.Minute).UnixNano(), t0.Add(-time.Minute).UnixNano(), many)
+	must(t, err)
+	var blocks int64
+	must(t, pool.QueryRow(ctx, s.q.bucketBlocks, s.table("limiter_buckets")).Scan(&blocks))
+	if blocks < 2*cleanupBlocks {
+		t.Fatalf("the buckets fill %d blocks, want at least %d (two ranges)", blocks, 2*cleanupBlocks)
+	}
+	if n, err := s.Cleanup(ctx, t0); err != nil || n != many-many/10 {
+		t.Fatalf("Cleanup of %d buckets = %d, %v; want %d", many, n, err, many-many/10)
+	}
+	must(t, pool.QueryRow(ctx, "SELECT count(*) FROM "+s.table("limiter_buckets")).Scan(&buckets))
+	if buckets != many/10+1 {
+		t.Fatalf("%d limiter buckets left, want %d", buckets, many/10+1)
+	}
 }
 
 func TestRunCleanup(t *testing.T) {
