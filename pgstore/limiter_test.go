@@ -380,3 +380,37 @@ func TestLimiterAllowAllEdges(t *testing.T) {
 		t.Fatalf("AllowAll with a cancelled context: %v, want ErrStoreUnavailable and context.Canceled", err)
 	}
 }
+
+// giveBack, which a refresh whose second statement failed runs, gives back
+// the events the first recorded, even when the refresh's own context has
+// ended (its deadline may be what failed), and returns the refresh's
+// error.
+func TestGiveBackAfterFailedRoute(t *testing.T) {
+	s := newTestStore(t, nil)
+	lim := s.Limiter()
+	key := "giveback:" + rand.Text()
+	checks := []phoneauth.LimitCheck{{Key: key, Limit: phoneauth.Limit{Events: 2, Per: time.Minute}}}
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		if refused, _, err := lim.AllowAll(ctx, checks, now); err != nil || refused != -1 {
+			t.Fatalf("event %d: refused %d, %v", i+1, refused, err)
+		}
+	}
+	if refused, _, err := lim.AllowAll(ctx, checks, now); err != nil || refused != 0 {
+		t.Fatalf("third event: refused %d, %v; want the limit full", refused, err)
+	}
+	b, _, _, err := newBatch(checks)
+	must(t, err)
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	failed := fmt.Errorf("%w: the second statement", phoneauth.ErrStoreUnavailable)
+	if got := s.giveBack(ended, b, now, failed); got != failed {
+		t.Fatalf("giveBack returned %v, want the route's error as it was", got)
+	}
+	if refused, _, err := lim.AllowAll(ctx, checks, now); err != nil || refused != -1 {
+		t.Fatalf("after giveBack: refused %d, %v; want one event given back", refused, err)
+	}
+	if refused, _, err := lim.AllowAll(ctx, checks, now); err != nil || refused != 0 {
+		t.Fatalf("after giveBack: refused %d, %v; want exactly one event given back", refused, err)
+	}
+}

@@ -105,13 +105,16 @@ func (s *Store) RotateRefresh(ctx context.Context, r phoneauth.Rotation) (phonea
 // rotate is RotateRefresh after the limits of b (none for the empty batch):
 // refused and retryAfter are those of limiter_allow_all, in b's index. A
 // run of the statement that must be repeated (a concurrent rotation) is
-// repeated without the limits, whose events it recorded already.
+// repeated without the limits, whose events it recorded already; if that
+// run fails, the events are given back, so that the failed refresh has
+// charged nothing.
 func (s *Store) rotate(ctx context.Context, b batch, r phoneauth.Rotation) (_ phoneauth.Session, refused int, retryAfter time.Duration, err error) {
 	var graceCutoff *time.Time // NULL: no rotation is within grace
 	if r.Grace > 0 {
 		t := r.Now.Add(-r.Grace)
 		graceCutoff = &t
 	}
+	var charged batch // the limits whose events a first run recorded
 	for range maxRotateTries {
 		var outcome *string // NULL: no such session
 		var pos int32
@@ -123,13 +126,15 @@ func (s *Store) rotate(ctx context.Context, b batch, r phoneauth.Rotation) (_ ph
 			b.keys, b.intervals, b.periods, r.Now.UnixNano(),
 		).Scan(append([]any{&pos, &retry, &outcome}, fields...)...)
 		if err != nil {
-			return phoneauth.Session{}, -1, 0, unavailable("rotate refresh token", err)
+			return phoneauth.Session{}, -1, 0, s.giveBack(ctx, charged, r.Now, unavailable("rotate refresh token", err))
 		}
 		if pos != 0 {
 			refused, retryAfter, err := b.decide(pos, retry)
 			return phoneauth.Session{}, refused, retryAfter, err
 		}
-		b = batch{} // the limits have their events
+		if len(b.keys) > 0 {
+			b, charged = batch{}, b // the limits have their events
+		}
 		if outcome == nil {
 			return phoneauth.Session{}, -1, 0, phoneauth.ErrNotFound
 		}
@@ -312,3 +317,22 @@ func scanSession(row pgx.Row) (phoneauth.Session, error) {
 	err := row.Scan(sessionFields(&s)...)
 	return s, err
 }
+
+// giveBack gives back one event of each limit of b, after the route call
+// that recorded them failed with err, and returns err, saying so if giving
+// back failed. It runs detached from ctx, whose deadline may be what
+// failed, for at most refundTimeout.
+func (s *Store) giveBack(ctx context.Context, b batch, now time.Time, err error) error {
+	if len(b.keys) == 0 {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refundTimeout)
+	defer cancel()
+	if _, rerr := s.pool.Exec(ctx, s.q.refund, b.keys, now.UnixNano(), b.intervals, []string{}); rerr != nil {
+		return fmt.Errorf("%w (the limits stay charged: giving their events back failed: %v)", err, rerr)
+	}
+	return err
+}
+
+// refundTimeout bounds giveBack.
+const refundTimeout = 500 * time.Millisecond
