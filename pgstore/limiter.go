@@ -159,6 +159,13 @@ func (lim *Limiter) RefundAll(ctx context.Context, refunds []phoneauth.LimitChec
 		interval, _ := gcra(c.Limit)
 		keys, steps = append(keys, c.Key), append(steps, interval)
 	}
+	return lim.refund(ctx, keys, steps, resets, now)
+}
+
+// refund gives back one event of each bucket of keys, its tat moving back
+// by its step (its emission interval), and forgets the buckets of resets,
+// in one statement.
+func (lim *Limiter) refund(ctx context.Context, keys []string, steps []int64, resets []string, now time.Time) error {
 	if len(keys) == 0 && len(resets) == 0 {
 		return nil
 	}

@@ -328,7 +328,7 @@ func (s *Store) giveBack(ctx context.Context, b batch, now time.Time, err error)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refundTimeout)
 	defer cancel()
-	if _, rerr := s.pool.Exec(ctx, s.q.refund, b.keys, now.UnixNano(), b.intervals, []string{}); rerr != nil {
+	if rerr := s.Limiter().refund(ctx, b.keys, b.intervals, nil, now); rerr != nil {
 		return fmt.Errorf("%w (the limits stay charged: giving their events back failed: %v)", err, rerr)
 	}
 	return err
