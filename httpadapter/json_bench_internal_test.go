@@ -30,6 +30,19 @@ func BenchmarkJSONValidVerifyBody(b *testing.B) {
 	}
 }
 
+// BenchmarkJSONUnmarshalAnyVerifyBody is json.Unmarshal of the body into
+// an any, no struct of the adapter's: what encoding/json costs for the body
+// whatever the type it fills.
+func BenchmarkJSONUnmarshalAnyVerifyBody(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var v any
+		if err := json.Unmarshal(benchVerifyBody, &v); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkDecodeVerifyBody is the Handler's decode of a verify body:
 // read, json.Unmarshal into verifyBody, the NUL check.
 func BenchmarkDecodeVerifyBody(b *testing.B) {
