@@ -133,6 +133,14 @@ func position(body []byte, offset int64) (line, col int) {
 	return line, col
 }
 
+// Kinds of number that a stringOrNumber refuses, as its
+// json.UnmarshalTypeError reports them (encoding/json's own kinds are
+// "number", "string", "bool", "array" and "object").
+const (
+	negativeNumber     = "negative number"
+	numberWithFraction = "number with a fraction or an exponent"
+)
+
 // describeValue names a JSON value kind as json.UnmarshalTypeError reports
 // it.
 func describeValue(v string) string {
@@ -147,9 +155,13 @@ func describeValue(v string) string {
 		return "a string"
 	case "number":
 		return "a number"
+	case negativeNumber:
+		return "a negative number"
+	case numberWithFraction:
+		return "a number with a fraction or an exponent"
 	}
-	if lit, ok := strings.CutPrefix(v, "number "); ok {
-		return "the number " + truncate(lit, 40)
+	if strings.HasPrefix(v, "number ") {
+		return "a number" // encoding/json's "number 1.5", for a number field: not quoted either
 	}
 	return v
 }
@@ -210,7 +222,9 @@ func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
 		v.text, v.number = string(b), true
 		return nil
 	}
-	kind := "number " + string(b)
+	// The error names the kind of value, never its text: a number here may
+	// be the user's code (249364.0), and answers do not repeat codes.
+	kind := numberWithFraction
 	switch b[0] {
 	case 't', 'f':
 		kind = "bool"
@@ -218,6 +232,8 @@ func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
 		kind = "object"
 	case '[':
 		kind = "array"
+	case '-':
+		kind = negativeNumber
 	}
 	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[stringOrNumber]()}
 }
