@@ -171,3 +171,30 @@ func TestHandlerRejectsOtherPathsAndMethods(t *testing.T) {
 		}
 	}
 }
+
+func TestHandlerWithFallback(t *testing.T) {
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusTeapot)
+	})
+	h := web.Handler(web.WithFallback(fallback))
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{http.MethodGet, "/", http.StatusOK},
+		{http.MethodHead, "/assets/app.js", http.StatusOK},
+		{http.MethodGet, "/assets/nope.js", http.StatusTeapot},
+		{http.MethodPost, "/auth/otp/request/", http.StatusTeapot},
+		{http.MethodPost, "/", http.StatusTeapot},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+		if rec.Code != tc.want {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.path, rec.Code, tc.want)
+		}
+		if csp := rec.Header().Get("Content-Security-Policy"); (csp != "") != (tc.want == http.StatusOK) {
+			t.Errorf("%s %s: Content-Security-Policy %q", tc.method, tc.path, csp)
+		}
+	}
+}
