@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,6 +113,12 @@ func jsonProblem(body []byte, err error) *problem {
 		return p
 	}
 	if errors.As(err, &te) {
+		if strings.HasPrefix(te.Value, "number ") {
+			// encoding/json's report of a number its Go type cannot hold
+			// (1e400 in metadata): said without quoting it.
+			p.detail = cmp.Or(te.Field, "The request body") + " holds a number out of range"
+			return p
+		}
 		if te.Field == "" {
 			p.detail = "Request body must be a JSON object, not " + describeValue(te.Value)
 		} else {
@@ -134,11 +141,12 @@ func position(body []byte, offset int64) (line, col int) {
 }
 
 // Kinds of number that a stringOrNumber refuses, as its
-// json.UnmarshalTypeError reports them (encoding/json's own kinds are
-// "number", "string", "bool", "array" and "object").
+// json.UnmarshalTypeError reports them. Unlike encoding/json's report of a
+// number its Go type cannot hold ("number 1e400", see jsonProblem), they
+// do not start with "number ".
 const (
 	negativeNumber     = "negative number"
-	numberWithFraction = "number with a fraction or an exponent"
+	numberWithFraction = "fraction or exponent"
 )
 
 // describeValue names a JSON value kind as json.UnmarshalTypeError reports
@@ -159,9 +167,6 @@ func describeValue(v string) string {
 		return "a negative number"
 	case numberWithFraction:
 		return "a number with a fraction or an exponent"
-	}
-	if strings.HasPrefix(v, "number ") {
-		return "a number" // encoding/json's "number 1.5", for a number field: not quoted either
 	}
 	return v
 }

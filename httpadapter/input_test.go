@@ -97,6 +97,7 @@ func TestFieldErrors(t *testing.T) {
 		{"/auth/otp/request", `{"phone": 923012345678}`, "phone must be a string, not a number"},
 		{"/auth/otp/request", `{"phone": "+923012345678", "deviceId": "d", "createUser": "yes"}`, "createUser must be true or false, not a string"},
 		{"/auth/otp/request", `{"phone": "+923012345678", "deviceId": "d", "metadata": [1]}`, "metadata must be an object, not an array"},
+		{"/auth/otp/request", `{"phone": "+923012345678", "deviceId": "d", "metadata": {"a": 1e400}}`, "metadata holds a number out of range"},
 		{"/auth/otp/verify", `{"otpInfo": "x"}`, "otpInfo must be an object, not a string"},
 		{"/auth/otp/verify", `{"otpInfo": {"otp": true}}`, "otpInfo.otp must be a string or a whole number, not a boolean"},
 		{"/auth/otp/verify", `{"otpInfo": {"otp": 12.5}}`, "otpInfo.otp must be a string or a whole number, not a number with a fraction or an exponent"},
