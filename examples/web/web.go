@@ -14,8 +14,8 @@
 //	h, err := httpadapter.New(auth)
 //	…
 //	mux := http.NewServeMux()
-//	h.Register(mux)                // POST /auth/otp/request, …
-//	mux.Handle("/", web.Handler()) // the page
+//	h.Register(mux)                                   // POST /auth/otp/request, …
+//	mux.Handle("/", web.Handler(web.WithFallback(h))) // the page; any other path: the adapter's JSON 404
 //
 // The page expects the adapter's default prefix "/auth". Each step is a
 // history entry and the pending request is kept in the tab's sessionStorage,
