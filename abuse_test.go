@@ -568,3 +568,38 @@ func TestDevicelessClientPairsWithDevicelessVerify(t *testing.T) {
 		t.Fatalf("device-less verify: %v", err)
 	}
 }
+
+// A resend that finds nothing pending sends nothing, but it tells whether a
+// code is pending: it counts as a request of its address (Limits.PerIP), so
+// that one address cannot probe phone after phone for pending codes at no
+// cost. Once the address is spent, a phone with a code pending and one
+// without are both refused alike.
+func TestResendWithNothingPendingCountsAgainstTheAddress(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const prober = "198.51.100.7"
+	if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, IP: "192.0.2.1"}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(phoneauth.DefaultResendCooldown)
+	perIP := phoneauth.DefaultLimits().PerIP.Events
+	for i := range perIP {
+		phone := fmt.Sprintf("+92301%07d", 1000+i)
+		if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phone, IP: prober}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+			t.Fatalf("probe %d of %s: %v, want ErrNoPendingCode", i, phone, err)
+		}
+	}
+	for _, phone := range []string{"+923012000001", phonePK} { // nothing pending; a code pending
+		_, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: phone, IP: prober})
+		var rl *phoneauth.RateLimitError
+		if !errors.As(err, &rl) || rl.Scope != "ip" {
+			t.Errorf("resend of %s from a spent address: %v, want a per-address *RateLimitError", phone, err)
+		}
+	}
+	if _, err := f.auth.Resend(ctx, phoneauth.RequestParams{Phone: "+923012000001", IP: "192.0.2.2"}); !errors.Is(err, phoneauth.ErrNoPendingCode) {
+		t.Errorf("another address: %v, want ErrNoPendingCode", err)
+	}
+	if n := f.sentCount(); n != 1 {
+		t.Errorf("%d messages sent, want the one request's", n)
+	}
+}

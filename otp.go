@@ -108,7 +108,10 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (_ Request
 // Resend sends a new code to a phone that has one pending for the same
 // device, replacing it.
 // The limits and the cooldown are those of Request; with nothing pending
-// (never requested, expired, or already used) it returns ErrNoPendingCode.
+// (never requested, expired, or already used) it returns ErrNoPendingCode,
+// and counts as a request of p.IP for the per-address limit (a
+// *RateLimitError once that is spent), since the answer tells whether a
+// code is pending.
 // An empty Channel keeps the pending code's channel.
 func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (_ RequestResult, err error) {
 	defer a.done(ctx, "resend", a.start(), &err)
@@ -289,7 +292,7 @@ func (a *Authenticator) channel(ctx context.Context, p issueParams) (ch Channel,
 		pending, err := a.store.GetChallenge(ctx, p.key, a.clock.Now())
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return "", "", ErrNoPendingCode
+			return "", "", a.noPendingCode(ctx, p)
 		case err != nil:
 			return "", "", storeErr("get challenge", err)
 		}
@@ -302,6 +305,19 @@ func (a *Authenticator) channel(ctx context.Context, p issueParams) (ch Channel,
 		ch = a.cfg.DefaultChannel
 	}
 	return ch, pendingID, nil
+}
+
+// noPendingCode is the error of a resend that finds nothing pending,
+// ErrNoPendingCode. Sending nothing, it still tells whether a code is
+// pending, so it counts as a request of the client's address
+// (Limits.PerIP, with the IPv6 aggregates): one address cannot probe phone
+// after phone for pending codes without limit. Over that limit it is the
+// *RateLimitError any request of the address gets.
+func (a *Authenticator) noPendingCode(ctx context.Context, p issueParams) error {
+	if _, err := a.allowAddress(ctx, "ip", parseClientAddr(p.IP), a.cfg.Limits.PerIP, p.phone.E164); err != nil {
+		return err
+	}
+	return ErrNoPendingCode
 }
 
 // checkCaptcha asks Config.Captcha, if set, about a request's token. An

@@ -81,7 +81,8 @@ func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerif
 
 // ResendPhoneVerification sends a new code for the user's pending phone
 // verification, replacing the old one (and its RequestID). With nothing
-// pending it returns ErrNoPendingCode.
+// pending it returns ErrNoPendingCode, counted against the address as in
+// Resend.
 func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (_ PhoneVerification, err error) {
 	defer a.done(ctx, "resend_phone_verification", a.start(), &err)
 	return a.startPhoneVerification(ctx, p, true)

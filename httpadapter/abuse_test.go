@@ -113,3 +113,25 @@ func TestCaptchaRequiredOverHTTP(t *testing.T) {
 	}
 	decodeEnvelope(t, f.do("POST", "/auth/otp/request", `{"phone": "`+phone+`", "deviceId": "owner", "captchaToken": "solved"}`), 200)
 }
+
+// Probing /otp/resend for pending codes costs an address what requesting
+// codes does: its 409s count against the per-address limit, and once that
+// is spent a phone with a code pending and one without get the same 429.
+func TestResendProbesAreLimitedPerAddress(t *testing.T) {
+	const perIP = 10
+	f := newFixture(t, func(c *phoneauth.Config) { c.Limits.PerIP = phoneauth.Limit{Events: perIP, Per: 10 * time.Minute} })
+	f.requestCodeFrom("+923012345678", "") // pending, for device-less clients like the prober
+	f.clock.Advance(time.Minute)           // past the resend cooldown
+	const prober = "198.51.100.7:4000"
+	for i := range perIP {
+		w := f.do("POST", "/auth/otp/resend", fmt.Sprintf(`{"phone": %q}`, pkPhone(100+i)), "RemoteAddr", prober)
+		wantError(t, w, http.StatusConflict, httpadapter.CodeNoPendingCode, "")
+	}
+	for _, phone := range []string{pkPhone(200), "+923012345678"} {
+		w := f.do("POST", "/auth/otp/resend", fmt.Sprintf(`{"phone": %q}`, phone), "RemoteAddr", prober)
+		wantError(t, w, http.StatusTooManyRequests, httpadapter.CodeRateLimited, "")
+		if w.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: 429 without Retry-After", phone)
+		}
+	}
+}

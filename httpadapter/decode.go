@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -112,6 +113,12 @@ func jsonProblem(body []byte, err error) *problem {
 		return p
 	}
 	if errors.As(err, &te) {
+		if strings.HasPrefix(te.Value, "number ") {
+			// encoding/json's report of a number its Go type cannot hold
+			// (1e400 in metadata): said without quoting it.
+			p.detail = cmp.Or(te.Field, "The request body") + " holds a number out of range"
+			return p
+		}
 		if te.Field == "" {
 			p.detail = "Request body must be a JSON object, not " + describeValue(te.Value)
 		} else {
@@ -133,6 +140,15 @@ func position(body []byte, offset int64) (line, col int) {
 	return line, col
 }
 
+// Kinds of number that a stringOrNumber refuses, as its
+// json.UnmarshalTypeError reports them. Unlike encoding/json's report of a
+// number its Go type cannot hold ("number 1e400", see jsonProblem), they
+// do not start with "number ".
+const (
+	negativeNumber     = "negative number"
+	numberWithFraction = "fraction or exponent"
+)
+
 // describeValue names a JSON value kind as json.UnmarshalTypeError reports
 // it.
 func describeValue(v string) string {
@@ -147,9 +163,10 @@ func describeValue(v string) string {
 		return "a string"
 	case "number":
 		return "a number"
-	}
-	if lit, ok := strings.CutPrefix(v, "number "); ok {
-		return "the number " + truncate(lit, 40)
+	case negativeNumber:
+		return "a negative number"
+	case numberWithFraction:
+		return "a number with a fraction or an exponent"
 	}
 	return v
 }
@@ -210,7 +227,9 @@ func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
 		v.text, v.number = string(b), true
 		return nil
 	}
-	kind := "number " + string(b)
+	// The error names the kind of value, never its text: a number here may
+	// be the user's code (249364.0), and answers do not repeat codes.
+	kind := numberWithFraction
 	switch b[0] {
 	case 't', 'f':
 		kind = "bool"
@@ -218,6 +237,8 @@ func (v *stringOrNumber) UnmarshalJSON(b []byte) error {
 		kind = "object"
 	case '[':
 		kind = "array"
+	case '-':
+		kind = negativeNumber
 	}
 	return &json.UnmarshalTypeError{Value: kind, Type: reflect.TypeFor[stringOrNumber]()}
 }

@@ -97,10 +97,12 @@ func TestFieldErrors(t *testing.T) {
 		{"/auth/otp/request", `{"phone": 923012345678}`, "phone must be a string, not a number"},
 		{"/auth/otp/request", `{"phone": "+923012345678", "deviceId": "d", "createUser": "yes"}`, "createUser must be true or false, not a string"},
 		{"/auth/otp/request", `{"phone": "+923012345678", "deviceId": "d", "metadata": [1]}`, "metadata must be an object, not an array"},
+		{"/auth/otp/request", `{"phone": "+923012345678", "deviceId": "d", "metadata": {"a": 1e400}}`, "metadata holds a number out of range"},
 		{"/auth/otp/verify", `{"otpInfo": "x"}`, "otpInfo must be an object, not a string"},
 		{"/auth/otp/verify", `{"otpInfo": {"otp": true}}`, "otpInfo.otp must be a string or a whole number, not a boolean"},
-		{"/auth/otp/verify", `{"otpInfo": {"otp": 12.5}}`, "otpInfo.otp must be a string or a whole number, not the number 12.5"},
-		{"/auth/otp/verify", `{"otpInfo": {"otp": -1}}`, "otpInfo.otp must be a string or a whole number, not the number -1"},
+		{"/auth/otp/verify", `{"otpInfo": {"otp": 12.5}}`, "otpInfo.otp must be a string or a whole number, not a number with a fraction or an exponent"},
+		{"/auth/otp/verify", `{"otpInfo": {"otp": 1e5}}`, "otpInfo.otp must be a string or a whole number, not a number with a fraction or an exponent"},
+		{"/auth/otp/verify", `{"otpInfo": {"otp": -1}}`, "otpInfo.otp must be a string or a whole number, not a negative number"},
 		{"/auth/otp/verify", `{"deviceInfo": {"deviceId": {}}}`, "deviceInfo.deviceId must be a string, not an object"},
 		{"/auth/token/refresh", `{"refreshToken": null, "x": 1, "refreshtoken": 5}`, "refreshToken must be a string, not a number"},
 		{"/fe/users/auth/otp/verify", `{"authCode": [1]}`, "authCode must be a string or a whole number, not an array"},
@@ -155,6 +157,32 @@ func TestMalformedJSONNeverEchoesCodes(t *testing.T) {
 	_ = json.Unmarshal(w.Body.Bytes(), &e)
 	if w.Code != 400 || strings.Contains(w.Body.String(), "secret-token-value") {
 		t.Errorf("%d %s", w.Code, w.Body)
+	}
+}
+
+// A code sent as a number that is not a whole one (249364.0, -249364) is
+// refused without being quoted: the answer names what is wrong with it,
+// never the digits, which may be the user's code.
+func TestWrongNumberCodeIsNotEchoed(t *testing.T) {
+	f := newFixture(t, nil)
+	token := f.signIn("+923012345678").Token.AccessToken
+	for _, tc := range []struct{ path, body string }{
+		{"/auth/otp/verify", `{"otpInfo": {"phone": "+923012345678", "otp": 249364.0}}`},
+		{"/auth/otp/verify", `{"otpInfo": {"phone": "+923012345678", "otp": -249364}}`},
+		{"/auth/otp/verify", `{"otpInfo": {"phone": "+923012345678", "otp": 2.49364e5}}`},
+		{"/fe/users/auth/otp/verify", `{"phone_number": "+923012345678", "authCode": 482915, "otp": 249364.0}`},
+		{"/fe/users/auth/otp/verify", `{"phone_number": "+923012345678", "authCode": -482915, "otp": 249364}`},
+	} {
+		w := f.do("POST", tc.path, tc.body, "user-jwt-token", token)
+		_, code, _ := errorOf(t, w, strings.HasPrefix(tc.path, "/fe/"))
+		if w.Code != 400 || code != httpadapter.CodeInvalidRequest {
+			t.Errorf("%s %s: %d %s, want 400 %s", tc.path, tc.body, w.Code, w.Body, httpadapter.CodeInvalidRequest)
+		}
+		for _, secret := range []string{"249364", "2.49364", "482915"} {
+			if strings.Contains(w.Body.String(), secret) {
+				t.Errorf("%s %s: the answer quotes %s: %s", tc.path, tc.body, secret, w.Body)
+			}
+		}
 	}
 }
 

@@ -34,6 +34,7 @@ import (
 
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/delivery"
+	"github.com/phoneauth/phoneauth/internal/redact"
 )
 
 // Defaults of Config.
@@ -201,7 +202,7 @@ func (s *Sender) Send(ctx context.Context, m phoneauth.Message) (string, error) 
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := s.apiError(resp, body)
-		e.Message = maskPhone(e.Message, m.To) // errors end up in logs
+		e.Message = redact.Message(e.Message, m.To, m.Code) // errors end up in logs
 		return "", e
 	}
 	var created struct {
@@ -296,17 +297,6 @@ func (s *Sender) apiError(resp *http.Response, body []byte) *Error {
 	return e
 }
 
-// maskPhone replaces the phone number e164 in text, with or without its
-// "+", by its masked form.
-func maskPhone(text, e164 string) string {
-	if len(e164) < 2 {
-		return text
-	}
-	masked := phoneauth.MaskPhone(e164)
-	text = strings.ReplaceAll(text, e164, masked)
-	return strings.ReplaceAll(text, e164[1:], masked)
-}
-
 // transportError wraps a failure to get a response. Only a failure to
 // connect is retryable: after that, Twilio may have created the message,
 // and it has no idempotency key to make a retry safe.
@@ -352,8 +342,9 @@ type Error struct {
 	Status int
 	// Code is Twilio's error code, 0 if there was none.
 	Code int
-	// Message describes the failure; MoreInfo links to Twilio's page about
-	// the code.
+	// Message describes the failure, with the recipient's number masked
+	// and the message's code replaced by asterisks (errors end up in
+	// logs); MoreInfo links to Twilio's page about the error code.
 	Message  string
 	MoreInfo string
 	// Retryable reports a failure that may pass: rate limited (HTTP 429 or

@@ -42,6 +42,7 @@ import (
 
 	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/delivery"
+	"github.com/phoneauth/phoneauth/internal/redact"
 )
 
 // Defaults.
@@ -190,7 +191,7 @@ func (s *Sender) Send(ctx context.Context, m phoneauth.Message) (string, error) 
 		return "", &Error{Status: resp.StatusCode, Err: err, Retryable: ctx.Err() == nil}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		e := &Error{Status: resp.StatusCode, Body: maskPhone(snippet(reply), m.To)}
+		e := &Error{Status: resp.StatusCode, Body: snippet(redact.Message(string(reply), m.To, m.Code))}
 		switch {
 		case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 			e.Retryable = true
@@ -313,22 +314,11 @@ func decodeSecret(secret string) ([]byte, error) {
 	return key, nil
 }
 
-// maskPhone replaces the phone number e164 in text, with or without its
-// "+", by its masked form: error messages end up in logs.
-func maskPhone(text, e164 string) string {
-	if len(e164) < 2 {
-		return text
-	}
-	masked := phoneauth.MaskPhone(e164)
-	text = strings.ReplaceAll(text, e164, masked)
-	return strings.ReplaceAll(text, e164[1:], masked)
-}
-
 // snippet returns the start of a reply body, for error messages.
-func snippet(b []byte) string {
+func snippet(body string) string {
 	const n = 200
-	s := strings.ToValidUTF8(string(b[:min(len(b), n)]), "")
-	if len(b) > n {
+	s := strings.ToValidUTF8(body[:min(len(body), n)], "")
+	if len(body) > n {
 		s += "…"
 	}
 	return s
@@ -340,7 +330,9 @@ func snippet(b []byte) string {
 type Error struct {
 	// Status is the HTTP status of the reply, 0 if there was none.
 	Status int
-	// Body is the start of the reply.
+	// Body is the start of the reply (200 bytes), with the recipient's
+	// number masked and the code replaced by asterisks: errors end up in
+	// logs.
 	Body string
 	// Retryable reports a failure that may pass: a 5xx, 408 or 429 reply,
 	// or a network failure (unless the caller's context ended).

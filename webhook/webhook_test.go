@@ -439,3 +439,34 @@ func BenchmarkVerify(b *testing.B) {
 		}
 	}
 }
+
+// A delivery service that echoes the payload in its error reply must not
+// put the code, or the phone number, into the error (which ends up in
+// logs): they are redacted in the whole reply before it is cut to a
+// snippet, so that a cut cannot leave most of either behind either.
+func TestErrorReplyNeverHoldsTheCodeOrThePhone(t *testing.T) {
+	m := message()
+	m.Code, m.Text = "908172", "Your code is 908172."
+	for name, reply := range map[string]string{
+		"echo":               `{"error": "rejected", "payload": ` + `{"to":"+923012345678","code":"908172","text":"Your code is 908172."}}`,
+		"phone without plus": `{"error": "923012345678 unreachable"}`,
+		"phone at the cut":   strings.Repeat("x", 200-11) + "+923012345678",
+		"code at the cut":    strings.Repeat("x", 200-5) + "908172",
+	} {
+		t.Run(name, func(t *testing.T) {
+			rc := newReceiver(t, func(w http.ResponseWriter) {
+				w.WriteHeader(http.StatusBadRequest)
+				io.WriteString(w, reply)
+			})
+			_, err := newSender(t, rc.URL).Send(context.Background(), m)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, secret := range []string{"908172", "90817", "08172", "3012345678", "30123456"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error holds %q: %v", secret, err)
+				}
+			}
+		})
+	}
+}

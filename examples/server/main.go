@@ -195,8 +195,9 @@ func routes(h *httpadapter.Handler, metrics http.Handler, pageOpts ...web.Option
 	mux := http.NewServeMux()
 	h.Register(mux)
 	mux.Handle("GET /metrics", metrics)
-	// The sign-in page and its assets; the API's more specific patterns win.
-	mux.Handle("/", web.Handler(pageOpts...))
+	// The sign-in page and its assets; the API's more specific patterns win,
+	// and what neither serves gets the adapter's JSON 404.
+	mux.Handle("/", web.Handler(append(pageOpts, web.WithFallback(h))...))
 	return mux
 }
 

@@ -589,3 +589,50 @@ func TestServerSQLiteRestart(t *testing.T) {
 		t.Errorf("the user signed in before the restarts: %+v, %v; want id %v", u, err, user["id"])
 	}
 }
+
+// Off its routes the server still answers in JSON: a mistyped or
+// disguised API path (a trailing slash, other case, an encoded slash, a
+// parameter) and a method the page does not serve get the adapter's JSON
+// 404, never net/http's text; the page itself is still HTML.
+func TestServerAnswersJSONOffTheRoutes(t *testing.T) {
+	base, stop, _ := start(t)
+	defer stop()
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/auth/otp/request/"},
+		{"POST", "/AUTH/OTP/REQUEST"},
+		{"POST", "/auth/otp/request%2f"},
+		{"POST", "/auth/otp/request;x"},
+		{"POST", "/auth/otp"},
+		{"POST", "/fe/users/auth/otp/verify/"},
+		{"GET", "/.well-known/jwks.json/"},
+		{"GET", "/nope"},
+		{"GET", "/assets/nope.js"},
+		{"POST", "/"},
+		{"DELETE", "/assets/app.js"},
+		{"POST", "/metrics"},
+	} {
+		req, _ := http.NewRequest(tc.method, base+tc.path, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var m map[string]any
+		if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/json" ||
+			json.Unmarshal(raw, &m) != nil || m["code"] != "not_found" || m["success"] != false {
+			t.Errorf("%s %s: %d %s %s, want a JSON 404", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), raw)
+		}
+	}
+	for _, path := range []string{"/", "/assets/app.js"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") == "" {
+			t.Errorf("GET %s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+}

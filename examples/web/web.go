@@ -14,8 +14,8 @@
 //	h, err := httpadapter.New(auth)
 //	…
 //	mux := http.NewServeMux()
-//	h.Register(mux)                // POST /auth/otp/request, …
-//	mux.Handle("/", web.Handler()) // the page
+//	h.Register(mux)                                   // POST /auth/otp/request, …
+//	mux.Handle("/", web.Handler(web.WithFallback(h))) // the page; any other path: the adapter's JSON 404
 //
 // The page expects the adapter's default prefix "/auth". Each step is a
 // history entry and the pending request is kept in the tab's sessionStorage,
@@ -59,6 +59,7 @@ type Option func(*options)
 
 type options struct {
 	webOTPDomain string
+	fallback     http.Handler
 }
 
 // WithWebOTP tells the page that the server's messages end with the WebOTP
@@ -69,11 +70,21 @@ func WithWebOTP(domain string) Option {
 	return func(o *options) { o.webOTPDomain = domain }
 }
 
+// WithFallback hands every request the page does not serve (another path,
+// or another method than GET and HEAD) to h instead of answering it with
+// net/http's plain-text 404 or 405. Mounted at "/" beside an API, pass the
+// adapter (an *httpadapter.Handler answers paths it does not know with its
+// JSON 404), so that a client that gets a path wrong still gets JSON.
+func WithFallback(h http.Handler) Option {
+	return func(o *options) { o.fallback = h }
+}
+
 // Handler returns a handler that serves the sign-in page at "/", its
 // stylesheet and script at "/assets/style.css" and "/assets/app.js", and
 // the country picker's list at "/assets/countries.json", to GET and HEAD.
-// Any other path is 404 and any other method 405, so mounted at "/" it
-// does not hide mistyped API paths behind a page. Responses carry a strict
+// Any other path is 404 and any other method 405 (or, with WithFallback,
+// goes to the fallback), so mounted at "/" it does not hide mistyped API
+// paths behind a page. Responses carry a strict
 // Content-Security-Policy, a Permissions-Policy, Cross-Origin-Opener-Policy
 // and Cross-Origin-Resource-Policy "same-origin", and an ETag; browsers
 // revalidate them on every load, so a rebuilt server never leaves a stale
@@ -89,6 +100,12 @@ func Handler(opts ...Option) http.Handler {
 	mux.Handle("GET /assets/app.js", file("app.js", appJS))
 	mux.Handle("GET /assets/countries.json", file("countries.json", countries()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o.fallback != nil {
+			if _, pattern := mux.Handler(r); pattern == "" { // a 404 or a 405
+				o.fallback.ServeHTTP(w, r)
+				return
+			}
+		}
 		hdr := w.Header()
 		hdr.Set("Content-Security-Policy", contentSecurityPolicy)
 		hdr.Set("Permissions-Policy", permissionsPolicy)

@@ -151,23 +151,39 @@ func TestCountriesListEveryRegionWithItsCallingCode(t *testing.T) {
 	}
 }
 
+// The page serves GET and HEAD of its own paths; any other path or method
+// is 404 or 405, or goes to the fallback (WithFallback), without the
+// page's headers.
 func TestHandlerRejectsOtherPathsAndMethods(t *testing.T) {
-	h := web.Handler()
+	const toFallback = http.StatusTeapot
+	fallback := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(toFallback) })
+	plain, withFallback := web.Handler(), web.Handler(web.WithFallback(fallback))
 	for _, tc := range []struct {
-		method, path string
-		want         int
+		method, path           string
+		want, wantWithFallback int
 	}{
-		{http.MethodGet, "/index.html", http.StatusNotFound},
-		{http.MethodGet, "/assets/", http.StatusNotFound},
-		{http.MethodGet, "/assets/nope.js", http.StatusNotFound},
-		{http.MethodGet, "/auth/otp/requets", http.StatusNotFound},
-		{http.MethodPost, "/", http.StatusMethodNotAllowed},
-		{http.MethodHead, "/", http.StatusOK},
+		{http.MethodGet, "/index.html", http.StatusNotFound, toFallback},
+		{http.MethodGet, "/assets/", http.StatusNotFound, toFallback},
+		{http.MethodGet, "/assets/nope.js", http.StatusNotFound, toFallback},
+		{http.MethodGet, "/auth/otp/requets", http.StatusNotFound, toFallback},
+		{http.MethodPost, "/auth/otp/request/", http.StatusNotFound, toFallback},
+		{http.MethodPost, "/", http.StatusMethodNotAllowed, toFallback},
+		{http.MethodHead, "/", http.StatusOK, http.StatusOK},
+		{http.MethodGet, "/assets/app.js", http.StatusOK, http.StatusOK},
 	} {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
-		if rec.Code != tc.want {
-			t.Errorf("%s %s: status %d, want %d", tc.method, tc.path, rec.Code, tc.want)
+		for _, c := range []struct {
+			h    http.Handler
+			want int
+		}{{plain, tc.want}, {withFallback, tc.wantWithFallback}} {
+			h, want := c.h, c.want
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+			if rec.Code != want {
+				t.Errorf("%s %s: status %d, want %d", tc.method, tc.path, rec.Code, want)
+			}
+			if csp := rec.Header().Get("Content-Security-Policy"); rec.Code == toFallback && csp != "" {
+				t.Errorf("%s %s: the fallback's answer has the page's headers", tc.method, tc.path)
+			}
 		}
 	}
 }
