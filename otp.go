@@ -101,6 +101,9 @@ type SignIn struct {
 // Request answers the same whether or not the phone has an account: the
 // signup policy is applied by Verify, to the phone's owner only.
 func (a *Authenticator) Request(ctx context.Context, p RequestParams) (_ RequestResult, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "request", a.start(), &err)
 	return a.requestCode(ctx, p, false)
 }
@@ -111,6 +114,9 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (_ Request
 // (never requested, expired, or already used) it returns ErrNoPendingCode.
 // An empty Channel keeps the pending code's channel.
 func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (_ RequestResult, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "resend", a.start(), &err)
 	return a.requestCode(ctx, p, true)
 }
@@ -153,6 +159,9 @@ func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend
 // one that consumes it signs in; the others' sessions are deleted and they
 // get ErrVerificationFailed.
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "verify", a.start(), &err)
 	if err := checkVerifyInput(p); err != nil {
 		return SignIn{}, err
