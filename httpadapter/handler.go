@@ -224,7 +224,8 @@ func WithUnavailableRetryAfter(d time.Duration) Option {
 }
 
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
-// concurrent use.
+// concurrent use. A zero or nil Handler answers every request with a JSON
+// 500 and logs that New did not make it.
 type Handler struct {
 	auth    *phoneauth.Authenticator
 	routes  []route
@@ -307,7 +308,10 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		maxBody:     DefaultMaxBodyBytes,
 		unavailable: DefaultUnavailableRetryAfter,
 	}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("httpadapter: nil Option (option %d)", i+1)
+		}
 		opt(&o)
 	}
 	h := &Handler{
@@ -427,8 +431,11 @@ func checkPath(what, p string) error {
 // ("POST /auth/otp/request") and, on the same path, a pattern without a
 // method that answers other methods with a JSON 405 and Allow. Like
 // ServeMux.Handle, it panics if a pattern collides with one already
-// registered on mux.
+// registered on mux, and also if New did not make h.
 func (h *Handler) Register(mux *http.ServeMux) {
+	if !h.made() {
+		panic(errNotMadeByNew) // registering nothing would leave every route a 404
+	}
 	if err := h.registerOn(mux); err != nil {
 		panic(err)
 	}
@@ -465,7 +472,25 @@ func (h *Handler) registerOn(mux *http.ServeMux) (err error) {
 // ServeHTTP serves the Handler's routes, by the request's full URL path,
 // and a JSON 404 for other paths.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.made() {
+		serveNotMadeByNew(w, r)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// errNotMadeByNew is what a Handler that New did not make (a zero or nil
+// one) logs, answering every request 500, and what Register panics with.
+var errNotMadeByNew = errors.New("httpadapter: the Handler was not made by New")
+
+// made reports whether New made h.
+func (h *Handler) made() bool { return h != nil && h.auth != nil }
+
+// serveNotMadeByNew is every route of a Handler that New did not make: a
+// JSON 500, logged to slog.Default.
+func serveNotMadeByNew(w http.ResponseWriter, r *http.Request) {
+	fallback := &Handler{log: warnlog.Default(), clock: phoneauth.SystemClock{}}
+	fallback.writeError(w, r, styleEnvelope, &problem{status: http.StatusInternalServerError, code: CodeInternal, cause: errNotMadeByNew})
 }
 
 // Routes returns the mounted routes as ServeMux patterns, such as

@@ -1,0 +1,56 @@
+package httpadapter_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/phoneauth/phoneauth/httpadapter"
+)
+
+// A Handler that New did not make answers a JSON 500 (and logs why)
+// instead of panicking, lets no request through RequireAuth or
+// RequireSession, and refuses to be registered, which would mount nothing.
+func TestHandlerNotMadeByNew(t *testing.T) {
+	called := false
+	next := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true })
+	for name, h := range map[string]*httpadapter.Handler{"zero": {}, "nil": nil} {
+		for route, serve := range map[string]http.Handler{"ServeHTTP": h, "RequireAuth": h.RequireAuth(next), "RequireSession": h.RequireSession(next)} {
+			w := httptest.NewRecorder()
+			r := httptest.NewRequest("POST", "/auth/otp/request", strings.NewReader(`{"phone":"+923012345678"}`))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Authorization", "Bearer x.y.z")
+			serve.ServeHTTP(w, r)
+			var body struct{ Code string }
+			if err := json.Unmarshal(w.Body.Bytes(), &body); err != nil || w.Code != 500 || body.Code != httpadapter.CodeInternal || called {
+				t.Errorf("%s %s: %d %s (next called: %v)", name, route, w.Code, w.Body, called)
+			}
+		}
+		func() {
+			defer func() {
+				if v := recover(); v == nil || !strings.Contains(fmtValue(v), "not made by New") {
+					t.Errorf("%s: Register panicked with %v, want a panic saying the Handler was not made by New", name, v)
+				}
+			}()
+			h.Register(http.NewServeMux())
+		}()
+	}
+}
+
+// A nil Option is an error of New, not a panic.
+func TestNilOption(t *testing.T) {
+	f := newFixture(t, nil)
+	if _, err := httpadapter.New(f.auth, nil); err == nil || !strings.Contains(err.Error(), "nil Option") {
+		t.Errorf("New with a nil Option: %v", err)
+	}
+}
+
+func fmtValue(v any) string {
+	if err, ok := v.(error); ok {
+		return err.Error()
+	}
+	s, _ := v.(string)
+	return s
+}
