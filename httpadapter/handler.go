@@ -85,6 +85,7 @@
 package httpadapter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -293,12 +294,18 @@ func (h *Handler) handler(g routeGroup, fn routeFunc) http.HandlerFunc {
 }
 
 // New returns a Handler serving auth's routes. It returns an error for a
-// nil auth or an invalid option: a prefix or path that is not absolute or
+// nil auth, one that phoneauth.New did not make (matching
+// phoneauth.ErrInvalidConfig), a nil Option or an invalid option: a prefix or path that is not absolute or
 // ends in "/", an unparsable proxy, an unknown message key, a negative
 // limit, or routes that collide.
 func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 	if auth == nil {
 		return nil, errors.New("httpadapter: nil Authenticator")
+	}
+	// An Authenticator that phoneauth.New did not make says so on every
+	// call, without reaching its store.
+	if _, err := auth.ValidateAccessToken(context.Background(), ""); errors.Is(err, phoneauth.ErrInvalidConfig) {
+		return nil, fmt.Errorf("httpadapter: %w", err)
 	}
 	o := options{
 		prefix:      DefaultPrefix,

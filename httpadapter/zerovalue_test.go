@@ -2,11 +2,13 @@ package httpadapter_test
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/phoneauth/phoneauth"
 	"github.com/phoneauth/phoneauth/httpadapter"
 )
 
@@ -36,6 +38,13 @@ func TestHandlerNotMadeByNew(t *testing.T) {
 			}()
 			h.Register(http.NewServeMux())
 		}()
+	}
+}
+
+// New refuses an Authenticator that phoneauth.New did not make.
+func TestNewRefusesAnAuthenticatorNotMadeByNew(t *testing.T) {
+	if _, err := httpadapter.New(&phoneauth.Authenticator{}); !errors.Is(err, phoneauth.ErrInvalidConfig) {
+		t.Errorf("New with a zero Authenticator: %v, want an error matching phoneauth.ErrInvalidConfig", err)
 	}
 }
 
