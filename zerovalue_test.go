@@ -80,3 +80,16 @@ func TestAuthenticatorNotMadeByNew(t *testing.T) {
 		})
 	}
 }
+
+// A challenge without a code hash matches nothing, not even an empty
+// candidate: ChallengeMatches is for stores, which may get either wrong.
+func TestChallengeMatchesNeedsAHash(t *testing.T) {
+	for _, hashes := range [][][]byte{nil, {nil}, {{}}, {[]byte("x"), nil}} {
+		if phoneauth.ChallengeMatches(phoneauth.Challenge{}, hashes) || phoneauth.ChallengeMatches(phoneauth.Challenge{CodeHash: []byte{}}, hashes) {
+			t.Errorf("a challenge without a code hash matches %q", hashes)
+		}
+	}
+	if !phoneauth.ChallengeMatches(phoneauth.Challenge{CodeHash: []byte("x")}, [][]byte{nil, []byte("x")}) {
+		t.Error("a matching hash after an empty one does not match")
+	}
+}
