@@ -200,7 +200,8 @@ func WithTrustedProxies(cidrs ...string) Option {
 func WithTrustedUnixSocket() Option { return func(o *options) { o.trustUnix = true } }
 
 // WithMaxBodyBytes limits request bodies to n bytes; a larger body gets 413.
-// Default DefaultMaxBodyBytes.
+// Default (and with n 0) DefaultMaxBodyBytes; a negative n is an error of
+// New.
 func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
 
 // WithLogger sets where the Handler logs failures it answers with 5xx,
