@@ -11,7 +11,30 @@ import (
 	"testing"
 )
 
-// exchange sends method to url with body (JSON when not empty) and headers
+// The bodies of seeds 000 and 001's cURL examples, as written.
+const (
+	seedRequest = `{
+    "phone": "+923012345678",
+    "country": "PK",
+    "deviceId": "android.unique.device.id"
+  }`
+	seedVerify = `{
+    "otpInfo": {
+      "phone": "923012345678",
+      "otp": "249364",
+      "country": "PK"
+    },
+    "deviceInfo": {
+      "deviceId": "android.unique.device.id",
+      "deviceType": "android",
+      "deviceName": "pixel9",
+      "platformVersion": "0.9.0",
+      "fcmToken": "ksjfjdsfkljiowuerio2u39048"
+    }
+  }`
+)
+
+// exchange sends method to url with body (as JSON for a POST) and headers
 // in pairs, and returns the response with its body decoded as JSON.
 func exchange(t *testing.T, method, url, body string, headers ...string) (*http.Response, map[string]any) {
 	t.Helper()
@@ -19,7 +42,7 @@ func exchange(t *testing.T, method, url, body string, headers ...string) (*http.
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body != "" {
+	if method == "POST" {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
@@ -79,11 +102,6 @@ func retryAfter(t *testing.T, what string, resp *http.Response) {
 func TestServerSeedAnswers(t *testing.T) {
 	base, stop, _ := start(t)
 	defer stop()
-	const seedRequest = `{
-    "phone": "+923012345678",
-    "country": "PK",
-    "deviceId": "android.unique.device.id"
-  }`
 
 	// 000: the code request, then the same again within the cooldown.
 	resp, m := exchange(t, "POST", base+"/auth/otp/request", seedRequest)
@@ -112,20 +130,6 @@ func TestServerSeedAnswers(t *testing.T) {
 	envelopeAnswer(t, "invalid phone", m, false, "Invalid phone number")
 
 	// 001: a wrong code (400 Invalid OTP), then the right one.
-	const seedVerify = `{
-    "otpInfo": {
-      "phone": "923012345678",
-      "otp": "249364",
-      "country": "PK"
-    },
-    "deviceInfo": {
-      "deviceId": "android.unique.device.id",
-      "deviceType": "android",
-      "deviceName": "pixel9",
-      "platformVersion": "0.9.0",
-      "fcmToken": "ksjfjdsfkljiowuerio2u39048"
-    }
-  }`
 	resp, m = exchange(t, "POST", base+"/auth/otp/verify", strings.Replace(seedVerify, "249364", "249365", 1))
 	apiAnswer(t, "wrong code", resp, 400)
 	envelopeAnswer(t, "wrong code", m, false, "Invalid OTP")
