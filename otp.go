@@ -74,7 +74,9 @@ type VerifyParams struct {
 	// its text, as from a client that sent the code as a JSON number: its
 	// leading zeros are lost, and Verify restores them.
 	CodeIsNumber bool
-	// Device is the client the session will belong to.
+	// Device is the client the session will belong to. Its ID must be the
+	// DeviceID the code was requested with (empty if none was named): a
+	// code belongs to the device that asked for it.
 	Device Device
 	// IP is the client's address, as in RequestParams. Required.
 	IP string
