@@ -294,12 +294,21 @@ func (h *Handler) handler(g routeGroup, fn routeFunc) http.HandlerFunc {
 	return serve
 }
 
-// New returns a Handler serving auth's routes. It returns an error for a
-// nil auth, one that phoneauth.New did not make (matching
-// phoneauth.ErrInvalidConfig), a nil Option or an invalid option: a prefix or path that is not absolute or
-// ends in "/", an unparsable proxy, an unknown message key, a negative
-// limit, or routes that collide.
+// New returns a Handler serving auth's routes. It returns an error
+// matching phoneauth.ErrInvalidConfig for a nil auth, one that
+// phoneauth.New did not make, a nil Option or an invalid option: a prefix
+// or path that is not absolute or ends in "/", an unparsable proxy, an
+// unknown message key, a negative limit, or routes that collide.
 func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
+	h, err := newHandler(auth, opts)
+	if err != nil && !errors.Is(err, phoneauth.ErrInvalidConfig) {
+		err = fmt.Errorf("%w: %w", phoneauth.ErrInvalidConfig, err)
+	}
+	return h, err
+}
+
+// newHandler is New, without the sentinel on its errors.
+func newHandler(auth *phoneauth.Authenticator, opts []Option) (*Handler, error) {
 	if auth == nil {
 		return nil, errors.New("httpadapter: nil Authenticator")
 	}

@@ -63,3 +63,29 @@ func fmtValue(v any) string {
 	s, _ := v.(string)
 	return s
 }
+
+// Every error of New matches phoneauth.ErrInvalidConfig, as phoneauth.New's
+// and the stores' do, and still says what is wrong.
+func TestNewErrorsMatchErrInvalidConfig(t *testing.T) {
+	f := newFixture(t, nil)
+	for name, c := range map[string]struct {
+		auth *phoneauth.Authenticator
+		opts []httpadapter.Option
+		says string
+	}{
+		"nil Authenticator": {nil, nil, "nil Authenticator"},
+		"nil Option":        {f.auth, []httpadapter.Option{nil}, "nil Option"},
+		"prefix":            {f.auth, []httpadapter.Option{httpadapter.WithPrefix("auth")}, "invalid prefix"},
+		"proxy":             {f.auth, []httpadapter.Option{httpadapter.WithTrustedProxies("nonsense")}, "trusted proxy"},
+		"body limit":        {f.auth, []httpadapter.Option{httpadapter.WithMaxBodyBytes(-1)}, "negative body limit"},
+		"message key":       {f.auth, []httpadapter.Option{httpadapter.WithMessages(map[string]string{"nope": "x"})}, "unknown message key"},
+		"JWKS path":         {f.auth, []httpadapter.Option{httpadapter.WithJWKSPath("jwks")}, "invalid JWKS path"},
+		"Retry-After":       {f.auth, []httpadapter.Option{httpadapter.WithUnavailableRetryAfter(-1)}, "Retry-After"},
+		"collision":         {f.auth, []httpadapter.Option{httpadapter.WithPrefix("/x"), httpadapter.WithPhoneVerificationPrefix("/x")}, "conflicts"},
+	} {
+		_, err := httpadapter.New(c.auth, c.opts...)
+		if !errors.Is(err, phoneauth.ErrInvalidConfig) || !strings.Contains(fmtValue(err), c.says) {
+			t.Errorf("%s: %v, want an error matching ErrInvalidConfig that says %q", name, err, c.says)
+		}
+	}
+}
