@@ -12,8 +12,8 @@ import (
 
 // A Store or Limiter made on a nil client fails every call with an error
 // that says so (and matches phoneauth.ErrStoreUnavailable, as every failure
-// of the backend does), and CheckSettings refuses a nil client, instead of
-// panicking.
+// of the backend does), and CheckSettings refuses a nil client with an
+// error matching phoneauth.ErrInvalidConfig, instead of panicking.
 func TestNilClient(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
@@ -42,7 +42,7 @@ func TestNilClient(t *testing.T) {
 			}
 		}()
 	}
-	if _, err := CheckSettings(ctx, nil, nil); err == nil || !strings.Contains(err.Error(), "nil client") {
+	if _, err := CheckSettings(ctx, nil, nil); !errors.Is(err, phoneauth.ErrInvalidConfig) || !strings.Contains(err.Error(), "nil client") {
 		t.Errorf("CheckSettings(nil): %v", err)
 	}
 }

@@ -130,7 +130,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 }
 
 // errNilClient is the failure of every call through a nil client.
-var errNilClient = errors.New("redisstore: nil client given to New or NewLimiter")
+var errNilClient = fmt.Errorf("%w: redisstore: nil client", phoneauth.ErrInvalidConfig)
 
 // orNilClient returns client, or for a nil one a client whose every call
 // fails with errNilClient, without retrying.
