@@ -229,7 +229,8 @@ func TestLogout(t *testing.T) {
 func TestJWKS(t *testing.T) {
 	f := newFixture(t, nil)
 	w := f.do("GET", "/.well-known/jwks.json", "")
-	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" || !strings.Contains(w.Header().Get("Cache-Control"), "max-age") {
+	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" || !strings.Contains(w.Header().Get("Cache-Control"), "max-age") ||
+		w.Header().Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
 	}
 	var set struct {

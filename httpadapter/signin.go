@@ -327,6 +327,7 @@ func serveDocument(w http.ResponseWriter, r *http.Request, doc []byte, tag strin
 		return
 	}
 	hdr.Set("Content-Type", "application/json")
+	hdr["X-Content-Type-Options"] = nosniff
 	hdr.Set("Content-Length", strconv.Itoa(len(doc)))
 	_, _ = w.Write(doc)
 }
