@@ -1,8 +1,6 @@
 package httpadapter_test
 
 import (
-	"encoding/json"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,22 +14,11 @@ func TestOpenAPIDocumentsTheStatusesRoutesAnswer(t *testing.T) {
 	f := newFixture(t, func(c *phoneauth.Config) {
 		c.Limits.RefreshPerIP = phoneauth.Limit{Events: 1, Per: time.Hour}
 	})
-	var doc struct {
-		Paths map[string]map[string]struct {
-			Responses map[string]any
-		}
-	}
-	if err := json.Unmarshal(f.h.OpenAPI(), &doc); err != nil {
-		t.Fatal(err)
-	}
 	answered := func(path, body string, status int, headers ...string) {
 		t.Helper()
-		w := f.do("POST", path, body, headers...)
-		if w.Code != status {
+		// f.do checks that the document lists the status.
+		if w := f.do("POST", path, body, headers...); w.Code != status {
 			t.Fatalf("POST %s: %d, want %d; body %s", path, w.Code, status, w.Body)
-		}
-		if _, ok := doc.Paths[path]["post"].Responses[strconv.Itoa(status)]; !ok {
-			t.Errorf("POST %s answers %d (%s), which its OpenAPI responses do not list", path, status, w.Body)
 		}
 	}
 	const tollFree = "+18002752273"
