@@ -65,7 +65,11 @@
 // status, a code and a message through one table (see the Code constants);
 // every 429 and 503 carries Retry-After. Every response, a 5xx included, is
 // JSON: a panic below a route (a Sender's, a Store's) is a JSON 500, not a
-// dropped connection.
+// dropped connection. No cache may keep a JSON answer, which may hold
+// tokens or a code: each carries Cache-Control: no-store and Pragma:
+// no-cache (RFC 6749 section 5.1), and X-Content-Type-Options: nosniff. The
+// JWKS and OpenAPI documents are public: cacheable for five minutes, with an
+// ETag.
 //
 // Beside its code, an error may say more, without revealing anything about
 // an account: "reason" on a phone_not_allowed ("toll_free", "landline",
