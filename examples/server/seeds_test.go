@@ -154,7 +154,7 @@ func TestServerSeedAnswers(t *testing.T) {
 	next, _ := m["data"].(map[string]any)["token"].(map[string]any)["refreshToken"].(string)
 	resp, m = exchange(t, "POST", base+"/auth/token/refresh", `{"refreshToken": "not-a-token"}`)
 	apiAnswer(t, "refresh of nonsense", resp, 401)
-	envelopeAnswer(t, "refresh of nonsense", m, false, m["message"].(string))
+	envelopeAnswer(t, "refresh of nonsense", m, false, "Invalid or expired token")
 
 	// JWKS: cacheable, and it holds the key the access token names.
 	resp, m = exchange(t, "GET", base+"/.well-known/jwks.json", "")
@@ -168,7 +168,7 @@ func TestServerSeedAnswers(t *testing.T) {
 	}
 	keys, _ := m["keys"].([]any)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(resp.Header.Get("Cache-Control"), "max-age") ||
-		resp.Header.Get("ETag") == "" || len(keys) != 1 || keys[0].(map[string]any)["kid"] != jwt.Kid || jwt.Alg != "EdDSA" || jwt.Typ != "at+jwt" {
+		resp.Header.Get("ETag") == "" || resp.Header.Get("X-Content-Type-Options") != "nosniff" || len(keys) != 1 || keys[0].(map[string]any)["kid"] != jwt.Kid || jwt.Alg != "EdDSA" || jwt.Typ != "at+jwt" {
 		t.Errorf("JWKS: %d %v %v, token header %s", resp.StatusCode, resp.Header, m, header)
 	}
 
