@@ -172,6 +172,9 @@ const maxAccessTokenLen = 8 << 10
 // Every failure matches ErrInvalidToken. Validation does not consult the
 // store: a revoked session's access tokens stay valid until they expire.
 func (a *Authenticator) ValidateAccessToken(ctx context.Context, token string) (*Claims, error) {
+	if err := a.made(); err != nil {
+		return nil, err
+	}
 	// The base64 decoder skips CR and LF: refuse them, so that a token has
 	// a single spelling (as with WithStrictDecoding for the padding bits).
 	if strings.ContainsAny(token, "\r\n") {

@@ -1,6 +1,7 @@
 package phoneauth
 
 import (
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -10,6 +11,8 @@ import (
 // An Authenticator runs phone-number sign-in by one-time code: it requests,
 // resends and verifies codes, issues and rotates tokens, and enforces the
 // limits. It is safe for concurrent use; create one with New and share it.
+// The methods of one that New did not make (a zero or nil Authenticator)
+// return an error matching ErrInvalidConfig.
 //
 // # Failures
 //
@@ -96,9 +99,27 @@ func New(cfg Config) (*Authenticator, error) {
 	return a, nil
 }
 
+// errNotMadeByNew is what the methods of an Authenticator that New did not
+// make (a zero or nil one) return.
+var errNotMadeByNew = fmt.Errorf("%w: the Authenticator was not made by New", ErrInvalidConfig)
+
+// made returns nil if New made a, and otherwise errNotMadeByNew.
+func (a *Authenticator) made() error {
+	if a == nil || a.parser == nil {
+		return errNotMadeByNew
+	}
+	return nil
+}
+
 // Development reports whether the Authenticator returns codes in results.
-func (a *Authenticator) Development() bool { return a.cfg.Development }
+func (a *Authenticator) Development() bool { return a != nil && a.cfg.Development }
 
 // Clock returns the clock the Authenticator tells the time by
 // (Config.Clock), for a server that must agree with it.
-func (a *Authenticator) Clock() Clock { return a.clock }
+// An Authenticator that New did not make tells the system clock.
+func (a *Authenticator) Clock() Clock {
+	if a == nil || a.clock == nil {
+		return SystemClock{}
+	}
+	return a.clock
+}

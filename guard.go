@@ -37,9 +37,10 @@ const (
 // NumberRange returns the number range of an E.164 number under
 // Limits.RangeDigits digits: the number without its last digits digits, so
 // that "+447400123456" is in the range "+447400123" (1,000 numbers) with
-// the default 3. At least the "+" and one digit are kept.
+// the default 3. At least the "+" and one digit are kept; digits of 0 or
+// less keep the whole number.
 func NumberRange(e164 string, digits int) string {
-	keep := max(len(e164)-digits, min(2, len(e164)))
+	keep := max(len(e164)-max(digits, 0), min(2, len(e164)))
 	return e164[:keep]
 }
 

@@ -39,6 +39,11 @@ func TestNumberRange(t *testing.T) {
 		{"+2901234", 6, "+2"},
 		{"+1", 3, "+1"},
 		{"", 3, ""},
+		// No digits, or a negative number of them, drop none.
+		{"+447400123456", 0, "+447400123456"},
+		{"+447400123456", -2, "+447400123456"},
+		{"", -1, ""},
+		{"+", -1, "+"},
 	} {
 		if got := phoneauth.NumberRange(c.e164, c.digits); got != c.want {
 			t.Errorf("NumberRange(%q, %d) = %q, want %q", c.e164, c.digits, got, c.want)

@@ -257,5 +257,8 @@ func (k *Key) jwk() (jwk, bool) {
 // JWKS returns the JSON Web Key Set of the public keys that verify access
 // tokens (see KeySet.JWKS), for /.well-known/jwks.json.
 func (a *Authenticator) JWKS() []byte {
+	if a == nil {
+		return (*KeySet)(nil).JWKS()
+	}
 	return a.cfg.Tokens.Keys.JWKS()
 }

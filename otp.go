@@ -74,7 +74,9 @@ type VerifyParams struct {
 	// its text, as from a client that sent the code as a JSON number: its
 	// leading zeros are lost, and Verify restores them.
 	CodeIsNumber bool
-	// Device is the client the session will belong to.
+	// Device is the client the session will belong to. Its ID must be the
+	// DeviceID the code was requested with (empty if none was named): a
+	// code belongs to the device that asked for it.
 	Device Device
 	// IP is the client's address, as in RequestParams. Required.
 	IP string
@@ -101,6 +103,9 @@ type SignIn struct {
 // Request answers the same whether or not the phone has an account: the
 // signup policy is applied by Verify, to the phone's owner only.
 func (a *Authenticator) Request(ctx context.Context, p RequestParams) (_ RequestResult, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "request", a.start(), &err)
 	return a.requestCode(ctx, p, false)
 }
@@ -114,6 +119,9 @@ func (a *Authenticator) Request(ctx context.Context, p RequestParams) (_ Request
 // code is pending.
 // An empty Channel keeps the pending code's channel.
 func (a *Authenticator) Resend(ctx context.Context, p RequestParams) (_ RequestResult, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "resend", a.start(), &err)
 	return a.requestCode(ctx, p, true)
 }
@@ -156,6 +164,9 @@ func (a *Authenticator) requestCode(ctx context.Context, p RequestParams, resend
 // one that consumes it signs in; the others' sessions are deleted and they
 // get ErrVerificationFailed.
 func (a *Authenticator) Verify(ctx context.Context, p VerifyParams) (_ SignIn, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "verify", a.start(), &err)
 	if err := checkVerifyInput(p); err != nil {
 		return SignIn{}, err

@@ -75,6 +75,9 @@ type ConfirmPhoneVerificationParams struct {
 // belongs to no user yet. Limits, cooldown and code rules are
 // those of Request.
 func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerificationParams) (_ PhoneVerification, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "start_phone_verification", a.start(), &err)
 	return a.startPhoneVerification(ctx, p, false)
 }
@@ -84,6 +87,9 @@ func (a *Authenticator) StartPhoneVerification(ctx context.Context, p PhoneVerif
 // pending it returns ErrNoPendingCode, counted against the address as in
 // Resend.
 func (a *Authenticator) ResendPhoneVerification(ctx context.Context, p PhoneVerificationParams) (_ PhoneVerification, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "resend_phone_verification", a.start(), &err)
 	return a.startPhoneVerification(ctx, p, true)
 }
@@ -139,6 +145,9 @@ func (a *Authenticator) startPhoneVerification(ctx context.Context, p PhoneVerif
 // confirmation answered ErrStoreUnavailable before that leaves the code
 // usable for the retry, and costs no limit.
 func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmPhoneVerificationParams) (err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "confirm_phone_verification", a.start(), &err)
 	if err := checkConfirmPhoneVerificationInput(p); err != nil {
 		return err

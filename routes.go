@@ -144,8 +144,11 @@ type VerifyOutcome struct {
 
 // ChallengeMatches reports whether c's CodeHash is one of hashes (see
 // VerifyRoute.CodeHashes), in constant time: for a RouteStore that
-// compares in Go.
+// compares in Go. A challenge without a CodeHash matches nothing.
 func ChallengeMatches(c Challenge, hashes [][]byte) bool {
+	if len(c.CodeHash) == 0 {
+		return false // a lost hash must not match an empty candidate
+	}
 	match := 0
 	for _, h := range hashes {
 		match |= subtle.ConstantTimeCompare(c.CodeHash, h)

@@ -195,6 +195,9 @@ type RefreshParams struct {
 // failure ErrStoreUnavailable. The result's User carries the session's ID
 // and Phone only; IsNewUser is false; its Session carries no RefreshHash.
 func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "refresh", a.start(), &err)
 	if err := checkIP("IP", p.IP); err != nil {
 		return SignIn{}, err
@@ -268,6 +271,9 @@ func (a *Authenticator) Refresh(ctx context.Context, p RefreshParams) (_ SignIn,
 // Access tokens already issued stay valid until they expire (AccessTTL): a
 // resource server that must cut them off at once checks the session too.
 func (a *Authenticator) Logout(ctx context.Context, refreshToken string) (err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "logout", a.start(), &err)
 	sid, ok := parseRefreshToken(refreshToken)
 	if !ok {
@@ -356,6 +362,9 @@ func (a *Authenticator) liveSession(ctx context.Context, userID, id string, now 
 // Sessions returns the user's live sessions (signed-in devices), oldest
 // first, without their refresh-token hashes.
 func (a *Authenticator) Sessions(ctx context.Context, userID string) (_ []Session, err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "sessions", a.start(), &err)
 	if !isText(userID) {
 		return nil, nil // no such user can exist
@@ -374,6 +383,9 @@ func (a *Authenticator) Sessions(ctx context.Context, userID string) (_ []Sessio
 // session that does not exist, has expired, or belongs to another user is
 // an error matching ErrNotFound, the same in all three cases.
 func (a *Authenticator) RevokeSession(ctx context.Context, userID, sessionID string) (err error) {
+	if err = a.made(); err != nil {
+		return
+	}
 	defer a.done(ctx, "revoke_session", a.start(), &err)
 	notFound := fmt.Errorf("%w: session %q of user %q", ErrNotFound, sessionID, userID)
 	if !isText(sessionID) || !isText(userID) {

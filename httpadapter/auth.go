@@ -46,6 +46,9 @@ func (h *Handler) RequireSession(next http.Handler) http.Handler {
 // authenticated is RequireAuth, or with live RequireSession, with errors in
 // style st.
 func (h *Handler) authenticated(st style, live bool, next http.HandlerFunc) http.HandlerFunc {
+	if !h.made() {
+		return serveNotMadeByNew
+	}
 	validate := h.auth.ValidateAccessToken
 	if live {
 		validate = h.auth.ValidateSession

@@ -48,6 +48,7 @@ func timestamp(t time.Time) string {
 var (
 	jsonContentType = []string{"application/json"}
 	noStore         = []string{"no-store"}
+	noCache         = []string{"no-cache"}
 	nosniff         = []string{"nosniff"}
 )
 
@@ -83,6 +84,7 @@ func (h *Handler) writeJSON(w http.ResponseWriter, r *http.Request, status int, 
 	hdr := w.Header()
 	hdr["Content-Type"] = jsonContentType
 	hdr["Cache-Control"] = noStore
+	hdr["Pragma"] = noCache // for HTTP/1.0 caches, as RFC 6749 asks of token responses
 	hdr["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(status)
 	if _, err := w.Write(buf.Bytes()); err != nil {

@@ -72,6 +72,7 @@ func TestWriteEnvelope(t *testing.T) {
 			for k, v := range map[string]string{
 				"Content-Type":           "application/json",
 				"Cache-Control":          "no-store",
+				"Pragma":                 "no-cache", // RFC 6749 section 5.1, for HTTP/1.0 caches
 				"X-Content-Type-Options": "nosniff",
 			} {
 				if got := hdr.Values(k); len(got) != 1 || got[0] != v {

@@ -65,7 +65,11 @@
 // status, a code and a message through one table (see the Code constants);
 // every 429 and 503 carries Retry-After. Every response, a 5xx included, is
 // JSON: a panic below a route (a Sender's, a Store's) is a JSON 500, not a
-// dropped connection.
+// dropped connection. No cache may keep a JSON answer, which may hold
+// tokens or a code: each carries Cache-Control: no-store and Pragma:
+// no-cache (RFC 6749 section 5.1), and X-Content-Type-Options: nosniff. The
+// JWKS and OpenAPI documents are public: cacheable for five minutes, with an
+// ETag.
 //
 // Beside its code, an error may say more, without revealing anything about
 // an account: "reason" on a phone_not_allowed ("toll_free", "landline",
@@ -85,6 +89,7 @@
 package httpadapter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -199,7 +204,8 @@ func WithTrustedProxies(cidrs ...string) Option {
 func WithTrustedUnixSocket() Option { return func(o *options) { o.trustUnix = true } }
 
 // WithMaxBodyBytes limits request bodies to n bytes; a larger body gets 413.
-// Default DefaultMaxBodyBytes.
+// Default (and with n 0) DefaultMaxBodyBytes; a negative n is an error of
+// New.
 func WithMaxBodyBytes(n int64) Option { return func(o *options) { o.maxBody = n } }
 
 // WithLogger sets where the Handler logs failures it answers with 5xx,
@@ -224,7 +230,8 @@ func WithUnavailableRetryAfter(d time.Duration) Option {
 }
 
 // A Handler serves the phoneauth routes. Create it with New; it is safe for
-// concurrent use.
+// concurrent use. A zero or nil Handler answers every request with a JSON
+// 500 and logs that New did not make it.
 type Handler struct {
 	auth    *phoneauth.Authenticator
 	routes  []route
@@ -291,13 +298,28 @@ func (h *Handler) handler(g routeGroup, fn routeFunc) http.HandlerFunc {
 	return serve
 }
 
-// New returns a Handler serving auth's routes. It returns an error for a
-// nil auth or an invalid option: a prefix or path that is not absolute or
-// ends in "/", an unparsable proxy, an unknown message key, a negative
-// limit, or routes that collide.
+// New returns a Handler serving auth's routes. It returns an error
+// matching phoneauth.ErrInvalidConfig for a nil auth, one that
+// phoneauth.New did not make, a nil Option or an invalid option: a prefix
+// or path that is not absolute or ends in "/", an unparsable proxy, an
+// unknown message key, a negative limit, or routes that collide.
 func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
+	h, err := newHandler(auth, opts)
+	if err != nil && !errors.Is(err, phoneauth.ErrInvalidConfig) {
+		err = fmt.Errorf("%w: %w", phoneauth.ErrInvalidConfig, err)
+	}
+	return h, err
+}
+
+// newHandler is New, without the sentinel on its errors.
+func newHandler(auth *phoneauth.Authenticator, opts []Option) (*Handler, error) {
 	if auth == nil {
 		return nil, errors.New("httpadapter: nil Authenticator")
+	}
+	// An Authenticator that phoneauth.New did not make says so on every
+	// call, without reaching its store.
+	if _, err := auth.ValidateAccessToken(context.Background(), ""); errors.Is(err, phoneauth.ErrInvalidConfig) {
+		return nil, fmt.Errorf("httpadapter: %w", err)
 	}
 	o := options{
 		prefix:      DefaultPrefix,
@@ -307,7 +329,10 @@ func New(auth *phoneauth.Authenticator, opts ...Option) (*Handler, error) {
 		maxBody:     DefaultMaxBodyBytes,
 		unavailable: DefaultUnavailableRetryAfter,
 	}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("httpadapter: nil Option (option %d)", i+1)
+		}
 		opt(&o)
 	}
 	h := &Handler{
@@ -427,8 +452,11 @@ func checkPath(what, p string) error {
 // ("POST /auth/otp/request") and, on the same path, a pattern without a
 // method that answers other methods with a JSON 405 and Allow. Like
 // ServeMux.Handle, it panics if a pattern collides with one already
-// registered on mux.
+// registered on mux, and also if New did not make h.
 func (h *Handler) Register(mux *http.ServeMux) {
+	if !h.made() {
+		panic(errNotMadeByNew) // registering nothing would leave every route a 404
+	}
 	if err := h.registerOn(mux); err != nil {
 		panic(err)
 	}
@@ -465,7 +493,25 @@ func (h *Handler) registerOn(mux *http.ServeMux) (err error) {
 // ServeHTTP serves the Handler's routes, by the request's full URL path,
 // and a JSON 404 for other paths.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !h.made() {
+		serveNotMadeByNew(w, r)
+		return
+	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// errNotMadeByNew is what a Handler that New did not make (a zero or nil
+// one) logs, answering every request 500, and what Register panics with.
+var errNotMadeByNew = errors.New("httpadapter: the Handler was not made by New")
+
+// made reports whether New made h.
+func (h *Handler) made() bool { return h != nil && h.auth != nil }
+
+// serveNotMadeByNew is every route of a Handler that New did not make: a
+// JSON 500, logged to slog.Default.
+func serveNotMadeByNew(w http.ResponseWriter, r *http.Request) {
+	fallback := &Handler{log: warnlog.Default(), clock: phoneauth.SystemClock{}}
+	fallback.writeError(w, r, styleEnvelope, &problem{status: http.StatusInternalServerError, code: CodeInternal, cause: errNotMadeByNew})
 }
 
 // Routes returns the mounted routes as ServeMux patterns, such as

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,9 +101,52 @@ func (f *fixture) lastSent() phoneauth.Message {
 
 // do serves one request through the Handler. headers are name, value pairs;
 // a JSON Content-Type is set unless given.
+// It also checks that the OpenAPI document lists the status among the
+// route's responses, so that every answer a test sees is documented.
 func (f *fixture) do(method, path, body string, headers ...string) *httptest.ResponseRecorder {
 	f.t.Helper()
-	return serve(f.h, method, path, body, headers...)
+	w := serve(f.h, method, path, body, headers...)
+	if !documentedStatus(f.h, method, path, w.Code) {
+		f.t.Errorf("%s %s answered %d, which the OpenAPI document does not list: %s", method, path, w.Code, w.Body)
+	}
+	return w
+}
+
+// documentedResponses caches each Handler's OpenAPI responses: path,
+// lower-case method, status.
+var documentedResponses sync.Map // *httpadapter.Handler → map[string]map[string]map[string]any
+
+// documentedStatus reports whether h's OpenAPI document lists status for
+// method on path, or does not document path at all (an unknown path, or
+// one outside the document).
+func documentedStatus(h *httpadapter.Handler, method, path string, status int) bool {
+	doc, ok := documentedResponses.Load(h)
+	if !ok {
+		var d struct {
+			Paths map[string]map[string]struct{ Responses map[string]any }
+		}
+		if err := json.Unmarshal(h.OpenAPI(), &d); err != nil {
+			return false
+		}
+		paths := make(map[string]map[string]map[string]any)
+		for p, ops := range d.Paths {
+			paths[p] = make(map[string]map[string]any)
+			for m, op := range ops {
+				paths[p][m] = op.Responses
+			}
+		}
+		doc, _ = documentedResponses.LoadOrStore(h, paths)
+	}
+	ops, ok := doc.(map[string]map[string]map[string]any)[strings.SplitN(path, "?", 2)[0]]
+	if !ok {
+		return true
+	}
+	responses, ok := ops[strings.ToLower(method)]
+	if !ok {
+		return status == http.StatusMethodNotAllowed || method == http.MethodHead
+	}
+	_, ok = responses[strconv.Itoa(status)]
+	return ok
 }
 
 func serve(h http.Handler, method, path, body string, headers ...string) *httptest.ResponseRecorder {

@@ -2,6 +2,7 @@ package httpadapter
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/phoneauth/phoneauth"
@@ -10,7 +11,8 @@ import (
 // The phone-verification routes let a signed-in user (their access token in
 // "user-jwt-token" or "Authorization: Bearer") prove they own a phone
 // number: register sends a code and returns an authCode, verify checks the
-// code with the authCode, resend sends a new code. They answer in the bare
+// code with the authCode, resend sends a new code (or, with none pending,
+// does what register does). They answer in the bare
 // shapes their clients expect, without the envelope. They change the
 // account, so the token's session must be live (RequireSession: a token of
 // a logged-out or revoked session gets 401), and moving an account that
@@ -52,7 +54,19 @@ func (h *Handler) servePhoneRegister(w http.ResponseWriter, r *http.Request) (an
 }
 
 func (h *Handler) servePhoneResend(w http.ResponseWriter, r *http.Request) (any, *problem) {
-	return h.servePhoneSend(w, r, h.auth.ResendPhoneVerification)
+	return h.servePhoneSend(w, r, h.resendOrStart)
+}
+
+// resendOrStart is ResendPhoneVerification or, with nothing pending,
+// StartPhoneVerification: seed 003's resend answers an authCode and sends
+// a code, and has no failure for a verification that was never started
+// (or has expired). The limits are register's either way.
+func (h *Handler) resendOrStart(ctx context.Context, p phoneauth.PhoneVerificationParams) (phoneauth.PhoneVerification, error) {
+	v, err := h.auth.ResendPhoneVerification(ctx, p)
+	if errors.Is(err, phoneauth.ErrNoPendingCode) {
+		return h.auth.StartPhoneVerification(ctx, p)
+	}
+	return v, err
 }
 
 // servePhoneSend serves register and resend.

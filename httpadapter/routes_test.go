@@ -212,14 +212,25 @@ func TestLogout(t *testing.T) {
 	// Again: the session has ended already, which is no error.
 	decodeEnvelope(t, f.do("POST", "/auth/logout", "{}", "Authorization", "Bearer "+in.Token.AccessToken), 200)
 
-	wantError(t, f.do("POST", "/auth/logout", "{}"), 401, httpadapter.CodeUnauthorized, "")
-	wantError(t, f.do("POST", "/auth/logout", "{}", "Authorization", "Bearer nope"), 401, httpadapter.CodeInvalidToken, "")
+	// Without credentials, or with a bad bearer token, the 401 carries its
+	// challenge (RFC 6750), as RequireAuth's do.
+	w := f.do("POST", "/auth/logout", "{}")
+	wantError(t, w, 401, httpadapter.CodeUnauthorized, "")
+	if got := w.Header().Get("WWW-Authenticate"); got != "Bearer" {
+		t.Errorf("logout without credentials: WWW-Authenticate %q", got)
+	}
+	w = f.do("POST", "/auth/logout", "{}", "Authorization", "Bearer nope")
+	wantError(t, w, 401, httpadapter.CodeInvalidToken, "")
+	if got := w.Header().Get("WWW-Authenticate"); got != `Bearer error="invalid_token"` {
+		t.Errorf("logout with a bad bearer token: WWW-Authenticate %q", got)
+	}
 }
 
 func TestJWKS(t *testing.T) {
 	f := newFixture(t, nil)
 	w := f.do("GET", "/.well-known/jwks.json", "")
-	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" || !strings.Contains(w.Header().Get("Cache-Control"), "max-age") {
+	if w.Code != 200 || w.Header().Get("Content-Type") != "application/json" || !strings.Contains(w.Header().Get("Cache-Control"), "max-age") ||
+		w.Header().Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
 	}
 	var set struct {

@@ -140,3 +140,34 @@ func TestHandlerWarningsReachSlogDefault(t *testing.T) {
 		t.Fatalf("the 502's cause did not reach slog.Default():\n%s", out)
 	}
 }
+
+// Seed 003's resend example, sent with nothing pending (no register
+// before it), answers as the seed shows: a code is sent and the authCode
+// comes back, as register would have answered; that code then verifies.
+// Within the cooldown a second resend is 429.
+func TestPhoneResendWithNothingPending(t *testing.T) {
+	f := newFixture(t, nil)
+	tok := f.signIn("+923012345678").Token.AccessToken
+	const seedResend = `  {
+    "phone_number": "9876543219",
+    "countryCode": "+91"
+  }
+`
+	m := wantBare(t, f.do("POST", "/fe/users/auth/otp/resend", seedResend, "user-jwt-token", tok), 200)
+	authCode, _ := m["authCode"].(string)
+	if authCode == "" || m["isNewUser"] != true || m["otp"] == nil {
+		t.Fatalf("resend with nothing pending: %v", m)
+	}
+	if got := f.lastSent().To; got != "+919876543219" {
+		t.Fatalf("code sent to %q", got)
+	}
+	w := f.do("POST", "/fe/users/auth/otp/resend", seedResend, "user-jwt-token", tok)
+	if m := wantBare(t, w, 429); m["code"] != httpadapter.CodeRateLimited || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("resend within the cooldown: %v %v", w.Header(), m)
+	}
+	m = wantBare(t, f.do("POST", "/fe/users/auth/otp/verify",
+		fmt.Sprintf(`{"phone_number": "9876543219", "countryCode": "+91", "authCode": %s, "otp": %q}`, authCode, m["otp"]), "user-jwt-token", tok), 200)
+	if m["message"] != "Phone number verified successfully" {
+		t.Fatalf("verify: %v", m)
+	}
+}

@@ -273,6 +273,8 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) (any, *pr
 // serveLogout serves /logout: it ends the session of the refresh token in
 // the body or, without one, the session of the access token in the
 // Authorization header (a session that has ended already is no error then).
+// A 401 without credentials, or for a bad bearer token, carries the
+// WWW-Authenticate challenge of RFC 6750, as RequireAuth's do.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) (any, *problem) {
 	var b refreshBody
 	if p := h.decode(w, r, &b); p != nil {
@@ -289,8 +291,11 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) (any, *pro
 			if errors.Is(err, phoneauth.ErrNotFound) {
 				err = nil
 			}
+		} else if errors.Is(err, phoneauth.ErrInvalidToken) {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		}
 	default:
+		w.Header().Set("WWW-Authenticate", "Bearer")
 		return nil, &problem{status: http.StatusUnauthorized, code: CodeUnauthorized,
 			detail: "refreshToken or an Authorization: Bearer access token is required"}
 	}
@@ -322,6 +327,7 @@ func serveDocument(w http.ResponseWriter, r *http.Request, doc []byte, tag strin
 		return
 	}
 	hdr.Set("Content-Type", "application/json")
+	hdr["X-Content-Type-Options"] = nosniff
 	hdr.Set("Content-Length", strconv.Itoa(len(doc)))
 	_, _ = w.Write(doc)
 }

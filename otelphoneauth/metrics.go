@@ -126,8 +126,12 @@ func New(mp metric.MeterProvider) (*Metrics, error) {
 }
 
 // Observe records one event. Set it as phoneauth.Config.Events, or call it
-// from your own Events function.
+// from your own Events function. A Metrics that New did not make (a zero
+// or nil one) records nothing.
 func (m *Metrics) Observe(ctx context.Context, e phoneauth.Event) {
+	if m == nil || m.codesSent == nil {
+		return
+	}
 	m.throttled.tick(e.Time)
 	switch e.Kind {
 	case phoneauth.EventCodeSent:

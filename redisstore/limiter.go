@@ -35,10 +35,11 @@ var (
 )
 
 // NewLimiter returns a Limiter that keeps its counts through client. Only
-// opts.Prefix is used; a Store and a Limiter may share a prefix.
+// opts.Prefix is used; a Store and a Limiter may share a prefix. With a nil
+// client every call fails with an error that says so.
 func NewLimiter(client redis.UniversalClient, opts Options) *Limiter {
 	opts = opts.withDefaults()
-	return &Limiter{rdb: client, keys: keys{opts.Prefix}}
+	return &Limiter{rdb: orNilClient(client), keys: keys{opts.Prefix}}
 }
 
 // Allow implements phoneauth.Limiter. An Off limit allows everything

@@ -62,6 +62,9 @@ const (
 // A Redis Cluster is checked on every master, a Ring on every shard. An
 // error means a server could not be asked at all.
 func CheckSettings(ctx context.Context, client redis.UniversalClient, log *slog.Logger) ([]SettingWarning, error) {
+	if client == nil {
+		return nil, errNilClient
+	}
 	var (
 		mu       sync.Mutex
 		warnings []SettingWarning

@@ -40,6 +40,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"time"
@@ -121,10 +122,30 @@ var (
 // New returns a Store that keeps its data through client: a *redis.Client,
 // *redis.ClusterClient, a failover client or any other
 // redis.UniversalClient. The caller keeps ownership of the client (and
-// closes it).
+// closes it). With a nil client every call fails with an error that says
+// so (matching phoneauth.ErrStoreUnavailable).
 func New(client redis.UniversalClient, opts Options) *Store {
 	opts = opts.withDefaults()
-	return &Store{rdb: client, keys: keys{opts.Prefix}, clock: opts.Clock}
+	return &Store{rdb: orNilClient(client), keys: keys{opts.Prefix}, clock: opts.Clock}
+}
+
+// errNilClient is the failure of every call through a nil client.
+var errNilClient = fmt.Errorf("%w: redisstore: nil client", phoneauth.ErrInvalidConfig)
+
+// orNilClient returns client, or for a nil one a client whose every call
+// fails with errNilClient, without retrying.
+func orNilClient(client redis.UniversalClient) redis.UniversalClient {
+	if client != nil {
+		return client
+	}
+	return redis.NewClient(&redis.Options{
+		MaxRetries:         -1,
+		DialerRetries:      1,
+		DialerRetryTimeout: time.Nanosecond,
+		Dialer: func(context.Context, string, string) (net.Conn, error) {
+			return nil, errNilClient
+		},
+	})
 }
 
 // keys names the keys of one prefix.

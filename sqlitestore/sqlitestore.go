@@ -240,7 +240,12 @@ func (s *Store) Durability() Durability { return s.dur }
 // connections; later calls fail with phoneauth.ErrStoreUnavailable. The
 // last connection to the file to close checkpoints the write-ahead log into
 // the database file. Closing again returns the first Close's result.
+// Closing a Store that Open did not make (nil or zero) is an error matching
+// phoneauth.ErrInvalidConfig.
 func (s *Store) Close() error {
+	if s == nil || s.closed == nil {
+		return fmt.Errorf("%w: sqlitestore: Close of a Store that Open did not make", phoneauth.ErrInvalidConfig)
+	}
 	s.closeOnce.Do(func() {
 		close(s.closed)
 		<-s.writerDone

@@ -91,9 +91,16 @@ func TestOpenInvalid(t *testing.T) {
 			t.Errorf("Open(%q, %+v): %v, want ErrInvalidConfig", tc.path, tc.opts, err)
 		}
 	}
-	_, err := Open(ctx, filepath.Join(dir, "missing", "a.db"), Options{})
+	s, err := Open(ctx, filepath.Join(dir, "missing", "a.db"), Options{})
 	if !errors.Is(err, phoneauth.ErrStoreUnavailable) {
 		t.Errorf("Open in a missing directory: %v, want ErrStoreUnavailable", err)
+	}
+	// Closing what a failed Open returned (nil), or a zero Store, is an
+	// error, not a panic: a deferred Close may come before the check.
+	for _, s := range []*Store{s, {}} {
+		if err := s.Close(); !errors.Is(err, phoneauth.ErrInvalidConfig) {
+			t.Errorf("Close of a Store that Open did not make: %v, want ErrInvalidConfig", err)
+		}
 	}
 }
 

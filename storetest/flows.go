@@ -45,11 +45,11 @@ type Flows struct {
 
 // FlowCosts are the most backend calls each operation may make.
 type FlowCosts struct {
-	Request             int64
-	VerifyNewUser       int64
+	Request             int64 // a code request: the limits and storing the challenge
+	VerifyNewUser       int64 // a verification that signs a new user up
 	VerifyReturningUser int64 // of a phone that has a user already
-	Refresh             int64
-	Logout              int64
+	Refresh             int64 // a refresh-token rotation
+	Logout              int64 // a logout by refresh token
 }
 
 // NewFlows returns Flows on store and limiter. Users are the store's if it

@@ -1,8 +1,8 @@
 // Package storetest is the conformance suite of phoneauth backends: it holds
 // a phoneauth.Store, a phoneauth.Users and a phoneauth.Limiter to the
 // contracts written in their doc comments, with one named subtest per
-// clause, concurrency included. phoneauth's memory store, redisstore and
-// pgstore all run it; run it against your own backend too.
+// clause, concurrency included. phoneauth's memory store, sqlitestore,
+// redisstore and pgstore all run it; run it against your own backend too.
 //
 // In a _test.go file of your backend:
 //

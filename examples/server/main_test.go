@@ -59,21 +59,7 @@ func start(t *testing.T, args ...string) (string, func() error, *testutil.Buffer
 
 func post(t *testing.T, url, body string, headers ...string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
-		t.Fatalf("%s: %s", url, raw)
-	}
+	resp, m := exchange(t, "POST", url, body, headers...)
 	return resp.StatusCode, m
 }
 
@@ -81,28 +67,11 @@ func post(t *testing.T, url, body string, headers ...string) (int, map[string]an
 // follows the seeds' cURL examples as written, and shuts it down.
 func TestServer(t *testing.T) {
 	base, stop, logs := start(t)
-	status, m := post(t, base+"/auth/otp/request", `{
-    "phone": "+923012345678",
-    "country": "PK",
-    "deviceId": "android.unique.device.id"
-  }`)
+	status, m := post(t, base+"/auth/otp/request", seedRequest)
 	if status != 200 || m["data"].(map[string]any)["otp"] != "249364" {
 		t.Fatalf("request: %d %v", status, m)
 	}
-	status, m = post(t, base+"/auth/otp/verify", `{
-    "otpInfo": {
-      "phone": "923012345678",
-      "otp": "249364",
-      "country": "PK"
-    },
-    "deviceInfo": {
-      "deviceId": "android.unique.device.id",
-      "deviceType": "android",
-      "deviceName": "pixel9",
-      "platformVersion": "0.9.0",
-      "fcmToken": "ksjfjdsfkljiowuerio2u39048"
-    }
-  }`)
+	status, m = post(t, base+"/auth/otp/verify", seedVerify)
 	if status != 200 {
 		t.Fatalf("verify: %d %v", status, m)
 	}
