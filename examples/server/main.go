@@ -74,8 +74,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -196,31 +194,11 @@ func run(ctx context.Context, args []string, log *slog.Logger) error {
 func routes(h *httpadapter.Handler, metrics http.Handler, pageOpts ...web.Option) *http.ServeMux {
 	mux := http.NewServeMux()
 	h.Register(mux)
-	// Other paths under the API's (/auth/, /fe/, /.well-known/) get the
-	// Handler's JSON 404, not the page's text one.
-	for _, tree := range apiTrees(h.Routes()) {
-		mux.Handle(tree, h)
-	}
 	mux.Handle("GET /metrics", metrics)
 	// The sign-in page and its assets; the API's more specific patterns win,
 	// and what neither serves gets the adapter's JSON 404.
 	mux.Handle("/", web.Handler(append(pageOpts, web.WithFallback(h))...))
 	return mux
-}
-
-// apiTrees returns the first directories of the routes' paths, such as
-// "/auth/" for "POST /auth/otp/request", each once; a route at the root
-// ("GET /openapi.json") adds none.
-func apiTrees(routes []string) []string {
-	var trees []string
-	for _, pattern := range routes {
-		_, path, _ := strings.Cut(pattern, " ")
-		dir, _, nested := strings.Cut(strings.TrimPrefix(path, "/"), "/")
-		if tree := "/" + dir + "/"; nested && !slices.Contains(trees, tree) {
-			trees = append(trees, tree)
-		}
-	}
-	return trees
 }
 
 // timeouts are the request deadline and the shutdown budget.
