@@ -23,10 +23,14 @@ var errInjected = errors.New("injected: connection reset")
 // scriptFault is a go-redis hook that fails the next run of one script,
 // once armed: before it reaches Redis, or (after) once Redis ran it, as a
 // reply lost to a deadline. during, if set, runs first, as whatever
-// happens meanwhile.
+// happens meanwhile. With repeat, the script does not fail but runs twice
+// and its caller gets the second answer, as when go-redis re-sends a
+// command whose reply was lost to a dropped connection (CLIENT KILL, a
+// reset).
 type scriptFault struct {
 	script *redis.Script
 	after  bool
+	repeat bool
 	during func()
 	armed  atomic.Bool
 	fired  atomic.Int32
@@ -40,6 +44,16 @@ func (*scriptFault) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 
 func (f *scriptFault) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.repeat && f.runs(cmd) && f.armed.Load() {
+			if err := next(ctx, cmd); err != nil {
+				return err // NOSCRIPT: the EVAL that follows is the run to repeat
+			}
+			if !f.armed.CompareAndSwap(true, false) {
+				return nil
+			}
+			f.fired.Add(1)
+			return next(ctx, cmd)
+		}
 		if !f.runs(cmd) || !f.armed.CompareAndSwap(true, false) {
 			return next(ctx, cmd)
 		}
@@ -404,6 +418,52 @@ func TestFailedIssueChangesNothing(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A request or a verification whose script Redis runs twice (go-redis
+// re-sends a command whose connection dropped before the reply) is
+// answered as if it had run once: the request is not refused by the
+// cooldown its first run started, and the right code signs in, with one
+// session, although the verification's first run consumed it and charged
+// the address's only verification event of the hour.
+func TestRepeatedScriptRunsOnce(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		for _, script := range []*redis.Script{issueChallenge, verifyChallenge} {
+			fault := &scriptFault{script: script, repeat: true}
+			e := newRestoreEnv(t, cluster, nil, fault)
+			fault.armed.Store(script == issueChallenge)
+			code := e.request(t)
+			fault.armed.Store(script == verifyChallenge)
+			in, err := e.verify(code, "192.0.2.1")
+			if err != nil {
+				t.Fatalf("verify with %s run twice: %v", scriptName(script), err)
+			}
+			if fault.fired.Load() != 1 {
+				t.Fatalf("the fault fired %d times, want 1", fault.fired.Load())
+			}
+			sessions, err := e.auth.Sessions(context.Background(), in.User.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sessions) != 1 || sessions[0].ID != in.Session.ID {
+				t.Fatalf("sessions after %s ran twice: %d, want the one signed in", scriptName(script), len(sessions))
+			}
+			if c, _ := e.challenge(t); len(c) != 0 {
+				t.Fatalf("the code is pending again after %s ran twice: %v", scriptName(script), c)
+			}
+		}
+	})
+}
+
+// scriptName names the route scripts in messages.
+func scriptName(s *redis.Script) string {
+	switch s {
+	case issueChallenge:
+		return "issueChallenge"
+	case verifyChallenge:
+		return "verifyChallenge"
+	}
+	return s.Hash()
 }
 
 // A refresh whose rotation fails, before Redis ran it or after, gives the

@@ -67,14 +67,22 @@ func (s *Store) Routes(limiter phoneauth.Limiter, users phoneauth.Users) bool {
 //
 // It returns allowAll's answer. The new challenge ends the tombstone of a
 // code the key's last verification consumed: that code can no longer be
-// restored (see restoreChallenge).
+// restored (see restoreChallenge). Run again after it stored its challenge
+// (go-redis re-sends a command whose connection dropped before the reply),
+// it finds its challenge's id under the key and answers {0, 0} again
+// without charging the limits twice: the cooldown its first run started
+// would refuse it.
 var issueChallenge = redis.NewScript(luaAllowAll + `
 local n = tonumber(ARGV[3])
+local c = KEYS[n + 1]
+local id = redis.call('HGET', c, 'id')
+for i = 2 * n + 5, #ARGV, 2 do
+  if ARGV[i] == 'id' and ARGV[i + 1] == id then return {0, 0} end
+end
 local limits = {}
 for i = 1, n do limits[i] = KEYS[i] end
 local refused, wait = allow_all(limits, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV, 3)
 if refused > 0 then return {refused, wait} end
-local c = KEYS[n + 1]
 redis.call('DEL', c, KEYS[n + 2])
 redis.call('HSET', c, unpack(ARGV, 2 * n + 5))
 redis.call('PEXPIRE', c, ARGV[2 * n + 4])
@@ -98,10 +106,18 @@ return {0, 0}
 // tombstone, with the verification's id and the guard credits it applied
 // ('1' or '0' per guard key), for restoreChallenge. The MACs cannot be
 // computed without the server's secret, so the time Lua's string
-// comparison takes tells nothing about the code.
+// comparison takes tells nothing about the code. Run again after it
+// consumed the code (go-redis re-sends a command whose connection dropped
+// before the reply), it finds its own tombstone and answers 'ok' with it
+// again, charging nothing more: the code it consumed would otherwise be
+// missing, and the right code answered as none pending.
 var verifyChallenge = redis.NewScript(luaAllowAll + luaRefund + luaAttempt + `
 local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local na, nc, nb = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = KEYS[na + nc + nb + 2]
+if redis.call('HGET', t, 'consumed_by') == ARGV[7] then
+  return {'ok', 0, 0, redis.call('HGETALL', t)}
+end
 local addr = {}
 for i = 1, na do addr[i] = KEYS[i] end
 local refused, wait = allow_all(addr, now, margin, ARGV, 8)
@@ -123,7 +139,6 @@ if not match then return {'wrong', 0, 0, fields} end
 if nb == 1 then redis.call('DEL', KEYS[na + nc + 1]) end
 local credited = ''
 for i = 1, nc do credited = credited .. refund(KEYS[na + i], now, margin, tonumber(ARGV[8 + 2 * na + i])) end
-local t = KEYS[na + nc + nb + 2]
 redis.call('RENAME', c, t)
 redis.call('HSET', t, 'consumed_by', ARGV[7], 'credited', credited)
 redis.call('PEXPIRE', t, ARGV[8])
