@@ -420,26 +420,30 @@ func TestFailedIssueChangesNothing(t *testing.T) {
 	})
 }
 
-// A request or a verification whose script Redis runs twice (go-redis
-// re-sends a command whose connection dropped before the reply) is
-// answered as if it had run once: the request is not refused by the
-// cooldown its first run started, and the right code signs in, with one
-// session, although the verification's first run consumed it and charged
-// the address's only verification event of the hour.
+// A request or a verification one of whose scripts Redis runs twice
+// (go-redis re-sends a command whose connection dropped before the reply)
+// is answered as if it had run once: the request is not refused by the
+// cooldown its first run started, and the right code signs in a new user,
+// with one session, although the verification's first run consumed the
+// code and charged the address's only verification event of the hour, the
+// user's first run created the user, and the session's stored the session.
 func TestRepeatedScriptRunsOnce(t *testing.T) {
 	forEachClient(t, func(t *testing.T, cluster bool) {
-		for _, script := range []*redis.Script{issueChallenge, verifyChallenge} {
+		for _, script := range []*redis.Script{issueChallenge, verifyChallenge, signInUser, createSession} {
 			fault := &scriptFault{script: script, repeat: true}
 			e := newRestoreEnv(t, cluster, nil, fault)
 			fault.armed.Store(script == issueChallenge)
 			code := e.request(t)
-			fault.armed.Store(script == verifyChallenge)
+			fault.armed.Store(script != issueChallenge)
 			in, err := e.verify(code, "192.0.2.1")
 			if err != nil {
 				t.Fatalf("verify with %s run twice: %v", scriptName(script), err)
 			}
+			if !in.IsNewUser {
+				t.Fatalf("verify with %s run twice: not a new user, although the first run created it", scriptName(script))
+			}
 			if fault.fired.Load() != 1 {
-				t.Fatalf("the fault fired %d times, want 1", fault.fired.Load())
+				t.Fatalf("%s: the fault fired %d times, want 1", scriptName(script), fault.fired.Load())
 			}
 			sessions, err := e.auth.Sessions(context.Background(), in.User.ID)
 			if err != nil {
@@ -462,6 +466,10 @@ func scriptName(s *redis.Script) string {
 		return "issueChallenge"
 	case verifyChallenge:
 		return "verifyChallenge"
+	case signInUser:
+		return "signInUser"
+	case createSession:
+		return "createSession"
 	}
 	return s.Hash()
 }

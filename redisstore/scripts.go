@@ -56,9 +56,17 @@ return 0
 //	KEYS[1] session hash, KEYS[2] the session's past-token hash
 //	ARGV[1] TTL in ms, ARGV[2...] field, value, field, value...
 //
-// It returns 1, or 0 for a duplicate id.
+// It returns 1, or 0 for a duplicate id. Run again (go-redis re-sends a
+// command whose connection dropped before the reply), it finds its own
+// session, with the refresh-token hash it stored, and returns 1 again.
 var createSession = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local stored = redis.call('HGET', KEYS[1], 'refresh_hash')
+  for i = 2, #ARGV, 2 do
+    if ARGV[i] == 'refresh_hash' then return ARGV[i + 1] == stored and 1 or 0 end
+  end
+  return 0
+end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -164,7 +172,8 @@ return {id, redis.call('HGET', KEYS[2], id) or ''}
 //	ARGV[4] metadata JSON ('' for none)
 //
 // It returns {1, id, created} for a new user or {0, id, created} for the
-// phone's existing one.
+// phone's existing one; a run that finds the id it was given (go-redis
+// re-sent it after a dropped connection) answers {1, …} again.
 var createUser = redis.NewScript(luaCreateUser + `
 return create_user(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `)
@@ -174,7 +183,7 @@ return create_user(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 const luaCreateUser = `
 local function create_user(keys, phone, id, created, metadata)
   local old = redis.call('HGET', keys[1], phone)
-  if old then return {0, old, redis.call('HGET', keys[3], old) or ''} end
+  if old then return {old == id and 1 or 0, old, redis.call('HGET', keys[3], old) or ''} end
   redis.call('HSET', keys[1], phone, id)
   redis.call('HSET', keys[2], id, phone)
   redis.call('HSET', keys[3], id, created)
