@@ -108,6 +108,13 @@ func newRestoreEnv(t *testing.T, cluster bool, configure func(*phoneauth.Config)
 	} else {
 		rdb, prefix = testClient(t, hooks...)
 	}
+	return newRestoreEnvOn(t, rdb, prefix, configure)
+}
+
+// newRestoreEnvOn is newRestoreEnv on the client rdb, with keys under
+// prefix.
+func newRestoreEnvOn(t *testing.T, rdb redis.UniversalClient, prefix string, configure func(*phoneauth.Config)) *restoreEnv {
+	t.Helper()
 	clock := phoneauth.NewManualClock(t0)
 	s := New(rdb, Options{Prefix: prefix, Clock: clock})
 	key, err := phoneauth.GenerateEd25519Key("restore")
@@ -258,6 +265,59 @@ func TestFailedSignInRestoresTheCode(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A sign-in that fails because Redis ran out of memory (maxmemory with
+// noeviction: every command that needs memory is refused) gives the code
+// back all the same, and the limits' events: the restore puts the
+// challenge back first, with commands that need no memory (Redis refuses
+// a script's first write when it needs memory, and no later one), and the
+// retry with the same code signs in once Redis has memory again.
+func TestSignInOutOfMemoryRestoresTheCode(t *testing.T) {
+	srv := newPrivateServer(t, "--maxmemory-policy", "noeviction")
+	admin := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	t.Cleanup(func() { admin.Close() })
+	setMaxMemory := func(v string) {
+		if err := admin.ConfigSet(context.Background(), "maxmemory", v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fault := &scriptFault{script: signInUser, during: func() { setMaxMemory("1") }}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true})
+	rdb.AddHook(fault)
+	t.Cleanup(func() { rdb.Close() })
+	e := newRestoreEnvOn(t, rdb, "phoneauth-oom", func(c *phoneauth.Config) {
+		c.Limits.VerifyPerIP = phoneauth.Limit{}    // the defaults: room for a wrong guess and the
+		c.Limits.FailedVerifies = phoneauth.Limit{} // retry after an event that cannot be given back
+	})
+	code := e.request(t)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	// A wrong guess first: giving the address's second event back then
+	// writes its bucket (a SET, which needs memory), not deletes it.
+	if _, err := e.verify(wrong, "192.0.2.1"); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+		t.Fatalf("a wrong guess: %v, want ErrInvalidOTP", err)
+	}
+	limits := e.limits(t)
+	delete(limits, "verify:"+restorePhone) // the failed-verify budget, which the right code resets
+	fault.armed.Store(true)
+	if _, err := e.verify(code, "192.0.2.1"); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("verify out of memory: %v, want ErrStoreUnavailable", err)
+	}
+	if c, tomb := e.challenge(t); len(c) == 0 || tomb {
+		t.Fatalf("after the sign-in failed out of memory: challenge %v, tombstone %v; want the code back", c, tomb)
+	}
+	got := e.limits(t)
+	delete(got, "verify:"+restorePhone)
+	if !equalMaps(got, limits) {
+		t.Fatalf("limits after the sign-in failed out of memory: %v, want as before: %v", got, limits)
+	}
+	setMaxMemory("0")
+	if _, err := e.verify(code, "192.0.2.1"); err != nil {
+		t.Fatalf("the retry with the same code, with memory again: %v", err)
+	}
 }
 
 // The restore cannot bring back a code that was replaced and used in the

@@ -146,12 +146,17 @@ return {'ok', 0, 0, fields}
 `)
 
 // restoreChallenge undoes verifyChallenge's consume of a right code whose
-// sign-in failed, if the key's tombstone is still that verification's: it
-// gives each address key its event back, takes back the guard credits
-// that verifyChallenge applied, and, unless a challenge has been stored
-// under the key since or the code has expired, renames the tombstone back
-// to the challenge, as it was after its attempt, with its TTL. The
+// sign-in failed, if the key's tombstone is still that verification's:
+// unless a challenge has been stored under the key since or the code has
+// expired, it renames the tombstone back to the challenge, as it was after
+// its attempt, with its TTL; then it gives each address key its event back
+// and takes back the guard credits that verifyChallenge applied. The
 // failed-verify budget, which the right code reset, stays reset.
+//
+// The code comes first, with commands that need no memory: a Redis out of
+// memory (maxmemory with noeviction) refuses a script's first write if it
+// needs memory, and lets the rest of the script write once one has been
+// made, so the code comes back then too, and so do the limits.
 //
 //	KEYS: na address keys, nc guard keys, the challenge, its tombstone
 //	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
@@ -168,6 +173,16 @@ local na, nc = tonumber(ARGV[3]), tonumber(ARGV[4])
 local c, t = KEYS[na + nc + 1], KEYS[na + nc + 2]
 if redis.call('HGET', t, 'consumed_by') ~= ARGV[5] then return 0 end
 local credited = redis.call('HGET', t, 'credited') or ''
+local expires = tonumber(redis.call('HGET', t, 'expires_at')) or 0
+local restored = 1
+if redis.call('EXISTS', c) == 1 or expires <= now then
+  redis.call('DEL', t)
+else
+  redis.call('HDEL', t, 'consumed_by', 'credited')
+  redis.call('RENAME', t, c)
+  redis.call('PEXPIRE', c, string.format('%d', math.ceil((expires - now) / 1000) + margin))
+  restored = 2
+end
 for i = 1, na do refund(KEYS[i], now, margin, tonumber(ARGV[5 + i])) end
 for i = 1, nc do
   if string.sub(credited, i, i) == '1' then
@@ -179,15 +194,7 @@ for i = 1, nc do
       string.format('%d', math.ceil((tat - now) / 1000) + margin))
   end
 end
-local expires = tonumber(redis.call('HGET', t, 'expires_at')) or 0
-if redis.call('EXISTS', c) == 1 or expires <= now then
-  redis.call('DEL', t)
-  return 1
-end
-redis.call('HDEL', t, 'consumed_by', 'credited')
-redis.call('RENAME', t, c)
-redis.call('PEXPIRE', c, string.format('%d', math.ceil((expires - now) / 1000) + margin))
-return 2
+return restored
 `)
 
 // restoreWindow is how long a consumed code's tombstone lives: the time
