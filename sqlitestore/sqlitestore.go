@@ -330,7 +330,7 @@ func (s *Store) RunCleanup(ctx context.Context, every time.Duration) {
 
 // errFileGone is the error of Cleanup when the database file is no longer
 // the one Open opened.
-var errFileGone = errors.New("the database file was removed or replaced since Open: SQLite goes on with the deleted file, and what it holds, every write since included, is lost when the store closes; restore the file or restart")
+var errFileGone = errors.New("the database file was removed or replaced since Open: SQLite goes on with the deleted file, and what it holds, every write since included, is lost when the store closes; restart with the file restored or a new one")
 
 // checkFile reports whether the file at the Store's path is still the one
 // Open opened. SQLite itself does not notice.
