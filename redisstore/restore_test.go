@@ -636,3 +636,45 @@ func equalMaps(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// A phone confirmation whose consume (DeleteChallenge, call by call) go-redis
+// sends twice, its connection dropped before the reply, is answered as if
+// it had run once: it succeeds, the phone is the user's, and the user's
+// other session ends. (The repetition used to answer the code as none
+// pending, after the phone had been set, leaving the other session live.)
+// Another call's consume of the same code still finds it gone.
+func TestRepeatedConsumeOfAPhoneConfirmation(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		fault := &scriptFault{script: deleteChallenge, repeat: true}
+		e := newRestoreEnv(t, cluster, nil, fault)
+		in, err := e.verify(e.request(t), "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(time.Minute) // past the resend cooldown
+		other, err := e.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: restorePhone, Code: e.request(t), Device: phoneauth.Device{ID: "dev"}, IP: "192.0.2.2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const newPhone = "+923001234999"
+		pv, err := e.auth.StartPhoneVerification(context.Background(), phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: newPhone, DeviceID: "dev", IP: "192.0.2.3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fault.armed.Store(true)
+		err = e.auth.ConfirmPhoneVerification(context.Background(), phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: newPhone, RequestID: pv.RequestID, Code: pv.Code, IP: "192.0.2.3"})
+		if err != nil || fault.fired.Load() != 1 {
+			t.Fatalf("confirm with its consume sent twice: %v (the fault fired %d times)", err, fault.fired.Load())
+		}
+		if u, err := e.store.UserByPhone(context.Background(), newPhone); err != nil || u.ID != in.User.ID {
+			t.Fatalf("the new phone's user: %+v, %v; want %s", u, err, in.User.ID)
+		}
+		if _, err := e.store.GetSession(context.Background(), other.Session.ID, e.clock.Now()); !errors.Is(err, phoneauth.ErrNotFound) {
+			t.Fatalf("the user's other session after the phone changed: %v, want ErrNotFound (ended)", err)
+		}
+		key := "phone-verification:" + in.User.ID + ":" + newPhone
+		if err := e.store.DeleteChallenge(context.Background(), key, pv.RequestID); !errors.Is(err, phoneauth.ErrNotFound) {
+			t.Fatalf("another consume of the used code: %v, want ErrNotFound", err)
+		}
+	})
+}

@@ -38,16 +38,21 @@ end
 `
 
 // deleteChallenge consumes a challenge if it is still the one with the given
-// id.
+// id, and leaves a marker with the call's nonce, so that the same call run
+// again (go-redis re-sends a command whose connection dropped before the
+// reply) answers 1 again, while any other call answers 0.
 //
-//	KEYS[1] challenge hash
-//	ARGV[1] challenge id
+//	KEYS[1] challenge hash, KEYS[2] its deletion marker
+//	ARGV[1] challenge id, ARGV[2] the call's nonce, ARGV[3] the marker's TTL in ms
 //
-// It returns 1 when it deleted the challenge, 0 otherwise.
+// It returns 1 when it deleted the challenge (or this call had), 0 otherwise.
 var deleteChallenge = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
 end
+if redis.call('GET', KEYS[2]) == ARGV[2] then return 1 end
 return 0
 `)
 
