@@ -524,6 +524,13 @@ func (s *flakyStore) DeleteChallenge(ctx context.Context, key, id string) error 
 	return s.Store.DeleteChallenge(ctx, key, id)
 }
 
+func (s *flakyStore) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	if err := s.fail("revoke other sessions"); err != nil {
+		return err
+	}
+	return s.Store.RevokeOtherSessions(ctx, userID, keepID, phone, now)
+}
+
 // A verification answered ErrStoreUnavailable because creating the user,
 // creating the session or consuming the code failed has not happened: the
 // retry with the same code signs in, with the per-address limit and the
@@ -568,9 +575,11 @@ func TestFailedSignInLeavesCodeUsable(t *testing.T) {
 }
 
 // The same holds for the confirmation of a signed-in user's phone: setting
-// the phone or consuming the code failing leaves the code usable.
+// the phone, ending the user's other sessions or consuming the code
+// failing leaves the code usable, and the retry changes the phone, ends
+// the other sessions and tells the old number, once.
 func TestFailedPhoneConfirmationLeavesCodeUsable(t *testing.T) {
-	for _, op := range []string{"set phone", "delete challenge"} {
+	for _, op := range []string{"set phone", "revoke other sessions", "delete challenge"} {
 		t.Run(op, func(t *testing.T) {
 			ctx := context.Background()
 			f, fs := newFlakyFixture(t, func(c *phoneauth.Config) {
@@ -578,6 +587,14 @@ func TestFailedPhoneConfirmationLeavesCodeUsable(t *testing.T) {
 			})
 			f.request(phonePK)
 			in, err := f.verify(phonePK, f.lastCode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(time.Minute) // past the resend cooldown
+			if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-2", IP: "192.0.2.2"}); err != nil {
+				t.Fatal(err)
+			}
+			other, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: f.lastCode(), Device: phoneauth.Device{ID: "dev-2"}, IP: "192.0.2.2"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -594,8 +611,14 @@ func TestFailedPhoneConfirmationLeavesCodeUsable(t *testing.T) {
 			if err := f.auth.ConfirmPhoneVerification(ctx, confirm); err != nil {
 				t.Fatalf("the retry with the same code: %v", err)
 			}
-			if f.countEvents(phoneauth.EventPhoneVerified, nil) != 1 {
-				t.Fatalf("%d phone_verified events, want 1", f.countEvents(phoneauth.EventPhoneVerified, nil))
+			if f.countEvents(phoneauth.EventPhoneVerified, nil) != 1 || f.countEvents(phoneauth.EventPhoneChanged, nil) != 1 {
+				t.Fatalf("%d phone_verified and %d phone_changed events, want 1 each", f.countEvents(phoneauth.EventPhoneVerified, nil), f.countEvents(phoneauth.EventPhoneChanged, nil))
+			}
+			if _, err := f.store.GetSession(ctx, other.Session.ID, f.clock.Now()); !errors.Is(err, phoneauth.ErrNotFound) {
+				t.Fatalf("the user's other session after the phone changed: %v, want ErrNotFound (ended)", err)
+			}
+			if n := f.sentTo(phonePK); n != 3 {
+				t.Fatalf("%d messages to the old number, want 3: two codes and one notice of the change", n)
 			}
 		})
 	}
@@ -710,4 +733,17 @@ func TestLimiterFailureMidwayGivesLimitsBack(t *testing.T) {
 	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-1", IP: "192.0.2.1"}); err != nil {
 		t.Fatalf("the retry: %v (the failed request kept its cooldown)", err)
 	}
+}
+
+// sentTo counts the messages sent to phone.
+func (f *fixture) sentTo(phone string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, m := range f.sent {
+		if m.To == phone {
+			n++
+		}
+	}
+	return n
 }
