@@ -678,3 +678,39 @@ func TestRepeatedConsumeOfAPhoneConfirmation(t *testing.T) {
 		}
 	})
 }
+
+// A verification whose script Redis runs only after its restore (both held
+// back by a paused Redis, the restore reaching it first) changes nothing:
+// the restore, finding no tombstone of the verification, vetoes it, and the
+// late script leaves the code as it was, so that the retry with the same
+// code signs in.
+func TestVerificationAfterItsRestoreIsVetoed(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		var held []any
+		fault := &scriptFault{script: verifyChallenge} // fails before Redis sees it
+		e := newRestoreEnv(t, cluster, nil, &captureHook{script: verifyChallenge, args: &held}, fault)
+		code := e.request(t)
+		before, _ := e.challenge(t)
+		limits := e.limits(t)
+		fault.armed.Store(true)
+		if _, err := e.verify(code, "192.0.2.1"); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Fatalf("verify with its script held back: %v, want ErrStoreUnavailable", err)
+		}
+		if len(held) == 0 {
+			t.Fatal("the verification's script was not captured")
+		}
+		if err := e.rdb.Do(context.Background(), held...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("the held-back script, run late: %v", err)
+		}
+		after, tomb := e.challenge(t)
+		if tomb || after["id"] != before["id"] || after["attempts"] != before["attempts"] {
+			t.Fatalf("challenge after the late script: id %q, %q attempts (tombstone %v); want id %q, %q attempts", after["id"], after["attempts"], tomb, before["id"], before["attempts"])
+		}
+		if got := e.limits(t); !equalMaps(got, limits) {
+			t.Fatalf("limits after the late script: %v, want as before: %v", got, limits)
+		}
+		if _, err := e.verify(code, "192.0.2.1"); err != nil {
+			t.Fatalf("the retry with the same code: %v", err)
+		}
+	})
+}

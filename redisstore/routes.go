@@ -93,7 +93,7 @@ return {0, 0}
 // verification (phoneauth.VerifyRoute steps 1 to 5).
 //
 //	KEYS: na address keys, nc guard keys, nb (0 or 1) budget key, the
-//	challenge, its tombstone
+//	challenge, its tombstone, its veto
 //	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
 //	ARGV[5] nb, ARGV[6] challenge id ('' for any), ARGV[7] the
 //	verification's id, ARGV[8] the tombstone's TTL in ms, then the address
@@ -110,7 +110,9 @@ return {0, 0}
 // consumed the code (go-redis re-sends a command whose connection dropped
 // before the reply), it finds its own tombstone and answers 'ok' with it
 // again, charging nothing more: the code it consumed would otherwise be
-// missing, and the right code answered as none pending.
+// missing, and the right code answered as none pending. Run after its own
+// restore (both held back by a paused Redis, the restore first), it finds
+// the veto the restore left and does nothing.
 var verifyChallenge = redis.NewScript(luaAllowAll + luaRefund + luaAttempt + `
 local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local na, nc, nb = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -118,6 +120,7 @@ local t = KEYS[na + nc + nb + 2]
 if redis.call('HGET', t, 'consumed_by') == ARGV[7] then
   return {'ok', 0, 0, redis.call('HGETALL', t)}
 end
+if redis.call('GET', KEYS[na + nc + nb + 3]) == ARGV[7] then return {'none'} end
 local addr = {}
 for i = 1, na do addr[i] = KEYS[i] end
 local refused, wait = allow_all(addr, now, margin, ARGV, 8)
@@ -153,25 +156,34 @@ return {'ok', 0, 0, fields}
 // and takes back the guard credits that verifyChallenge applied. The
 // failed-verify budget, which the right code reset, stays reset.
 //
+// Finding no tombstone of the verification, it leaves a veto with the
+// verification's id instead, for restoreWindow: should the verification's
+// script run after all (a paused Redis runs what it held back when it
+// resumes, in no set order), it then does nothing.
+//
 // The code comes first, with commands that need no memory: a Redis out of
 // memory (maxmemory with noeviction) refuses a script's first write if it
 // needs memory, and lets the rest of the script write once one has been
 // made, so the code comes back then too, and so do the limits.
 //
-//	KEYS: na address keys, nc guard keys, the challenge, its tombstone
+//	KEYS: na address keys, nc guard keys, the challenge, its tombstone,
+//	its veto
 //	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
 //	ARGV[5] the verification's id, then the address keys' and the guard
-//	keys' emission intervals
+//	keys' emission intervals, then the veto's TTL in ms
 //
 // It returns 2 when it restored the challenge, 1 when it gave the limits
 // back only, and 0 when the tombstone was not the verification's (nothing
-// done: another verification consumed the code since, or this restore
-// already ran).
+// done but the veto: the verification has not run, another verification
+// consumed the code since, or this restore already ran).
 var restoreChallenge = redis.NewScript(luaRefund + `
 local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local na, nc = tonumber(ARGV[3]), tonumber(ARGV[4])
 local c, t = KEYS[na + nc + 1], KEYS[na + nc + 2]
-if redis.call('HGET', t, 'consumed_by') ~= ARGV[5] then return 0 end
+if redis.call('HGET', t, 'consumed_by') ~= ARGV[5] then
+  redis.call('SET', KEYS[na + nc + 3], ARGV[5], 'PX', ARGV[6 + na + nc])
+  return 0
+end
 local credited = redis.call('HGET', t, 'credited') or ''
 local expires = tonumber(redis.call('HGET', t, 'expires_at')) or 0
 local restored = 1
@@ -211,6 +223,10 @@ const restoreTimeout = 500 * time.Millisecond
 // consumed is the tombstone of the challenge under key (see
 // verifyChallenge): in the challenges' slot.
 func (k keys) consumed(key string) string { return "{" + k.prefix + ":l}cu:" + key }
+
+// vetoed is the veto of a verification's script on the challenge under
+// key (see restoreChallenge): in the challenges' slot.
+func (k keys) vetoed(key string) string { return "{" + k.prefix + ":l}cv:" + key }
 
 // signInUser finds or creates the user of a verified phone and indexes
 // its new session.
@@ -324,7 +340,7 @@ func (s *Store) VerifyChallenge(ctx context.Context, r phoneauth.VerifyRoute) (p
 	}
 	credits := s.credits(r.Credits)
 	keys := append(append([]string{}, addr.keys...), credits.keys...)
-	keys = append(append(keys, budget.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key))
+	keys = append(append(keys, budget.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key), s.keys.vetoed(r.Key))
 	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), len(credits.keys), len(budget.keys), r.ID, r.Session.ID, restoreWindow.Milliseconds()}
 	args = append(append(append(args, addr.args...), credits.args...), budget.args...)
 	for _, h := range r.CodeHashes {
@@ -367,9 +383,9 @@ func (s *Store) credits(checks []phoneauth.LimitCheck) batch {
 func (s *Store) restore(ctx context.Context, r phoneauth.VerifyRoute, addr, credits batch, sessionTried bool, err error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
-	keys := append(append(append([]string{}, addr.keys...), credits.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key))
+	keys := append(append(append([]string{}, addr.keys...), credits.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key), s.keys.vetoed(r.Key))
 	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), len(credits.keys), r.Session.ID}
-	args = append(append(args, intervals(addr)...), credits.args...)
+	args = append(append(append(args, intervals(addr)...), credits.args...), restoreWindow.Milliseconds())
 	if rerr := restoreChallenge.Run(ctx, s.rdb, keys, args...).Err(); rerr != nil {
 		return fmt.Errorf("%w (the code stays consumed: restoring it failed: %v)", err, rerr)
 	}
