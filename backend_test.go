@@ -296,16 +296,60 @@ func TestOutageLoggedOnce(t *testing.T) {
 
 	fs.mode.Store(working)
 	f.clock.Advance(time.Second)
+	if err := request(ctx, 200); err != nil {
+		t.Fatalf("request once the store answers: %v", err)
+	}
+	if got := count(upAgain); got != 0 {
+		t.Fatalf("recovery logged a second after the last failure: %d lines, want none before %v without failures", got, phoneauth.OutageQuiet)
+	}
+	f.clock.Advance(phoneauth.OutageQuiet - time.Second)
 	for i := range 3 {
-		if err := request(ctx, 200+i); err != nil {
+		if err := request(ctx, 201+i); err != nil {
 			t.Fatalf("request once the store answers: %v", err)
 		}
 	}
-	if got := count(upAgain); got != 1 || !strings.Contains(f.logs.String(), "failures=53") || !strings.Contains(f.logs.String(), "after=1m1s") {
-		t.Fatalf("recovery: %d lines, want 1 with 53 failures after 1m1s:\n%s", got, f.logs)
+	if got, after := count(upAgain), "after="+(time.Minute+phoneauth.OutageQuiet).String(); got != 1 || !strings.Contains(f.logs.String(), "failures=53") || !strings.Contains(f.logs.String(), after) {
+		t.Fatalf("recovery: %d lines, want 1 with 53 failures %s:\n%s", got, after, f.logs)
 	}
 	if got := count(down); got != 1 {
 		t.Fatalf("outage lines after recovery: %d, want still 1", got)
+	}
+}
+
+// A store that fails now and then (a node of a cluster down, connections
+// killed), its failures and answers interleaved, is one outage in the log,
+// not one per failure: it ends once the store has answered without a
+// failure for OutageQuiet.
+func TestIntermittentOutageLoggedOnce(t *testing.T) {
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limits.PerRange, c.Limits.UnverifiedPerRange = phoneauth.Unlimited, phoneauth.Unlimited
+	})
+	request := func(i int) error {
+		_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: fmt.Sprintf("+919876%06d", i), IP: fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)})
+		return err
+	}
+	count := func(msg string) int { return strings.Count(f.logs.String(), msg) }
+	for i := range 20 {
+		fs.mode.Store(failing)
+		if err := request(2 * i); !errors.Is(err, errDown) {
+			t.Fatalf("request with the store failing: %v", err)
+		}
+		f.clock.Advance(100 * time.Millisecond)
+		fs.mode.Store(working)
+		if err := request(2*i + 1); err != nil {
+			t.Fatalf("request with the store answering: %v", err)
+		}
+		f.clock.Advance(100 * time.Millisecond)
+	}
+	if down, up := count("store unavailable"), count("store available again"); down != 1 || up != 0 {
+		t.Fatalf("20 failures between answers logged %d outages and %d recoveries, want 1 and 0:\n%s", down, up, f.logs)
+	}
+	f.clock.Advance(phoneauth.OutageQuiet)
+	if err := request(100); err != nil {
+		t.Fatal(err)
+	}
+	if up := count("store available again"); up != 1 || !strings.Contains(f.logs.String(), "failures=20") {
+		t.Fatalf("after %v without failures: %d recoveries, want 1 counting 20 failures:\n%s", phoneauth.OutageQuiet, up, f.logs)
 	}
 }
 
