@@ -15,13 +15,20 @@ import (
 // call gets Config.StoreTimeout, so that a backend that hangs is answered
 // with ErrStoreUnavailable instead of holding the request; and each backend
 // keeps its health, so that an outage is logged when it starts, at most
-// once a minute while it lasts, and when it ends, not once per request.
+// once a minute while it lasts, and when it ends (once the backend has
+// answered without failing for outageQuiet), not once per request.
 
 // DefaultStoreTimeout is the default of Config.StoreTimeout.
 const DefaultStoreTimeout = 3 * time.Second
 
 // outageReminder is how often a backend that stays down is logged again.
 const outageReminder = time.Minute
+
+// outageQuiet is how long a backend must answer without failing for its
+// outage to end: one that fails now and then (a node of a cluster down,
+// connections being killed), its answers and failures interleaved, is one
+// outage in the log, not one per failed call.
+const outageQuiet = 10 * time.Second
 
 // A backend is one of the Authenticator's Store, Users or Limiter, as seen
 // through its wrapper: the deadline of its calls and its health.
@@ -37,6 +44,7 @@ type backend struct {
 	down     atomic.Bool // read on every call; the fields below only when it is set
 	mu       sync.Mutex
 	since    time.Time // the first failure of the outage
+	last     time.Time // its last failure
 	failures int       // failed calls since then
 	reminded time.Time // when the outage was last logged
 }
@@ -103,6 +111,7 @@ func (b *backend) failed(ctx context.Context, op string, err error) {
 		b.since, b.failures, b.reminded = now, 0, now
 	}
 	b.failures++
+	b.last = now
 	remind := !first && now.Sub(b.reminded) >= outageReminder
 	if remind {
 		b.reminded = now
@@ -117,20 +126,22 @@ func (b *backend) failed(ctx context.Context, op string, err error) {
 	}
 }
 
-// answered records a call that the backend answered, which ends an outage.
+// answered records a call that the backend answered, which ends an outage
+// whose last failure is outageQuiet old.
 func (b *backend) answered(ctx context.Context) {
 	if !b.down.Load() {
 		return
 	}
 	b.mu.Lock()
-	if !b.down.Load() { // another call logged the recovery
+	now := b.clock.Now()
+	if !b.down.Load() || now.Sub(b.last) < outageQuiet { // another call logged the recovery, or it still fails now and then
 		b.mu.Unlock()
 		return
 	}
 	b.down.Store(false)
 	failures, since := b.failures, b.since
 	b.mu.Unlock()
-	b.log.InfoContext(ctx, "phoneauth: "+b.name+" available again", "after", b.clock.Now().Sub(since), "failures", failures)
+	b.log.InfoContext(ctx, "phoneauth: "+b.name+" available again", "after", now.Sub(since), "failures", failures)
 }
 
 // The wrappers: each method is a call of its backend between start and

@@ -296,16 +296,60 @@ func TestOutageLoggedOnce(t *testing.T) {
 
 	fs.mode.Store(working)
 	f.clock.Advance(time.Second)
+	if err := request(ctx, 200); err != nil {
+		t.Fatalf("request once the store answers: %v", err)
+	}
+	if got := count(upAgain); got != 0 {
+		t.Fatalf("recovery logged a second after the last failure: %d lines, want none before %v without failures", got, phoneauth.OutageQuiet)
+	}
+	f.clock.Advance(phoneauth.OutageQuiet - time.Second)
 	for i := range 3 {
-		if err := request(ctx, 200+i); err != nil {
+		if err := request(ctx, 201+i); err != nil {
 			t.Fatalf("request once the store answers: %v", err)
 		}
 	}
-	if got := count(upAgain); got != 1 || !strings.Contains(f.logs.String(), "failures=53") || !strings.Contains(f.logs.String(), "after=1m1s") {
-		t.Fatalf("recovery: %d lines, want 1 with 53 failures after 1m1s:\n%s", got, f.logs)
+	if got, after := count(upAgain), "after="+(time.Minute+phoneauth.OutageQuiet).String(); got != 1 || !strings.Contains(f.logs.String(), "failures=53") || !strings.Contains(f.logs.String(), after) {
+		t.Fatalf("recovery: %d lines, want 1 with 53 failures %s:\n%s", got, after, f.logs)
 	}
 	if got := count(down); got != 1 {
 		t.Fatalf("outage lines after recovery: %d, want still 1", got)
+	}
+}
+
+// A store that fails now and then (a node of a cluster down, connections
+// killed), its failures and answers interleaved, is one outage in the log,
+// not one per failure: it ends once the store has answered without a
+// failure for OutageQuiet.
+func TestIntermittentOutageLoggedOnce(t *testing.T) {
+	f, fs := newFaultyFixture(t, func(c *phoneauth.Config) {
+		c.Limits.PerRange, c.Limits.UnverifiedPerRange = phoneauth.Unlimited, phoneauth.Unlimited
+	})
+	request := func(i int) error {
+		_, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: fmt.Sprintf("+919876%06d", i), IP: fmt.Sprintf("10.1.%d.%d", i/250, i%250+1)})
+		return err
+	}
+	count := func(msg string) int { return strings.Count(f.logs.String(), msg) }
+	for i := range 20 {
+		fs.mode.Store(failing)
+		if err := request(2 * i); !errors.Is(err, errDown) {
+			t.Fatalf("request with the store failing: %v", err)
+		}
+		f.clock.Advance(100 * time.Millisecond)
+		fs.mode.Store(working)
+		if err := request(2*i + 1); err != nil {
+			t.Fatalf("request with the store answering: %v", err)
+		}
+		f.clock.Advance(100 * time.Millisecond)
+	}
+	if down, up := count("store unavailable"), count("store available again"); down != 1 || up != 0 {
+		t.Fatalf("20 failures between answers logged %d outages and %d recoveries, want 1 and 0:\n%s", down, up, f.logs)
+	}
+	f.clock.Advance(phoneauth.OutageQuiet)
+	if err := request(100); err != nil {
+		t.Fatal(err)
+	}
+	if up := count("store available again"); up != 1 || !strings.Contains(f.logs.String(), "failures=20") {
+		t.Fatalf("after %v without failures: %d recoveries, want 1 counting 20 failures:\n%s", phoneauth.OutageQuiet, up, f.logs)
 	}
 }
 
@@ -524,6 +568,13 @@ func (s *flakyStore) DeleteChallenge(ctx context.Context, key, id string) error 
 	return s.Store.DeleteChallenge(ctx, key, id)
 }
 
+func (s *flakyStore) RevokeOtherSessions(ctx context.Context, userID, keepID, phone string, now time.Time) error {
+	if err := s.fail("revoke other sessions"); err != nil {
+		return err
+	}
+	return s.Store.RevokeOtherSessions(ctx, userID, keepID, phone, now)
+}
+
 // A verification answered ErrStoreUnavailable because creating the user,
 // creating the session or consuming the code failed has not happened: the
 // retry with the same code signs in, with the per-address limit and the
@@ -568,9 +619,11 @@ func TestFailedSignInLeavesCodeUsable(t *testing.T) {
 }
 
 // The same holds for the confirmation of a signed-in user's phone: setting
-// the phone or consuming the code failing leaves the code usable.
+// the phone, ending the user's other sessions or consuming the code
+// failing leaves the code usable, and the retry changes the phone, ends
+// the other sessions and tells the old number, once.
 func TestFailedPhoneConfirmationLeavesCodeUsable(t *testing.T) {
-	for _, op := range []string{"set phone", "delete challenge"} {
+	for _, op := range []string{"set phone", "revoke other sessions", "delete challenge"} {
 		t.Run(op, func(t *testing.T) {
 			ctx := context.Background()
 			f, fs := newFlakyFixture(t, func(c *phoneauth.Config) {
@@ -578,6 +631,14 @@ func TestFailedPhoneConfirmationLeavesCodeUsable(t *testing.T) {
 			})
 			f.request(phonePK)
 			in, err := f.verify(phonePK, f.lastCode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.clock.Advance(time.Minute) // past the resend cooldown
+			if _, err := f.auth.Request(ctx, phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-2", IP: "192.0.2.2"}); err != nil {
+				t.Fatal(err)
+			}
+			other, err := f.auth.Verify(ctx, phoneauth.VerifyParams{Phone: phonePK, Code: f.lastCode(), Device: phoneauth.Device{ID: "dev-2"}, IP: "192.0.2.2"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -594,8 +655,14 @@ func TestFailedPhoneConfirmationLeavesCodeUsable(t *testing.T) {
 			if err := f.auth.ConfirmPhoneVerification(ctx, confirm); err != nil {
 				t.Fatalf("the retry with the same code: %v", err)
 			}
-			if f.countEvents(phoneauth.EventPhoneVerified, nil) != 1 {
-				t.Fatalf("%d phone_verified events, want 1", f.countEvents(phoneauth.EventPhoneVerified, nil))
+			if f.countEvents(phoneauth.EventPhoneVerified, nil) != 1 || f.countEvents(phoneauth.EventPhoneChanged, nil) != 1 {
+				t.Fatalf("%d phone_verified and %d phone_changed events, want 1 each", f.countEvents(phoneauth.EventPhoneVerified, nil), f.countEvents(phoneauth.EventPhoneChanged, nil))
+			}
+			if _, err := f.store.GetSession(ctx, other.Session.ID, f.clock.Now()); !errors.Is(err, phoneauth.ErrNotFound) {
+				t.Fatalf("the user's other session after the phone changed: %v, want ErrNotFound (ended)", err)
+			}
+			if n := f.sentTo(phonePK); n != 3 {
+				t.Fatalf("%d messages to the old number, want 3: two codes and one notice of the change", n)
 			}
 		})
 	}
@@ -710,4 +777,17 @@ func TestLimiterFailureMidwayGivesLimitsBack(t *testing.T) {
 	if _, err := f.auth.Request(context.Background(), phoneauth.RequestParams{Phone: phonePK, DeviceID: "dev-1", IP: "192.0.2.1"}); err != nil {
 		t.Fatalf("the retry: %v (the failed request kept its cooldown)", err)
 	}
+}
+
+// sentTo counts the messages sent to phone.
+func (f *fixture) sentTo(phone string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, m := range f.sent {
+		if m.To == phone {
+			n++
+		}
+	}
+	return n
 }

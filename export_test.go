@@ -25,4 +25,5 @@ const (
 	DefaultResendCooldown      = defaultResendCooldown
 	DefaultIPv6AggregateFactor = defaultIPv6AggregateFactor
 	DefaultRecentSignIn        = defaultRecentSignIn
+	OutageQuiet                = outageQuiet
 )

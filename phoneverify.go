@@ -141,7 +141,8 @@ func (a *Authenticator) startPhoneVerification(ctx context.Context, p PhoneVerif
 // without a code (Config.PhoneChangeTemplates), and EventPhoneChanged is
 // reported.
 //
-// As in Verify, the code is consumed only once the phone is set: a
+// As in Verify, the code is consumed only once the phone is set (and,
+// for a change, the other sessions ended and the old number told): a
 // confirmation answered ErrStoreUnavailable before that leaves the code
 // usable for the retry, and costs no limit.
 func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmPhoneVerificationParams) (err error) {
@@ -172,11 +173,17 @@ func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmP
 	if err != nil {
 		return err
 	}
-	// The phone is set before the code is consumed, so that a store failure
-	// leaves the code usable; setting the same phone again is a no-op.
+	// The phone is set, and the change completed, before the code is
+	// consumed, so that a store failure leaves the code usable; setting
+	// the same phone again is a no-op, and the retry finds the change made.
 	set := a.users.SetPhone(ctx, p.UserID, ph.E164)
 	if set != nil && !errors.Is(set, ErrPhoneTaken) && !errors.Is(set, ErrNotFound) {
 		return storeErr("set phone", set)
+	}
+	if set == nil && s.Phone != ph.E164 {
+		if err := a.completePhoneChange(ctx, p, s, ph.E164); err != nil {
+			return err
+		}
 	}
 	if err := a.consume(ctx, v); err != nil {
 		return err
@@ -188,18 +195,22 @@ func (a *Authenticator) ConfirmPhoneVerification(ctx context.Context, p ConfirmP
 		return fmt.Errorf("%w: unknown user", ErrInvalidToken)
 	}
 	a.emit(ctx, Event{Kind: EventPhoneVerified, Phone: ph.E164, UserID: p.UserID, SessionID: s.ID, ChallengeID: p.RequestID, IP: p.IP})
-	if s.Phone == ph.E164 {
-		return nil
-	}
-	// The phone is the user's now: the other sessions end, and this one
-	// carries it into its next tokens.
-	if err := a.store.RevokeOtherSessions(ctx, p.UserID, s.ID, ph.E164, a.clock.Now()); err != nil {
-		a.log.ErrorContext(ctx, "phoneauth: phone changed, but ending the user's other sessions failed; retry with RevokeOtherSessions", "user", p.UserID, "session", s.ID, "err", err)
+	return nil
+}
+
+// completePhoneChange completes the change of the user's phone from the
+// session's to phone, which is the user's now: the user's other sessions
+// end, s carries phone into its next tokens (one store call, which the
+// retry of a failed confirmation finds made: s then has phone), and
+// EventPhoneChanged is reported and the old number told.
+func (a *Authenticator) completePhoneChange(ctx context.Context, p ConfirmPhoneVerificationParams, s Session, phone string) error {
+	if err := a.store.RevokeOtherSessions(ctx, p.UserID, s.ID, phone, a.clock.Now()); err != nil {
+		a.log.ErrorContext(ctx, "phoneauth: phone changed, but ending the user's other sessions failed; the code stays usable for the retry", "user", p.UserID, "session", s.ID, "err", err)
 		return storeErr("revoke other sessions", err)
 	}
-	a.emit(ctx, Event{Kind: EventPhoneChanged, Phone: ph.E164, OldPhone: s.Phone, UserID: p.UserID, SessionID: s.ID, IP: p.IP})
+	a.emit(ctx, Event{Kind: EventPhoneChanged, Phone: phone, OldPhone: s.Phone, UserID: p.UserID, SessionID: s.ID, IP: p.IP})
 	if s.Phone != "" {
-		a.notifyPhoneChange(ctx, s.Phone, ph.E164, p.Locale)
+		a.notifyPhoneChange(ctx, s.Phone, phone, p.Locale)
 	}
 	return nil
 }

@@ -23,10 +23,14 @@ var errInjected = errors.New("injected: connection reset")
 // scriptFault is a go-redis hook that fails the next run of one script,
 // once armed: before it reaches Redis, or (after) once Redis ran it, as a
 // reply lost to a deadline. during, if set, runs first, as whatever
-// happens meanwhile.
+// happens meanwhile. With repeat, the script does not fail but runs twice
+// and its caller gets the second answer, as when go-redis re-sends a
+// command whose reply was lost to a dropped connection (CLIENT KILL, a
+// reset).
 type scriptFault struct {
 	script *redis.Script
 	after  bool
+	repeat bool
 	during func()
 	armed  atomic.Bool
 	fired  atomic.Int32
@@ -40,6 +44,16 @@ func (*scriptFault) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 
 func (f *scriptFault) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if f.repeat && f.runs(cmd) && f.armed.Load() {
+			if err := next(ctx, cmd); err != nil {
+				return err // NOSCRIPT: the EVAL that follows is the run to repeat
+			}
+			if !f.armed.CompareAndSwap(true, false) {
+				return nil
+			}
+			f.fired.Add(1)
+			return next(ctx, cmd)
+		}
 		if !f.runs(cmd) || !f.armed.CompareAndSwap(true, false) {
 			return next(ctx, cmd)
 		}
@@ -94,6 +108,13 @@ func newRestoreEnv(t *testing.T, cluster bool, configure func(*phoneauth.Config)
 	} else {
 		rdb, prefix = testClient(t, hooks...)
 	}
+	return newRestoreEnvOn(t, rdb, prefix, configure)
+}
+
+// newRestoreEnvOn is newRestoreEnv on the client rdb, with keys under
+// prefix.
+func newRestoreEnvOn(t *testing.T, rdb redis.UniversalClient, prefix string, configure func(*phoneauth.Config)) *restoreEnv {
+	t.Helper()
 	clock := phoneauth.NewManualClock(t0)
 	s := New(rdb, Options{Prefix: prefix, Clock: clock})
 	key, err := phoneauth.GenerateEd25519Key("restore")
@@ -244,6 +265,59 @@ func TestFailedSignInRestoresTheCode(t *testing.T) {
 			})
 		}
 	})
+}
+
+// A sign-in that fails because Redis ran out of memory (maxmemory with
+// noeviction: every command that needs memory is refused) gives the code
+// back all the same, and the limits' events: the restore puts the
+// challenge back first, with commands that need no memory (Redis refuses
+// a script's first write when it needs memory, and no later one), and the
+// retry with the same code signs in once Redis has memory again.
+func TestSignInOutOfMemoryRestoresTheCode(t *testing.T) {
+	srv := newPrivateServer(t, "--maxmemory-policy", "noeviction")
+	admin := redis.NewClient(&redis.Options{Addr: srv.addr()})
+	t.Cleanup(func() { admin.Close() })
+	setMaxMemory := func(v string) {
+		if err := admin.ConfigSet(context.Background(), "maxmemory", v).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fault := &scriptFault{script: signInUser, during: func() { setMaxMemory("1") }}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), ContextTimeoutEnabled: true})
+	rdb.AddHook(fault)
+	t.Cleanup(func() { rdb.Close() })
+	e := newRestoreEnvOn(t, rdb, "phoneauth-oom", func(c *phoneauth.Config) {
+		c.Limits.VerifyPerIP = phoneauth.Limit{}    // the defaults: room for a wrong guess and the
+		c.Limits.FailedVerifies = phoneauth.Limit{} // retry after an event that cannot be given back
+	})
+	code := e.request(t)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "111111"
+	}
+	// A wrong guess first: giving the address's second event back then
+	// writes its bucket (a SET, which needs memory), not deletes it.
+	if _, err := e.verify(wrong, "192.0.2.1"); !errors.Is(err, phoneauth.ErrInvalidOTP) {
+		t.Fatalf("a wrong guess: %v, want ErrInvalidOTP", err)
+	}
+	limits := e.limits(t)
+	delete(limits, "verify:"+restorePhone) // the failed-verify budget, which the right code resets
+	fault.armed.Store(true)
+	if _, err := e.verify(code, "192.0.2.1"); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+		t.Fatalf("verify out of memory: %v, want ErrStoreUnavailable", err)
+	}
+	if c, tomb := e.challenge(t); len(c) == 0 || tomb {
+		t.Fatalf("after the sign-in failed out of memory: challenge %v, tombstone %v; want the code back", c, tomb)
+	}
+	got := e.limits(t)
+	delete(got, "verify:"+restorePhone)
+	if !equalMaps(got, limits) {
+		t.Fatalf("limits after the sign-in failed out of memory: %v, want as before: %v", got, limits)
+	}
+	setMaxMemory("0")
+	if _, err := e.verify(code, "192.0.2.1"); err != nil {
+		t.Fatalf("the retry with the same code, with memory again: %v", err)
+	}
 }
 
 // The restore cannot bring back a code that was replaced and used in the
@@ -406,6 +480,60 @@ func TestFailedIssueChangesNothing(t *testing.T) {
 	})
 }
 
+// A request or a verification one of whose scripts Redis runs twice
+// (go-redis re-sends a command whose connection dropped before the reply)
+// is answered as if it had run once: the request is not refused by the
+// cooldown its first run started, and the right code signs in a new user,
+// with one session, although the verification's first run consumed the
+// code and charged the address's only verification event of the hour, the
+// user's first run created the user, and the session's stored the session.
+func TestRepeatedScriptRunsOnce(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		for _, script := range []*redis.Script{issueChallenge, verifyChallenge, signInUser, createSession} {
+			fault := &scriptFault{script: script, repeat: true}
+			e := newRestoreEnv(t, cluster, nil, fault)
+			fault.armed.Store(script == issueChallenge)
+			code := e.request(t)
+			fault.armed.Store(script != issueChallenge)
+			in, err := e.verify(code, "192.0.2.1")
+			if err != nil {
+				t.Fatalf("verify with %s run twice: %v", scriptName(script), err)
+			}
+			if !in.IsNewUser {
+				t.Fatalf("verify with %s run twice: not a new user, although the first run created it", scriptName(script))
+			}
+			if fault.fired.Load() != 1 {
+				t.Fatalf("%s: the fault fired %d times, want 1", scriptName(script), fault.fired.Load())
+			}
+			sessions, err := e.auth.Sessions(context.Background(), in.User.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(sessions) != 1 || sessions[0].ID != in.Session.ID {
+				t.Fatalf("sessions after %s ran twice: %d, want the one signed in", scriptName(script), len(sessions))
+			}
+			if c, _ := e.challenge(t); len(c) != 0 {
+				t.Fatalf("the code is pending again after %s ran twice: %v", scriptName(script), c)
+			}
+		}
+	})
+}
+
+// scriptName names the route scripts in messages.
+func scriptName(s *redis.Script) string {
+	switch s {
+	case issueChallenge:
+		return "issueChallenge"
+	case verifyChallenge:
+		return "verifyChallenge"
+	case signInUser:
+		return "signInUser"
+	case createSession:
+		return "createSession"
+	}
+	return s.Hash()
+}
+
 // A refresh whose rotation fails, before Redis ran it or after, gives the
 // refresh's address limit its event back: with the limit at one event, the
 // retry is not refused, and gets the rotation (a retry of a rotation that
@@ -507,4 +635,82 @@ func equalMaps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// A phone confirmation whose consume (DeleteChallenge, call by call) go-redis
+// sends twice, its connection dropped before the reply, is answered as if
+// it had run once: it succeeds, the phone is the user's, and the user's
+// other session ends. (The repetition used to answer the code as none
+// pending, after the phone had been set, leaving the other session live.)
+// Another call's consume of the same code still finds it gone.
+func TestRepeatedConsumeOfAPhoneConfirmation(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		fault := &scriptFault{script: deleteChallenge, repeat: true}
+		e := newRestoreEnv(t, cluster, nil, fault)
+		in, err := e.verify(e.request(t), "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.clock.Advance(time.Minute) // past the resend cooldown
+		other, err := e.auth.Verify(context.Background(), phoneauth.VerifyParams{Phone: restorePhone, Code: e.request(t), Device: phoneauth.Device{ID: "dev"}, IP: "192.0.2.2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const newPhone = "+923001234999"
+		pv, err := e.auth.StartPhoneVerification(context.Background(), phoneauth.PhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: newPhone, DeviceID: "dev", IP: "192.0.2.3"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fault.armed.Store(true)
+		err = e.auth.ConfirmPhoneVerification(context.Background(), phoneauth.ConfirmPhoneVerificationParams{UserID: in.User.ID, SessionID: in.Session.ID, Phone: newPhone, RequestID: pv.RequestID, Code: pv.Code, IP: "192.0.2.3"})
+		if err != nil || fault.fired.Load() != 1 {
+			t.Fatalf("confirm with its consume sent twice: %v (the fault fired %d times)", err, fault.fired.Load())
+		}
+		if u, err := e.store.UserByPhone(context.Background(), newPhone); err != nil || u.ID != in.User.ID {
+			t.Fatalf("the new phone's user: %+v, %v; want %s", u, err, in.User.ID)
+		}
+		if _, err := e.store.GetSession(context.Background(), other.Session.ID, e.clock.Now()); !errors.Is(err, phoneauth.ErrNotFound) {
+			t.Fatalf("the user's other session after the phone changed: %v, want ErrNotFound (ended)", err)
+		}
+		key := "phone-verification:" + in.User.ID + ":" + newPhone
+		if err := e.store.DeleteChallenge(context.Background(), key, pv.RequestID); !errors.Is(err, phoneauth.ErrNotFound) {
+			t.Fatalf("another consume of the used code: %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// A verification whose script Redis runs only after its restore (both held
+// back by a paused Redis, the restore reaching it first) changes nothing:
+// the restore, finding no tombstone of the verification, vetoes it, and the
+// late script leaves the code as it was, so that the retry with the same
+// code signs in.
+func TestVerificationAfterItsRestoreIsVetoed(t *testing.T) {
+	forEachClient(t, func(t *testing.T, cluster bool) {
+		var held []any
+		fault := &scriptFault{script: verifyChallenge} // fails before Redis sees it
+		e := newRestoreEnv(t, cluster, nil, &captureHook{script: verifyChallenge, args: &held}, fault)
+		code := e.request(t)
+		before, _ := e.challenge(t)
+		limits := e.limits(t)
+		fault.armed.Store(true)
+		if _, err := e.verify(code, "192.0.2.1"); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
+			t.Fatalf("verify with its script held back: %v, want ErrStoreUnavailable", err)
+		}
+		if len(held) == 0 {
+			t.Fatal("the verification's script was not captured")
+		}
+		if err := e.rdb.Do(context.Background(), held...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("the held-back script, run late: %v", err)
+		}
+		after, tomb := e.challenge(t)
+		if tomb || after["id"] != before["id"] || after["attempts"] != before["attempts"] {
+			t.Fatalf("challenge after the late script: id %q, %q attempts (tombstone %v); want id %q, %q attempts", after["id"], after["attempts"], tomb, before["id"], before["attempts"])
+		}
+		if got := e.limits(t); !equalMaps(got, limits) {
+			t.Fatalf("limits after the late script: %v, want as before: %v", got, limits)
+		}
+		if _, err := e.verify(code, "192.0.2.1"); err != nil {
+			t.Fatalf("the retry with the same code: %v", err)
+		}
+	})
 }

@@ -67,14 +67,22 @@ func (s *Store) Routes(limiter phoneauth.Limiter, users phoneauth.Users) bool {
 //
 // It returns allowAll's answer. The new challenge ends the tombstone of a
 // code the key's last verification consumed: that code can no longer be
-// restored (see restoreChallenge).
+// restored (see restoreChallenge). Run again after it stored its challenge
+// (go-redis re-sends a command whose connection dropped before the reply),
+// it finds its challenge's id under the key and answers {0, 0} again
+// without charging the limits twice: the cooldown its first run started
+// would refuse it.
 var issueChallenge = redis.NewScript(luaAllowAll + `
 local n = tonumber(ARGV[3])
+local c = KEYS[n + 1]
+local id = redis.call('HGET', c, 'id')
+for i = 2 * n + 5, #ARGV, 2 do
+  if ARGV[i] == 'id' and ARGV[i + 1] == id then return {0, 0} end
+end
 local limits = {}
 for i = 1, n do limits[i] = KEYS[i] end
 local refused, wait = allow_all(limits, tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV, 3)
 if refused > 0 then return {refused, wait} end
-local c = KEYS[n + 1]
 redis.call('DEL', c, KEYS[n + 2])
 redis.call('HSET', c, unpack(ARGV, 2 * n + 5))
 redis.call('PEXPIRE', c, ARGV[2 * n + 4])
@@ -85,7 +93,7 @@ return {0, 0}
 // verification (phoneauth.VerifyRoute steps 1 to 5).
 //
 //	KEYS: na address keys, nc guard keys, nb (0 or 1) budget key, the
-//	challenge, its tombstone
+//	challenge, its tombstone, its veto
 //	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
 //	ARGV[5] nb, ARGV[6] challenge id ('' for any), ARGV[7] the
 //	verification's id, ARGV[8] the tombstone's TTL in ms, then the address
@@ -98,10 +106,21 @@ return {0, 0}
 // tombstone, with the verification's id and the guard credits it applied
 // ('1' or '0' per guard key), for restoreChallenge. The MACs cannot be
 // computed without the server's secret, so the time Lua's string
-// comparison takes tells nothing about the code.
+// comparison takes tells nothing about the code. Run again after it
+// consumed the code (go-redis re-sends a command whose connection dropped
+// before the reply), it finds its own tombstone and answers 'ok' with it
+// again, charging nothing more: the code it consumed would otherwise be
+// missing, and the right code answered as none pending. Run after its own
+// restore (both held back by a paused Redis, the restore first), it finds
+// the veto the restore left and does nothing.
 var verifyChallenge = redis.NewScript(luaAllowAll + luaRefund + luaAttempt + `
 local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local na, nc, nb = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = KEYS[na + nc + nb + 2]
+if redis.call('HGET', t, 'consumed_by') == ARGV[7] then
+  return {'ok', 0, 0, redis.call('HGETALL', t)}
+end
+if redis.call('GET', KEYS[na + nc + nb + 3]) == ARGV[7] then return {'none'} end
 local addr = {}
 for i = 1, na do addr[i] = KEYS[i] end
 local refused, wait = allow_all(addr, now, margin, ARGV, 8)
@@ -123,7 +142,6 @@ if not match then return {'wrong', 0, 0, fields} end
 if nb == 1 then redis.call('DEL', KEYS[na + nc + 1]) end
 local credited = ''
 for i = 1, nc do credited = credited .. refund(KEYS[na + i], now, margin, tonumber(ARGV[8 + 2 * na + i])) end
-local t = KEYS[na + nc + nb + 2]
 redis.call('RENAME', c, t)
 redis.call('HSET', t, 'consumed_by', ARGV[7], 'credited', credited)
 redis.call('PEXPIRE', t, ARGV[8])
@@ -131,28 +149,52 @@ return {'ok', 0, 0, fields}
 `)
 
 // restoreChallenge undoes verifyChallenge's consume of a right code whose
-// sign-in failed, if the key's tombstone is still that verification's: it
-// gives each address key its event back, takes back the guard credits
-// that verifyChallenge applied, and, unless a challenge has been stored
-// under the key since or the code has expired, renames the tombstone back
-// to the challenge, as it was after its attempt, with its TTL. The
+// sign-in failed, if the key's tombstone is still that verification's:
+// unless a challenge has been stored under the key since or the code has
+// expired, it renames the tombstone back to the challenge, as it was after
+// its attempt, with its TTL; then it gives each address key its event back
+// and takes back the guard credits that verifyChallenge applied. The
 // failed-verify budget, which the right code reset, stays reset.
 //
-//	KEYS: na address keys, nc guard keys, the challenge, its tombstone
+// Finding no tombstone of the verification, it leaves a veto with the
+// verification's id instead, for restoreWindow: should the verification's
+// script run after all (a paused Redis runs what it held back when it
+// resumes, in no set order), it then does nothing.
+//
+// The code comes first, with commands that need no memory: a Redis out of
+// memory (maxmemory with noeviction) refuses a script's first write if it
+// needs memory, and lets the rest of the script write once one has been
+// made, so the code comes back then too, and so do the limits.
+//
+//	KEYS: na address keys, nc guard keys, the challenge, its tombstone,
+//	its veto
 //	ARGV[1] now (µs), ARGV[2] extra TTL in ms, ARGV[3] na, ARGV[4] nc,
 //	ARGV[5] the verification's id, then the address keys' and the guard
-//	keys' emission intervals
+//	keys' emission intervals, then the veto's TTL in ms
 //
 // It returns 2 when it restored the challenge, 1 when it gave the limits
 // back only, and 0 when the tombstone was not the verification's (nothing
-// done: another verification consumed the code since, or this restore
-// already ran).
+// done but the veto: the verification has not run, another verification
+// consumed the code since, or this restore already ran).
 var restoreChallenge = redis.NewScript(luaRefund + `
 local now, margin = tonumber(ARGV[1]), tonumber(ARGV[2])
 local na, nc = tonumber(ARGV[3]), tonumber(ARGV[4])
 local c, t = KEYS[na + nc + 1], KEYS[na + nc + 2]
-if redis.call('HGET', t, 'consumed_by') ~= ARGV[5] then return 0 end
+if redis.call('HGET', t, 'consumed_by') ~= ARGV[5] then
+  redis.call('SET', KEYS[na + nc + 3], ARGV[5], 'PX', ARGV[6 + na + nc])
+  return 0
+end
 local credited = redis.call('HGET', t, 'credited') or ''
+local expires = tonumber(redis.call('HGET', t, 'expires_at')) or 0
+local restored = 1
+if redis.call('EXISTS', c) == 1 or expires <= now then
+  redis.call('DEL', t)
+else
+  redis.call('HDEL', t, 'consumed_by', 'credited')
+  redis.call('RENAME', t, c)
+  redis.call('PEXPIRE', c, string.format('%d', math.ceil((expires - now) / 1000) + margin))
+  restored = 2
+end
 for i = 1, na do refund(KEYS[i], now, margin, tonumber(ARGV[5 + i])) end
 for i = 1, nc do
   if string.sub(credited, i, i) == '1' then
@@ -164,15 +206,7 @@ for i = 1, nc do
       string.format('%d', math.ceil((tat - now) / 1000) + margin))
   end
 end
-local expires = tonumber(redis.call('HGET', t, 'expires_at')) or 0
-if redis.call('EXISTS', c) == 1 or expires <= now then
-  redis.call('DEL', t)
-  return 1
-end
-redis.call('HDEL', t, 'consumed_by', 'credited')
-redis.call('RENAME', t, c)
-redis.call('PEXPIRE', c, string.format('%d', math.ceil((expires - now) / 1000) + margin))
-return 2
+return restored
 `)
 
 // restoreWindow is how long a consumed code's tombstone lives: the time
@@ -189,6 +223,10 @@ const restoreTimeout = 500 * time.Millisecond
 // consumed is the tombstone of the challenge under key (see
 // verifyChallenge): in the challenges' slot.
 func (k keys) consumed(key string) string { return "{" + k.prefix + ":l}cu:" + key }
+
+// vetoed is the veto of a verification's script on the challenge under
+// key (see restoreChallenge): in the challenges' slot.
+func (k keys) vetoed(key string) string { return "{" + k.prefix + ":l}cv:" + key }
 
 // signInUser finds or creates the user of a verified phone and indexes
 // its new session.
@@ -302,7 +340,7 @@ func (s *Store) VerifyChallenge(ctx context.Context, r phoneauth.VerifyRoute) (p
 	}
 	credits := s.credits(r.Credits)
 	keys := append(append([]string{}, addr.keys...), credits.keys...)
-	keys = append(append(keys, budget.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key))
+	keys = append(append(keys, budget.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key), s.keys.vetoed(r.Key))
 	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), len(credits.keys), len(budget.keys), r.ID, r.Session.ID, restoreWindow.Milliseconds()}
 	args = append(append(append(args, addr.args...), credits.args...), budget.args...)
 	for _, h := range r.CodeHashes {
@@ -345,9 +383,9 @@ func (s *Store) credits(checks []phoneauth.LimitCheck) batch {
 func (s *Store) restore(ctx context.Context, r phoneauth.VerifyRoute, addr, credits batch, sessionTried bool, err error) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), restoreTimeout)
 	defer cancel()
-	keys := append(append(append([]string{}, addr.keys...), credits.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key))
+	keys := append(append(append([]string{}, addr.keys...), credits.keys...), s.keys.challenge(r.Key), s.keys.consumed(r.Key), s.keys.vetoed(r.Key))
 	args := []any{r.Now.UnixMicro(), ttlMargin.Milliseconds(), len(addr.keys), len(credits.keys), r.Session.ID}
-	args = append(append(args, intervals(addr)...), credits.args...)
+	args = append(append(append(args, intervals(addr)...), credits.args...), restoreWindow.Milliseconds())
 	if rerr := restoreChallenge.Run(ctx, s.rdb, keys, args...).Err(); rerr != nil {
 		return fmt.Errorf("%w (the code stays consumed: restoring it failed: %v)", err, rerr)
 	}

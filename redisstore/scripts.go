@@ -38,16 +38,21 @@ end
 `
 
 // deleteChallenge consumes a challenge if it is still the one with the given
-// id.
+// id, and leaves a marker with the call's nonce, so that the same call run
+// again (go-redis re-sends a command whose connection dropped before the
+// reply) answers 1 again, while any other call answers 0.
 //
-//	KEYS[1] challenge hash
-//	ARGV[1] challenge id
+//	KEYS[1] challenge hash, KEYS[2] its deletion marker
+//	ARGV[1] challenge id, ARGV[2] the call's nonce, ARGV[3] the marker's TTL in ms
 //
-// It returns 1 when it deleted the challenge, 0 otherwise.
+// It returns 1 when it deleted the challenge (or this call had), 0 otherwise.
 var deleteChallenge = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+  return 1
 end
+if redis.call('GET', KEYS[2]) == ARGV[2] then return 1 end
 return 0
 `)
 
@@ -56,9 +61,17 @@ return 0
 //	KEYS[1] session hash, KEYS[2] the session's past-token hash
 //	ARGV[1] TTL in ms, ARGV[2...] field, value, field, value...
 //
-// It returns 1, or 0 for a duplicate id.
+// It returns 1, or 0 for a duplicate id. Run again (go-redis re-sends a
+// command whose connection dropped before the reply), it finds its own
+// session, with the refresh-token hash it stored, and returns 1 again.
 var createSession = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local stored = redis.call('HGET', KEYS[1], 'refresh_hash')
+  for i = 2, #ARGV, 2 do
+    if ARGV[i] == 'refresh_hash' then return ARGV[i + 1] == stored and 1 or 0 end
+  end
+  return 0
+end
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[1], unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
@@ -164,7 +177,8 @@ return {id, redis.call('HGET', KEYS[2], id) or ''}
 //	ARGV[4] metadata JSON ('' for none)
 //
 // It returns {1, id, created} for a new user or {0, id, created} for the
-// phone's existing one.
+// phone's existing one; a run that finds the id it was given (go-redis
+// re-sent it after a dropped connection) answers {1, …} again.
 var createUser = redis.NewScript(luaCreateUser + `
 return create_user(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 `)
@@ -174,7 +188,7 @@ return create_user(KEYS, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 const luaCreateUser = `
 local function create_user(keys, phone, id, created, metadata)
   local old = redis.call('HGET', keys[1], phone)
-  if old then return {0, old, redis.call('HGET', keys[3], old) or ''} end
+  if old then return {old == id and 1 or 0, old, redis.call('HGET', keys[3], old) or ''} end
   redis.call('HSET', keys[1], phone, id)
   redis.call('HSET', keys[2], id, phone)
   redis.call('HSET', keys[3], id, created)

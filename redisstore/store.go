@@ -37,6 +37,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,6 +153,7 @@ func orNilClient(client redis.UniversalClient) redis.UniversalClient {
 type keys struct{ prefix string }
 
 func (k keys) challenge(key string) string   { return "{" + k.prefix + ":l}c:" + key }
+func (k keys) deleted(key string) string     { return "{" + k.prefix + ":l}cd:" + key }
 func (k keys) session(id string) string      { return "{" + k.prefix + ":s:" + id + "}" }
 func (k keys) tokens(id string) string       { return k.session(id) + ":t" }
 func (k keys) userSessions(id string) string { return "{" + k.prefix + ":u}us:" + id }
@@ -221,9 +223,13 @@ func (s *Store) AttemptChallenge(ctx context.Context, key, id string, now time.T
 }
 
 // DeleteChallenge implements phoneauth.ChallengeStore: one script that
-// compares the id and deletes.
+// compares the id and deletes, and recognises its own repetition by a
+// nonce of the call (see deleteChallenge).
 func (s *Store) DeleteChallenge(ctx context.Context, key, id string) error {
-	n, err := deleteChallenge.Run(ctx, s.rdb, []string{s.keys.challenge(key)}, id).Int64()
+	nonce := make([]byte, 16)
+	_, _ = rand.Read(nonce) // never fails (Go 1.24+: a failure crashes the program)
+	n, err := deleteChallenge.Run(ctx, s.rdb, []string{s.keys.challenge(key), s.keys.deleted(key)},
+		id, nonce, restoreWindow.Milliseconds()).Int64()
 	if err != nil {
 		return unavailable("delete challenge", err)
 	}

@@ -119,8 +119,13 @@ func TestSessionRoundTrip(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("GetSession = %+v\nwant %+v", got, want)
 	}
-	if err := s.CreateSession(ctx, want); err == nil || errors.Is(err, phoneauth.ErrStoreUnavailable) {
+	other := want
+	other.RefreshHash = []byte("another session's refresh token hash")
+	if err := s.CreateSession(ctx, other); err == nil || errors.Is(err, phoneauth.ErrStoreUnavailable) {
 		t.Errorf("duplicate id: err = %v, want a plain error", err)
+	}
+	if err := s.CreateSession(ctx, want); err != nil { // go-redis sending it again
+		t.Errorf("the same session again: %v, want nil (its own repetition)", err)
 	}
 	if _, err := s.GetSession(ctx, want.ID, want.ExpiresAt); !errors.Is(err, phoneauth.ErrNotFound) {
 		t.Errorf("at expiry: err = %v, want ErrNotFound", err)

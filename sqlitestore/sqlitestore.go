@@ -66,6 +66,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,9 @@ type Store struct {
 
 	wstmts map[string]*sql.Stmt // writeQueries, prepared on w
 	rstmts stmtCache            // read statements, prepared on r
+
+	path string      // the database file
+	file os.FileInfo // the file Open opened, to notice it removed or replaced
 
 	ops        chan *writeOp // to the writer
 	closed     chan struct{} // closed by Close
@@ -203,6 +207,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	if err == nil {
 		err = s.prepareWrites(ctx)
+	}
+	if err == nil {
+		s.path = path
+		if s.file, err = os.Stat(path); err != nil {
+			err = unavailable("open", err)
+		}
 	}
 	if err != nil {
 		close(s.writerDone) // no writer to wait for
@@ -323,6 +333,19 @@ func (s *Store) RunCleanup(ctx context.Context, every time.Duration) {
 	sqlstore.RunCleanup(ctx, every, s.clock.Now, s.Cleanup, s.log, "sqlitestore")
 }
 
+// errFileGone is the error of Cleanup when the database file is no longer
+// the one Open opened.
+var errFileGone = errors.New("the database file was removed or replaced since Open: SQLite goes on with the deleted file, and what it holds, every write since included, is lost when the store closes; restart with the file restored or a new one")
+
+// checkFile reports whether the file at the Store's path is still the one
+// Open opened. SQLite itself does not notice.
+func (s *Store) checkFile() error {
+	if fi, err := os.Stat(s.path); err != nil || !os.SameFile(fi, s.file) {
+		return unavailable("check file", errFileGone)
+	}
+	return nil
+}
+
 // cleanupBatch is how many rows one statement of Cleanup deletes at most,
 // so that no transaction holds the write lock for long.
 const cleanupBatch = 1000
@@ -331,8 +354,13 @@ const cleanupBatch = 1000
 // refresh token hashes), rotated token hashes past their own expiry, and
 // limiter buckets that are full again. It returns how many rows it deleted.
 // It deletes in batches, each its own write, so that other writes get
-// their turn in between.
+// their turn in between. First it checks that the database file is still
+// the one Open opened, and fails if it was removed or replaced (so that
+// RunCleanup logs it).
 func (s *Store) Cleanup(ctx context.Context, now time.Time) (deleted int64, err error) {
+	if err := s.checkFile(); err != nil {
+		return 0, err
+	}
 	us, ns := micros(now), now.UnixNano()
 	for _, q := range []struct {
 		what, sql string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -187,5 +188,20 @@ func TestCleanup(t *testing.T) {
 	}
 	if ok, _, err := lim.Allow(ctx, "still-limiting", phoneauth.Limit{Events: 1, Per: 24 * time.Hour}, now); err != nil || ok {
 		t.Errorf("a bucket still limiting after Cleanup: allowed %v, %v; want refused", ok, err)
+	}
+}
+
+// A database file removed (or replaced) under a running Store is noticed by
+// Cleanup, whose error RunCleanup logs: SQLite goes on writing to the
+// deleted file, and all of it is lost when the Store closes.
+func TestCleanupNoticesTheFileRemoved(t *testing.T) {
+	path := newFile(t)
+	s := openStore(t, path, Options{})
+	if _, err := s.Cleanup(ctx, raceTime); err != nil {
+		t.Fatalf("Cleanup with the file in place: %v", err)
+	}
+	must(t, os.RemoveAll(filepath.Dir(path)))
+	if _, err := s.Cleanup(ctx, raceTime); !errors.Is(err, phoneauth.ErrStoreUnavailable) || !errors.Is(err, errFileGone) {
+		t.Fatalf("Cleanup with the file removed: %v, want ErrStoreUnavailable and errFileGone", err)
 	}
 }

@@ -85,6 +85,11 @@ func (s *Store) prepareWrites(ctx context.Context) error {
 // begun or committed (then fn's changes were not kept) or the Store is
 // closed. fn's errors are returned as they are; when fn fails, what it
 // changed is rolled back. ctx is checked before fn runs, not while it runs.
+//
+// write returns when ctx is done, also while its batch waits for the write
+// lock that another process holds (up to the busy timeout): its error then
+// matches phoneauth.ErrStoreUnavailable, and the writer skips fn, unless fn
+// had begun by then (a write cut off by its deadline may have happened).
 func (s *Store) write(ctx context.Context, op string, fn func(tx) error) error {
 	w := &writeOp{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
@@ -94,13 +99,25 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx) error) error {
 	case <-ctx.Done():
 		return unavailable(op, ctx.Err())
 	}
-	if err := <-w.done; err != nil {
-		if errors.Is(err, errBatch) {
-			return unavailable(op, err)
+	select {
+	case err := <-w.done:
+		return writeResult(op, err)
+	case <-ctx.Done():
+		select {
+		case err := <-w.done: // done at the same time: the result is known
+			return writeResult(op, err)
+		default:
+			return unavailable(op, ctx.Err())
 		}
-		return err
 	}
-	return nil
+}
+
+// writeResult is the error write returns for a write's result err.
+func writeResult(op string, err error) error {
+	if errors.Is(err, errBatch) {
+		return unavailable(op, err)
+	}
+	return err
 }
 
 var (

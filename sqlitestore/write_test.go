@@ -2,10 +2,13 @@ package sqlitestore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/phoneauth/phoneauth"
+	"github.com/phoneauth/phoneauth/internal/faultproxy"
 )
 
 // In a batch of writes sharing one transaction, a write that fails after
@@ -64,5 +67,44 @@ func TestClosed(t *testing.T) {
 	}
 	if _, err := s.GetSession(ctx, "x", raceTime); !errors.Is(err, phoneauth.ErrStoreUnavailable) {
 		t.Errorf("GetSession after Close: %v, want ErrStoreUnavailable", err)
+	}
+}
+
+// While another process holds the file's write lock longer than a call's
+// deadline, each write returns ErrStoreUnavailable by its deadline, not
+// when the busy timeout (here far longer) runs out, also with writes
+// queued behind the one that waits for the lock; once the lock is
+// released, the same Store writes again.
+func TestWriteLockedByAnotherProcess(t *testing.T) {
+	path := newFile(t)
+	s := openStore(t, path, Options{BusyTimeout: 10 * time.Second})
+	must(t, s.PutChallenge(ctx, raceChallenge("45", 0)))
+	other, err := sql.Open("sqlite", path)
+	must(t, err)
+	defer other.Close()
+	lock, err := other.Conn(ctx)
+	must(t, err)
+	defer lock.Close()
+	_, err = lock.ExecContext(ctx, "BEGIN IMMEDIATE")
+	must(t, err)
+	c, sess := raceChallenge("45", 1), raceSession("45", 0)
+	lim := s.Limiter()
+	checks := []phoneauth.LimitCheck{{Key: "k", Limit: phoneauth.Limit{Events: 5, Per: time.Minute}}}
+	faultproxy.CheckDeadlines(t, []faultproxy.Call{
+		{Name: "PutChallenge", Run: func(ctx context.Context) error { return s.PutChallenge(ctx, c) }},
+		{Name: "AttemptChallenge", Run: func(ctx context.Context) error {
+			_, err := s.AttemptChallenge(ctx, raceChallenge("45", 0).Key, "45-c0", raceTime)
+			return err
+		}},
+		{Name: "CreateSession", Run: func(ctx context.Context) error { return s.CreateSession(ctx, sess) }},
+		{Name: "AllowAll", Run: func(ctx context.Context) error {
+			_, _, err := lim.AllowAll(ctx, checks, raceTime)
+			return err
+		}},
+	}, phoneauth.ErrStoreUnavailable, 250*time.Millisecond, 2*time.Second, 8)
+	_, err = lock.ExecContext(ctx, "ROLLBACK")
+	must(t, err)
+	if err := s.PutChallenge(ctx, c); err != nil {
+		t.Fatalf("PutChallenge after the lock was released: %v", err)
 	}
 }
